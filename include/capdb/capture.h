@@ -1,0 +1,58 @@
+// Reading packets through libpcap. This is the only module that includes
+// pcap.h, and only in its .cc files.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace capdb {
+
+// One packet as read. data is valid until the next call to next().
+struct RawPacket {
+    std::int64_t ts_ns = 0;
+    std::uint32_t caplen = 0;
+    std::uint32_t wirelen = 0;
+    std::int64_t file_offset = -1;  // offset of the record in the file; -1 unknown
+    std::span<const std::uint8_t> data{};
+};
+
+// Reads a pcap or pcapng file (or standard input for "-") at nanosecond
+// precision. Throws InputError naming the file if it cannot be opened or is
+// not a capture.
+class OfflineReader {
+public:
+    explicit OfflineReader(const std::string& path);
+    ~OfflineReader();
+    OfflineReader(const OfflineReader&) = delete;
+    OfflineReader& operator=(const OfflineReader&) = delete;
+
+    // Reads the next packet into out. Returns false at the end of the file.
+    // Throws DamagedError naming the file and the packet number when the
+    // file is truncated or corrupt mid-record.
+    bool next(RawPacket& out);
+
+    [[nodiscard]] std::uint32_t linktype() const noexcept;  // DLT
+    [[nodiscard]] std::uint32_t snaplen() const noexcept;
+    [[nodiscard]] bool is_pcapng() const noexcept;
+    [[nodiscard]] bool is_stdin() const noexcept;
+    // Size of a regular file; 0 for a pipe.
+    [[nodiscard]] std::uint64_t file_size() const noexcept;
+    // Bytes consumed so far (approximate for pcapng), for progress display.
+    [[nodiscard]] std::uint64_t bytes_read() const noexcept;
+    // SHA-256 (lowercase hex) of every byte of the input. For a regular file it
+    // is computed on a second thread while packets are read; call after the
+    // last next(). For standard input it is computed as the bytes stream in.
+    [[nodiscard]] std::string sha256();
+
+    struct Impl;
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
+
+// SHA-256 of a whole file, lowercase hex. Throws InputError naming the file.
+std::string sha256_file(const std::string& path);
+
+}  // namespace capdb

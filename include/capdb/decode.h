@@ -1,0 +1,65 @@
+// Packet summary decoding. Pure: no libpcap, no SQLite, no allocation, never
+// throws. A malformed frame is data: it yields a summary with a status.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "capdb/address.h"
+
+namespace capdb {
+
+// Link-layer types as libpcap's pcap_datalink() reports them (DLT_ values).
+namespace dlt {
+inline constexpr std::uint32_t null = 0;        // BSD loopback, host-order AF
+inline constexpr std::uint32_t en10mb = 1;      // Ethernet
+inline constexpr std::uint32_t raw = 12;        // raw IP (LINKTYPE_RAW 101 maps here)
+inline constexpr std::uint32_t raw_openbsd = 14;
+inline constexpr std::uint32_t linktype_raw = 101;
+inline constexpr std::uint32_t loop = 108;      // OpenBSD loopback, network-order AF
+inline constexpr std::uint32_t linux_sll = 113;
+inline constexpr std::uint32_t ipv4 = 228;
+inline constexpr std::uint32_t ipv6 = 229;
+inline constexpr std::uint32_t linux_sll2 = 276;
+}  // namespace dlt
+
+[[nodiscard]] bool link_type_supported(std::uint32_t linktype) noexcept;
+// "EN10MB", "LINUX_SLL", ... or "DLT n" for an unknown one.
+[[nodiscard]] std::string link_type_name(std::uint32_t linktype);
+
+enum class Network : std::uint8_t { none = 0, ipv4 = 4, ipv6 = 6 };
+
+// Decoding outcome. Stored in the database; values are stable.
+enum class Status : std::uint8_t {
+    ok = 0,           // everything expected was decoded
+    non_ip = 1,       // link layer decoded; the payload is not IP (ARP, LLDP, ...)
+    truncated = 2,    // captured bytes end inside a header we needed
+    malformed = 3,    // a header field is impossible (bad version, IHL < 5, ...)
+    unsupported = 4,  // link type capdb cannot decode; stored undecoded
+};
+[[nodiscard]] const char* status_name(Status s) noexcept;
+
+struct Summary {
+    Network network = Network::none;
+    Status status = Status::ok;
+    // Link-layer protocol of the payload: the EtherType (after any VLAN tags),
+    // or its equivalent for SLL/NULL/raw. 0 when unknown.
+    std::uint16_t ethertype = 0;
+    std::uint8_t ip_proto = 0;   // upper-layer protocol (after IPv6 extension headers); valid when network != none
+    bool has_ports = false;      // TCP/UDP/SCTP/UDP-Lite ports decoded (first fragment only)
+    bool fragment = false;       // IPv4/IPv6 fragment (first or later)
+    std::uint16_t src_port = 0;
+    std::uint16_t dst_port = 0;
+    Address src{};               // valid when network != none
+    Address dst{};
+};
+
+// Decodes the frame captured with the given link type. frame holds the
+// captured bytes only (caplen); nothing beyond it is ever read.
+[[nodiscard]] Summary decode(std::uint32_t linktype, std::span<const std::uint8_t> frame) noexcept;
+
+// Name of a non-IP payload for display: "ARP", "LLDP", "ethertype 0x88b5", ...
+[[nodiscard]] std::string ethertype_name(std::uint16_t ethertype);
+
+}  // namespace capdb

@@ -1,0 +1,51 @@
+// Query filters: what `capdb query` accepts, parsed and checked before any
+// database is touched. All conditions combine with AND.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+#include "capdb/address.h"
+#include "capdb/packet.h"
+
+namespace capdb {
+
+struct Filter {
+    std::optional<std::int64_t> from_ns;  // inclusive, ns since the epoch
+    std::optional<std::int64_t> to_ns;    // inclusive
+    std::optional<Prefix> src;
+    std::optional<Prefix> dst;
+    std::optional<Prefix> host;           // src or dst
+    std::optional<std::uint16_t> port;    // src or dst port
+    std::optional<std::uint16_t> sport;
+    std::optional<std::uint16_t> dport;
+    std::optional<std::uint8_t> proto;    // IP protocol number
+    std::optional<CaptureId> capture;
+    std::optional<std::uint64_t> limit;
+
+    // True when the filter has conditions other than time and capture
+    // (address, port, protocol), which only a packet's own fields answer.
+    [[nodiscard]] bool has_packet_conditions() const noexcept;
+};
+
+// The exact per-packet predicate. Every store answers with precisely the
+// packets for which this is true, in (ts_ns, capture, seq) order.
+[[nodiscard]] bool matches(const Filter& f, const PacketView& p) noexcept;
+
+// Parses a time: epoch seconds with an optional fraction ("1490492402",
+// "1490492402.5"), or RFC 3339 / ISO 8601 ("2017-03-26T01:40:02Z",
+// "2017-03-26 01:40:02.25+02:00", "2017-03-26"); no zone means UTC.
+// Returns ns since the epoch, or std::nullopt if malformed.
+std::optional<std::int64_t> parse_time(std::string_view text) noexcept;
+
+// "tcp", "udp", "icmp", "icmp6", "sctp", ... or a number 0-255.
+std::optional<std::uint8_t> parse_proto(std::string_view text) noexcept;
+
+// A port number 0-65535.
+std::optional<std::uint16_t> parse_port(std::string_view text) noexcept;
+
+// Name of an IP protocol for display ("TCP", "UDP", "ICMP", ...); nullptr if unnamed.
+const char* proto_name(std::uint8_t proto) noexcept;
+
+}  // namespace capdb

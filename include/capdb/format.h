@@ -1,0 +1,48 @@
+// Printing query results: the classic one-line summary, a long form, JSON
+// lines and CSV. Output is buffered; write errors (a closed pipe) stop output.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <fmt/format.h>
+
+#include "capdb/packet.h"
+
+namespace capdb {
+
+enum class OutputFormat { line, long_form, json, csv };
+std::optional<OutputFormat> parse_format(std::string_view name) noexcept;
+
+// "2017-03-26T01:40:02.123456789Z".
+std::string format_rfc3339(std::int64_t ts_ns);
+// Floor of ts_ns in seconds (correct for times before 1970).
+std::int64_t epoch_seconds(std::int64_t ts_ns) noexcept;
+
+class Printer {
+public:
+    Printer(OutputFormat format, std::FILE* out);
+    ~Printer();
+    Printer(const Printer&) = delete;
+    Printer& operator=(const Printer&) = delete;
+
+    // Writes a header if the format has one (CSV).
+    void begin();
+    // Returns false once output can no longer be written (e.g. EPIPE).
+    bool row(const PacketView& p);
+    bool flush();
+
+private:
+    OutputFormat format_;
+    std::FILE* out_;
+    fmt::memory_buffer buf_;
+    bool ok_ = true;
+};
+
+// Appends p in the given format, without a trailing newline, to out.
+void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p);
+
+}  // namespace capdb

@@ -1,0 +1,37 @@
+// Offline ingest: read a capture file, decode every packet, store it.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "capdb/error.h"
+#include "capdb/store.h"
+
+namespace capdb {
+
+struct IngestOptions {
+    std::uint32_t batch = 8192;          // packets per committed batch
+    std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
+    std::FILE* progress = nullptr;       // where to draw a progress bar (a terminal), or null
+    std::function<bool()> should_stop;   // polled now and then; true stops reading (SIGINT)
+};
+
+struct IngestOutcome {
+    CaptureId capture = 0;
+    bool duplicate = false;         // already ingested: nothing stored
+    bool interrupted = false;       // stopped by should_stop
+    PacketCounts counts;
+    std::uint32_t linktype = 0;
+};
+
+// Ingests one file ("-" for standard input) into store. Throws InputError
+// for a file that cannot be read as a capture (nothing stored), DamagedError
+// for a file damaged mid-way (the packets before the damage are committed and
+// the capture is marked failed), and DatabaseError for storage failures.
+// An unsupported link type is not an error here: its packets are stored with
+// status unsupported, and outcome.counts.unsupported says how many.
+IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOptions& options);
+
+}  // namespace capdb

@@ -1,0 +1,126 @@
+// Storage interface. capdb's commands talk to a Store; the SQLite block store
+// (store/sqlite_store.cc) is the one implementation today.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "capdb/filter.h"
+#include "capdb/packet.h"
+
+namespace capdb {
+
+enum class CaptureState { running, complete, failed, interrupted };
+const char* capture_state_name(CaptureState s) noexcept;
+
+// Counts kept per capture, by decoding outcome.
+struct PacketCounts {
+    std::uint64_t packets = 0;
+    std::uint64_t ipv4 = 0;
+    std::uint64_t ipv6 = 0;
+    std::uint64_t other = 0;        // non-IP link payloads (ARP, LLDP, ...)
+    std::uint64_t malformed = 0;    // truncated or malformed headers
+    std::uint64_t unsupported = 0;  // unsupported link type, stored undecoded
+    std::uint64_t bytes = 0;        // sum of wire lengths
+
+    void add(const Summary& s, std::uint32_t wirelen) noexcept;
+};
+
+// What is known of a capture when it starts.
+struct CaptureMeta {
+    std::string source;        // file path, "-" for stdin, or interface name
+    bool live = false;
+    std::string filter;        // BPF expression for live captures
+    std::uint32_t linktype = 0;
+    std::uint32_t snaplen = 0;
+    std::uint32_t preview_bytes = 16;
+    std::optional<std::uint64_t> file_size;
+};
+
+// Live capture statistics from pcap_stats.
+struct LiveStats {
+    std::uint64_t received = 0;
+    std::uint64_t dropped_kernel = 0;
+    std::uint64_t dropped_iface = 0;
+};
+
+struct CaptureInfo {
+    CaptureId id = 0;
+    CaptureMeta meta;
+    CaptureState state = CaptureState::running;
+    std::string sha256;        // hex; empty until the capture is complete
+    std::optional<std::int64_t> first_ts_ns;
+    std::optional<std::int64_t> last_ts_ns;
+    PacketCounts counts;
+    std::optional<LiveStats> live_stats;
+    std::int64_t started_at_ns = 0;   // wall clock
+    std::string error;                // why it failed, if it did
+};
+
+// Appends one capture's packets. Packets become visible to readers when a
+// batch commits: every `batch` packets, on flush(), and in finish()/fail().
+// Committed packets always form a prefix of the capture, and the capture
+// row's counts agree with them.
+class CaptureWriter {
+public:
+    virtual ~CaptureWriter() = default;
+    [[nodiscard]] virtual CaptureId id() const noexcept = 0;
+    // p.capture and p.seq are assigned by the writer.
+    virtual void append(const PacketView& p) = 0;
+    // Commits everything appended so far.
+    virtual void flush() = 0;
+    // Commits and marks the capture complete (or interrupted, for a live
+    // capture stopped early) with its identity and statistics.
+    virtual void finish(CaptureState final_state, const std::string& sha256,
+                        const std::optional<LiveStats>& stats) = 0;
+    // Commits what was appended and marks the capture failed with a reason.
+    // sha256 is the file's identity when it was read to the end despite the
+    // failure (a damaged record), else empty.
+    virtual void fail(const std::string& reason, const std::string& sha256 = {}) = 0;
+};
+
+// Called for each matching packet in order; return false to stop.
+using RowCallback = std::function<bool(const PacketView&)>;
+
+class Store {
+public:
+    virtual ~Store() = default;
+
+    [[nodiscard]] virtual std::vector<CaptureInfo> captures() = 0;
+    [[nodiscard]] virtual std::optional<CaptureInfo> capture(CaptureId id) = 0;
+    // A capture whose file was read to its end (complete, or failed on damage
+    // that was recorded with the file's SHA-256) with this SHA-256 (hex), if any.
+    [[nodiscard]] virtual std::optional<CaptureInfo> find_by_sha256(const std::string& sha256) = 0;
+    // Whether any such capture has a file of exactly this size.
+    [[nodiscard]] virtual bool has_file_of_size(std::uint64_t size) = 0;
+    // Removes the file captures of this source that were never read to the end
+    // (left by a crash or an interruption), with their packets. Returns how
+    // many were removed.
+    virtual std::uint64_t remove_unfinished(const std::string& source) = 0;
+    // Removes one capture and its packets.
+    virtual void remove_capture(CaptureId id) = 0;
+
+    // batch: packets per committed batch.
+    [[nodiscard]] virtual std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta,
+                                                                       std::uint32_t batch) = 0;
+
+    // Every packet p with matches(filter, p), in (ts_ns, capture, seq) order,
+    // at most filter.limit of them.
+    virtual void query(const Filter& filter, const RowCallback& on_row) = 0;
+    [[nodiscard]] virtual std::uint64_t count(const Filter& filter) = 0;
+};
+
+struct StoreOptions {
+    bool read_only = false;
+    bool create = false;  // create the database if missing (ingest); never for query
+};
+
+// Opens (or creates) the SQLite store at path. Throws DatabaseError naming the
+// path when it is missing, not a capdb database, corrupt or from a newer capdb.
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options);
+
+}  // namespace capdb

@@ -1,0 +1,252 @@
+#include <fcntl.h>
+#include <pcap/pcap.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "capdb/capture.h"
+#include "capdb/error.h"
+#include "capture/sha256.h"
+
+namespace capdb {
+
+namespace {
+
+struct PcapCloser {
+    void operator()(pcap_t* p) const noexcept { pcap_close(p); }
+};
+
+constexpr std::int64_t kNsPerSec = 1'000'000'000;
+
+// Nanoseconds since the epoch, saturating instead of overflowing for
+// timestamps beyond what int64 nanoseconds hold (year 2262).
+std::int64_t to_ns(const timeval& tv) noexcept {
+    std::int64_t ns = 0;
+    if (__builtin_mul_overflow(static_cast<std::int64_t>(tv.tv_sec), kNsPerSec, &ns) ||
+        __builtin_add_overflow(ns, static_cast<std::int64_t>(tv.tv_usec), &ns))
+        return tv.tv_sec < 0 ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
+    return ns;
+}
+
+enum class Magic { pcap, pcapng, other };
+
+Magic classify(const std::array<unsigned char, 4>& m) noexcept {
+    const std::uint32_t be = (std::uint32_t{m[0]} << 24) | (std::uint32_t{m[1]} << 16) | (std::uint32_t{m[2]} << 8) | m[3];
+    switch (be) {
+        case 0xa1b2c3d4: case 0xd4c3b2a1:  // microsecond
+        case 0xa1b23c4d: case 0x4d3cb2a1:  // nanosecond
+            return Magic::pcap;
+        case 0x0a0d0d0a:
+            return Magic::pcapng;
+        default:
+            return Magic::other;
+    }
+}
+
+// Standard input and other non-seekable inputs are read through this stdio
+// cookie, which hashes the bytes as libpcap consumes them.
+struct StreamCookie {
+    int fd = 0;
+    Sha256 hash;
+    std::uint64_t consumed = 0;
+    std::array<unsigned char, 4> magic{};
+};
+
+ssize_t cookie_read(void* c, char* buf, size_t size) {
+    auto* s = static_cast<StreamCookie*>(c);
+    for (;;) {
+        ssize_t n = ::read(s->fd, buf, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n > 0) {
+            for (ssize_t i = 0; i < n && s->consumed + static_cast<std::uint64_t>(i) < 4; ++i)
+                s->magic[s->consumed + static_cast<std::uint64_t>(i)] = static_cast<unsigned char>(buf[i]);
+            s->hash.update(buf, static_cast<std::size_t>(n));
+            s->consumed += static_cast<std::uint64_t>(n);
+        }
+        return n;
+    }
+}
+
+int cookie_close(void*) { return 0; }
+
+}  // namespace
+
+struct OfflineReader::Impl {
+    std::string path;
+    bool is_stdin = false;
+    int fd = -1;                  // owned unless stdin
+    std::uint64_t size = 0;       // regular files only
+    Magic magic = Magic::other;
+    std::unique_ptr<pcap_t, PcapCloser> pcap;
+    std::unique_ptr<StreamCookie> cookie;  // non-seekable inputs
+
+    // Hashing of regular files runs on its own thread, with pread on fd.
+    std::thread hasher;
+    std::atomic<bool> stop_hashing{false};
+    std::string digest;
+    std::string hash_error;
+
+    std::uint64_t packets = 0;
+    std::int64_t next_offset = 24;  // classic pcap: records follow the 24-byte header
+    std::uint64_t bytes = 0;
+
+    ~Impl() {
+        stop_hashing = true;
+        if (hasher.joinable()) hasher.join();
+        pcap.reset();
+        if (fd >= 0 && !is_stdin) ::close(fd);
+    }
+
+    [[noreturn]] void input_error(std::string_view what) const {
+        throw InputError(fmt::format("'{}': {}", printable(path), what));
+    }
+
+    void start_hasher() {
+        hasher = std::thread([this] {
+            try {
+                Sha256 h;
+                std::vector<unsigned char> buf(1 << 20);
+                off_t off = 0;
+                while (!stop_hashing) {
+                    ssize_t n = ::pread(fd, buf.data(), buf.size(), off);
+                    if (n < 0 && errno == EINTR) continue;
+                    if (n < 0) {
+                        hash_error = std::strerror(errno);
+                        return;
+                    }
+                    if (n == 0) break;
+                    h.update(buf.data(), static_cast<std::size_t>(n));
+                    off += n;
+                }
+                digest = h.hex();
+            } catch (const std::exception& e) {
+                hash_error = e.what();
+            }
+        });
+    }
+};
+
+OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.path = path;
+    m.is_stdin = path == "-";
+    if (m.is_stdin) {
+        m.fd = STDIN_FILENO;
+    } else {
+        m.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (m.fd < 0) m.input_error(std::strerror(errno));
+        // The non-blocking open only keeps a FIFO without writer from hanging here.
+        int flags = fcntl(m.fd, F_GETFL);
+        if (flags >= 0) fcntl(m.fd, F_SETFL, flags & ~O_NONBLOCK);
+    }
+    struct stat st{};
+    if (fstat(m.fd, &st) != 0) m.input_error(std::strerror(errno));
+    if (S_ISDIR(st.st_mode)) m.input_error("is a directory, not a capture file");
+    const bool regular = S_ISREG(st.st_mode);
+
+    std::FILE* fp = nullptr;
+    if (regular) {
+        m.size = static_cast<std::uint64_t>(st.st_size);
+        std::array<unsigned char, 4> magic{};
+        if (m.size < 4) m.input_error(m.size == 0 ? "empty file, not a capture" : "too short to be a capture");
+        if (::pread(m.fd, magic.data(), 4, 0) != 4) m.input_error(std::strerror(errno));
+        if (magic[0] == 0x1f && magic[1] == 0x8b)
+            m.input_error("is gzip-compressed; decompress it first (zcat FILE | capdb ingest -)");
+        m.magic = classify(magic);
+        if (m.magic == Magic::other) m.input_error("not a pcap or pcapng capture (unknown magic number)");
+        int dupfd = ::dup(m.fd);
+        if (dupfd < 0 || !(fp = ::fdopen(dupfd, "rb"))) {
+            if (dupfd >= 0) ::close(dupfd);
+            m.input_error(std::strerror(errno));
+        }
+    } else {
+        m.cookie = std::make_unique<StreamCookie>();
+        m.cookie->fd = m.fd;
+        cookie_io_functions_t io{cookie_read, nullptr, nullptr, cookie_close};
+        fp = fopencookie(m.cookie.get(), "rb", io);
+        if (!fp) m.input_error(std::strerror(errno));
+    }
+    std::setvbuf(fp, nullptr, _IOFBF, 1 << 18);
+
+    char errbuf[PCAP_ERRBUF_SIZE] = {};
+    pcap_t* p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (!p) {
+        std::fclose(fp);
+        if (m.cookie && m.cookie->consumed == 0) m.input_error("empty input, not a capture");
+        m.input_error(fmt::format("not a readable pcap or pcapng capture ({})", errbuf));
+    }
+    m.pcap.reset(p);
+    if (m.cookie) m.magic = classify(m.cookie->magic);
+    if (regular) m.start_hasher();
+}
+
+OfflineReader::~OfflineReader() = default;
+
+bool OfflineReader::next(RawPacket& out) {
+    Impl& m = *impl_;
+    pcap_pkthdr* hdr = nullptr;
+    const u_char* data = nullptr;
+    std::int64_t offset = -1;
+    if (m.magic == Magic::pcapng && !m.cookie) {
+        long pos = std::ftell(pcap_file(m.pcap.get()));
+        offset = pos;
+    }
+    int rc = pcap_next_ex(m.pcap.get(), &hdr, &data);
+    if (rc == PCAP_ERROR_BREAK) return false;  // end of file
+    if (rc != 1) {
+        std::string why = rc == PCAP_ERROR ? pcap_geterr(m.pcap.get()) : fmt::format("libpcap error {}", rc);
+        throw DamagedError(fmt::format("'{}': packet {}: {}", printable(m.path), m.packets + 1, why));
+    }
+    ++m.packets;
+    if (m.magic == Magic::pcap) {
+        offset = m.next_offset;
+        m.next_offset += 16 + static_cast<std::int64_t>(hdr->caplen);
+    }
+    m.bytes = offset >= 0 ? static_cast<std::uint64_t>(offset) : m.bytes;
+    out.ts_ns = to_ns(hdr->ts);
+    out.caplen = hdr->caplen;
+    out.wirelen = hdr->len;
+    out.file_offset = offset;
+    out.data = {data, hdr->caplen};
+    return true;
+}
+
+std::uint32_t OfflineReader::linktype() const noexcept {
+    return static_cast<std::uint32_t>(pcap_datalink(impl_->pcap.get()));
+}
+std::uint32_t OfflineReader::snaplen() const noexcept {
+    return static_cast<std::uint32_t>(pcap_snapshot(impl_->pcap.get()));
+}
+bool OfflineReader::is_pcapng() const noexcept { return impl_->magic == Magic::pcapng; }
+bool OfflineReader::is_stdin() const noexcept { return impl_->is_stdin; }
+std::uint64_t OfflineReader::file_size() const noexcept { return impl_->size; }
+std::uint64_t OfflineReader::bytes_read() const noexcept {
+    return impl_->cookie ? impl_->cookie->consumed : impl_->bytes;
+}
+
+std::string OfflineReader::sha256() {
+    Impl& m = *impl_;
+    if (m.cookie) {
+        // Drain what libpcap has not read (trailing bytes still belong to the file).
+        std::FILE* fp = pcap_file(m.pcap.get());
+        char buf[1 << 16];
+        while (fp && std::fread(buf, 1, sizeof buf, fp) > 0) {
+        }
+        return m.cookie->hash.hex();
+    }
+    if (m.hasher.joinable()) m.hasher.join();
+    if (!m.hash_error.empty()) m.input_error(fmt::format("cannot read for hashing: {}", m.hash_error));
+    return m.digest;
+}
+
+}  // namespace capdb

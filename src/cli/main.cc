@@ -1,0 +1,306 @@
+// capdb command line: wires CLI11 to the library. The only file that knows
+// CLI11, and the only place that catches capdb::Error.
+#include <unistd.h>
+
+#include <csignal>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+#include "capdb/filter.h"
+#include "capdb/format.h"
+#include "capdb/ingest.h"
+#include "capdb/store.h"
+
+#ifndef CAPDB_VERSION
+#define CAPDB_VERSION "0.1.0"
+#endif
+
+namespace {
+
+using namespace capdb;
+
+volatile std::sig_atomic_t g_stop = 0;
+
+extern "C" void on_signal(int sig) {
+    if (g_stop) {
+        // A second signal: stop at once. SQLite discards the open transaction,
+        // so the database keeps exactly what was committed.
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
+    g_stop = 1;
+}
+
+void install_signal_handlers() {
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string database_path(const std::string& flag) {
+    if (!flag.empty()) return flag;
+    if (const char* env = std::getenv("CAPDB_DB"); env && *env) return env;
+    return "capdb.db";
+}
+
+const char* const kExamples = R"(
+Examples:
+  capdb ingest sample.pcap                      index a capture into ./capdb.db
+  capdb ingest --db cases.db a.pcap b.pcapng    several files, another database
+  tcpdump -w - -c 100 | capdb ingest -          from standard input
+  capdb query --src 192.168.1.53                what did this host send
+  capdb query --host 10.0.0.0/8 --port 443 --from 2017-03-26T01:00:00Z --to 2017-03-26T02:00
+  capdb query --proto udp --dport 53 --format csv > dns.csv
+  capdb query --count --from 1490492400 --to 1490496000
+  capdb captures                                list what has been ingested
+
+Exit codes: 0 ok, 2 usage, 3 unreadable input, 4 damaged capture, 5 unsupported
+link type, 6 database error, 7 capture device error, 8 permission denied.
+)";
+
+struct IngestArgs {
+    std::vector<std::string> files;
+    std::string db;
+    std::uint32_t batch = 8192;
+    std::uint32_t preview_bytes = 16;
+};
+
+struct QueryArgs {
+    std::string db;
+    std::string from, to, src, dst, host, port, sport, dport, proto;
+    std::optional<std::int64_t> capture;
+    std::optional<std::uint64_t> limit;
+    std::string format = "line";
+    bool count = false;
+};
+
+std::optional<Prefix> address_arg(const std::string& flag, const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    auto p = parse_prefix(text);
+    if (!p) throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
+    return p;
+}
+
+std::optional<std::uint16_t> port_arg(const std::string& flag, const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    auto p = parse_port(text);
+    if (!p) throw UsageError(fmt::format("{}: '{}' is not a port number (0-65535)", flag, printable(text)));
+    return p;
+}
+
+std::optional<std::int64_t> time_arg(const std::string& flag, const std::string& text) {
+    if (text.empty()) return std::nullopt;
+    auto t = parse_time(text);
+    if (!t)
+        throw UsageError(fmt::format(
+            "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
+            flag, printable(text)));
+    return t;
+}
+
+Filter build_filter(const QueryArgs& a) {
+    Filter f;
+    f.from_ns = time_arg("--from", a.from);
+    f.to_ns = time_arg("--to", a.to);
+    if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
+        throw UsageError(fmt::format("--from {} is after --to {}", a.from, a.to));
+    f.src = address_arg("--src", a.src);
+    f.dst = address_arg("--dst", a.dst);
+    f.host = address_arg("--host", a.host);
+    f.port = port_arg("--port", a.port);
+    f.sport = port_arg("--sport", a.sport);
+    f.dport = port_arg("--dport", a.dport);
+    if (!a.proto.empty()) {
+        f.proto = parse_proto(a.proto);
+        if (!f.proto)
+            throw UsageError(fmt::format("--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp or 0-255)",
+                                         printable(a.proto)));
+    }
+    f.capture = a.capture;
+    f.limit = a.limit;
+    return f;
+}
+
+int run_ingest(const IngestArgs& a) {
+    if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
+    if (a.batch == 0) throw UsageError("--batch must be at least 1");
+    if (a.preview_bytes > kMaxPreviewBytes)
+        throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
+    const std::string db_path = database_path(a.db);
+    auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
+    install_signal_handlers();
+
+    IngestOptions opts;
+    opts.batch = a.batch;
+    opts.preview_bytes = a.preview_bytes;
+    opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;
+    opts.should_stop = [] { return g_stop != 0; };
+
+    const auto start = std::chrono::steady_clock::now();
+    PacketCounts total;
+    Exit worst = Exit::ok;
+    auto note = [&](Exit e) {
+        if (worst == Exit::ok) worst = e;
+    };
+    for (const std::string& file : a.files) {
+        if (g_stop) break;
+        try {
+            IngestOutcome r = ingest_file(*store, file, opts);
+            if (r.duplicate) {
+                std::fprintf(stderr, "capdb: '%s' is already ingested (capture %lld); skipped\n",
+                             printable(file).c_str(), static_cast<long long>(r.capture));
+                continue;
+            }
+            total.packets += r.counts.packets;
+            total.ipv4 += r.counts.ipv4;
+            total.ipv6 += r.counts.ipv6;
+            total.other += r.counts.other;
+            total.malformed += r.counts.malformed;
+            total.unsupported += r.counts.unsupported;
+            if (r.counts.unsupported > 0) {
+                std::fprintf(stderr,
+                             "capdb: warning: '%s': link type %s is not supported; %llu packets stored undecoded\n",
+                             printable(file).c_str(), link_type_name(r.linktype).c_str(),
+                             static_cast<unsigned long long>(r.counts.unsupported));
+                note(Exit::unsupported);
+            }
+            if (r.interrupted) {
+                std::fprintf(stderr, "capdb: '%s': interrupted; %llu packets committed\n", printable(file).c_str(),
+                             static_cast<unsigned long long>(r.counts.packets));
+                note(Exit::interrupted);
+            }
+        } catch (const DatabaseError&) {
+            throw;
+        } catch (const Error& e) {
+            std::fprintf(stderr, "capdb: error: %s\n", e.what());
+            note(e.code());
+        }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr,
+                 "capdb: %llu packets (IPv4 %llu, IPv6 %llu, other %llu, malformed %llu) in %.3f s, %.0f packets/s\n",
+                 static_cast<unsigned long long>(total.packets), static_cast<unsigned long long>(total.ipv4),
+                 static_cast<unsigned long long>(total.ipv6),
+                 static_cast<unsigned long long>(total.other + total.unsupported),
+                 static_cast<unsigned long long>(total.malformed), secs,
+                 secs > 0 ? static_cast<double>(total.packets) / secs : 0.0);
+    return static_cast<int>(worst);
+}
+
+int run_query(const QueryArgs& a) {
+    const Filter filter = build_filter(a);  // all checks before the database is touched
+    auto format = parse_format(a.format);
+    if (!format) throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
+    auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
+    if (a.count) {
+        std::printf("%llu\n", static_cast<unsigned long long>(store->count(filter)));
+        return 0;
+    }
+    Printer printer(*format, stdout);
+    printer.begin();
+    store->query(filter, [&](const PacketView& p) { return printer.row(p); });
+    printer.flush();
+    return 0;
+}
+
+std::string time_or_dash(const std::optional<std::int64_t>& ns) { return ns ? format_rfc3339(*ns) : "-"; }
+
+int run_captures(const std::string& db) {
+    auto store = open_sqlite_store(database_path(db), {.read_only = true, .create = false});
+    std::printf("%-4s %-11s %10s %9s %9s %7s %9s  %-30s  %-30s  %s\n", "ID", "STATE", "PACKETS", "IPV4", "IPV6",
+                "OTHER", "MALFORMED", "FIRST", "LAST", "SOURCE");
+    for (const CaptureInfo& c : store->captures()) {
+        std::string source = printable(c.meta.source);
+        if (c.meta.live) source = "live:" + source;
+        if (!c.meta.filter.empty()) source += " filter '" + printable(c.meta.filter) + "'";
+        std::printf("%-4lld %-11s %10llu %9llu %9llu %7llu %9llu  %-30s  %-30s  %s", static_cast<long long>(c.id),
+                    capture_state_name(c.state), static_cast<unsigned long long>(c.counts.packets),
+                    static_cast<unsigned long long>(c.counts.ipv4), static_cast<unsigned long long>(c.counts.ipv6),
+                    static_cast<unsigned long long>(c.counts.other + c.counts.unsupported),
+                    static_cast<unsigned long long>(c.counts.malformed), time_or_dash(c.first_ts_ns).c_str(),
+                    time_or_dash(c.last_ts_ns).c_str(), source.c_str());
+        if (c.live_stats)
+            std::printf("  received %llu, dropped by kernel %llu, dropped by interface %llu",
+                        static_cast<unsigned long long>(c.live_stats->received),
+                        static_cast<unsigned long long>(c.live_stats->dropped_kernel),
+                        static_cast<unsigned long long>(c.live_stats->dropped_iface));
+        if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
+        std::printf("\n");
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"capdb: index packet captures in SQLite and query them in milliseconds"};
+    app.footer(kExamples);
+    app.set_version_flag("--version", std::string("capdb ") + CAPDB_VERSION);
+    app.require_subcommand(0, 1);
+
+    IngestArgs in;
+    auto* ingest = app.add_subcommand("ingest", "Read pcap/pcapng files (- for standard input) into the database");
+    ingest->add_option("files", in.files, "Capture files; - reads standard input");
+    ingest->add_option("--db", in.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
+    ingest->add_option("--batch", in.batch, "Packets per committed batch")->capture_default_str();
+    ingest->add_option("--preview-bytes", in.preview_bytes, "Bytes of each frame kept as a preview (0-256)")
+        ->capture_default_str();
+
+    QueryArgs q;
+    auto* query = app.add_subcommand("query", "Print the packets matching all given filters, in time order");
+    query->add_option("--db", q.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
+    query->add_option("--from", q.from, "Start time, inclusive: epoch seconds or RFC 3339 (UTC if no zone)");
+    query->add_option("--to", q.to, "End time, inclusive");
+    query->add_option("--src", q.src, "Source address or CIDR prefix");
+    query->add_option("--dst", q.dst, "Destination address or CIDR prefix");
+    query->add_option("--host", q.host, "Address or prefix in either direction");
+    query->add_option("--port", q.port, "TCP/UDP/SCTP port in either direction");
+    query->add_option("--sport", q.sport, "Source port");
+    query->add_option("--dport", q.dport, "Destination port");
+    query->add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number");
+    query->add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')");
+    query->add_option("--limit", q.limit, "At most N packets");
+    query->add_option("--format", q.format, "line (default), long, json or csv");
+    query->add_flag("--count", q.count, "Print only the number of matching packets");
+
+    std::string captures_db;
+    auto* captures = app.add_subcommand("captures", "List the ingested captures");
+    captures->add_option("--db", captures_db, "Database path (default: $CAPDB_DB or ./capdb.db)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        std::fprintf(stderr, "capdb: error: %s\nRun 'capdb --help' for usage.\n", e.what());
+        return static_cast<int>(Exit::usage);
+    }
+
+    try {
+        if (ingest->parsed()) return run_ingest(in);
+        if (query->parsed()) return run_query(q);
+        if (captures->parsed()) return run_captures(captures_db);
+        std::fprintf(stderr, "%s", app.help().c_str());
+        return static_cast<int>(Exit::usage);
+    } catch (const Error& e) {
+        std::fprintf(stderr, "capdb: error: %s\n", e.what());
+        return static_cast<int>(e.code());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "capdb: internal error: %s\n", e.what());
+        return static_cast<int>(Exit::internal);
+    }
+}

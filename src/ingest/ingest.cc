@@ -1,0 +1,137 @@
+#include "capdb/ingest.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <climits>
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "capdb/capture.h"
+#include "capdb/decode.h"
+
+namespace capdb {
+
+namespace {
+
+std::string canonical_source(const std::string& path) {
+    if (path == "-") return path;
+    char buf[PATH_MAX];
+    if (::realpath(path.c_str(), buf)) return buf;
+    return path;
+}
+
+class ProgressBar {
+public:
+    ProgressBar(std::FILE* out, std::uint64_t total) : out_(out), total_(total) {}
+    ~ProgressBar() {
+        if (drawn_) std::fprintf(out_, "\r\x1b[K");
+    }
+    ProgressBar(const ProgressBar&) = delete;
+    ProgressBar& operator=(const ProgressBar&) = delete;
+
+    void update(std::uint64_t done) {
+        if (!out_ || total_ == 0) return;
+        auto now = std::chrono::steady_clock::now();
+        if (now - start_ < std::chrono::milliseconds(500) || now - last_ < std::chrono::milliseconds(100)) return;
+        last_ = now;
+        const double frac = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
+        constexpr int kWidth = 30;
+        const int filled = static_cast<int>(frac * kWidth);
+        std::fprintf(out_, "\r[%.*s%*s] %5.1f%%  %.0f MB", filled, "##############################", kWidth - filled,
+                     "", frac * 100.0, static_cast<double>(done) / 1e6);
+        std::fflush(out_);
+        drawn_ = true;
+    }
+
+private:
+    std::FILE* out_;
+    std::uint64_t total_;
+    std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_{};
+    bool drawn_ = false;
+};
+
+}  // namespace
+
+IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOptions& options) {
+    IngestOutcome out;
+    OfflineReader reader(path);
+    out.linktype = reader.linktype();
+
+    // A file of a size already seen may be a duplicate: settle it before
+    // reading. Otherwise the hash is computed alongside the read.
+    if (!reader.is_stdin() && reader.file_size() > 0 && store.has_file_of_size(reader.file_size())) {
+        if (auto existing = store.find_by_sha256(sha256_file(path))) {
+            out.duplicate = true;
+            out.capture = existing->id;
+            return out;
+        }
+    }
+
+    const std::string source = canonical_source(path);
+    store.remove_unfinished(source);
+
+    CaptureMeta meta;
+    meta.source = source;
+    meta.linktype = reader.linktype();
+    meta.snaplen = reader.snaplen();
+    meta.preview_bytes = std::min(options.preview_bytes, kMaxPreviewBytes);
+    if (!reader.is_stdin() && reader.file_size() > 0) meta.file_size = reader.file_size();
+    auto writer = store.begin_capture(meta, options.batch);
+    out.capture = writer->id();
+
+    ProgressBar progress(options.progress, reader.file_size() > (64u << 20) ? reader.file_size() : 0);
+    const std::uint32_t linktype = reader.linktype();
+    RawPacket raw;
+    PacketView view;
+    view.linktype = linktype;
+    try {
+        std::uint64_t n = 0;
+        while (reader.next(raw)) {
+            view.ts_ns = raw.ts_ns;
+            view.caplen = raw.caplen;
+            view.wirelen = raw.wirelen;
+            view.file_offset = raw.file_offset;
+            view.summary = decode(linktype, raw.data);
+            view.preview = raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes));
+            writer->append(view);
+            out.counts.add(view.summary, raw.wirelen);
+            if ((++n & 0x3fff) == 0) {
+                progress.update(reader.bytes_read());
+                if (options.should_stop && options.should_stop()) {
+                    out.interrupted = true;
+                    writer->fail("interrupted");
+                    return out;
+                }
+            }
+        }
+    } catch (const DamagedError& e) {
+        // Keep what was read before the damage, and the file's identity so
+        // that the same damaged file is not ingested twice.
+        std::string sha;
+        try {
+            sha = reader.sha256();
+        } catch (const Error&) {
+        }
+        writer->fail(e.what(), sha);
+        throw;
+    }
+    const std::string sha = reader.sha256();
+    if (reader.is_stdin()) {
+        // Standard input's identity is known only now.
+        if (auto existing = store.find_by_sha256(sha)) {
+            writer->fail("duplicate of an earlier capture");
+            store.remove_capture(out.capture);
+            out.duplicate = true;
+            out.capture = existing->id;
+            return out;
+        }
+    }
+    writer->finish(CaptureState::complete, sha, std::nullopt);
+    return out;
+}
+
+}  // namespace capdb

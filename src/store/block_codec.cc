@@ -1,0 +1,283 @@
+#include "store/block_codec.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <array>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+
+namespace capdb::store {
+
+namespace {
+
+// Page format version, first byte of every uncompressed page.
+constexpr std::uint8_t kPageVersion = 1;
+constexpr int kZstdLevel = 1;
+
+enum StreamId : std::size_t {
+    kTs = 0,        // zig-zag varint: ts - previous ts (first: ts - page ts_min)
+    kCaplen,        // varint
+    kWireDelta,     // zig-zag varint: wirelen - caplen
+    kOffset,        // zig-zag varint: offset - (previous offset + previous caplen); first: offset
+    kFlags,         // 1 byte: status(3) | network(2) << 3 | has_ports << 5 | fragment << 6
+    kEthertype,     // 2 bytes big-endian
+    kIp,            // IP rows: proto byte, src index varint, dst index varint
+    kPorts,         // rows with ports: 2+2 bytes big-endian
+    kPreview,       // min(caplen, preview_bytes) bytes per row... stored length is per row (varint) first
+    kStreamCount
+};
+
+void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<std::uint8_t>(v | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<std::uint8_t>(v));
+}
+
+constexpr std::uint64_t zigzag(std::int64_t v) noexcept {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+constexpr std::int64_t unzigzag(std::uint64_t v) noexcept {
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+[[noreturn]] void corrupt(const char* what) {
+    throw DatabaseError(fmt::format("corrupt packet page in database ({})", what));
+}
+
+// Bounds-checked reader over a decoded page; any overrun means corruption.
+class Reader {
+public:
+    explicit Reader(std::span<const std::uint8_t> b) : b_(b) {}
+    std::uint64_t varint() {
+        std::uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (pos_ >= b_.size()) corrupt("varint past end");
+            std::uint8_t c = b_[pos_++];
+            v |= std::uint64_t{c & 0x7fu} << shift;
+            if (!(c & 0x80)) return v;
+        }
+        corrupt("varint too long");
+    }
+    std::uint8_t u8() {
+        if (pos_ >= b_.size()) corrupt("byte past end");
+        return b_[pos_++];
+    }
+    std::uint16_t be16() {
+        if (b_.size() - pos_ < 2) corrupt("u16 past end");
+        auto v = static_cast<std::uint16_t>((b_[pos_] << 8) | b_[pos_ + 1]);
+        pos_ += 2;
+        return v;
+    }
+    std::span<const std::uint8_t> take(std::size_t n) {
+        if (b_.size() - pos_ < n) corrupt("field past end");
+        auto s = b_.subspan(pos_, n);
+        pos_ += n;
+        return s;
+    }
+
+private:
+    std::span<const std::uint8_t> b_;
+    std::size_t pos_ = 0;
+};
+
+struct AddressHash {
+    std::size_t operator()(const Address& a) const noexcept {
+        std::uint64_t h = 1469598103934665603ull;
+        for (std::uint8_t b : a.bytes) h = (h ^ b) * 1099511628211ull;
+        return static_cast<std::size_t>(h);
+    }
+};
+
+}  // namespace
+
+void PendingBatch::add(const PacketView& p) {
+    PendingPacket pp{p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
+                     static_cast<std::uint32_t>(arena.size()), static_cast<std::uint32_t>(p.preview.size())};
+    arena.insert(arena.end(), p.preview.begin(), p.preview.end());
+    packets.push_back(pp);
+}
+
+std::span<const std::uint8_t> address_key(const Address& a) noexcept {
+    if (a.is_v4()) return std::span<const std::uint8_t>(a.bytes).subspan(12, 4);
+    return std::span<const std::uint8_t>(a.bytes);
+}
+
+void PageEncoder::encode(const PendingBatch& batch, std::size_t begin, std::size_t end, std::uint32_t linktype,
+                         EncodedPage& out) {
+    for (auto& s : streams_) s.clear();
+    dict_.clear();
+    std::unordered_map<Address, std::uint32_t, AddressHash> index;
+    // The last two addresses seen: consecutive packets of a flow repeat them.
+    Address last[2]{};
+    std::uint32_t last_idx[2]{UINT32_MAX, UINT32_MAX};
+    auto intern = [&](const Address& a) -> std::uint32_t {
+        for (int k = 0; k < 2; ++k)
+            if (last_idx[k] != UINT32_MAX && last[k] == a) return last_idx[k];
+        auto [it, inserted] = index.try_emplace(a, static_cast<std::uint32_t>(dict_.size()));
+        if (inserted) dict_.push_back(a);
+        last[1] = last[0];
+        last_idx[1] = last_idx[0];
+        last[0] = a;
+        last_idx[0] = it->second;
+        return it->second;
+    };
+
+    std::int64_t ts_min = batch.packets[begin].ts_ns, ts_max = ts_min;
+    for (std::size_t i = begin; i < end; ++i) {
+        ts_min = std::min(ts_min, batch.packets[i].ts_ns);
+        ts_max = std::max(ts_max, batch.packets[i].ts_ns);
+    }
+    std::int64_t prev_ts = ts_min;
+    std::int64_t prev_end = 0;  // previous offset + caplen
+    for (std::size_t i = begin; i < end; ++i) {
+        const PendingPacket& p = batch.packets[i];
+        const Summary& s = p.summary;
+        put_varint(streams_[kTs], zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(p.ts_ns) -
+                                                                    static_cast<std::uint64_t>(prev_ts))));
+        prev_ts = p.ts_ns;
+        put_varint(streams_[kCaplen], p.caplen);
+        put_varint(streams_[kWireDelta], zigzag(std::int64_t{p.wirelen} - std::int64_t{p.caplen}));
+        put_varint(streams_[kOffset], zigzag(p.file_offset - prev_end));
+        prev_end = p.file_offset + p.caplen;
+        const auto flags = static_cast<std::uint8_t>(static_cast<unsigned>(s.status) |
+                                                     (static_cast<unsigned>(s.network == Network::ipv4   ? 1
+                                                                            : s.network == Network::ipv6 ? 2
+                                                                                                         : 0)
+                                                      << 3) |
+                                                     (s.has_ports ? 1u << 5 : 0u) | (s.fragment ? 1u << 6 : 0u));
+        streams_[kFlags].push_back(flags);
+        streams_[kEthertype].push_back(static_cast<std::uint8_t>(s.ethertype >> 8));
+        streams_[kEthertype].push_back(static_cast<std::uint8_t>(s.ethertype));
+        if (s.network != Network::none) {
+            streams_[kIp].push_back(s.ip_proto);
+            put_varint(streams_[kIp], intern(s.src));
+            put_varint(streams_[kIp], intern(s.dst));
+        }
+        if (s.has_ports) {
+            auto& ports = streams_[kPorts];
+            ports.push_back(static_cast<std::uint8_t>(s.src_port >> 8));
+            ports.push_back(static_cast<std::uint8_t>(s.src_port));
+            ports.push_back(static_cast<std::uint8_t>(s.dst_port >> 8));
+            ports.push_back(static_cast<std::uint8_t>(s.dst_port));
+        }
+        put_varint(streams_[kPreview], p.preview_len);
+        auto pv = batch.preview(p);
+        streams_[kPreview].insert(streams_[kPreview].end(), pv.begin(), pv.end());
+    }
+
+    raw_.clear();
+    raw_.push_back(kPageVersion);
+    put_varint(raw_, end - begin);
+    put_varint(raw_, linktype);
+    put_varint(raw_, zigzag(ts_min));
+    put_varint(raw_, dict_.size());
+    for (const Address& a : dict_) {
+        auto key = address_key(a);
+        raw_.push_back(static_cast<std::uint8_t>(key.size()));
+        raw_.insert(raw_.end(), key.begin(), key.end());
+    }
+    for (const auto& s : streams_) put_varint(raw_, s.size());
+    for (const auto& s : streams_) raw_.insert(raw_.end(), s.begin(), s.end());
+
+    out.data.resize(ZSTD_compressBound(raw_.size()));
+    std::size_t n = ZSTD_compress(out.data.data(), out.data.size(), raw_.data(), raw_.size(), kZstdLevel);
+    if (ZSTD_isError(n)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+    out.data.resize(n);
+    out.addresses = dict_;
+    out.ts_min = ts_min;
+    out.ts_max = ts_max;
+    out.packets = static_cast<std::uint32_t>(end - begin);
+}
+
+void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq) {
+    unsigned long long size = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
+        corrupt("bad compressed frame");
+    raw_.resize(static_cast<std::size_t>(size));
+    std::size_t n = ZSTD_decompress(raw_.data(), raw_.size(), compressed.data(), compressed.size());
+    if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
+
+    Reader hdr(raw_);
+    if (hdr.u8() != kPageVersion) corrupt("unknown page version");
+    const std::uint64_t count = hdr.varint();
+    if (count > kPageRows * 64ull) corrupt("row count");
+    const auto linktype = static_cast<std::uint32_t>(hdr.varint());
+    std::int64_t ts = unzigzag(hdr.varint());
+    const std::uint64_t ndict = hdr.varint();
+    if (ndict > 2 * count) corrupt("dictionary size");
+    std::vector<Address> dict(ndict);
+    for (auto& a : dict) {
+        std::uint8_t len = hdr.u8();
+        auto key = hdr.take(len);
+        if (len == 4) a = Address::from_v4(key.data());
+        else if (len == 16) a = Address::from_v6(key.data());
+        else corrupt("address length");
+    }
+    std::array<std::uint64_t, kStreamCount> sizes{};
+    for (auto& s : sizes) s = hdr.varint();
+    std::array<Reader, kStreamCount> streams{Reader({}), Reader({}), Reader({}), Reader({}), Reader({}),
+                                             Reader({}), Reader({}), Reader({}), Reader({})};
+    // The streams follow the header back to back.
+    std::size_t pos = raw_.size();
+    {
+        std::uint64_t total = 0;
+        for (auto s : sizes) total += s;
+        if (total > raw_.size()) corrupt("stream sizes");
+        pos = raw_.size() - static_cast<std::size_t>(total);
+    }
+    for (std::size_t k = 0; k < kStreamCount; ++k) {
+        streams[k] = Reader(std::span<const std::uint8_t>(raw_).subspan(pos, static_cast<std::size_t>(sizes[k])));
+        pos += static_cast<std::size_t>(sizes[k]);
+    }
+
+    packets_.resize(static_cast<std::size_t>(count));
+    std::int64_t prev_end = 0;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        PacketView& p = packets_[static_cast<std::size_t>(i)];
+        p = PacketView{};
+        p.capture = capture;
+        p.seq = first_seq + i;
+        p.linktype = linktype;
+        ts = static_cast<std::int64_t>(static_cast<std::uint64_t>(ts) +
+                                       static_cast<std::uint64_t>(unzigzag(streams[kTs].varint())));
+        p.ts_ns = ts;
+        const std::uint64_t caplen = streams[kCaplen].varint();
+        const std::int64_t wire = static_cast<std::int64_t>(caplen) + unzigzag(streams[kWireDelta].varint());
+        if (caplen > UINT32_MAX || wire < 0 || wire > UINT32_MAX) corrupt("length");
+        p.caplen = static_cast<std::uint32_t>(caplen);
+        p.wirelen = static_cast<std::uint32_t>(wire);
+        p.file_offset = prev_end + unzigzag(streams[kOffset].varint());
+        prev_end = p.file_offset + p.caplen;
+        const std::uint8_t flags = streams[kFlags].u8();
+        Summary& s = p.summary;
+        s.status = static_cast<Status>(flags & 7);
+        const unsigned net = (flags >> 3) & 3;
+        s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
+        s.has_ports = (flags >> 5) & 1;
+        s.fragment = (flags >> 6) & 1;
+        s.ethertype = streams[kEthertype].be16();
+        if (s.network != Network::none) {
+            s.ip_proto = streams[kIp].u8();
+            const std::uint64_t si = streams[kIp].varint();
+            const std::uint64_t di = streams[kIp].varint();
+            if (si >= dict.size() || di >= dict.size()) corrupt("address index");
+            s.src = dict[static_cast<std::size_t>(si)];
+            s.dst = dict[static_cast<std::size_t>(di)];
+        }
+        if (s.has_ports) {
+            s.src_port = streams[kPorts].be16();
+            s.dst_port = streams[kPorts].be16();
+        }
+        const std::uint64_t plen = streams[kPreview].varint();
+        if (plen > kMaxPreviewBytes) corrupt("preview length");
+        p.preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+    }
+}
+
+}  // namespace capdb::store

@@ -1,0 +1,84 @@
+// Column encoding of packet pages, the unit of compression in the SQLite store.
+//
+// A page holds up to kPageRows consecutive packets of one capture. Its fields
+// are laid out as separate streams (timestamps as zig-zag varint deltas,
+// lengths as varints, addresses as indexes into a per-page dictionary, ports,
+// previews...) and the whole is compressed with zstd. See README "Storage".
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "capdb/address.h"
+#include "capdb/packet.h"
+
+namespace capdb::store {
+
+inline constexpr std::uint32_t kPageRows = 1024;
+
+// A packet waiting to be encoded; its preview lives in the owning batch's arena.
+struct PendingPacket {
+    std::int64_t ts_ns;
+    std::uint32_t caplen;
+    std::uint32_t wirelen;
+    std::int64_t file_offset;
+    Summary summary;
+    std::uint32_t preview_off;
+    std::uint32_t preview_len;
+};
+
+// Packets handed from the reading thread to the storage thread.
+struct PendingBatch {
+    std::vector<PendingPacket> packets;
+    std::vector<std::uint8_t> arena;
+
+    void clear() noexcept {
+        packets.clear();
+        arena.clear();
+    }
+    void add(const PacketView& p);
+    [[nodiscard]] std::span<const std::uint8_t> preview(const PendingPacket& p) const noexcept {
+        return {arena.data() + p.preview_off, p.preview_len};
+    }
+};
+
+struct EncodedPage {
+    std::vector<std::uint8_t> data;       // zstd-compressed page
+    std::vector<Address> addresses;       // distinct addresses in the page
+    std::int64_t ts_min = 0;
+    std::int64_t ts_max = 0;
+    std::uint32_t packets = 0;
+};
+
+// Encodes packets[begin, end) of batch (at most kPageRows) as one page.
+// linktype and preview_bytes are per capture; scratch buffers are reused.
+class PageEncoder {
+public:
+    void encode(const PendingBatch& batch, std::size_t begin, std::size_t end, std::uint32_t linktype,
+                EncodedPage& out);
+
+private:
+    std::vector<std::uint8_t> streams_[9];
+    std::vector<std::uint8_t> raw_;
+    std::vector<Address> dict_;
+};
+
+// A decoded page: packets in capture order with previews pointing into it.
+// capture and seq of the packets are filled in from the arguments.
+class DecodedPage {
+public:
+    // Throws DatabaseError if the page is corrupt.
+    void decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq);
+    [[nodiscard]] const std::vector<PacketView>& packets() const noexcept { return packets_; }
+
+private:
+    std::vector<std::uint8_t> raw_;
+    std::vector<PacketView> packets_;
+};
+
+// Posting-list key of an address: 4 bytes for IPv4, 16 for IPv6.
+std::span<const std::uint8_t> address_key(const Address& a) noexcept;
+
+}  // namespace capdb::store

@@ -1,0 +1,828 @@
+#include "store/sqlite_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <exception>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+#include "store/block_codec.h"
+#include "store/sqlite.h"
+
+namespace capdb {
+
+const char* capture_state_name(CaptureState s) noexcept {
+    switch (s) {
+        case CaptureState::running: return "running";
+        case CaptureState::complete: return "complete";
+        case CaptureState::failed: return "failed";
+        case CaptureState::interrupted: return "interrupted";
+    }
+    return "?";
+}
+
+void PacketCounts::add(const Summary& s, std::uint32_t wirelen) noexcept {
+    ++packets;
+    bytes += wirelen;
+    if (s.status == Status::unsupported) ++unsupported;
+    else if (s.status == Status::truncated || s.status == Status::malformed) ++malformed;
+    if (s.network == Network::ipv4) ++ipv4;
+    else if (s.network == Network::ipv6) ++ipv6;
+    else if (s.status == Status::non_ip) ++other;
+}
+
+namespace store {
+
+namespace {
+
+constexpr std::int64_t kMinTs = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
+constexpr std::uint32_t kMaxPagesPerBlock = 64;
+
+const char* const kSchema = R"sql(
+CREATE TABLE captures(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    live INTEGER NOT NULL,
+    filter TEXT,
+    file_size INTEGER,
+    sha256 TEXT,
+    linktype INTEGER NOT NULL,
+    snaplen INTEGER NOT NULL,
+    preview_bytes INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    error TEXT,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    first_ts INTEGER,
+    last_ts INTEGER,
+    packets INTEGER NOT NULL DEFAULT 0,
+    ipv4 INTEGER NOT NULL DEFAULT 0,
+    ipv6 INTEGER NOT NULL DEFAULT 0,
+    other INTEGER NOT NULL DEFAULT 0,
+    malformed INTEGER NOT NULL DEFAULT 0,
+    unsupported INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    received INTEGER,
+    dropped_kernel INTEGER,
+    dropped_iface INTEGER
+);
+CREATE INDEX captures_sha256 ON captures(sha256);
+CREATE TABLE blocks(
+    id INTEGER PRIMARY KEY,
+    capture_id INTEGER NOT NULL REFERENCES captures(id),
+    first_seq INTEGER NOT NULL,
+    packets INTEGER NOT NULL,
+    pages INTEGER NOT NULL,
+    ts_min INTEGER NOT NULL,
+    ts_max INTEGER NOT NULL
+);
+CREATE INDEX blocks_ts_min ON blocks(ts_min);
+CREATE INDEX blocks_ts_max ON blocks(ts_max);
+CREATE INDEX blocks_capture ON blocks(capture_id, first_seq);
+CREATE TABLE pages(
+    id INTEGER PRIMARY KEY,
+    packets INTEGER NOT NULL,
+    ts_min INTEGER NOT NULL,
+    ts_max INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE TABLE postings(
+    addr BLOB NOT NULL,
+    block_id INTEGER NOT NULL,
+    pages INTEGER NOT NULL,
+    PRIMARY KEY(addr, block_id)
+) WITHOUT ROWID;
+)sql";
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+CaptureState parse_state(const std::string& s) {
+    if (s == "complete") return CaptureState::complete;
+    if (s == "failed") return CaptureState::failed;
+    if (s == "interrupted") return CaptureState::interrupted;
+    return CaptureState::running;
+}
+
+const char* const kCaptureColumns =
+    "id, source, live, filter, file_size, sha256, linktype, snaplen, preview_bytes, state, error, started_at,"
+    " first_ts, last_ts, packets, ipv4, ipv6, other, malformed, unsupported, bytes, received, dropped_kernel,"
+    " dropped_iface";
+
+CaptureInfo read_capture(const sqlite::Statement& st) {
+    CaptureInfo c;
+    c.id = st.i64(0);
+    c.meta.source = st.text(1);
+    c.meta.live = st.i64(2) != 0;
+    c.meta.filter = st.text(3);
+    if (auto v = st.opt_i64(4)) c.meta.file_size = static_cast<std::uint64_t>(*v);
+    c.sha256 = st.text(5);
+    c.meta.linktype = static_cast<std::uint32_t>(st.i64(6));
+    c.meta.snaplen = static_cast<std::uint32_t>(st.i64(7));
+    c.meta.preview_bytes = static_cast<std::uint32_t>(st.i64(8));
+    c.state = parse_state(st.text(9));
+    c.error = st.text(10);
+    c.started_at_ns = st.i64(11);
+    c.first_ts_ns = st.opt_i64(12);
+    c.last_ts_ns = st.opt_i64(13);
+    auto u = [&](int col) { return static_cast<std::uint64_t>(st.i64(col)); };
+    c.counts.packets = u(14);
+    c.counts.ipv4 = u(15);
+    c.counts.ipv6 = u(16);
+    c.counts.other = u(17);
+    c.counts.malformed = u(18);
+    c.counts.unsupported = u(19);
+    c.counts.bytes = u(20);
+    if (!st.is_null(21)) c.live_stats = LiveStats{u(21), u(22), u(23)};
+    return c;
+}
+
+// ---------------------------------------------------------------------------
+// Writer
+
+struct Job {
+    PendingBatch batch;
+    bool commit = false;  // commit after this batch
+    bool stop = false;    // last job
+};
+
+class SqliteCaptureWriter final : public CaptureWriter {
+public:
+    SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch)
+        : path_(std::move(path)), id_(id), linktype_(meta.linktype),
+          batch_size_(std::max<std::uint32_t>(batch, 1)),
+          page_rows_(std::min(kPageRows, batch_size_)) {
+        current_.packets.reserve(page_rows_);
+        thread_ = std::thread([this] { run(); });
+    }
+
+    ~SqliteCaptureWriter() override {
+        if (!finished_) {
+            try {
+                fail("ingest aborted", {});
+            } catch (...) {
+                // The committed prefix stays, marked unfinished; the next
+                // ingest of the same file redoes it.
+            }
+        }
+        stop_thread();
+    }
+
+    CaptureId id() const noexcept override { return id_; }
+
+    void append(const PacketView& p) override {
+        current_.add(p);
+        ++since_commit_;
+        const bool commit = since_commit_ >= batch_size_;
+        if (current_.packets.size() >= page_rows_ || commit) submit(commit);
+    }
+
+    void flush() override { submit(true); }
+
+    void finish(CaptureState state, const std::string& sha256, const std::optional<LiveStats>& stats) override {
+        drain();
+        sqlite::Transaction tx(*db_);
+        sqlite::Statement st(*db_,
+                             "UPDATE captures SET state=?1, sha256=?2, finished_at=?3, received=?4,"
+                             " dropped_kernel=?5, dropped_iface=?6 WHERE id=?7");
+        st.bind(1, std::string_view(capture_state_name(state)));
+        if (sha256.empty()) st.bind_null(2);
+        else st.bind(2, std::string_view(sha256));
+        st.bind(3, now_ns());
+        if (stats) {
+            st.bind(4, static_cast<std::int64_t>(stats->received));
+            st.bind(5, static_cast<std::int64_t>(stats->dropped_kernel));
+            st.bind(6, static_cast<std::int64_t>(stats->dropped_iface));
+        }
+        st.bind(7, id_);
+        st.run();
+        tx.commit();
+        finished_ = true;
+    }
+
+    void fail(const std::string& reason, const std::string& sha256) override {
+        finished_ = true;
+        drain();
+        sqlite::Transaction tx(*db_);
+        sqlite::Statement st(*db_,
+                             "UPDATE captures SET state='failed', error=?1, finished_at=?2, sha256=?4 WHERE id=?3");
+        st.bind(1, std::string_view(reason)).bind(2, now_ns()).bind(3, id_);
+        if (sha256.empty()) st.bind_null(4);
+        else st.bind(4, std::string_view(sha256));
+        st.run();
+        tx.commit();
+    }
+
+private:
+    void submit(bool commit) {
+        rethrow_if_failed();
+        if (commit) since_commit_ = 0;
+        if (current_.packets.empty() && !commit) return;
+        Job job;
+        job.commit = commit;
+        {
+            std::unique_lock lock(mu_);
+            space_.wait(lock, [&] { return queue_.size() < kQueueDepth || error_; });
+            if (!free_.empty()) {
+                job.batch = std::move(free_.back());
+                free_.pop_back();
+            }
+            std::swap(job.batch, current_);
+            queue_.push_back(std::move(job));
+        }
+        ready_.notify_one();
+        current_.clear();
+        current_.packets.reserve(page_rows_);
+    }
+
+    // Waits for the storage thread to commit everything and stop; opens the
+    // writer's own connection for the final update.
+    void drain() {
+        if (thread_.joinable()) {
+            submit(true);
+            {
+                std::lock_guard lock(mu_);
+                queue_.push_back(Job{{}, true, true});
+            }
+            ready_.notify_one();
+            thread_.join();
+        }
+        rethrow_if_failed();
+        if (!db_) db_ = open_connection();
+    }
+
+    void stop_thread() {
+        if (thread_.joinable()) {
+            {
+                std::lock_guard lock(mu_);
+                queue_.push_back(Job{{}, true, true});
+            }
+            ready_.notify_one();
+            thread_.join();
+        }
+    }
+
+    void rethrow_if_failed() {
+        std::lock_guard lock(mu_);
+        if (error_) {
+            auto e = error_;
+            error_ = nullptr;
+            finished_ = true;
+            std::rethrow_exception(e);
+        }
+    }
+
+    std::unique_ptr<sqlite::Database> open_connection() const {
+        auto db = std::make_unique<sqlite::Database>(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+        sqlite3_busy_timeout(db->get(), 30000);
+        db->exec("PRAGMA synchronous=NORMAL");
+        return db;
+    }
+
+    // --- storage thread ---
+    void run() {
+        try {
+            auto db = open_connection();
+            sqlite::Statement insert_block(*db,
+                "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+            sqlite::Statement insert_page(*db,
+                "INSERT INTO pages(id, packets, ts_min, ts_max, data) VALUES(?1, ?2, ?3, ?4, ?5)");
+            sqlite::Statement insert_posting(*db,
+                "INSERT INTO postings(addr, block_id, pages) VALUES(?1, ?2, ?3)");
+            sqlite::Statement next_block(*db, "SELECT coalesce(max(id), 0) + 1 FROM blocks");
+            sqlite::Statement update_capture(*db,
+                "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5, unsupported=?6,"
+                " bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10");
+
+            PacketCounts counts;
+            std::optional<std::int64_t> first_ts, last_ts;
+            std::uint64_t next_seq = 0;
+            PageEncoder encoder;
+            std::vector<EncodedPage> pages;  // of the open block
+            std::unique_ptr<sqlite::Transaction> tx;
+
+            auto write_block = [&] {
+                if (pages.empty()) return;
+                if (!tx) tx = std::make_unique<sqlite::Transaction>(*db);
+                next_block.reset();
+                next_block.step();
+                const std::int64_t block_id = next_block.i64(0);
+                next_block.reset();
+                std::uint64_t packets = 0;
+                std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
+                std::map<Address, std::uint64_t> postings;
+                for (std::size_t n = 0; n < pages.size(); ++n) {
+                    const EncodedPage& pg = pages[n];
+                    packets += pg.packets;
+                    ts_min = std::min(ts_min, pg.ts_min);
+                    ts_max = std::max(ts_max, pg.ts_max);
+                    insert_page.reset()
+                        .bind(1, block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n))
+                        .bind(2, std::int64_t{pg.packets})
+                        .bind(3, pg.ts_min)
+                        .bind(4, pg.ts_max)
+                        .bind_blob(5, pg.data);
+                    insert_page.run();
+                    for (const Address& a : pg.addresses) postings[a] |= std::uint64_t{1} << n;
+                }
+                insert_block.reset()
+                    .bind(1, block_id)
+                    .bind(2, id_)
+                    .bind(3, static_cast<std::int64_t>(next_seq))
+                    .bind(4, static_cast<std::int64_t>(packets))
+                    .bind(5, static_cast<std::int64_t>(pages.size()))
+                    .bind(6, ts_min)
+                    .bind(7, ts_max);
+                insert_block.run();
+                for (const auto& [addr, mask] : postings) {
+                    insert_posting.reset().bind_blob(1, address_key(addr)).bind(2, block_id).bind(3, static_cast<std::int64_t>(mask));
+                    insert_posting.run();
+                }
+                next_seq += packets;
+                pages.clear();
+            };
+
+            auto commit = [&] {
+                write_block();
+                if (!tx) return;
+                update_capture.reset()
+                    .bind(1, static_cast<std::int64_t>(counts.packets))
+                    .bind(2, static_cast<std::int64_t>(counts.ipv4))
+                    .bind(3, static_cast<std::int64_t>(counts.ipv6))
+                    .bind(4, static_cast<std::int64_t>(counts.other))
+                    .bind(5, static_cast<std::int64_t>(counts.malformed))
+                    .bind(6, static_cast<std::int64_t>(counts.unsupported))
+                    .bind(7, static_cast<std::int64_t>(counts.bytes))
+                    .bind(8, first_ts)
+                    .bind(9, last_ts)
+                    .bind(10, id_);
+                update_capture.run();
+                tx->commit();
+                tx.reset();
+            };
+
+            for (;;) {
+                Job job;
+                {
+                    std::unique_lock lock(mu_);
+                    ready_.wait(lock, [&] { return !queue_.empty(); });
+                    job = std::move(queue_.front());
+                    queue_.pop_front();
+                }
+                space_.notify_one();
+                const PendingBatch& b = job.batch;
+                if (!b.packets.empty()) {
+                    pages.emplace_back();
+                    encoder.encode(b, 0, b.packets.size(), linktype_, pages.back());
+                    for (const auto& p : b.packets) {
+                        counts.add(p.summary, p.wirelen);
+                        first_ts = std::min(first_ts.value_or(kMaxTs), p.ts_ns);
+                        last_ts = std::max(last_ts.value_or(kMinTs), p.ts_ns);
+                    }
+                    if (pages.size() == kMaxPagesPerBlock) write_block();
+                }
+                if (job.commit) commit();
+                {
+                    std::lock_guard lock(mu_);
+                    job.batch.clear();
+                    if (free_.size() < kQueueDepth) free_.push_back(std::move(job.batch));
+                }
+                if (job.stop) break;
+            }
+        } catch (...) {
+            std::lock_guard lock(mu_);
+            error_ = std::current_exception();
+            space_.notify_all();
+            // Drain the queue so that producers never wait on a dead thread.
+        }
+        // After a failure keep consuming until told to stop.
+        for (;;) {
+            std::unique_lock lock(mu_);
+            if (!error_) break;
+            ready_.wait(lock, [&] { return !queue_.empty(); });
+            bool stop = queue_.front().stop;
+            queue_.pop_front();
+            space_.notify_all();
+            if (stop) break;
+        }
+    }
+
+    static constexpr std::size_t kQueueDepth = 8;
+
+    std::string path_;
+    CaptureId id_;
+    std::uint32_t linktype_;
+    std::uint32_t batch_size_;
+    std::uint32_t page_rows_;
+    PendingBatch current_;
+    std::uint64_t since_commit_ = 0;
+    bool finished_ = false;
+    std::unique_ptr<sqlite::Database> db_;  // for finish()/fail(), after the thread ends
+
+    std::mutex mu_;
+    std::condition_variable ready_, space_;
+    std::deque<Job> queue_;
+    std::vector<PendingBatch> free_;
+    std::exception_ptr error_;
+    std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------
+// Query
+
+struct PageRef {
+    std::int64_t page_id;
+    CaptureId capture;
+    std::uint64_t first_seq;
+    std::int64_t ts_min;
+    std::int64_t ts_max;
+    std::uint32_t packets;
+};
+
+struct KeyRange {
+    std::vector<std::uint8_t> lo, hi;
+};
+
+// Posting-key ranges covering a prefix: IPv4 keys are 4 bytes, IPv6 16.
+std::vector<KeyRange> key_ranges(const Prefix& p) {
+    std::vector<KeyRange> out;
+    Address v4lo{}, v4hi{};
+    v4lo.bytes[10] = v4lo.bytes[11] = 0xff;
+    v4hi = v4lo;
+    for (int i = 12; i < 16; ++i) v4hi.bytes[static_cast<std::size_t>(i)] = 0xff;
+    const Address lo = std::max(p.first, v4lo), hi = std::min(p.last, v4hi);
+    if (lo <= hi) {
+        auto a = address_key(lo), b = address_key(hi);
+        out.push_back({{a.begin(), a.end()}, {b.begin(), b.end()}});
+    }
+    if (!(p.first.is_v4() && p.last.is_v4()))
+        out.push_back({{p.first.bytes.begin(), p.first.bytes.end()}, {p.last.bytes.begin(), p.last.bytes.end()}});
+    return out;
+}
+
+class SqliteStore final : public Store {
+public:
+    SqliteStore(std::string path, std::unique_ptr<sqlite::Database> db)
+        : path_(std::move(path)), db_(std::move(db)) {}
+
+    std::vector<CaptureInfo> captures() override {
+        sqlite::Statement st(*db_, fmt::format("SELECT {} FROM captures ORDER BY id", kCaptureColumns));
+        std::vector<CaptureInfo> out;
+        while (st.step()) out.push_back(read_capture(st));
+        return out;
+    }
+
+    std::optional<CaptureInfo> capture(CaptureId id) override {
+        sqlite::Statement st(*db_, fmt::format("SELECT {} FROM captures WHERE id=?1", kCaptureColumns));
+        st.bind(1, id);
+        if (st.step()) return read_capture(st);
+        return std::nullopt;
+    }
+
+    std::optional<CaptureInfo> find_by_sha256(const std::string& sha256) override {
+        sqlite::Statement st(
+            *db_, fmt::format("SELECT {} FROM captures WHERE sha256=?1 AND state IN ('complete', 'failed') LIMIT 1",
+                              kCaptureColumns));
+        st.bind(1, std::string_view(sha256));
+        if (st.step()) return read_capture(st);
+        return std::nullopt;
+    }
+
+    bool has_file_of_size(std::uint64_t size) override {
+        sqlite::Statement st(*db_, "SELECT 1 FROM captures WHERE file_size=?1 AND sha256 IS NOT NULL LIMIT 1");
+        st.bind(1, static_cast<std::int64_t>(size));
+        return st.step();
+    }
+
+    std::uint64_t remove_unfinished(const std::string& source) override {
+        sqlite::Statement ids(*db_, "SELECT id FROM captures WHERE source=?1 AND live=0 AND sha256 IS NULL");
+        ids.bind(1, std::string_view(source));
+        std::vector<std::int64_t> victims;
+        while (ids.step()) victims.push_back(ids.i64(0));
+        ids.reset();
+        for (std::int64_t id : victims) remove_capture(id);
+        return victims.size();
+    }
+
+    void remove_capture(CaptureId id) override {
+        sqlite::Transaction tx(*db_);
+        sqlite::Statement blocks(*db_, "SELECT id FROM blocks WHERE capture_id=?1");
+        blocks.bind(1, id);
+        std::vector<std::int64_t> block_ids;
+        while (blocks.step()) block_ids.push_back(blocks.i64(0));
+        sqlite::Statement del_pages(*db_, "DELETE FROM pages WHERE id BETWEEN ?1 AND ?2");
+        for (std::int64_t b : block_ids) {
+            del_pages.reset().bind(1, b * kMaxPagesPerBlock).bind(2, b * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
+            del_pages.run();
+        }
+        if (!block_ids.empty()) {
+            // postings are keyed by address first: one pass over them.
+            sqlite::Statement del_post(*db_,
+                "DELETE FROM postings WHERE block_id IN (SELECT id FROM blocks WHERE capture_id=?1)");
+            del_post.bind(1, id);
+            del_post.run();
+        }
+        sqlite::Statement del_blocks(*db_, "DELETE FROM blocks WHERE capture_id=?1");
+        del_blocks.bind(1, id);
+        del_blocks.run();
+        sqlite::Statement del_cap(*db_, "DELETE FROM captures WHERE id=?1");
+        del_cap.bind(1, id);
+        del_cap.run();
+        tx.commit();
+    }
+
+    std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch) override {
+        sqlite::Transaction tx(*db_);
+        sqlite::Statement st(*db_,
+            "INSERT INTO captures(source, live, filter, file_size, linktype, snaplen, preview_bytes, state,"
+            " started_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)");
+        st.bind(1, std::string_view(meta.source))
+            .bind(2, std::int64_t{meta.live ? 1 : 0})
+            .bind(4, meta.file_size)
+            .bind(5, std::int64_t{meta.linktype})
+            .bind(6, std::int64_t{meta.snaplen})
+            .bind(7, std::int64_t{meta.preview_bytes})
+            .bind(8, now_ns());
+        if (meta.filter.empty()) st.bind_null(3);
+        else st.bind(3, std::string_view(meta.filter));
+        st.run();
+        const CaptureId id = db_->last_insert_rowid();
+        tx.commit();
+        return std::make_unique<SqliteCaptureWriter>(path_, id, meta, batch);
+    }
+
+    void query(const Filter& filter, const RowCallback& on_row) override {
+        auto pages = candidate_pages(filter);
+        std::sort(pages.begin(), pages.end(), [](const PageRef& a, const PageRef& b) {
+            return std::tie(a.ts_min, a.capture, a.first_seq) < std::tie(b.ts_min, b.capture, b.first_seq);
+        });
+        const std::uint64_t limit = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
+        if (limit == 0) return;
+
+        struct Pending {
+            std::int64_t ts;
+            CaptureId capture;
+            std::uint64_t seq;
+            const PacketView* row;
+        };
+        auto later = [](const Pending& a, const Pending& b) {
+            return std::tie(a.ts, a.capture, a.seq) > std::tie(b.ts, b.capture, b.seq);
+        };
+        std::priority_queue<Pending, std::vector<Pending>, decltype(later)> heap(later);
+        // Decoded pages stay alive while any of their rows waits in the heap.
+        std::deque<std::pair<std::unique_ptr<DecodedPage>, std::size_t>> live;  // page, rows pending
+        std::uint64_t emitted = 0;
+        bool stop = false;
+
+        // Rows of one page are contiguous in memory; find their page by address.
+        auto release = [&](const PacketView* row) {
+            for (auto& [page, pending] : live) {
+                const auto& v = page->packets();
+                if (!v.empty() && row >= v.data() && row < v.data() + v.size()) {
+                    --pending;
+                    break;
+                }
+            }
+            while (!live.empty() && live.front().second == 0) live.pop_front();
+        };
+        auto emit_before = [&](std::int64_t bound) {
+            while (!stop && !heap.empty() && heap.top().ts < bound) {
+                const Pending top = heap.top();
+                heap.pop();
+                if (!on_row(*top.row) || ++emitted >= limit) stop = true;
+                release(top.row);
+            }
+        };
+
+        sqlite::Statement data(*db_, "SELECT data FROM pages WHERE id=?1");
+        for (std::size_t i = 0; i < pages.size() && !stop; ++i) {
+            const PageRef& ref = pages[i];
+            emit_before(ref.ts_min);
+            if (stop) break;
+            auto page = std::make_unique<DecodedPage>();
+            data.reset().bind(1, ref.page_id);
+            if (!data.step()) continue;
+            page->decode(data.blob(0), ref.capture, ref.first_seq);
+            data.reset();
+            std::size_t n = 0;
+            for (const PacketView& p : page->packets())
+                if (matches(filter, p)) {
+                    heap.push({p.ts_ns, p.capture, p.seq, &p});
+                    ++n;
+                }
+            if (n > 0) live.emplace_back(std::move(page), n);
+        }
+        emit_before(kMaxTs);
+        // Rows at exactly the largest timestamp.
+        while (!stop && !heap.empty()) {
+            const Pending top = heap.top();
+            heap.pop();
+            if (!on_row(*top.row) || ++emitted >= limit) stop = true;
+        }
+    }
+
+    std::uint64_t count(const Filter& filter) override {
+        auto pages = candidate_pages(filter);
+        const bool per_packet = filter.has_packet_conditions();
+        std::uint64_t total = 0;
+        sqlite::Statement data(*db_, "SELECT data FROM pages WHERE id=?1");
+        DecodedPage page;
+        for (const PageRef& ref : pages) {
+            const bool inside = ref.ts_min >= filter.from_ns.value_or(kMinTs) && ref.ts_max <= filter.to_ns.value_or(kMaxTs);
+            if (!per_packet && inside) {
+                total += ref.packets;
+                continue;
+            }
+            data.reset().bind(1, ref.page_id);
+            if (!data.step()) continue;
+            page.decode(data.blob(0), ref.capture, ref.first_seq);
+            data.reset();
+            for (const PacketView& p : page.packets())
+                if (matches(filter, p)) ++total;
+        }
+        if (filter.limit) total = std::min(total, *filter.limit);
+        return total;
+    }
+
+    std::vector<std::string> explain(const Filter& filter) {
+        std::vector<std::string> out;
+        for (auto& sql : candidate_sql(filter)) {
+            sqlite::Statement st(*db_, "EXPLAIN QUERY PLAN " + sql.text);
+            sql.bind(st);
+            while (st.step()) out.push_back(st.text(3));
+        }
+        return out;
+    }
+
+private:
+    struct CandidateSql {
+        std::string text;
+        std::function<void(sqlite::Statement&)> bind;
+    };
+
+    // The statements that find candidate blocks: one per posting-key range
+    // of each address condition, or one over the block time indexes.
+    std::vector<CandidateSql> candidate_sql(const Filter& f) const {
+        const std::int64_t from = f.from_ns.value_or(kMinTs), to = f.to_ns.value_or(kMaxTs);
+        const std::optional<CaptureId> cap = f.capture;
+        std::vector<CandidateSql> out;
+        auto time_bind = [from, to, cap](sqlite::Statement& st, int first) {
+            st.bind(first, from).bind(first + 1, to);
+            if (cap) st.bind(first + 2, *cap);
+        };
+        const std::string cap_cond = cap ? " AND b.capture_id = ?5" : "";
+        for (const auto* prefix : {&f.src, &f.dst, &f.host}) {
+            if (!*prefix) continue;
+            for (auto& r : key_ranges(**prefix)) {
+                CandidateSql c;
+                c.text = "SELECT b.id, b.capture_id, b.first_seq, p.pages FROM postings p JOIN blocks b ON b.id = p.block_id"
+                         " WHERE p.addr BETWEEN ?1 AND ?2 AND b.ts_max >= ?3 AND b.ts_min <= ?4" + cap_cond;
+                c.bind = [r, time_bind](sqlite::Statement& st) {
+                    st.bind_blob(1, r.lo).bind_blob(2, r.hi);
+                    time_bind(st, 3);
+                };
+                out.push_back(std::move(c));
+            }
+            break;  // one address condition narrows; the rest are checked per packet
+        }
+        if (out.empty()) {
+            CandidateSql c;
+            const std::string cond = cap ? " AND b.capture_id = ?3" : "";
+            c.text = "SELECT b.id, b.capture_id, b.first_seq, -1 FROM blocks b"
+                     " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2" + cond;
+            c.bind = [time_bind](sqlite::Statement& st) { time_bind(st, 1); };
+            out.push_back(std::move(c));
+        }
+        return out;
+    }
+
+    std::vector<PageRef> candidate_pages(const Filter& f) {
+        struct BlockHit {
+            CaptureId capture;
+            std::uint64_t first_seq;
+            std::uint64_t mask;
+        };
+        std::map<std::int64_t, BlockHit> blocks;
+        for (auto& sql : candidate_sql(f)) {
+            sqlite::Statement st(*db_, sql.text);
+            sql.bind(st);
+            while (st.step()) {
+                auto& hit = blocks[st.i64(0)];
+                hit.capture = st.i64(1);
+                hit.first_seq = static_cast<std::uint64_t>(st.i64(2));
+                hit.mask |= static_cast<std::uint64_t>(st.i64(3));
+            }
+        }
+        std::vector<PageRef> out;
+        const std::int64_t from = f.from_ns.value_or(kMinTs), to = f.to_ns.value_or(kMaxTs);
+        sqlite::Statement pages(*db_, "SELECT id, packets, ts_min, ts_max FROM pages WHERE id BETWEEN ?1 AND ?2");
+        for (const auto& [block_id, hit] : blocks) {
+            pages.reset().bind(1, block_id * kMaxPagesPerBlock).bind(2, block_id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
+            std::uint64_t seq = hit.first_seq;
+            while (pages.step()) {
+                const auto n = static_cast<unsigned>(pages.i64(0) - block_id * kMaxPagesPerBlock);
+                PageRef ref{pages.i64(0), hit.capture, seq, pages.i64(2), pages.i64(3),
+                            static_cast<std::uint32_t>(pages.i64(1))};
+                seq += ref.packets;
+                if (!((hit.mask >> n) & 1)) continue;
+                if (ref.ts_max < from || ref.ts_min > to) continue;
+                out.push_back(ref);
+            }
+        }
+        return out;
+    }
+
+    std::string path_;
+    std::unique_ptr<sqlite::Database> db_;
+};
+
+bool file_exists(const std::string& path) {
+    struct stat st{};
+    return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::vector<std::string> explain_candidates(Store& store, const Filter& filter) {
+    return dynamic_cast<SqliteStore&>(store).explain(filter);
+}
+
+}  // namespace store
+
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options) {
+    using namespace store;
+    const bool exists = file_exists(path);
+    if (!exists && !options.create)
+        throw DatabaseError(fmt::format("database '{}' does not exist (create it with 'capdb ingest')", printable(path)));
+    if (!exists) {
+        // Previews hold payload bytes: the database is private to its owner.
+        int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 && errno != EEXIST)
+            throw DatabaseError(fmt::format("cannot create database '{}': {}", printable(path), std::strerror(errno)));
+        if (fd >= 0) ::close(fd);
+    }
+    const int flags = options.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+    auto db = std::make_unique<sqlite::Database>(path, flags | SQLITE_OPEN_NOMUTEX);
+    sqlite3_busy_timeout(db->get(), 30000);
+
+    // Identify the file before changing anything in it.
+    auto pragma = [&](const char* sql) {
+        sqlite::Statement st(*db, sql);
+        return st.step() ? st.i64(0) : 0;
+    };
+    std::int64_t app_id = 0, version = 0, tables = 0;
+    try {
+        app_id = pragma("PRAGMA application_id");
+        version = pragma("PRAGMA user_version");
+        tables = pragma("SELECT count(*) FROM sqlite_schema");
+    } catch (const DatabaseError& e) {
+        throw DatabaseError(fmt::format("'{}' is not a usable capdb database ({})", printable(path), e.what()));
+    }
+    if (tables > 0 && app_id != kApplicationId)
+        throw DatabaseError(fmt::format("'{}' is an SQLite database but not a capdb database", printable(path)));
+    if (version > kSchemaVersion)
+        throw DatabaseError(fmt::format("database '{}' has schema version {}, written by a newer capdb; this capdb reads "
+                                        "version {} and older",
+                                        printable(path), version, kSchemaVersion));
+    if (tables == 0) {
+        if (options.read_only || !options.create)
+            throw DatabaseError(fmt::format("database '{}' is empty, not a capdb database", printable(path)));
+        db->exec("PRAGMA journal_mode=WAL");
+        sqlite::Transaction tx(*db);
+        db->exec(kSchema);
+        db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
+        tx.commit();
+    } else if (!options.read_only) {
+        db->exec("PRAGMA journal_mode=WAL");
+    }
+    if (!options.read_only) db->exec("PRAGMA synchronous=NORMAL");
+    if (version != 0 && version != kSchemaVersion && tables > 0)
+        throw DatabaseError(fmt::format("database '{}' has unknown schema version {}", printable(path), version));
+    if (options.read_only) {
+        // A quick structural check so that a damaged file fails here, clearly.
+        pragma("SELECT count(*) FROM captures");
+    }
+    return std::make_unique<SqliteStore>(path, std::move(db));
+}
+
+}  // namespace capdb

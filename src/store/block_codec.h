@@ -78,7 +78,8 @@ private:
     std::vector<PacketView> packets_;
 };
 
-// Posting-list key of an address: 4 bytes for IPv4, 16 for IPv6.
+// Posting-list key of an address: 4 bytes for IPv4, 16 for IPv6. A view into
+// a, valid as long as a is.
 std::span<const std::uint8_t> address_key(const Address& a) noexcept;
 
 }  // namespace capdb::store

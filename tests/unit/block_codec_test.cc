@@ -1,0 +1,121 @@
+#include "store/block_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+#include <set>
+
+#include "capdb/error.h"
+#include "testutil.h"
+
+namespace capdb::store {
+namespace {
+
+void expect_same(const PacketView& a, const PacketView& b) {
+    EXPECT_EQ(a.ts_ns, b.ts_ns);
+    EXPECT_EQ(a.caplen, b.caplen);
+    EXPECT_EQ(a.wirelen, b.wirelen);
+    EXPECT_EQ(a.file_offset, b.file_offset);
+    EXPECT_EQ(a.linktype, b.linktype);
+    EXPECT_EQ(a.summary.status, b.summary.status);
+    EXPECT_EQ(a.summary.network, b.summary.network);
+    EXPECT_EQ(a.summary.ethertype, b.summary.ethertype);
+    EXPECT_EQ(a.summary.has_ports, b.summary.has_ports);
+    EXPECT_EQ(a.summary.fragment, b.summary.fragment);
+    if (a.summary.network != Network::none) {
+        EXPECT_EQ(a.summary.ip_proto, b.summary.ip_proto);
+        EXPECT_EQ(a.summary.src, b.summary.src);
+        EXPECT_EQ(a.summary.dst, b.summary.dst);
+    }
+    if (a.summary.has_ports) {
+        EXPECT_EQ(a.summary.src_port, b.summary.src_port);
+        EXPECT_EQ(a.summary.dst_port, b.summary.dst_port);
+    }
+    EXPECT_TRUE(std::equal(a.preview.begin(), a.preview.end(), b.preview.begin(), b.preview.end()));
+}
+
+TEST(BlockCodec, RoundTripsEveryField) {
+    auto packets = testing::random_packets(kPageRows, 7);
+    packets[3].view.file_offset = -1;  // unknown offsets survive too
+    packets[4].view.ts_ns = -5;        // before 1970
+    packets[5].view.wirelen = 0;       // caplen > wirelen
+    PendingBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    PageEncoder enc;
+    EncodedPage page;
+    enc.encode(batch, 0, batch.packets.size(), 1, page);
+    EXPECT_EQ(page.packets, kPageRows);
+    EXPECT_LT(page.data.size(), kPageRows * 40);  // compressed well below the raw fields
+
+    DecodedPage dec;
+    dec.decode(page.data, 42, 1000);
+    ASSERT_EQ(dec.packets().size(), packets.size());
+    std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        SCOPED_TRACE(i);
+        expect_same(packets[i].get(), dec.packets()[i]);
+        EXPECT_EQ(dec.packets()[i].capture, 42);
+        EXPECT_EQ(dec.packets()[i].seq, 1000 + i);
+        lo = std::min(lo, packets[i].view.ts_ns);
+        hi = std::max(hi, packets[i].view.ts_ns);
+    }
+    EXPECT_EQ(page.ts_min, lo);
+    EXPECT_EQ(page.ts_max, hi);
+}
+
+TEST(BlockCodec, DictionaryHoldsDistinctAddresses) {
+    auto packets = testing::random_packets(500, 3);
+    PendingBatch batch;
+    std::set<Address> expected;
+    for (const auto& p : packets) {
+        batch.add(p.get());
+        if (p.view.summary.network != Network::none) {
+            expected.insert(p.view.summary.src);
+            expected.insert(p.view.summary.dst);
+        }
+    }
+    PageEncoder enc;
+    EncodedPage page;
+    enc.encode(batch, 0, batch.packets.size(), 1, page);
+    std::set<Address> got(page.addresses.begin(), page.addresses.end());
+    EXPECT_EQ(got, expected);
+    EXPECT_EQ(got.size(), page.addresses.size());
+}
+
+TEST(BlockCodec, CorruptPagesFailCleanly) {
+    auto packets = testing::random_packets(300, 11);
+    PendingBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    PageEncoder enc;
+    EncodedPage page;
+    enc.encode(batch, 0, batch.packets.size(), 1, page);
+    std::mt19937 rng(5);
+    int failures = 0;
+    for (int round = 0; round < 2000; ++round) {
+        std::vector<std::uint8_t> bad = page.data;
+        const int flips = 1 + static_cast<int>(rng() % 4);
+        for (int k = 0; k < flips; ++k) bad[rng() % bad.size()] ^= static_cast<std::uint8_t>(1 + rng() % 255);
+        if (round % 7 == 0) bad.resize(rng() % bad.size());
+        DecodedPage dec;
+        try {
+            dec.decode(bad, 1, 0);
+        } catch (const DatabaseError&) {
+            ++failures;
+        }
+    }
+    EXPECT_GT(failures, 0);
+}
+
+TEST(BlockCodec, AddressKeys) {
+    const std::uint8_t v4[4] = {192, 0, 2, 1};
+    const Address a4 = Address::from_v4(v4);  // address_key views into its argument
+    auto k = address_key(a4);
+    ASSERT_EQ(k.size(), 4u);
+    EXPECT_EQ(k[0], 192);
+    std::uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+    const Address a6 = Address::from_v6(v6);
+    EXPECT_EQ(address_key(a6).size(), 16u);
+}
+
+}  // namespace
+}  // namespace capdb::store

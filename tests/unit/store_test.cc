@@ -1,0 +1,243 @@
+#include "store/sqlite_store.h"
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include <sqlite3.h>
+
+#include "capdb/error.h"
+#include "capdb/store.h"
+#include "testutil.h"
+
+namespace capdb {
+namespace {
+
+using testing::OwnedPacket;
+using testing::TempDir;
+
+struct Row {
+    CaptureId capture;
+    std::uint64_t seq;
+    std::int64_t ts;
+    bool operator==(const Row&) const = default;
+};
+
+struct Fixture {
+    TempDir dir;
+    std::string path = dir.file("t.db");
+    std::vector<std::vector<OwnedPacket>> captures;  // index = capture id - 1
+    std::unique_ptr<Store> store;
+
+    // Writes `count` captures of `n` packets, committed in batches of `batch`.
+    void fill(int count, std::size_t n, std::uint32_t batch, std::uint32_t seed) {
+        store = open_sqlite_store(path, {.read_only = false, .create = true});
+        for (int c = 0; c < count; ++c) {
+            // Captures overlap in time so that ordering across captures matters.
+            auto packets = testing::random_packets(n, seed + static_cast<std::uint32_t>(c),
+                                                   1'600'000'000'000'000'000 + c * 3'000'000);
+            CaptureMeta meta;
+            meta.source = "cap" + std::to_string(c);
+            meta.linktype = 1;
+            auto w = store->begin_capture(meta, batch);
+            EXPECT_EQ(w->id(), c + 1);
+            for (const auto& p : packets) w->append(p.get());
+            w->finish(CaptureState::complete, "sha" + std::to_string(c), std::nullopt);
+            captures.push_back(std::move(packets));
+        }
+    }
+
+    // The reference answer: a scan of everything written, sorted.
+    std::vector<Row> reference(const Filter& f) const {
+        std::vector<Row> out;
+        for (std::size_t c = 0; c < captures.size(); ++c)
+            for (std::size_t i = 0; i < captures[c].size(); ++i) {
+                PacketView v = captures[c][i].get();
+                v.capture = static_cast<CaptureId>(c + 1);
+                v.seq = i;
+                if (matches(f, v)) out.push_back({v.capture, v.seq, v.ts_ns});
+            }
+        std::sort(out.begin(), out.end(), [](const Row& a, const Row& b) {
+            return std::tie(a.ts, a.capture, a.seq) < std::tie(b.ts, b.capture, b.seq);
+        });
+        if (f.limit && out.size() > *f.limit) out.resize(*f.limit);
+        return out;
+    }
+
+    std::vector<Row> run(const Filter& f) const {
+        std::vector<Row> out;
+        store->query(f, [&](const PacketView& p) {
+            out.push_back({p.capture, p.seq, p.ts_ns});
+            // Every field must be what was written.
+            const PacketView& w = captures.at(static_cast<std::size_t>(p.capture - 1)).at(p.seq).view;
+            EXPECT_EQ(p.wirelen, w.wirelen);
+            EXPECT_EQ(p.file_offset, w.file_offset);
+            EXPECT_EQ(p.summary.src_port, w.summary.src_port);
+            return true;
+        });
+        return out;
+    }
+};
+
+TEST(SqliteStore, RoundTripInTimeOrder) {
+    Fixture fx;
+    fx.fill(3, 5000, 700, 1);
+    Filter all;
+    const auto got = fx.run(all);
+    EXPECT_EQ(got.size(), 15000u);
+    EXPECT_EQ(got, fx.reference(all));
+    EXPECT_EQ(fx.store->count(all), 15000u);
+    auto caps = fx.store->captures();
+    ASSERT_EQ(caps.size(), 3u);
+    EXPECT_EQ(caps[0].state, CaptureState::complete);
+    EXPECT_EQ(caps[0].counts.packets, 5000u);
+    EXPECT_EQ(caps[0].sha256, "sha0");
+    EXPECT_EQ(caps[0].counts.ipv4 + caps[0].counts.ipv6 + caps[0].counts.other, 5000u);
+}
+
+// Differential test: random filters against a scan of the same packets.
+TEST(SqliteStore, RandomFiltersMatchReference) {
+    Fixture fx;
+    fx.fill(2, 6000, 1500, 9);
+    std::mt19937 rng(1234);
+    const std::int64_t t0 = 1'600'000'000'000'000'000;
+    const char* prefixes[] = {"10.0.0.5", "10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/8", "2001:db8::7",
+                              "2001:db8::/32", "0.0.0.0/0", "::/0", "192.0.2.1", "10.0.0.17/32"};
+    for (int round = 0; round < 300; ++round) {
+        Filter f;
+        if (rng() % 3 == 0) f.from_ns = t0 + static_cast<std::int64_t>(rng() % 6'000'000'000ull);
+        if (rng() % 3 == 0) f.to_ns = f.from_ns.value_or(t0) + static_cast<std::int64_t>(rng() % 2'000'000'000ull);
+        if (rng() % 3 == 0) f.src = parse_prefix(prefixes[rng() % std::size(prefixes)]);
+        if (rng() % 4 == 0) f.dst = parse_prefix(prefixes[rng() % std::size(prefixes)]);
+        if (rng() % 4 == 0) f.host = parse_prefix(prefixes[rng() % std::size(prefixes)]);
+        if (rng() % 5 == 0) f.port = rng() % 2 ? 443 : 53;
+        if (rng() % 8 == 0) f.sport = 443;
+        if (rng() % 8 == 0) f.dport = 53;
+        if (rng() % 5 == 0) f.proto = rng() % 2 ? 6 : 1;
+        if (rng() % 6 == 0) f.capture = 1 + rng() % 2;
+        if (rng() % 5 == 0) f.limit = rng() % 50;
+        SCOPED_TRACE(round);
+        const auto expected = fx.reference(f);
+        EXPECT_EQ(fx.run(f), expected);
+        EXPECT_EQ(fx.store->count(f), expected.size());
+    }
+}
+
+TEST(SqliteStore, AddressAndTimeFiltersUseIndexes) {
+    Fixture fx;
+    fx.fill(1, 3000, 1000, 2);
+    auto plan_of = [&](const Filter& f) {
+        std::string all;
+        for (const auto& line : store::explain_candidates(*fx.store, f)) all += line + "\n";
+        return all;
+    };
+    Filter by_addr;
+    by_addr.src = parse_prefix("10.0.0.5");
+    const std::string a = plan_of(by_addr);
+    EXPECT_NE(a.find("SEARCH p USING PRIMARY KEY (addr>? AND addr<?)"), std::string::npos) << a;
+    EXPECT_NE(a.find("SEARCH b USING INTEGER PRIMARY KEY (rowid=?)"), std::string::npos) << a;
+    EXPECT_EQ(a.find("SCAN"), std::string::npos) << a;
+
+    Filter by_time;
+    by_time.from_ns = 1'600'000'001'000'000'000;
+    by_time.to_ns = 1'600'000'002'000'000'000;
+    const std::string t = plan_of(by_time);
+    EXPECT_NE(t.find("USING INDEX blocks_ts_m"), std::string::npos) << t;
+    EXPECT_EQ(t.find("SCAN"), std::string::npos) << t;
+}
+
+TEST(SqliteStore, MissingDatabaseIsNotCreated) {
+    TempDir dir;
+    const std::string path = dir.file("none.db");
+    EXPECT_THROW(open_sqlite_store(path, {.read_only = true, .create = false}), DatabaseError);
+    EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(SqliteStore, CreatedPrivate) {
+    TempDir dir;
+    const std::string path = dir.file("p.db");
+    open_sqlite_store(path, {.read_only = false, .create = true});
+    struct stat st{};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+void set_pragma(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+TEST(SqliteStore, RefusesNewerSchemaAndForeignDatabases) {
+    TempDir dir;
+    const std::string path = dir.file("n.db");
+    open_sqlite_store(path, {.read_only = false, .create = true});
+    set_pragma(path, "PRAGMA user_version=99");
+    try {
+        open_sqlite_store(path, {.read_only = false, .create = true});
+        FAIL() << "newer schema accepted";
+    } catch (const DatabaseError& e) {
+        EXPECT_NE(std::string(e.what()).find("newer capdb"), std::string::npos) << e.what();
+    }
+    const std::string other = dir.file("other.db");
+    set_pragma(other, "CREATE TABLE t(x)");
+    EXPECT_THROW(open_sqlite_store(other, {.read_only = false, .create = true}), DatabaseError);
+}
+
+TEST(SqliteStore, DuplicatesAndUnfinishedCaptures) {
+    Fixture fx;
+    fx.fill(1, 100, 10, 3);
+    EXPECT_TRUE(fx.store->find_by_sha256("sha0").has_value());
+    EXPECT_FALSE(fx.store->find_by_sha256("nope").has_value());
+
+    // A capture abandoned mid-way (as after a crash) keeps its committed
+    // prefix until the same source is ingested again.
+    CaptureMeta meta;
+    meta.source = "/x.pcap";
+    {
+        auto w = fx.store->begin_capture(meta, 10);
+        auto packets = testing::random_packets(35, 4);
+        for (const auto& p : packets) w->append(p.get());
+        w->flush();
+        w->fail("interrupted");
+    }
+    Filter second;
+    second.capture = 2;
+    EXPECT_EQ(fx.store->count(second), 35u);
+    EXPECT_EQ(fx.store->remove_unfinished("/x.pcap"), 1u);
+    EXPECT_EQ(fx.store->count(second), 0u);
+    EXPECT_EQ(fx.store->count(Filter{}), 100u);
+    EXPECT_EQ(fx.store->captures().size(), 1u);
+}
+
+TEST(SqliteStore, FlushMakesPacketsVisibleBeforeFinish) {
+    Fixture fx;
+    fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
+    CaptureMeta meta;
+    meta.source = "lo";
+    meta.live = true;
+    auto w = fx.store->begin_capture(meta, 100000);
+    auto packets = testing::random_packets(10, 5);
+    for (const auto& p : packets) w->append(p.get());
+    w->flush();
+    auto reader = open_sqlite_store(fx.path, {.read_only = true, .create = false});
+    std::uint64_t seen = 0;
+    for (int i = 0; i < 200 && seen < 10; ++i) {
+        seen = reader->count(Filter{});
+        if (seen < 10) ::usleep(5000);
+    }
+    EXPECT_EQ(seen, 10u);
+    w->finish(CaptureState::complete, "", LiveStats{10, 0, 0});
+    auto info = reader->capture(1);
+    ASSERT_TRUE(info);
+    ASSERT_TRUE(info->live_stats);
+    EXPECT_EQ(info->live_stats->received, 10u);
+}
+
+}  // namespace
+}  // namespace capdb

@@ -86,6 +86,16 @@ public:
 // Called for each matching packet in order; return false to stop.
 using RowCallback = std::function<bool(const PacketView&)>;
 
+// Blocks are the store's unit of commit. A commit adds blocks whose ids are
+// larger than those of every block committed before it, so a reader that
+// remembers max_block_id() can later ask for exactly what was committed since
+// (`capdb query --follow`). Ids are only reused after a capture holding the
+// newest blocks is removed.
+struct BlockRange {
+    std::int64_t after = 0;    // exclusive
+    std::int64_t through = 0;  // inclusive
+};
+
 class Store {
 public:
     virtual ~Store() = default;
@@ -112,6 +122,11 @@ public:
     // at most filter.limit of them.
     virtual void query(const Filter& filter, const RowCallback& on_row) = 0;
     [[nodiscard]] virtual std::uint64_t count(const Filter& filter) = 0;
+
+    // The id of the newest committed block; 0 when there is none.
+    [[nodiscard]] virtual std::int64_t max_block_id() = 0;
+    // As query(), restricted to the packets of the blocks in range.
+    virtual void query_blocks(const Filter& filter, const BlockRange& range, const RowCallback& on_row) = 0;
 };
 
 struct StoreOptions {

@@ -87,6 +87,9 @@ struct OfflineReader::Impl {
     int fd = -1;                  // owned unless stdin
     std::uint64_t size = 0;       // regular files only
     Magic magic = Magic::other;
+    // stdio buffer for the FILE libpcap reads (glibc ignores a size given
+    // without a buffer); declared before pcap so that it outlives it.
+    std::vector<char> stdio_buffer = std::vector<char>(1 << 18);
     std::unique_ptr<pcap_t, PcapCloser> pcap;
     std::unique_ptr<StreamCookie> cookie;  // non-seekable inputs
 
@@ -176,7 +179,7 @@ OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<I
         fp = fopencookie(m.cookie.get(), "rb", io);
         if (!fp) m.input_error(std::strerror(errno));
     }
-    std::setvbuf(fp, nullptr, _IOFBF, 1 << 18);
+    std::setvbuf(fp, m.stdio_buffer.data(), _IOFBF, m.stdio_buffer.size());
 
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_t* p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);

@@ -31,14 +31,6 @@ enum StreamId : std::size_t {
     kStreamCount
 };
 
-void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
-    while (v >= 0x80) {
-        out.push_back(static_cast<std::uint8_t>(v | 0x80));
-        v >>= 7;
-    }
-    out.push_back(static_cast<std::uint8_t>(v));
-}
-
 constexpr std::uint64_t zigzag(std::int64_t v) noexcept {
     return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
 }
@@ -86,15 +78,15 @@ private:
     std::size_t pos_ = 0;
 };
 
-struct AddressHash {
-    std::size_t operator()(const Address& a) const noexcept {
-        std::uint64_t h = 1469598103934665603ull;
-        for (std::uint8_t b : a.bytes) h = (h ^ b) * 1099511628211ull;
-        return static_cast<std::size_t>(h);
-    }
-};
-
 }  // namespace
+
+void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<std::uint8_t>(v | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<std::uint8_t>(v));
+}
 
 void PendingBatch::add(const PacketView& p) {
     PendingPacket pp{p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
@@ -195,7 +187,8 @@ void PageEncoder::encode(const PendingBatch& batch, std::size_t begin, std::size
     out.packets = static_cast<std::uint32_t>(end - begin);
 }
 
-void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq) {
+void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
+                         const Filter* filter) {
     unsigned long long size = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
         corrupt("bad compressed frame");
@@ -236,11 +229,11 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         pos += static_cast<std::size_t>(sizes[k]);
     }
 
-    packets_.resize(static_cast<std::size_t>(count));
+    packets_.clear();
+    packets_.reserve(filter ? 64 : static_cast<std::size_t>(count));
     std::int64_t prev_end = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
-        PacketView& p = packets_[static_cast<std::size_t>(i)];
-        p = PacketView{};
+        PacketView p;
         p.capture = capture;
         p.seq = first_seq + i;
         p.linktype = linktype;
@@ -277,6 +270,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         const std::uint64_t plen = streams[kPreview].varint();
         if (plen > kMaxPreviewBytes) corrupt("preview length");
         p.preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+        if (!filter || matches(*filter, p)) packets_.push_back(p);
     }
 }
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "capdb/address.h"
+#include "capdb/filter.h"
 #include "capdb/packet.h"
 
 namespace capdb::store {
@@ -69,13 +70,26 @@ private:
 // capture and seq of the packets are filled in from the arguments.
 class DecodedPage {
 public:
-    // Throws DatabaseError if the page is corrupt.
-    void decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq);
+    // Decodes the page, keeping only the packets that match filter (all when
+    // filter is null). Throws DatabaseError if the page is corrupt.
+    void decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
+                const Filter* filter = nullptr);
     [[nodiscard]] const std::vector<PacketView>& packets() const noexcept { return packets_; }
 
 private:
     std::vector<std::uint8_t> raw_;
     std::vector<PacketView> packets_;
+};
+
+// Appends v as a little-endian base-128 varint.
+void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v);
+
+struct AddressHash {
+    std::size_t operator()(const Address& a) const noexcept {
+        std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+        for (std::uint8_t b : a.bytes) h = (h ^ b) * 1099511628211ull;
+        return static_cast<std::size_t>(h);
+    }
 };
 
 // Posting-list key of an address: 4 bytes for IPv4, 16 for IPv6. A view into

@@ -92,4 +92,17 @@ private:
     bool done_ = false;
 };
 
+// A read transaction (BEGIN DEFERRED): one consistent snapshot, and one
+// lock for many statements. Ends in the destructor.
+class ReadTransaction {
+public:
+    explicit ReadTransaction(Database& db) : db_(db) { db_.exec("BEGIN DEFERRED"); }
+    ~ReadTransaction() { sqlite3_exec(db_.get(), "COMMIT", nullptr, nullptr, nullptr); }
+    ReadTransaction(const ReadTransaction&) = delete;
+    ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+private:
+    Database& db_;
+};
+
 }  // namespace capdb::sqlite

@@ -53,6 +53,46 @@ namespace {
 constexpr std::int64_t kMinTs = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
 constexpr std::uint32_t kMaxPagesPerBlock = 64;
+// Postings are written once per segment of this many blocks (or at the end
+// of a capture, or after kSegmentMaxAge); blocks not yet covered are scanned.
+constexpr std::uint32_t kSegmentBlocks = 64;
+constexpr auto kSegmentMaxAge = std::chrono::seconds(10);
+
+// One address's postings within a segment: (block id delta, page mask)
+// varint pairs; the first delta is from the segment's first block.
+struct PostingList {
+    std::vector<std::uint8_t> bytes;
+    std::int64_t last = 0;
+    void add(std::int64_t block, std::int64_t segment_first, std::uint64_t mask) {
+        if (bytes.empty()) last = segment_first;
+        put_varint(bytes, static_cast<std::uint64_t>(block - last));
+        put_varint(bytes, mask);
+        last = block;
+    }
+};
+
+// Decodes a posting list; calls on_block(block id, page mask). Throws
+// DatabaseError if it is malformed.
+template <class F>
+void read_postings(std::span<const std::uint8_t> b, std::int64_t first_block, F&& on_block) {
+    std::size_t pos = 0;
+    auto varint = [&]() -> std::uint64_t {
+        std::uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (pos >= b.size()) break;
+            const std::uint8_t c = b[pos++];
+            v |= std::uint64_t{c & 0x7fu} << shift;
+            if (!(c & 0x80)) return v;
+        }
+        throw DatabaseError("corrupt posting list in database");
+    };
+    std::int64_t block = first_block;
+    while (pos < b.size()) {
+        block += static_cast<std::int64_t>(varint());
+        on_block(block, varint());
+    }
+}
+
 
 const char* const kSchema = R"sql(
 CREATE TABLE captures(
@@ -90,8 +130,10 @@ CREATE TABLE blocks(
     packets INTEGER NOT NULL,
     pages INTEGER NOT NULL,
     ts_min INTEGER NOT NULL,
-    ts_max INTEGER NOT NULL
+    ts_max INTEGER NOT NULL,
+    indexed INTEGER NOT NULL DEFAULT 0
 );
+CREATE INDEX blocks_unindexed ON blocks(id) WHERE indexed = 0;
 CREATE INDEX blocks_ts_min ON blocks(ts_min);
 CREATE INDEX blocks_ts_max ON blocks(ts_max);
 CREATE INDEX blocks_capture ON blocks(capture_id, first_seq);
@@ -104,9 +146,9 @@ CREATE TABLE pages(
 );
 CREATE TABLE postings(
     addr BLOB NOT NULL,
-    block_id INTEGER NOT NULL,
-    pages INTEGER NOT NULL,
-    PRIMARY KEY(addr, block_id)
+    first_block INTEGER NOT NULL,
+    blocks BLOB NOT NULL,
+    PRIMARY KEY(addr, first_block)
 ) WITHOUT ROWID;
 )sql";
 
@@ -308,7 +350,9 @@ private:
             sqlite::Statement insert_page(*db,
                 "INSERT INTO pages(id, packets, ts_min, ts_max, data) VALUES(?1, ?2, ?3, ?4, ?5)");
             sqlite::Statement insert_posting(*db,
-                "INSERT INTO postings(addr, block_id, pages) VALUES(?1, ?2, ?3)");
+                "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)");
+            sqlite::Statement mark_indexed(*db,
+                "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3");
             sqlite::Statement next_block(*db, "SELECT coalesce(max(id), 0) + 1 FROM blocks");
             sqlite::Statement update_capture(*db,
                 "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5, unsupported=?6,"
@@ -321,6 +365,35 @@ private:
             std::vector<EncodedPage> pages;  // of the open block
             std::unique_ptr<sqlite::Transaction> tx;
 
+            // Postings of the blocks written since the last index segment.
+            std::unordered_map<Address, PostingList, AddressHash> segment;
+            std::int64_t segment_first = 0, segment_last = 0;
+            std::uint32_t segment_blocks = 0;
+            auto segment_started = std::chrono::steady_clock::now();
+
+            auto write_postings = [&] {
+                if (segment_blocks == 0) return;
+                std::vector<const std::pair<const Address, PostingList>*> sorted;
+                sorted.reserve(segment.size());
+                for (const auto& entry : segment) sorted.push_back(&entry);
+                std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) {
+                    auto ka = address_key(a->first), kb = address_key(b->first);
+                    return std::lexicographical_compare(ka.begin(), ka.end(), kb.begin(), kb.end());
+                });
+                for (const auto* entry : sorted) {
+                    insert_posting.reset()
+                        .bind_blob(1, address_key(entry->first))
+                        .bind(2, segment_first)
+                        .bind_blob(3, entry->second.bytes);
+                    insert_posting.run();
+                }
+                mark_indexed.reset().bind(1, segment_first).bind(2, segment_last).bind(3, id_);
+                mark_indexed.run();
+                segment.clear();
+                segment_blocks = 0;
+                segment_started = std::chrono::steady_clock::now();
+            };
+
             auto write_block = [&] {
                 if (pages.empty()) return;
                 if (!tx) tx = std::make_unique<sqlite::Transaction>(*db);
@@ -330,7 +403,7 @@ private:
                 next_block.reset();
                 std::uint64_t packets = 0;
                 std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
-                std::map<Address, std::uint64_t> postings;
+                std::unordered_map<Address, std::uint64_t, AddressHash> postings;
                 for (std::size_t n = 0; n < pages.size(); ++n) {
                     const EncodedPage& pg = pages[n];
                     packets += pg.packets;
@@ -354,16 +427,22 @@ private:
                     .bind(6, ts_min)
                     .bind(7, ts_max);
                 insert_block.run();
-                for (const auto& [addr, mask] : postings) {
-                    insert_posting.reset().bind_blob(1, address_key(addr)).bind(2, block_id).bind(3, static_cast<std::int64_t>(mask));
-                    insert_posting.run();
-                }
+                if (segment_blocks == 0) segment_first = block_id;
+                segment_last = block_id;
+                ++segment_blocks;
+                for (const auto& [addr, mask] : postings) segment[addr].add(block_id, segment_first, mask);
                 next_seq += packets;
                 pages.clear();
             };
 
-            auto commit = [&] {
+            auto commit = [&](bool last) {
                 write_block();
+                if (segment_blocks > 0 &&
+                    (last || segment_blocks >= kSegmentBlocks ||
+                     std::chrono::steady_clock::now() - segment_started > kSegmentMaxAge)) {
+                    if (!tx) tx = std::make_unique<sqlite::Transaction>(*db);
+                    write_postings();
+                }
                 if (!tx) return;
                 update_capture.reset()
                     .bind(1, static_cast<std::int64_t>(counts.packets))
@@ -401,7 +480,7 @@ private:
                     }
                     if (pages.size() == kMaxPagesPerBlock) write_block();
                 }
-                if (job.commit) commit();
+                if (job.commit) commit(job.stop);
                 {
                     std::lock_guard lock(mu_);
                     job.batch.clear();
@@ -538,7 +617,7 @@ public:
         if (!block_ids.empty()) {
             // postings are keyed by address first: one pass over them.
             sqlite::Statement del_post(*db_,
-                "DELETE FROM postings WHERE block_id IN (SELECT id FROM blocks WHERE capture_id=?1)");
+                "DELETE FROM postings WHERE first_block IN (SELECT id FROM blocks WHERE capture_id=?1)");
             del_post.bind(1, id);
             del_post.run();
         }
@@ -571,8 +650,21 @@ public:
         return std::make_unique<SqliteCaptureWriter>(path_, id, meta, batch);
     }
 
-    void query(const Filter& filter, const RowCallback& on_row) override {
-        auto pages = candidate_pages(filter);
+    void query(const Filter& filter, const RowCallback& on_row) override { query_pages(filter, std::nullopt, on_row); }
+
+    std::int64_t max_block_id() override {
+        sqlite::Statement st(*db_, "SELECT coalesce(max(id), 0) FROM blocks");
+        return st.step() ? st.i64(0) : 0;
+    }
+
+    void query_blocks(const Filter& filter, const BlockRange& range, const RowCallback& on_row) override {
+        if (range.through > range.after) query_pages(filter, range, on_row);
+    }
+
+    // query() over the packets of the blocks in range, or of all blocks.
+    void query_pages(const Filter& filter, const std::optional<BlockRange>& range, const RowCallback& on_row) {
+        sqlite::ReadTransaction snapshot(*db_);
+        auto pages = candidate_pages(filter, range);
         std::sort(pages.begin(), pages.end(), [](const PageRef& a, const PageRef& b) {
             return std::tie(a.ts_min, a.capture, a.first_seq) < std::tie(b.ts_min, b.capture, b.first_seq);
         });
@@ -583,35 +675,39 @@ public:
             std::int64_t ts;
             CaptureId capture;
             std::uint64_t seq;
+            std::uint64_t page;  // number of the live page holding the row
             const PacketView* row;
         };
         auto later = [](const Pending& a, const Pending& b) {
             return std::tie(a.ts, a.capture, a.seq) > std::tie(b.ts, b.capture, b.seq);
         };
         std::priority_queue<Pending, std::vector<Pending>, decltype(later)> heap(later);
-        // Decoded pages stay alive while any of their rows waits in the heap.
-        std::deque<std::pair<std::unique_ptr<DecodedPage>, std::size_t>> live;  // page, rows pending
+        // Decoded pages stay alive while any of their rows waits in the heap;
+        // live[k] is page number first_live + k. Spent pages are reused.
+        struct LivePage {
+            std::unique_ptr<DecodedPage> page;
+            std::size_t pending;
+        };
+        std::deque<LivePage> live;
+        std::uint64_t first_live = 0;
+        std::vector<std::unique_ptr<DecodedPage>> spare;
         std::uint64_t emitted = 0;
         bool stop = false;
 
-        // Rows of one page are contiguous in memory; find their page by address.
-        auto release = [&](const PacketView* row) {
-            for (auto& [page, pending] : live) {
-                const auto& v = page->packets();
-                if (!v.empty() && row >= v.data() && row < v.data() + v.size()) {
-                    --pending;
-                    break;
-                }
+        auto emit_top = [&] {
+            const Pending top = heap.top();
+            heap.pop();
+            if (!on_row(*top.row) || ++emitted >= limit) stop = true;
+            --live[top.page - first_live].pending;
+            while (!live.empty() && live.front().pending == 0) {
+                spare.push_back(std::move(live.front().page));
+                live.pop_front();
+                ++first_live;
             }
-            while (!live.empty() && live.front().second == 0) live.pop_front();
         };
+        // Rows earlier than every row of the pages not yet read can go out.
         auto emit_before = [&](std::int64_t bound) {
-            while (!stop && !heap.empty() && heap.top().ts < bound) {
-                const Pending top = heap.top();
-                heap.pop();
-                if (!on_row(*top.row) || ++emitted >= limit) stop = true;
-                release(top.row);
-            }
+            while (!stop && !heap.empty() && heap.top().ts < bound) emit_top();
         };
 
         sqlite::Statement data(*db_, "SELECT data FROM pages WHERE id=?1");
@@ -619,34 +715,36 @@ public:
             const PageRef& ref = pages[i];
             emit_before(ref.ts_min);
             if (stop) break;
-            auto page = std::make_unique<DecodedPage>();
+            std::unique_ptr<DecodedPage> page;
+            if (spare.empty()) {
+                page = std::make_unique<DecodedPage>();
+            } else {
+                page = std::move(spare.back());
+                spare.pop_back();
+            }
             data.reset().bind(1, ref.page_id);
             if (!data.step()) continue;
-            page->decode(data.blob(0), ref.capture, ref.first_seq);
+            page->decode(data.blob(0), ref.capture, ref.first_seq, &filter);
             data.reset();
-            std::size_t n = 0;
-            for (const PacketView& p : page->packets())
-                if (matches(filter, p)) {
-                    heap.push({p.ts_ns, p.capture, p.seq, &p});
-                    ++n;
-                }
-            if (n > 0) live.emplace_back(std::move(page), n);
+            const std::size_t n = page->packets().size();
+            if (n == 0) {
+                spare.push_back(std::move(page));
+                continue;
+            }
+            const std::uint64_t number = first_live + live.size();
+            for (const PacketView& p : page->packets()) heap.push({p.ts_ns, p.capture, p.seq, number, &p});
+            live.push_back({std::move(page), n});
         }
-        emit_before(kMaxTs);
-        // Rows at exactly the largest timestamp.
-        while (!stop && !heap.empty()) {
-            const Pending top = heap.top();
-            heap.pop();
-            if (!on_row(*top.row) || ++emitted >= limit) stop = true;
-        }
+        while (!stop && !heap.empty()) emit_top();
     }
 
     std::uint64_t count(const Filter& filter) override {
-        auto pages = candidate_pages(filter);
+        sqlite::ReadTransaction snapshot(*db_);
+        auto pages = candidate_pages(filter, std::nullopt);
         const bool per_packet = filter.has_packet_conditions();
         std::uint64_t total = 0;
         sqlite::Statement data(*db_, "SELECT data FROM pages WHERE id=?1");
-        DecodedPage page;
+        DecodedPage page;  // reused: its buffers keep their capacity
         for (const PageRef& ref : pages) {
             const bool inside = ref.ts_min >= filter.from_ns.value_or(kMinTs) && ref.ts_max <= filter.to_ns.value_or(kMaxTs);
             if (!per_packet && inside) {
@@ -655,10 +753,9 @@ public:
             }
             data.reset().bind(1, ref.page_id);
             if (!data.step()) continue;
-            page.decode(data.blob(0), ref.capture, ref.first_seq);
+            page.decode(data.blob(0), ref.capture, ref.first_seq, &filter);
             data.reset();
-            for (const PacketView& p : page.packets())
-                if (matches(filter, p)) ++total;
+            total += page.packets().size();
         }
         if (filter.limit) total = std::min(total, *filter.limit);
         return total;
@@ -666,75 +763,102 @@ public:
 
     std::vector<std::string> explain(const Filter& filter) {
         std::vector<std::string> out;
-        for (auto& sql : candidate_sql(filter)) {
-            sqlite::Statement st(*db_, "EXPLAIN QUERY PLAN " + sql.text);
-            sql.bind(st);
+        auto plan = [&](const std::string& sql, auto&& bind) {
+            sqlite::Statement st(*db_, "EXPLAIN QUERY PLAN " + sql);
+            bind(st);
             while (st.step()) out.push_back(st.text(3));
+        };
+        const BlockConditions c(filter, std::nullopt);
+        if (const Prefix* addr = address_condition(filter)) {
+            for (const auto& r : key_ranges(*addr))
+                plan(kPostingsSql, [&](sqlite::Statement& st) { st.bind_blob(1, r.lo).bind_blob(2, r.hi); });
+            plan(kBlockByIdSql, [&](sqlite::Statement& st) { st.bind(1, std::int64_t{1}); });
+            plan(c.sql(kUnindexedSql), [&](sqlite::Statement& st) { c.bind(st); });
+        } else {
+            plan(c.sql(kBlocksByTimeSql), [&](sqlite::Statement& st) { c.bind(st); });
         }
         return out;
     }
 
 private:
-    struct CandidateSql {
-        std::string text;
-        std::function<void(sqlite::Statement&)> bind;
+    // Candidate blocks are found by one address condition through the
+    // postings (plus the blocks not yet covered by postings), or through the
+    // block time indexes. Other conditions are checked per packet.
+    static constexpr const char* kPostingsSql =
+        "SELECT p.first_block, p.blocks FROM postings p WHERE p.addr BETWEEN ?1 AND ?2";
+    static constexpr const char* kBlockByIdSql =
+        "SELECT b.capture_id, b.first_seq, b.ts_min, b.ts_max FROM blocks b WHERE b.id = ?1";
+    static constexpr const char* kUnindexedSql =
+        "SELECT b.id, b.capture_id, b.first_seq FROM blocks b INDEXED BY blocks_unindexed"
+        " WHERE b.indexed = 0 AND b.ts_max >= ?1 AND b.ts_min <= ?2";
+    static constexpr const char* kBlocksByTimeSql =
+        "SELECT b.id, b.capture_id, b.first_seq FROM blocks b WHERE b.ts_max >= ?1 AND b.ts_min <= ?2";
+
+    // Time, capture and block-range conditions on blocks, as SQL and values.
+    struct BlockConditions {
+        std::int64_t from, to;
+        std::optional<CaptureId> capture;
+        std::optional<BlockRange> range;
+        BlockConditions(const Filter& f, const std::optional<BlockRange>& r)
+            : from(f.from_ns.value_or(kMinTs)), to(f.to_ns.value_or(kMaxTs)), capture(f.capture), range(r) {}
+        [[nodiscard]] std::string sql(const char* base) const {
+            std::string s = base;
+            if (capture) s += " AND b.capture_id = ?3";
+            if (range) s += " AND b.id > ?4 AND b.id <= ?5";
+            return s;
+        }
+        void bind(sqlite::Statement& st) const {
+            st.bind(1, from).bind(2, to);
+            if (capture) st.bind(3, *capture);
+            if (range) st.bind(4, range->after).bind(5, range->through);
+        }
+        [[nodiscard]] bool admits(std::int64_t id, CaptureId cap, std::int64_t ts_min, std::int64_t ts_max) const {
+            return ts_max >= from && ts_min <= to && (!capture || cap == *capture) &&
+                   (!range || (id > range->after && id <= range->through));
+        }
     };
 
-    // The statements that find candidate blocks: one per posting-key range
-    // of each address condition, or one over the block time indexes.
-    std::vector<CandidateSql> candidate_sql(const Filter& f) const {
-        const std::int64_t from = f.from_ns.value_or(kMinTs), to = f.to_ns.value_or(kMaxTs);
-        const std::optional<CaptureId> cap = f.capture;
-        std::vector<CandidateSql> out;
-        auto time_bind = [from, to, cap](sqlite::Statement& st, int first) {
-            st.bind(first, from).bind(first + 1, to);
-            if (cap) st.bind(first + 2, *cap);
-        };
-        const std::string cap_cond = cap ? " AND b.capture_id = ?5" : "";
-        for (const auto* prefix : {&f.src, &f.dst, &f.host}) {
-            if (!*prefix) continue;
-            for (auto& r : key_ranges(**prefix)) {
-                CandidateSql c;
-                c.text = "SELECT b.id, b.capture_id, b.first_seq, p.pages FROM postings p JOIN blocks b ON b.id = p.block_id"
-                         " WHERE p.addr BETWEEN ?1 AND ?2 AND b.ts_max >= ?3 AND b.ts_min <= ?4" + cap_cond;
-                c.bind = [r, time_bind](sqlite::Statement& st) {
-                    st.bind_blob(1, r.lo).bind_blob(2, r.hi);
-                    time_bind(st, 3);
-                };
-                out.push_back(std::move(c));
-            }
-            break;  // one address condition narrows; the rest are checked per packet
-        }
-        if (out.empty()) {
-            CandidateSql c;
-            const std::string cond = cap ? " AND b.capture_id = ?3" : "";
-            c.text = "SELECT b.id, b.capture_id, b.first_seq, -1 FROM blocks b"
-                     " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2" + cond;
-            c.bind = [time_bind](sqlite::Statement& st) { time_bind(st, 1); };
-            out.push_back(std::move(c));
-        }
-        return out;
+    static const Prefix* address_condition(const Filter& f) {
+        for (const auto* prefix : {&f.src, &f.dst, &f.host})
+            if (*prefix) return &**prefix;
+        return nullptr;
     }
 
-    std::vector<PageRef> candidate_pages(const Filter& f) {
+    std::vector<PageRef> candidate_pages(const Filter& f, const std::optional<BlockRange>& range) {
         struct BlockHit {
-            CaptureId capture;
-            std::uint64_t first_seq;
-            std::uint64_t mask;
+            CaptureId capture = 0;
+            std::uint64_t first_seq = 0;
+            std::uint64_t mask = 0;
         };
+        constexpr std::uint64_t kAllPages = ~std::uint64_t{0};
         std::map<std::int64_t, BlockHit> blocks;
-        for (auto& sql : candidate_sql(f)) {
-            sqlite::Statement st(*db_, sql.text);
-            sql.bind(st);
-            while (st.step()) {
-                auto& hit = blocks[st.i64(0)];
-                hit.capture = st.i64(1);
-                hit.first_seq = static_cast<std::uint64_t>(st.i64(2));
-                hit.mask |= static_cast<std::uint64_t>(st.i64(3));
+        const BlockConditions cond(f, range);
+        auto add_scanned = [&](const char* base) {
+            sqlite::Statement st(*db_, cond.sql(base));
+            cond.bind(st);
+            while (st.step()) blocks[st.i64(0)] = {st.i64(1), static_cast<std::uint64_t>(st.i64(2)), kAllPages};
+        };
+        if (const Prefix* addr = address_condition(f)) {
+            std::map<std::int64_t, std::uint64_t> masks;
+            sqlite::Statement postings(*db_, kPostingsSql);
+            for (const auto& r : key_ranges(*addr)) {
+                postings.reset().bind_blob(1, r.lo).bind_blob(2, r.hi);
+                while (postings.step())
+                    read_postings(postings.blob(1), postings.i64(0),
+                                  [&](std::int64_t block, std::uint64_t mask) { masks[block] |= mask; });
             }
+            sqlite::Statement block(*db_, kBlockByIdSql);
+            for (const auto& [id, mask] : masks) {
+                block.reset().bind(1, id);
+                if (block.step() && cond.admits(id, block.i64(0), block.i64(2), block.i64(3)))
+                    blocks[id] = {block.i64(0), static_cast<std::uint64_t>(block.i64(1)), mask};
+            }
+            add_scanned(kUnindexedSql);
+        } else {
+            add_scanned(kBlocksByTimeSql);
         }
+
         std::vector<PageRef> out;
-        const std::int64_t from = f.from_ns.value_or(kMinTs), to = f.to_ns.value_or(kMaxTs);
         sqlite::Statement pages(*db_, "SELECT id, packets, ts_min, ts_max FROM pages WHERE id BETWEEN ?1 AND ?2");
         for (const auto& [block_id, hit] : blocks) {
             pages.reset().bind(1, block_id * kMaxPagesPerBlock).bind(2, block_id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
@@ -745,7 +869,7 @@ private:
                             static_cast<std::uint32_t>(pages.i64(1))};
                 seq += ref.packets;
                 if (!((hit.mask >> n) & 1)) continue;
-                if (ref.ts_max < from || ref.ts_min > to) continue;
+                if (ref.ts_max < cond.from || ref.ts_min > cond.to) continue;
                 out.push_back(ref);
             }
         }

@@ -53,11 +53,13 @@ Magic classify(const std::array<unsigned char, 4>& m) noexcept {
     }
 }
 
-// Standard input and other non-seekable inputs are read through this stdio
-// cookie, which hashes the bytes as libpcap consumes them.
+// libpcap reads every input through this stdio cookie. It counts the bytes
+// consumed, so that ftell() answers without a system call, and for inputs
+// that cannot be read twice (standard input, FIFOs) it hashes them as they
+// stream in.
 struct StreamCookie {
     int fd = 0;
-    Sha256 hash;
+    std::unique_ptr<Sha256> hash;  // null when the file is hashed separately
     std::uint64_t consumed = 0;
     std::array<unsigned char, 4> magic{};
 };
@@ -70,11 +72,18 @@ ssize_t cookie_read(void* c, char* buf, size_t size) {
         if (n > 0) {
             for (ssize_t i = 0; i < n && s->consumed + static_cast<std::uint64_t>(i) < 4; ++i)
                 s->magic[s->consumed + static_cast<std::uint64_t>(i)] = static_cast<unsigned char>(buf[i]);
-            s->hash.update(buf, static_cast<std::size_t>(n));
+            if (s->hash) s->hash->update(buf, static_cast<std::size_t>(n));
             s->consumed += static_cast<std::uint64_t>(n);
         }
         return n;
     }
+}
+
+// Only ftell's question (where are we?) is answered: the stream cannot seek.
+int cookie_seek(void* c, off64_t* offset, int whence) {
+    if (*offset != 0 || whence != SEEK_CUR) return -1;
+    *offset = static_cast<off64_t>(static_cast<StreamCookie*>(c)->consumed);
+    return 0;
 }
 
 int cookie_close(void*) { return 0; }
@@ -91,7 +100,8 @@ struct OfflineReader::Impl {
     // without a buffer); declared before pcap so that it outlives it.
     std::vector<char> stdio_buffer = std::vector<char>(1 << 18);
     std::unique_ptr<pcap_t, PcapCloser> pcap;
-    std::unique_ptr<StreamCookie> cookie;  // non-seekable inputs
+    std::unique_ptr<StreamCookie> cookie;
+    bool regular = false;
 
     // Hashing of regular files runs on its own thread, with pread on fd.
     std::thread hasher;
@@ -100,8 +110,19 @@ struct OfflineReader::Impl {
     std::string hash_error;
 
     std::uint64_t packets = 0;
-    std::int64_t next_offset = 24;  // classic pcap: records follow the 24-byte header
-    std::uint64_t bytes = 0;
+
+    // libpcap has just read a whole pcapng block ending at end: its start is
+    // end minus the block's total length, which the block repeats in its
+    // last four bytes. -1 if that cannot be read.
+    std::int64_t pcapng_block_start(long end) const {
+        std::uint8_t b[4];
+        if (end < 12 || ::pread(fd, b, 4, end - 4) != 4) return -1;
+        std::uint32_t len = pcap_is_swapped(pcap.get())
+                                ? (std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3])
+                                : (std::uint32_t{b[3]} << 24 | std::uint32_t{b[2]} << 16 | std::uint32_t{b[1]} << 8 | b[0]);
+        if (len < 12 || len > end) return -1;
+        return end - len;
+    }
 
     ~Impl() {
         stop_hashing = true;
@@ -167,29 +188,25 @@ OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<I
             m.input_error("is gzip-compressed; decompress it first (zcat FILE | capdb ingest -)");
         m.magic = classify(magic);
         if (m.magic == Magic::other) m.input_error("not a pcap or pcapng capture (unknown magic number)");
-        int dupfd = ::dup(m.fd);
-        if (dupfd < 0 || !(fp = ::fdopen(dupfd, "rb"))) {
-            if (dupfd >= 0) ::close(dupfd);
-            m.input_error(std::strerror(errno));
-        }
-    } else {
-        m.cookie = std::make_unique<StreamCookie>();
-        m.cookie->fd = m.fd;
-        cookie_io_functions_t io{cookie_read, nullptr, nullptr, cookie_close};
-        fp = fopencookie(m.cookie.get(), "rb", io);
-        if (!fp) m.input_error(std::strerror(errno));
     }
+    m.cookie = std::make_unique<StreamCookie>();
+    m.cookie->fd = m.fd;
+    if (!regular) m.cookie->hash = std::make_unique<Sha256>();
+    cookie_io_functions_t io{cookie_read, nullptr, cookie_seek, cookie_close};
+    fp = fopencookie(m.cookie.get(), "rb", io);
+    if (!fp) m.input_error(std::strerror(errno));
     std::setvbuf(fp, m.stdio_buffer.data(), _IOFBF, m.stdio_buffer.size());
 
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_t* p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (!p) {
         std::fclose(fp);
-        if (m.cookie && m.cookie->consumed == 0) m.input_error("empty input, not a capture");
+        if (m.cookie->consumed == 0) m.input_error("empty input, not a capture");
         m.input_error(fmt::format("not a readable pcap or pcapng capture ({})", errbuf));
     }
     m.pcap.reset(p);
-    if (m.cookie) m.magic = classify(m.cookie->magic);
+    m.magic = classify(m.cookie->magic);
+    m.regular = regular;
     if (regular) m.start_hasher();
 }
 
@@ -200,10 +217,10 @@ bool OfflineReader::next(RawPacket& out) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     std::int64_t offset = -1;
-    if (m.magic == Magic::pcapng && !m.cookie) {
-        long pos = std::ftell(pcap_file(m.pcap.get()));
-        offset = pos;
-    }
+    std::FILE* fp = pcap_file(m.pcap.get());
+    // The stream position, not a sum of caplens: libpcap cuts the caplen of
+    // a record longer than the snaplen after reading past all of it.
+    if (m.magic == Magic::pcap) offset = std::ftell(fp);
     int rc = pcap_next_ex(m.pcap.get(), &hdr, &data);
     if (rc == PCAP_ERROR_BREAK) return false;  // end of file
     if (rc != 1) {
@@ -211,11 +228,7 @@ bool OfflineReader::next(RawPacket& out) {
         throw DamagedError(fmt::format("'{}': packet {}: {}", printable(m.path), m.packets + 1, why));
     }
     ++m.packets;
-    if (m.magic == Magic::pcap) {
-        offset = m.next_offset;
-        m.next_offset += 16 + static_cast<std::int64_t>(hdr->caplen);
-    }
-    m.bytes = offset >= 0 ? static_cast<std::uint64_t>(offset) : m.bytes;
+    if (m.magic == Magic::pcapng && m.regular) offset = m.pcapng_block_start(std::ftell(fp));
     out.ts_ns = to_ns(hdr->ts);
     out.caplen = hdr->caplen;
     out.wirelen = hdr->len;
@@ -233,19 +246,17 @@ std::uint32_t OfflineReader::snaplen() const noexcept {
 bool OfflineReader::is_pcapng() const noexcept { return impl_->magic == Magic::pcapng; }
 bool OfflineReader::is_stdin() const noexcept { return impl_->is_stdin; }
 std::uint64_t OfflineReader::file_size() const noexcept { return impl_->size; }
-std::uint64_t OfflineReader::bytes_read() const noexcept {
-    return impl_->cookie ? impl_->cookie->consumed : impl_->bytes;
-}
+std::uint64_t OfflineReader::bytes_read() const noexcept { return impl_->cookie->consumed; }
 
 std::string OfflineReader::sha256() {
     Impl& m = *impl_;
-    if (m.cookie) {
+    if (m.cookie->hash) {
         // Drain what libpcap has not read (trailing bytes still belong to the file).
         std::FILE* fp = pcap_file(m.pcap.get());
         char buf[1 << 16];
         while (fp && std::fread(buf, 1, sizeof buf, fp) > 0) {
         }
-        return m.cookie->hash.hex();
+        return m.cookie->hash->hex();
     }
     if (m.hasher.joinable()) m.hasher.join();
     if (!m.hash_error.empty()) m.input_error(fmt::format("cannot read for hashing: {}", m.hash_error));

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <unordered_map>
+#include <utility>
 
 #include <fmt/format.h>
 
@@ -15,11 +16,12 @@ namespace capdb::store {
 namespace {
 
 // Page format version, first byte of every uncompressed page.
-constexpr std::uint8_t kPageVersion = 1;
+constexpr std::uint8_t kPageVersion = 2;
 constexpr int kZstdLevel = 1;
 
 enum StreamId : std::size_t {
-    kTs = 0,        // zig-zag varint: ts - previous ts (first: ts - page ts_min)
+    kSeq = 0,       // zig-zag varint: index in block - previous index (first: index)
+    kTs,            // zig-zag varint: ts - previous ts (first: ts - page ts_min)
     kCaplen,        // varint
     kWireDelta,     // zig-zag varint: wirelen - caplen
     kOffset,        // zig-zag varint: offset - (previous offset + previous caplen); first: offset
@@ -27,7 +29,7 @@ enum StreamId : std::size_t {
     kEthertype,     // 2 bytes big-endian
     kIp,            // IP rows: proto byte, src index varint, dst index varint
     kPorts,         // rows with ports: 2+2 bytes big-endian
-    kPreview,       // min(caplen, preview_bytes) bytes per row... stored length is per row (varint) first
+    kPreview,       // per row: length varint, then that many bytes
     kStreamCount
 };
 
@@ -88,6 +90,9 @@ void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
     out.push_back(static_cast<std::uint8_t>(v));
 }
 
+void ZstdCCtxFree::operator()(ZSTD_CCtx_s* c) const noexcept { ZSTD_freeCCtx(c); }
+void ZstdDCtxFree::operator()(ZSTD_DCtx_s* c) const noexcept { ZSTD_freeDCtx(c); }
+
 void PendingBatch::add(const PacketView& p) {
     PendingPacket pp{p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
                      static_cast<std::uint32_t>(arena.size()), static_cast<std::uint32_t>(p.preview.size())};
@@ -100,8 +105,51 @@ std::span<const std::uint8_t> address_key(const Address& a) noexcept {
     return std::span<const std::uint8_t>(a.bytes);
 }
 
-void PageEncoder::encode(const PendingBatch& batch, std::size_t begin, std::size_t end, std::uint32_t linktype,
-                         EncodedPage& out) {
+namespace {
+// A conversation: the unordered address pair. All non-IP rows form one.
+struct Conversation {
+    Address lo, hi;
+    bool operator==(const Conversation&) const = default;
+};
+struct ConversationHash {
+    std::size_t operator()(const Conversation& c) const noexcept {
+        return AddressHash{}(c.lo) * 31 + AddressHash{}(c.hi);
+    }
+};
+Conversation conversation(const PendingPacket& p) noexcept {
+    const Summary& s = p.summary;
+    if (s.network == Network::none) return {};
+    return s.src < s.dst ? Conversation{s.src, s.dst} : Conversation{s.dst, s.src};
+}
+}  // namespace
+
+// Groups rows by conversation, conversations in order of first appearance,
+// rows within one in their original order: a counting sort, linear time.
+void sort_by_conversation(std::vector<RowRef>& rows) {
+    std::unordered_map<Conversation, std::uint32_t, ConversationHash> ids;
+    std::vector<std::uint32_t> id_of(rows.size());
+    std::vector<std::uint32_t> counts;
+    Conversation last{};
+    std::uint32_t last_id = UINT32_MAX;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const Conversation c = conversation(*rows[i].packet);
+        if (last_id == UINT32_MAX || !(c == last)) {
+            auto [it, inserted] = ids.try_emplace(c, static_cast<std::uint32_t>(counts.size()));
+            if (inserted) counts.push_back(0);
+            last = c;
+            last_id = it->second;
+        }
+        id_of[i] = last_id;
+        ++counts[last_id];
+    }
+    std::uint32_t start = 0;
+    for (auto& n : counts) start += std::exchange(n, start);
+    std::vector<RowRef> sorted(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) sorted[counts[id_of[i]]++] = rows[i];
+    rows.swap(sorted);
+}
+
+void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out) {
     for (auto& s : streams_) s.clear();
     dict_.clear();
     std::unordered_map<Address, std::uint32_t, AddressHash> index;
@@ -120,16 +168,19 @@ void PageEncoder::encode(const PendingBatch& batch, std::size_t begin, std::size
         return it->second;
     };
 
-    std::int64_t ts_min = batch.packets[begin].ts_ns, ts_max = ts_min;
-    for (std::size_t i = begin; i < end; ++i) {
-        ts_min = std::min(ts_min, batch.packets[i].ts_ns);
-        ts_max = std::max(ts_max, batch.packets[i].ts_ns);
+    std::int64_t ts_min = rows.front().packet->ts_ns, ts_max = ts_min;
+    for (const RowRef& r : rows) {
+        ts_min = std::min(ts_min, r.packet->ts_ns);
+        ts_max = std::max(ts_max, r.packet->ts_ns);
     }
     std::int64_t prev_ts = ts_min;
+    std::int64_t prev_index = 0;
     std::int64_t prev_end = 0;  // previous offset + caplen
-    for (std::size_t i = begin; i < end; ++i) {
-        const PendingPacket& p = batch.packets[i];
+    for (const RowRef& r : rows) {
+        const PendingPacket& p = *r.packet;
         const Summary& s = p.summary;
+        put_varint(streams_[kSeq], zigzag(std::int64_t{r.index} - prev_index));
+        prev_index = r.index;
         put_varint(streams_[kTs], zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(p.ts_ns) -
                                                                     static_cast<std::uint64_t>(prev_ts))));
         prev_ts = p.ts_ns;
@@ -159,13 +210,12 @@ void PageEncoder::encode(const PendingBatch& batch, std::size_t begin, std::size
             ports.push_back(static_cast<std::uint8_t>(s.dst_port));
         }
         put_varint(streams_[kPreview], p.preview_len);
-        auto pv = batch.preview(p);
-        streams_[kPreview].insert(streams_[kPreview].end(), pv.begin(), pv.end());
+        streams_[kPreview].insert(streams_[kPreview].end(), r.preview, r.preview + p.preview_len);
     }
 
     raw_.clear();
     raw_.push_back(kPageVersion);
-    put_varint(raw_, end - begin);
+    put_varint(raw_, rows.size());
     put_varint(raw_, linktype);
     put_varint(raw_, zigzag(ts_min));
     put_varint(raw_, dict_.size());
@@ -177,14 +227,16 @@ void PageEncoder::encode(const PendingBatch& batch, std::size_t begin, std::size
     for (const auto& s : streams_) put_varint(raw_, s.size());
     for (const auto& s : streams_) raw_.insert(raw_.end(), s.begin(), s.end());
 
+    if (!zstd_) zstd_.reset(ZSTD_createCCtx());
+    if (!zstd_) throw Error(Exit::internal, "zstd: cannot create a compression context");
     out.data.resize(ZSTD_compressBound(raw_.size()));
-    std::size_t n = ZSTD_compress(out.data.data(), out.data.size(), raw_.data(), raw_.size(), kZstdLevel);
+    std::size_t n = ZSTD_compressCCtx(zstd_.get(), out.data.data(), out.data.size(), raw_.data(), raw_.size(), kZstdLevel);
     if (ZSTD_isError(n)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
     out.data.resize(n);
     out.addresses = dict_;
     out.ts_min = ts_min;
     out.ts_max = ts_max;
-    out.packets = static_cast<std::uint32_t>(end - begin);
+    out.packets = static_cast<std::uint32_t>(rows.size());
 }
 
 void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
@@ -193,13 +245,15 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
         corrupt("bad compressed frame");
     raw_.resize(static_cast<std::size_t>(size));
-    std::size_t n = ZSTD_decompress(raw_.data(), raw_.size(), compressed.data(), compressed.size());
+    if (!zstd_) zstd_.reset(ZSTD_createDCtx());
+    if (!zstd_) throw Error(Exit::internal, "zstd: cannot create a decompression context");
+    std::size_t n = ZSTD_decompressDCtx(zstd_.get(), raw_.data(), raw_.size(), compressed.data(), compressed.size());
     if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
 
     Reader hdr(raw_);
     if (hdr.u8() != kPageVersion) corrupt("unknown page version");
     const std::uint64_t count = hdr.varint();
-    if (count > kPageRows * 64ull) corrupt("row count");
+    if (count > kPageRows) corrupt("row count");
     const auto linktype = static_cast<std::uint32_t>(hdr.varint());
     std::int64_t ts = unzigzag(hdr.varint());
     const std::uint64_t ndict = hdr.varint();
@@ -215,7 +269,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     std::array<std::uint64_t, kStreamCount> sizes{};
     for (auto& s : sizes) s = hdr.varint();
     std::array<Reader, kStreamCount> streams{Reader({}), Reader({}), Reader({}), Reader({}), Reader({}),
-                                             Reader({}), Reader({}), Reader({}), Reader({})};
+                                             Reader({}), Reader({}), Reader({}), Reader({}), Reader({})};
     // The streams follow the header back to back.
     std::size_t pos = raw_.size();
     {
@@ -232,10 +286,13 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     packets_.clear();
     packets_.reserve(filter ? 64 : static_cast<std::size_t>(count));
     std::int64_t prev_end = 0;
+    std::int64_t index = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
         PacketView p;
         p.capture = capture;
-        p.seq = first_seq + i;
+        index += unzigzag(streams[kSeq].varint());
+        if (index < 0) corrupt("packet number");
+        p.seq = first_seq + static_cast<std::uint64_t>(index);
         p.linktype = linktype;
         ts = static_cast<std::int64_t>(static_cast<std::uint64_t>(ts) +
                                        static_cast<std::uint64_t>(unzigzag(streams[kTs].varint())));

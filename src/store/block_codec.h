@@ -1,12 +1,16 @@
 // Column encoding of packet pages, the unit of compression in the SQLite store.
 //
-// A page holds up to kPageRows consecutive packets of one capture. Its fields
-// are laid out as separate streams (timestamps as zig-zag varint deltas,
-// lengths as varints, addresses as indexes into a per-page dictionary, ports,
-// previews...) and the whole is compressed with zstd. See README "Storage".
+// A block (one commit's worth of a capture's packets, in file order) is
+// sorted by conversation (the unordered address pair, then file order) and
+// cut into pages of up to kPageRows packets, so that one host's packets sit in
+// few pages. A page's fields are laid out as separate streams (packet numbers
+// and timestamps as zig-zag varint deltas, lengths as varints, addresses as
+// indexes into a per-page dictionary, ports, previews...) and the whole is
+// compressed with zstd. See README "Storage".
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,9 +19,12 @@
 #include "capdb/filter.h"
 #include "capdb/packet.h"
 
+struct ZSTD_CCtx_s;
+struct ZSTD_DCtx_s;
+
 namespace capdb::store {
 
-inline constexpr std::uint32_t kPageRows = 1024;
+inline constexpr std::uint32_t kPageRows = 256;
 
 // A packet waiting to be encoded; its preview lives in the owning batch's arena.
 struct PendingPacket {
@@ -53,21 +60,39 @@ struct EncodedPage {
     std::uint32_t packets = 0;
 };
 
-// Encodes packets[begin, end) of batch (at most kPageRows) as one page.
-// linktype and preview_bytes are per capture; scratch buffers are reused.
+// A packet of a block being encoded: its fields, preview, and offset (in
+// file order) from the block's first packet.
+struct RowRef {
+    const PendingPacket* packet;
+    const std::uint8_t* preview;
+    std::uint32_t index;
+};
+
+// Orders a block's rows by conversation, then file order.
+void sort_by_conversation(std::vector<RowRef>& rows);
+
+// Encodes rows (at most kPageRows of one block) as one page.
+// Scratch buffers are reused from call to call.
+struct ZstdCCtxFree {
+    void operator()(ZSTD_CCtx_s* c) const noexcept;
+};
+struct ZstdDCtxFree {
+    void operator()(ZSTD_DCtx_s* c) const noexcept;
+};
+
 class PageEncoder {
 public:
-    void encode(const PendingBatch& batch, std::size_t begin, std::size_t end, std::uint32_t linktype,
-                EncodedPage& out);
+    void encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out);
 
 private:
-    std::vector<std::uint8_t> streams_[9];
+    std::unique_ptr<ZSTD_CCtx_s, ZstdCCtxFree> zstd_;
+    std::vector<std::uint8_t> streams_[10];
     std::vector<std::uint8_t> raw_;
     std::vector<Address> dict_;
 };
 
-// A decoded page: packets in capture order with previews pointing into it.
-// capture and seq of the packets are filled in from the arguments.
+// A decoded page: packets in page order with previews pointing into it.
+// capture is filled in from the argument, seq from the block's first_seq.
 class DecodedPage {
 public:
     // Decodes the page, keeping only the packets that match filter (all when
@@ -77,6 +102,7 @@ public:
     [[nodiscard]] const std::vector<PacketView>& packets() const noexcept { return packets_; }
 
 private:
+    std::unique_ptr<ZSTD_DCtx_s, ZstdDCtxFree> zstd_;
     std::vector<std::uint8_t> raw_;
     std::vector<PacketView> packets_;
 };

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bitset>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -52,29 +53,40 @@ namespace {
 
 constexpr std::int64_t kMinTs = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
-constexpr std::uint32_t kMaxPagesPerBlock = 64;
+constexpr std::uint32_t kMaxPagesPerBlock = 256;
+constexpr std::uint32_t kMaxBlockRows = kMaxPagesPerBlock * kPageRows;
+// Packets handed from the reading thread to the storage thread at a time.
+constexpr std::uint32_t kHandoffRows = 4096;
 // Postings are written once per segment of this many blocks (or at the end
 // of a capture, or after kSegmentMaxAge); blocks not yet covered are scanned.
 constexpr std::uint32_t kSegmentBlocks = 64;
 constexpr auto kSegmentMaxAge = std::chrono::seconds(10);
 
-// One address's postings within a segment: (block id delta, page mask)
-// varint pairs; the first delta is from the segment's first block.
+// One address's postings within a segment, as varints: for each block, its
+// id delta (the first from the segment's first block), the number of its
+// pages holding the address, and their page-number deltas.
 struct PostingList {
     std::vector<std::uint8_t> bytes;
     std::int64_t last = 0;
-    void add(std::int64_t block, std::int64_t segment_first, std::uint64_t mask) {
+    void add(std::int64_t block, std::int64_t segment_first, const std::vector<std::uint16_t>& pages) {
         if (bytes.empty()) last = segment_first;
         put_varint(bytes, static_cast<std::uint64_t>(block - last));
-        put_varint(bytes, mask);
+        put_varint(bytes, pages.size());
+        std::uint16_t prev = 0;
+        for (std::uint16_t n : pages) {
+            put_varint(bytes, static_cast<std::uint64_t>(n - prev));
+            prev = n;
+        }
         last = block;
     }
 };
 
-// Decodes a posting list; calls on_block(block id, page mask). Throws
-// DatabaseError if it is malformed.
+using PageSet = std::bitset<kMaxPagesPerBlock>;
+
+// Decodes a posting list; calls on_page(block id, page number) for each
+// entry. Throws DatabaseError if it is malformed.
 template <class F>
-void read_postings(std::span<const std::uint8_t> b, std::int64_t first_block, F&& on_block) {
+void read_postings(std::span<const std::uint8_t> b, std::int64_t first_block, F&& on_page) {
     std::size_t pos = 0;
     auto varint = [&]() -> std::uint64_t {
         std::uint64_t v = 0;
@@ -89,7 +101,13 @@ void read_postings(std::span<const std::uint8_t> b, std::int64_t first_block, F&
     std::int64_t block = first_block;
     while (pos < b.size()) {
         block += static_cast<std::int64_t>(varint());
-        on_block(block, varint());
+        const std::uint64_t n = varint();
+        std::uint64_t page = 0;
+        for (std::uint64_t k = 0; k < n; ++k) {
+            page += varint();
+            if (page >= kMaxPagesPerBlock) throw DatabaseError("corrupt posting list in database");
+            on_page(block, static_cast<std::size_t>(page));
+        }
     }
 }
 
@@ -212,8 +230,8 @@ public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch)
         : path_(std::move(path)), id_(id), linktype_(meta.linktype),
           batch_size_(std::max<std::uint32_t>(batch, 1)),
-          page_rows_(std::min(kPageRows, batch_size_)) {
-        current_.packets.reserve(page_rows_);
+          handoff_rows_(std::min(kHandoffRows, batch_size_)) {
+        current_.packets.reserve(handoff_rows_);
         thread_ = std::thread([this] { run(); });
     }
 
@@ -235,7 +253,7 @@ public:
         current_.add(p);
         ++since_commit_;
         const bool commit = since_commit_ >= batch_size_;
-        if (current_.packets.size() >= page_rows_ || commit) submit(commit);
+        if (current_.packets.size() >= handoff_rows_ || commit) submit(commit);
     }
 
     void flush() override { submit(true); }
@@ -293,7 +311,7 @@ private:
         }
         ready_.notify_one();
         current_.clear();
-        current_.packets.reserve(page_rows_);
+        current_.packets.reserve(handoff_rows_);
     }
 
     // Waits for the storage thread to commit everything and stop; opens the
@@ -362,7 +380,6 @@ private:
             std::optional<std::int64_t> first_ts, last_ts;
             std::uint64_t next_seq = 0;
             PageEncoder encoder;
-            std::vector<EncodedPage> pages;  // of the open block
             std::unique_ptr<sqlite::Transaction> tx;
 
             // Postings of the blocks written since the last index segment.
@@ -394,45 +411,63 @@ private:
                 segment_started = std::chrono::steady_clock::now();
             };
 
+            // The open block: batches in file order, not yet written.
+            std::vector<PendingBatch> block;
+            std::size_t block_rows = 0;
+            std::vector<RowRef> rows;
+            EncodedPage page;
+            std::unordered_map<Address, std::vector<std::uint16_t>, AddressHash> postings;
+
             auto write_block = [&] {
-                if (pages.empty()) return;
+                if (block_rows == 0) return;
                 if (!tx) tx = std::make_unique<sqlite::Transaction>(*db);
                 next_block.reset();
                 next_block.step();
                 const std::int64_t block_id = next_block.i64(0);
                 next_block.reset();
-                std::uint64_t packets = 0;
+                rows.clear();
+                std::uint32_t index = 0;
+                for (const PendingBatch& b : block)
+                    for (const PendingPacket& p : b.packets) rows.push_back({&p, b.arena.data() + p.preview_off, index++});
+                sort_by_conversation(rows);
                 std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
-                std::unordered_map<Address, std::uint64_t, AddressHash> postings;
-                for (std::size_t n = 0; n < pages.size(); ++n) {
-                    const EncodedPage& pg = pages[n];
-                    packets += pg.packets;
-                    ts_min = std::min(ts_min, pg.ts_min);
-                    ts_max = std::max(ts_max, pg.ts_max);
+                postings.clear();
+                std::uint16_t n = 0;
+                for (std::size_t start = 0; start < rows.size(); start += kPageRows, ++n) {
+                    const std::size_t len = std::min<std::size_t>(kPageRows, rows.size() - start);
+                    encoder.encode(std::span<const RowRef>(rows).subspan(start, len), linktype_, page);
+                    ts_min = std::min(ts_min, page.ts_min);
+                    ts_max = std::max(ts_max, page.ts_max);
                     insert_page.reset()
-                        .bind(1, block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n))
-                        .bind(2, std::int64_t{pg.packets})
-                        .bind(3, pg.ts_min)
-                        .bind(4, pg.ts_max)
-                        .bind_blob(5, pg.data);
+                        .bind(1, block_id * kMaxPagesPerBlock + n)
+                        .bind(2, std::int64_t{page.packets})
+                        .bind(3, page.ts_min)
+                        .bind(4, page.ts_max)
+                        .bind_blob(5, page.data);
                     insert_page.run();
-                    for (const Address& a : pg.addresses) postings[a] |= std::uint64_t{1} << n;
+                    for (const Address& a : page.addresses) postings[a].push_back(n);
                 }
                 insert_block.reset()
                     .bind(1, block_id)
                     .bind(2, id_)
                     .bind(3, static_cast<std::int64_t>(next_seq))
-                    .bind(4, static_cast<std::int64_t>(packets))
-                    .bind(5, static_cast<std::int64_t>(pages.size()))
+                    .bind(4, static_cast<std::int64_t>(rows.size()))
+                    .bind(5, std::int64_t{n})
                     .bind(6, ts_min)
                     .bind(7, ts_max);
                 insert_block.run();
                 if (segment_blocks == 0) segment_first = block_id;
                 segment_last = block_id;
                 ++segment_blocks;
-                for (const auto& [addr, mask] : postings) segment[addr].add(block_id, segment_first, mask);
-                next_seq += packets;
-                pages.clear();
+                for (const auto& [addr, list] : postings) segment[addr].add(block_id, segment_first, list);
+                next_seq += rows.size();
+                block_rows = 0;
+                std::lock_guard lock(mu_);
+                for (PendingBatch& b : block) {
+                    b.clear();
+                    if (free_.size() < 2 * kQueueDepth) free_.push_back(std::move(b));
+                }
+                block.clear();
             };
 
             auto commit = [&](bool last) {
@@ -469,23 +504,17 @@ private:
                     queue_.pop_front();
                 }
                 space_.notify_one();
-                const PendingBatch& b = job.batch;
-                if (!b.packets.empty()) {
-                    pages.emplace_back();
-                    encoder.encode(b, 0, b.packets.size(), linktype_, pages.back());
-                    for (const auto& p : b.packets) {
+                if (!job.batch.packets.empty()) {
+                    if (block_rows + job.batch.packets.size() > kMaxBlockRows) write_block();
+                    for (const auto& p : job.batch.packets) {
                         counts.add(p.summary, p.wirelen);
                         first_ts = std::min(first_ts.value_or(kMaxTs), p.ts_ns);
                         last_ts = std::max(last_ts.value_or(kMinTs), p.ts_ns);
                     }
-                    if (pages.size() == kMaxPagesPerBlock) write_block();
+                    block_rows += job.batch.packets.size();
+                    block.push_back(std::move(job.batch));
                 }
                 if (job.commit) commit(job.stop);
-                {
-                    std::lock_guard lock(mu_);
-                    job.batch.clear();
-                    if (free_.size() < kQueueDepth) free_.push_back(std::move(job.batch));
-                }
                 if (job.stop) break;
             }
         } catch (...) {
@@ -512,7 +541,7 @@ private:
     CaptureId id_;
     std::uint32_t linktype_;
     std::uint32_t batch_size_;
-    std::uint32_t page_rows_;
+    std::uint32_t handoff_rows_;
     PendingBatch current_;
     std::uint64_t since_commit_ = 0;
     bool finished_ = false;
@@ -828,9 +857,9 @@ private:
         struct BlockHit {
             CaptureId capture = 0;
             std::uint64_t first_seq = 0;
-            std::uint64_t mask = 0;
+            PageSet pages;
         };
-        constexpr std::uint64_t kAllPages = ~std::uint64_t{0};
+        const PageSet kAllPages = PageSet{}.set();
         std::map<std::int64_t, BlockHit> blocks;
         const BlockConditions cond(f, range);
         auto add_scanned = [&](const char* base) {
@@ -839,13 +868,13 @@ private:
             while (st.step()) blocks[st.i64(0)] = {st.i64(1), static_cast<std::uint64_t>(st.i64(2)), kAllPages};
         };
         if (const Prefix* addr = address_condition(f)) {
-            std::map<std::int64_t, std::uint64_t> masks;
+            std::map<std::int64_t, PageSet> masks;
             sqlite::Statement postings(*db_, kPostingsSql);
             for (const auto& r : key_ranges(*addr)) {
                 postings.reset().bind_blob(1, r.lo).bind_blob(2, r.hi);
                 while (postings.step())
                     read_postings(postings.blob(1), postings.i64(0),
-                                  [&](std::int64_t block, std::uint64_t mask) { masks[block] |= mask; });
+                                  [&](std::int64_t block, std::size_t page) { masks[block].set(page); });
             }
             sqlite::Statement block(*db_, kBlockByIdSql);
             for (const auto& [id, mask] : masks) {
@@ -862,13 +891,12 @@ private:
         sqlite::Statement pages(*db_, "SELECT id, packets, ts_min, ts_max FROM pages WHERE id BETWEEN ?1 AND ?2");
         for (const auto& [block_id, hit] : blocks) {
             pages.reset().bind(1, block_id * kMaxPagesPerBlock).bind(2, block_id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
-            std::uint64_t seq = hit.first_seq;
             while (pages.step()) {
-                const auto n = static_cast<unsigned>(pages.i64(0) - block_id * kMaxPagesPerBlock);
-                PageRef ref{pages.i64(0), hit.capture, seq, pages.i64(2), pages.i64(3),
+                const auto n = static_cast<std::size_t>(pages.i64(0) - block_id * kMaxPagesPerBlock);
+                // Pages store packet numbers relative to their block's first.
+                PageRef ref{pages.i64(0), hit.capture, hit.first_seq, pages.i64(2), pages.i64(3),
                             static_cast<std::uint32_t>(pages.i64(1))};
-                seq += ref.packets;
-                if (!((hit.mask >> n) & 1)) continue;
+                if (!hit.pages.test(n)) continue;
                 if (ref.ts_max < cond.from || ref.ts_min > cond.to) continue;
                 out.push_back(ref);
             }

@@ -34,6 +34,18 @@ void expect_same(const PacketView& a, const PacketView& b) {
     EXPECT_TRUE(std::equal(a.preview.begin(), a.preview.end(), b.preview.begin(), b.preview.end()));
 }
 
+std::vector<RowRef> refs(const PendingBatch& batch) {
+    std::vector<RowRef> rows;
+    std::uint32_t i = 0;
+    for (const auto& p : batch.packets) rows.push_back({&p, batch.arena.data() + p.preview_off, i++});
+    return rows;
+}
+
+void encode_all(const PendingBatch& batch, EncodedPage& page) {
+    PageEncoder enc;
+    enc.encode(refs(batch), 1, page);
+}
+
 TEST(BlockCodec, RoundTripsEveryField) {
     auto packets = testing::random_packets(kPageRows, 7);
     packets[3].view.file_offset = -1;  // unknown offsets survive too
@@ -41,9 +53,8 @@ TEST(BlockCodec, RoundTripsEveryField) {
     packets[5].view.wirelen = 0;       // caplen > wirelen
     PendingBatch batch;
     for (const auto& p : packets) batch.add(p.get());
-    PageEncoder enc;
     EncodedPage page;
-    enc.encode(batch, 0, batch.packets.size(), 1, page);
+    encode_all(batch, page);
     EXPECT_EQ(page.packets, kPageRows);
     EXPECT_LT(page.data.size(), kPageRows * 40);  // compressed well below the raw fields
 
@@ -64,7 +75,7 @@ TEST(BlockCodec, RoundTripsEveryField) {
 }
 
 TEST(BlockCodec, DictionaryHoldsDistinctAddresses) {
-    auto packets = testing::random_packets(500, 3);
+    auto packets = testing::random_packets(kPageRows, 3);
     PendingBatch batch;
     std::set<Address> expected;
     for (const auto& p : packets) {
@@ -74,21 +85,19 @@ TEST(BlockCodec, DictionaryHoldsDistinctAddresses) {
             expected.insert(p.view.summary.dst);
         }
     }
-    PageEncoder enc;
     EncodedPage page;
-    enc.encode(batch, 0, batch.packets.size(), 1, page);
+    encode_all(batch, page);
     std::set<Address> got(page.addresses.begin(), page.addresses.end());
     EXPECT_EQ(got, expected);
     EXPECT_EQ(got.size(), page.addresses.size());
 }
 
 TEST(BlockCodec, CorruptPagesFailCleanly) {
-    auto packets = testing::random_packets(300, 11);
+    auto packets = testing::random_packets(kPageRows, 11);
     PendingBatch batch;
     for (const auto& p : packets) batch.add(p.get());
-    PageEncoder enc;
     EncodedPage page;
-    enc.encode(batch, 0, batch.packets.size(), 1, page);
+    encode_all(batch, page);
     std::mt19937 rng(5);
     int failures = 0;
     for (int round = 0; round < 2000; ++round) {
@@ -104,6 +113,39 @@ TEST(BlockCodec, CorruptPagesFailCleanly) {
         }
     }
     EXPECT_GT(failures, 0);
+}
+
+// A block sorted by conversation keeps every packet's number in the block.
+TEST(BlockCodec, ConversationOrderKeepsPacketNumbers) {
+    auto packets = testing::random_packets(kPageRows, 17);
+    PendingBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    auto rows = refs(batch);
+    sort_by_conversation(rows);
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+        const Summary& a = rows[i - 1].packet->summary;
+        const Summary& b = rows[i].packet->summary;
+        if (a.network != Network::none && b.network != Network::none &&
+            std::min(a.src, a.dst) == std::min(b.src, b.dst) && std::max(a.src, a.dst) == std::max(b.src, b.dst))
+            EXPECT_LT(rows[i - 1].index, rows[i].index);  // file order within a conversation
+    }
+    PageEncoder enc;
+    EncodedPage page;
+    enc.encode(rows, 1, page);
+    DecodedPage dec;
+    dec.decode(page.data, 1, 500);
+    ASSERT_EQ(dec.packets().size(), rows.size());
+    std::vector<bool> seen(rows.size());
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const PacketView& p = dec.packets()[i];
+        ASSERT_GE(p.seq, 500u);
+        const std::size_t k = p.seq - 500;
+        ASSERT_LT(k, rows.size());
+        EXPECT_FALSE(seen[k]);
+        seen[k] = true;
+        EXPECT_EQ(k, rows[i].index);
+        expect_same(packets[k].get(), p);
+    }
 }
 
 TEST(BlockCodec, AddressKeys) {

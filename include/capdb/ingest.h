@@ -12,7 +12,7 @@
 namespace capdb {
 
 struct IngestOptions {
-    std::uint32_t batch = 8192;          // packets per committed batch
+    std::uint32_t batch = 65536;          // packets per committed batch
     std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
     std::FILE* progress = nullptr;       // where to draw a progress bar (a terminal), or null
     std::function<bool()> should_stop;   // polled now and then; true stops reading (SIGINT)

@@ -17,13 +17,14 @@ namespace capdb {
 enum class CaptureState { running, complete, failed, interrupted };
 const char* capture_state_name(CaptureState s) noexcept;
 
-// Counts kept per capture, by decoding outcome.
+// Counts kept per capture, by decoding outcome. Every packet is in exactly
+// one of ipv4, ipv6, other, malformed and unsupported.
 struct PacketCounts {
     std::uint64_t packets = 0;
-    std::uint64_t ipv4 = 0;
+    std::uint64_t ipv4 = 0;         // IPv4 decoded as expected
     std::uint64_t ipv6 = 0;
     std::uint64_t other = 0;        // non-IP link payloads (ARP, LLDP, ...)
-    std::uint64_t malformed = 0;    // truncated or malformed headers
+    std::uint64_t malformed = 0;    // truncated or malformed headers, IP or not
     std::uint64_t unsupported = 0;  // unsupported link type, stored undecoded
     std::uint64_t bytes = 0;        // sum of wire lengths
 

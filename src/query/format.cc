@@ -36,7 +36,8 @@ void civil_from_days(std::int64_t z, std::int64_t& y, unsigned& m, unsigned& d) 
 
 void append_rfc3339(fmt::memory_buffer& out, std::int64_t ts_ns) {
     const std::int64_t secs = epoch_seconds(ts_ns);
-    const std::int64_t frac = ts_ns - secs * kNsPerSec;
+    // Not ts_ns - secs * kNsPerSec: that overflows near INT64_MIN.
+    const std::int64_t frac = (ts_ns % kNsPerSec + kNsPerSec) % kNsPerSec;
     std::int64_t days = secs / 86400;
     std::int64_t rem = secs % 86400;
     if (rem < 0) {
@@ -149,8 +150,10 @@ void format_json(fmt::memory_buffer& out, const PacketView& p) {
     append_opt(out, s.has_ports, s.src_port, "null");
     append(out, ",\"dport\":");
     append_opt(out, s.has_ports, s.dst_port, "null");
-    fmt::format_to(std::back_inserter(out), ",\"caplen\":{},\"wirelen\":{},\"linktype\":{},\"ethertype\":{},\"offset\":",
-                   p.caplen, p.wirelen, p.linktype, s.ethertype);
+    fmt::format_to(std::back_inserter(out), ",\"caplen\":{},\"wirelen\":{},\"linktype\":{},\"ethertype\":",
+                   p.caplen, p.wirelen, p.linktype);
+    append_opt(out, s.ethertype != 0, s.ethertype, "null");
+    append(out, ",\"offset\":");
     append_opt(out, p.file_offset >= 0, p.file_offset, "null");
     append(out, ",\"preview\":\"");
     append_hex(out, p.preview);
@@ -171,7 +174,9 @@ void format_csv(fmt::memory_buffer& out, const PacketView& p) {
     append_opt(out, s.has_ports, s.src_port, "");
     out.push_back(',');
     append_opt(out, s.has_ports, s.dst_port, "");
-    fmt::format_to(std::back_inserter(out), ",{},{},{},{},", p.caplen, p.wirelen, p.linktype, s.ethertype);
+    fmt::format_to(std::back_inserter(out), ",{},{},{},", p.caplen, p.wirelen, p.linktype);
+    append_opt(out, s.ethertype != 0, s.ethertype, "");
+    out.push_back(',');
     append_opt(out, p.file_offset >= 0, p.file_offset, "");
     out.push_back(',');
     append_hex(out, p.preview);

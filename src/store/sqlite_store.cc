@@ -38,13 +38,14 @@ const char* capture_state_name(CaptureState s) noexcept {
 }
 
 void PacketCounts::add(const Summary& s, std::uint32_t wirelen) noexcept {
+    // Each packet counts in exactly one kind.
     ++packets;
     bytes += wirelen;
     if (s.status == Status::unsupported) ++unsupported;
     else if (s.status == Status::truncated || s.status == Status::malformed) ++malformed;
-    if (s.network == Network::ipv4) ++ipv4;
+    else if (s.network == Network::ipv4) ++ipv4;
     else if (s.network == Network::ipv6) ++ipv6;
-    else if (s.status == Status::non_ip) ++other;
+    else ++other;
 }
 
 namespace store {

@@ -1,0 +1,682 @@
+#!/usr/bin/env python3
+"""capdb command-line behaviour: usage, exit codes, error lines, ingest
+(duplicates, several files, stdin, CAPDB_DB), query filters, ordering,
+output formats and --preview-bytes.
+
+Expected values come from the spec and from the test captures themselves
+(testdata/make_testdata.py says what each holds; capdb_testlib.read_capture
+reads the files independently of capdb). Filter results are also checked
+against the same predicate applied in Python to capdb's unfiltered CSV
+export, whose correctness test_tshark_compare.py establishes.
+
+Exit 0 when all pass, 1 otherwise; 77 when there is no capdb binary.
+"""
+
+import csv
+import io
+import ipaddress
+import json
+import os
+import re
+import shutil
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capdb_testlib as lib  # noqa: E402
+
+TD = lib.testdata_dir()
+
+
+def td(name):
+    return os.path.join(TD, name)
+
+
+def n_records(name):
+    return len(lib.read_capture(td(name)).records)
+
+
+ERR_PREFIX = "capdb: error: "
+
+
+class CapdbCase(unittest.TestCase):
+    """Base: a fresh temp dir per test, helpers for running capdb."""
+
+    def setUp(self):
+        self._tmp = lib.TempDir()
+        self.tmp = self._tmp.__enter__()
+        self.db = os.path.join(self.tmp, "t.db")
+
+    def tearDown(self):
+        self._tmp.__exit__(None, None, None)
+
+    def capdb(self, *args, stdin=None, env=None, cwd=None):
+        return lib.run(list(args), stdin_bytes=stdin, env=env, cwd=cwd or self.tmp)
+
+    def ok(self, *args, **kw):
+        p = self.capdb(*args, **kw)
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        return p
+
+    def ingest(self, *files, db=None, extra=(), want=0):
+        p = self.capdb("ingest", "--db", db or self.db, *extra, *files)
+        self.assertEqual(p.returncode, want, lib.describe(p))
+        return p
+
+    def csv_rows(self, *args, db=None):
+        p = self.ok("query", "--db", db or self.db, "--format", "csv", *args)
+        header, rows = lib.parse_csv(p.stdout)
+        self.assertEqual(header, lib.CSV_HEADER, lib.describe(p))
+        return rows
+
+    def count(self, *args, db=None):
+        p = self.ok("query", "--db", db or self.db, "--count", *args)
+        self.assertRegex(p.stdout.strip(), r"^\d+$", lib.describe(p))
+        return int(p.stdout.strip())
+
+    def lines(self, *args, db=None):
+        p = self.ok("query", "--db", db or self.db, *args)
+        return p.stdout.splitlines()
+
+    def assertErrorLine(self, p, *needles):
+        """stderr has a line starting 'capdb: error: ' that contains each needle."""
+        err_lines = [l for l in p.stderr.splitlines() if l.startswith(ERR_PREFIX)]
+        self.assertTrue(err_lines, "no line starting %r on stderr\n%s" % (ERR_PREFIX, lib.describe(p)))
+        for n in needles:
+            self.assertTrue(any(n in l for l in err_lines),
+                            "no error line mentions %r\n%s" % (n, lib.describe(p)))
+
+
+# ---------------------------------------------------------------------------
+# Usage, --help, --version
+
+class TestUsage(CapdbCase):
+    def test_no_args_prints_usage_and_exits_2(self):
+        p = self.capdb()
+        self.assertEqual(p.returncode, 2, lib.describe(p))
+        self.assertRegex((p.stdout + p.stderr).lower(), r"usage", lib.describe(p))
+
+    def test_help_shows_examples(self):
+        p = self.ok("--help")
+        self.assertIn("Examples", p.stdout, lib.describe(p))
+        for cmd in ("ingest", "query", "captures"):
+            self.assertIn(cmd, p.stdout, lib.describe(p))
+
+    def test_version(self):
+        p = self.ok("--version")
+        m = re.match(r"^capdb (\S+)\n?$", p.stdout)
+        self.assertIsNotNone(m, "expected 'capdb <version>'\n" + lib.describe(p))
+        meson = os.path.join(lib.REPO, "meson.build")
+        if os.path.exists(meson):
+            with open(meson) as f:
+                mv = re.search(r"version\s*:\s*'([^']+)'", f.read())
+            if mv:
+                self.assertEqual(m.group(1), mv.group(1), "version differs from meson.build's project version")
+
+    def test_unknown_option_and_command(self):
+        for args in (["query", "--db", self.db, "--bogus-option"],
+                     ["ingest", "--db", self.db, "--bogus-option", td("eth_ipv4.pcap")],
+                     ["no-such-command"]):
+            p = self.capdb(*args)
+            self.assertEqual(p.returncode, 2, lib.describe(p))
+            self.assertFalse(os.path.exists(self.db), "database created by a usage error: %s" % args)
+
+
+# ---------------------------------------------------------------------------
+# Exit codes and error lines
+
+class TestExitCodes(CapdbCase):
+    def test_missing_file_exit_3_names_path(self):
+        missing = os.path.join(self.tmp, "no such file.pcap")
+        p = self.capdb("ingest", "--db", self.db, missing)
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, missing)
+
+    def test_unreadable_file_exit_3(self):
+        if os.geteuid() == 0:
+            self.skipTest("running as root: file permissions do not stop reads")
+        path = os.path.join(self.tmp, "unreadable.pcap")
+        shutil.copy(td("eth_ipv4.pcap"), path)
+        os.chmod(path, 0)
+        p = self.capdb("ingest", "--db", self.db, path)
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, path)
+
+    def test_directory_is_not_a_capture_exit_3(self):
+        p = self.capdb("ingest", "--db", self.db, self.tmp)
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, self.tmp)
+
+    def test_not_a_capture_exit_3(self):
+        path = td("not_a_capture.txt")
+        p = self.capdb("ingest", "--db", self.db, path)
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, "not_a_capture.txt")
+
+    def test_empty_file_exit_3(self):
+        path = os.path.join(self.tmp, "empty.pcap")
+        open(path, "wb").close()
+        p = self.capdb("ingest", "--db", self.db, path)
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, "empty.pcap")
+
+    def test_truncated_exit_4_commits_good_packets(self):
+        info = lib.read_capture(td("truncated.pcap"))
+        self.assertEqual((len(info.records), info.truncated_at), (5, 6), "testdata changed?")
+        p = self.capdb("ingest", "--db", self.db, td("truncated.pcap"))
+        self.assertEqual(p.returncode, 4, lib.describe(p))
+        self.assertErrorLine(p, "truncated.pcap")
+        err = "\n".join(l for l in p.stderr.splitlines() if l.startswith(ERR_PREFIX))
+        self.assertRegex(err, r"(?i)packet\D{0,20}\b6\b", "error must name packet 6\n" + lib.describe(p))
+        self.assertEqual(self.count(), 5)
+        rows = self.csv_rows()
+        self.assertEqual([r["packet"] for r in rows], ["1", "2", "3", "4", "5"])
+        self.assertTrue(all(r["status"] == "ok" for r in rows), rows)
+
+    def test_unsupported_link_exit_5_rows_queryable(self):
+        p = self.capdb("ingest", "--db", self.db, td("unsupported_link.pcap"))
+        self.assertEqual(p.returncode, 5, lib.describe(p))
+        self.assertIn("unsupported_link.pcap", p.stderr, "the warning should name the file\n" + lib.describe(p))
+        self.assertEqual(self.count(), 3)
+        rows = self.csv_rows()
+        self.assertEqual([r["status"] for r in rows], ["unsupported"] * 3)
+        self.assertTrue(all(r["src"] == "" and r["proto"] == "" for r in rows), rows)
+        for line in self.lines():
+            self.assertRegex(line, r"^Time: \d+, DLT 147, \d+ bytes: \[[0-9A-F]+\.\.\.\]$")
+        # The first record's first 16 bytes are "USER0 frame 0: " + 0x00.
+        self.assertEqual(self.lines()[0],
+                         "Time: 1580000000, DLT 147, 35 bytes: [%s...]" % b"USER0 frame 0: \x00".hex().upper())
+
+    def test_query_missing_db_exit_6_not_created(self):
+        missing = os.path.join(self.tmp, "absent.db")
+        for args in ([], ["--count"], ["--format", "csv"]):
+            p = self.capdb("query", "--db", missing, *args)
+            self.assertEqual(p.returncode, 6, lib.describe(p))
+            self.assertErrorLine(p, missing)
+            self.assertFalse(os.path.exists(missing), "query created the database file")
+        p = self.capdb("captures", "--db", missing)
+        self.assertEqual(p.returncode, 6, lib.describe(p))
+        self.assertFalse(os.path.exists(missing), "captures created the database file")
+
+    def test_not_a_database_exit_6(self):
+        bogus = os.path.join(self.tmp, "bogus.db")
+        shutil.copy(td("not_a_capture.txt"), bogus)
+        p = self.capdb("query", "--db", bogus)
+        self.assertEqual(p.returncode, 6, lib.describe(p))
+        self.assertErrorLine(p, bogus)
+        p = self.capdb("ingest", "--db", bogus, td("eth_ipv4.pcap"))
+        self.assertEqual(p.returncode, 6, lib.describe(p))
+
+    def test_usage_errors_exit_2_before_db(self):
+        """Malformed values and inverted ranges: exit 2 with an error line,
+        and the (missing) database is neither opened nor created."""
+        missing = os.path.join(self.tmp, "never.db")
+        bad = [
+            ["--src", "300.1.1.1"], ["--src", "192.0.2.1/33"], ["--dst", "2001:db8::g"],
+            ["--dst", "2001:db8::/129"], ["--host", "192.0.2"], ["--src", "example.com"],
+            ["--from", "yesterday"], ["--to", "2017-13-01"], ["--from", "2017-02-30T00:00:00Z"],
+            ["--to", "12:00"], ["--from", "1490492402.5.5"],
+            ["--proto", "foo"], ["--proto", "256"], ["--proto", "-1"],
+            ["--port", "65536"], ["--sport", "-1"], ["--dport", "http"],
+            ["--from", "1490492403", "--to", "1490492402"],
+            ["--from", "2017-03-27", "--to", "2017-03-26"],
+            ["--from", "2017-03-26T01:40:02.5Z", "--to", "2017-03-26T03:40:02+02:00"],
+            ["--format", "xml"], ["--limit", "ten"], ["--capture", "x"],
+        ]
+        for args in bad:
+            with self.subTest(args=args):
+                p = self.capdb("query", "--db", missing, *args)
+                self.assertEqual(p.returncode, 2, lib.describe(p))
+                self.assertTrue(p.stderr.startswith(ERR_PREFIX) or ERR_PREFIX in p.stderr,
+                                "no %r line\n%s" % (ERR_PREFIX, lib.describe(p)))
+                self.assertFalse(os.path.exists(missing), "database created")
+        # The same checks hold with an existing database (no partial results).
+        self.ingest(td("eth_ipv4.pcap"))
+        for args in (["--src", "300.1.1.1"], ["--from", "20", "--to", "10"], ["--proto", "bogus"]):
+            p = self.capdb("query", "--db", self.db, *args)
+            self.assertEqual(p.returncode, 2, lib.describe(p))
+            self.assertEqual(p.stdout, "", lib.describe(p))
+
+    def test_empty_values_are_usage_errors(self):
+        """An empty address / port / time is malformed, not "no filter": a
+        script passing --host "$UNSET" must not get every packet."""
+        missing = os.path.join(self.tmp, "never.db")
+        self.ingest(td("eth_ipv4.pcap"))
+        for opt in ("--src", "--dst", "--host", "--port", "--sport", "--dport", "--proto", "--from", "--to"):
+            for db in (missing, self.db):
+                with self.subTest(opt=opt, db=os.path.basename(db)):
+                    p = self.capdb("query", "--db", db, opt, "")
+                    self.assertEqual(p.returncode, 2, lib.describe(p))
+                    self.assertEqual(p.stdout, "", lib.describe(p))
+                    self.assertFalse(os.path.exists(missing), "database created")
+
+    def test_negative_limit_is_a_usage_error(self):
+        missing = os.path.join(self.tmp, "never.db")
+        p = self.capdb("query", "--db", missing, "--limit", "-1")
+        self.assertEqual(p.returncode, 2, lib.describe(p))
+        self.assertFalse(os.path.exists(missing), "database created")
+
+    def test_equal_from_to_is_valid(self):
+        self.ingest(td("eth_ipv4.pcap"))
+        # Packet 1 (ARP) is at exactly 1490492402.000000.
+        self.assertEqual(self.count("--from", "1490492402", "--to", "1490492402"), 1)
+
+
+# ---------------------------------------------------------------------------
+# Ingest behaviour
+
+class TestIngest(CapdbCase):
+    def test_duplicate_ingest_skipped(self):
+        self.ingest(td("eth_ipv4.pcap"))
+        n = self.count()
+        self.assertEqual(n, n_records("eth_ipv4.pcap"))
+        p = self.ingest(td("eth_ipv4.pcap"))
+        self.assertRegex(p.stderr.lower(), r"already", "duplicate should say 'already ingested'\n" + lib.describe(p))
+        self.assertIn("eth_ipv4.pcap", p.stderr, lib.describe(p))
+        self.assertEqual(self.count(), n, "duplicate ingest changed the packet count")
+        # Same bytes under another name: same SHA-256, so also skipped.
+        copy = os.path.join(self.tmp, "renamed copy.pcap")
+        shutil.copy(td("eth_ipv4.pcap"), copy)
+        p = self.ingest(copy)
+        self.assertRegex(p.stderr.lower(), r"already", lib.describe(p))
+        self.assertEqual(self.count(), n)
+        # A different file is not a duplicate.
+        self.ingest(td("eth_vlan.pcap"))
+        self.assertEqual(self.count(), n + n_records("eth_vlan.pcap"))
+
+    def test_several_files_one_call(self):
+        names = ["eth_ipv4.pcap", "eth_vlan.pcap", "ipv6_ext.pcap", "two_if.pcapng"]
+        p = self.ingest(*[td(n) for n in names])
+        summary = [l for l in p.stderr.splitlines() if l.strip()]
+        self.assertEqual(len(summary), 1, "one summary line per run expected\n" + lib.describe(p))
+        self.assertEqual(self.count(), sum(n_records(n) for n in names))
+        caps = {r["capture"] for r in self.csv_rows()}
+        self.assertEqual(len(caps), len(names), "each file is its own capture")
+        listing = self.ok("captures", "--db", self.db).stdout
+        for n in names:
+            self.assertIn(n, listing, "captures does not list %s\n%s" % (n, listing))
+        # Per capture: packet numbers 1..N as in the file.
+        for cap in caps:
+            rows = self.csv_rows("--capture", cap)
+            nums = sorted(int(r["packet"]) for r in rows)
+            self.assertEqual(nums, list(range(1, len(rows) + 1)))
+
+    def test_stdin_ingest(self):
+        for name in ("eth_ipv4.pcap", "two_if.pcapng"):
+            with self.subTest(name=name):
+                db = os.path.join(self.tmp, name + ".db")
+                with open(td(name), "rb") as f:
+                    data = f.read()
+                p = self.capdb("ingest", "--db", db, "-", stdin=data)
+                self.assertEqual(p.returncode, 0, lib.describe(p))
+                self.assertEqual(self.count(db=db), n_records(name))
+                # Same rows (apart from the unknown file offset) as from the file.
+                db2 = os.path.join(self.tmp, name + ".file.db")
+                self.ingest(td(name), db=db2)
+                strip = lambda rows: [{k: v for k, v in r.items() if k not in ("offset", "capture")} for r in rows]
+                self.assertEqual(strip(self.csv_rows(db=db)), strip(self.csv_rows(db=db2)))
+
+    def test_stdin_duplicate(self):
+        """The same bytes on stdin twice, or a file then the same bytes on
+        stdin: same SHA-256, so the second is skipped and nothing doubles."""
+        with open(td("eth_ipv4.pcap"), "rb") as f:
+            data = f.read()
+        n = n_records("eth_ipv4.pcap")
+        self.capdb("ingest", "--db", self.db, "-", stdin=data)
+        p = self.capdb("ingest", "--db", self.db, "-", stdin=data)
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        self.assertRegex(p.stderr.lower(), r"already", lib.describe(p))
+        self.assertEqual(self.count(), n)
+        db2 = os.path.join(self.tmp, "second.db")
+        self.ingest(td("eth_ipv4.pcap"), db=db2)
+        p = self.capdb("ingest", "--db", db2, "-", stdin=data)
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        self.assertRegex(p.stderr.lower(), r"already", lib.describe(p))
+        self.assertEqual(self.count(db=db2), n)
+
+    def test_stdin_not_a_capture_exit_3(self):
+        with open(td("not_a_capture.txt"), "rb") as f:
+            p = self.capdb("ingest", "--db", self.db, "-", stdin=f.read())
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertIn(ERR_PREFIX, p.stderr, lib.describe(p))
+
+    def test_capdb_db_env_and_default(self):
+        env_db = os.path.join(self.tmp, "from_env.db")
+        work = os.path.join(self.tmp, "cwd")
+        os.mkdir(work)
+        env = lib.clean_env(CAPDB_DB=env_db)
+        p = self.capdb("ingest", td("eth_ipv4.pcap"), env=env, cwd=work)
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        self.assertTrue(os.path.exists(env_db), "CAPDB_DB not honoured by ingest")
+        self.assertFalse(os.path.exists(os.path.join(work, "capdb.db")), "ingest used ./capdb.db despite CAPDB_DB")
+        p = self.capdb("query", "--count", env=env, cwd=work)
+        self.assertEqual((p.returncode, p.stdout.strip()), (0, str(n_records("eth_ipv4.pcap"))), lib.describe(p))
+        # --db wins over CAPDB_DB.
+        p = self.capdb("query", "--count", "--db", os.path.join(self.tmp, "other.db"), env=env, cwd=work)
+        self.assertEqual(p.returncode, 6, lib.describe(p))
+        # Neither: ./capdb.db.
+        env = lib.clean_env()
+        p = self.capdb("ingest", td("eth_vlan.pcap"), env=env, cwd=work)
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        self.assertTrue(os.path.exists(os.path.join(work, "capdb.db")), "default ./capdb.db not used")
+        p = self.capdb("query", "--count", env=env, cwd=work)
+        self.assertEqual(p.stdout.strip(), str(n_records("eth_vlan.pcap")), lib.describe(p))
+
+    def test_preview_bytes(self):
+        name = "eth_ipv4.pcap"
+        recs = {r.number: r for r in lib.read_capture(td(name)).records}
+        for n, db in ((4, "p4.db"), (64, "p64.db"), (None, "pdefault.db")):
+            with self.subTest(preview_bytes=n):
+                db = os.path.join(self.tmp, db)
+                extra = ["--preview-bytes", str(n)] if n is not None else []
+                self.ingest(td(name), db=db, extra=extra)
+                k = n if n is not None else 16
+                rows = self.csv_rows(db=db)
+                lines = self.lines(db=db)
+                for row, line in zip(rows, lines):
+                    want = recs[int(row["packet"])].data[:k].hex()
+                    self.assertEqual(row["preview"].lower(), want)
+                    self.assertTrue(line.endswith("[%s...]" % want.upper()), (line, want))
+
+
+# ---------------------------------------------------------------------------
+# Output formats
+
+class TestFormats(CapdbCase):
+    def setUp(self):
+        super().setUp()
+        self.ingest(td("eth_ipv4.pcap"), td("ipv6_ext.pcap"), td("malformed.pcap"))
+
+    def test_line_format_exact(self):
+        lines = self.lines("--from", "1490492402", "--to", "1490492402.0013")
+        # eth_ipv4.pcap packets 1-5: ARP request, ARP reply, SYN, SYN-ACK, ACK.
+        self.assertEqual(lines, [
+            "Time: 1490492402, ARP, 60 bytes: [FFFFFFFFFFFF00005E00530108060001...]",
+            "Time: 1490492402, ARP, 60 bytes: [00005E00530100005E00530208060001...]",
+            "Time: 1490492402, 192.0.2.1 --> 192.0.2.2, 62 bytes: [00005E00530200005E00530108004500...]",
+            "Time: 1490492402, 192.0.2.2 --> 192.0.2.1, 62 bytes: [00005E00530100005E00530208004500...]",
+            "Time: 1490492402, 192.0.2.1 --> 192.0.2.2, 60 bytes: [00005E00530200005E00530108004500...]",
+        ])
+        # LLDP and a local experimental EtherType.
+        self.assertEqual(self.lines("--from", "1490492404", "--to", "1490492404.0"),
+                         ["Time: 1490492404, LLDP, 60 bytes: [0180C200000E00005E00530288CC0207...]"])
+        self.assertEqual(self.lines("--from", "1490492404.2", "--to", "1490492404.2"),
+                         ["Time: 1490492404, ethertype 0x88b5, 60 bytes: [FFFFFFFFFFFF00005E00530188B56361...]"])
+        # IPv6 addresses in RFC 5952 form.
+        self.assertEqual(self.lines("--from", "1510000000.06", "--to", "1510000000.06"),
+                         ["Time: 1510000000, 2001:db8::1 --> 2001:db8::2, 75 bytes: [00005E00530200005E00530186DD6000...]"])
+        # malformed.pcap packet 1: 10 bytes, cut in the Ethernet header.
+        self.assertEqual(self.lines("--from", "1590000000", "--to", "1590000000"),
+                         ["Time: 1590000000, EN10MB, 10 bytes: [00005E00530200005E00...]"])
+        # malformed.pcap packet 12: nothing captured: an empty preview.
+        self.assertEqual(self.lines("--from", "1590000011", "--to", "1590000011"),
+                         ["Time: 1590000011, EN10MB, 60 bytes: [...]"])
+
+    def test_csv(self):
+        p = self.ok("query", "--db", self.db, "--format", "csv")
+        self.assertTrue(p.stdout.startswith(",".join(lib.CSV_HEADER) + "\n") or
+                        p.stdout.startswith(",".join(lib.CSV_HEADER) + "\r\n"), p.stdout[:200])
+        rows = list(csv.reader(io.StringIO(p.stdout)))
+        self.assertEqual(rows[0], lib.CSV_HEADER)
+        body = rows[1:]
+        total = sum(n_records(n) for n in ("eth_ipv4.pcap", "ipv6_ext.pcap", "malformed.pcap"))
+        self.assertEqual(len(body), total)
+        for r in body:
+            self.assertEqual(len(r), len(lib.CSV_HEADER), r)
+            d = dict(zip(lib.CSV_HEADER, r))
+            self.assertRegex(d["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z$")
+            self.assertEqual(d["time"], lib.rfc3339_ns(int(d["ts_ns"])))
+            self.assertIn(d["status"], lib.STATUSES)
+            self.assertRegex(d["linktype"], r"^\d+$", d)
+            for k in ("proto", "sport", "dport", "ethertype"):
+                self.assertRegex(d[k], r"^(\d+)?$", "%s must be empty or decimal: %r" % (k, d))
+            self.assertRegex(d["preview"], r"^[0-9A-Fa-f]*$")
+            if d["src"]:
+                ipaddress.ip_address(d["src"])
+                ipaddress.ip_address(d["dst"])
+        # A known row: eth_ipv4.pcap packet 13, the DNS query.
+        dns = [dict(zip(lib.CSV_HEADER, r)) for r in body if r[6] == "198.51.100.53"]
+        self.assertEqual(len(dns), 1, dns)
+        d = dns[0]
+        self.assertEqual((d["time"], d["ts_ns"], d["packet"], d["status"], d["src"], d["dst"], d["proto"],
+                          d["sport"], d["dport"], d["caplen"], d["wirelen"], d["ethertype"]),
+                         ("2017-03-26T01:40:02.500000000Z", "1490492402500000000", "13", "ok", "192.0.2.1",
+                          "198.51.100.53", "17", "53000", "53", "75", "75", "2048"))
+        rec = lib.read_capture(td("eth_ipv4.pcap")).records[12]
+        self.assertEqual(d["offset"], str(rec.offset))
+        self.assertEqual(d["preview"].lower(), rec.data[:16].hex())
+
+    def test_json(self):
+        jp = self.ok("query", "--db", self.db, "--format", "json")
+        rows = self.csv_rows()
+        objs = []
+        for line in jp.stdout.splitlines():
+            obj = json.loads(line)
+            self.assertIsInstance(obj, dict)
+            objs.append(obj)
+        self.assertEqual(len(objs), len(rows))
+        ints = ("ts_ns", "capture", "packet", "proto", "sport", "dport", "caplen", "wirelen", "linktype",
+                "ethertype", "offset")
+        for obj, row in zip(objs, rows):
+            self.assertEqual(set(obj), set(lib.CSV_HEADER), obj)
+            for k in ("time", "status", "preview"):
+                self.assertIsInstance(obj[k], str, (k, obj))
+            for k in ("src", "dst"):
+                self.assertTrue(obj[k] is None or isinstance(obj[k], str), (k, obj))
+            for k in ints:
+                self.assertTrue(obj[k] is None or (isinstance(obj[k], int) and not isinstance(obj[k], bool)),
+                                "%s must be a number or null: %r" % (k, obj))
+            # Same content as the CSV row: null <-> empty.
+            for k in lib.CSV_HEADER:
+                v = obj[k]
+                as_text = "" if v is None else str(v)
+                if k == "preview":
+                    self.assertEqual(as_text.lower(), row[k].lower(), k)
+                else:
+                    self.assertEqual(as_text, row[k], "%s: json %r csv %r" % (k, v, row[k]))
+        # Absent fields are null, not empty strings: ARP has no src/ports.
+        arp = objs[0]
+        self.assertEqual(arp["status"], "non_ip")
+        self.assertIsNone(arp["src"])
+        self.assertIsNone(arp["sport"])
+
+    def test_long_format(self):
+        p = self.ok("query", "--db", self.db, "--format", "long", "--limit", "3")
+        self.assertTrue(p.stdout.strip(), lib.describe(p))
+
+
+# ---------------------------------------------------------------------------
+# Filters, ordering, --count, --limit, --capture
+
+FILTER_CAPTURES = ["eth_ipv4.pcap", "eth_vlan.pcap", "ipv6_ext.pcap", "ipv4_frag.pcap", "nanosecond.pcap",
+                   "out_of_order.pcap", "interleave_b.pcap", "interleave_a.pcap", "two_if.pcapng", "sll.pcap"]
+
+
+class TestFilters(CapdbCase):
+    @classmethod
+    def setUpClass(cls):
+        cls._ctmp = lib.TempDir()
+        cls.ctmp = cls._ctmp.__enter__()
+        cls.fdb = os.path.join(cls.ctmp, "filters.db")
+        p = lib.run(["ingest", "--db", cls.fdb] + [td(n) for n in FILTER_CAPTURES])
+        if p.returncode != 0:
+            raise AssertionError("ingest for the filter tests failed\n" + lib.describe(p))
+        q = lib.run(["query", "--db", cls.fdb, "--format", "csv"])
+        if q.returncode != 0:
+            raise AssertionError(lib.describe(q))
+        header, cls.all_rows = lib.parse_csv(q.stdout)
+        if header != lib.CSV_HEADER:
+            raise AssertionError("CSV header %r" % header)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls._ctmp.__exit__(None, None, None)
+
+    def keys(self, rows):
+        return [(r["capture"], r["packet"]) for r in rows]
+
+    def check(self, args, pred, min_n=1, exact=None):
+        """Query with args; the result must be exactly the rows of the full
+        export that satisfy pred, in the same order, and --count and the line
+        output must agree."""
+        want = [r for r in self.all_rows if pred(r)]
+        got = self.csv_rows(*args, db=self.fdb)
+        self.assertEqual(self.keys(got), self.keys(want), "filter %s" % (args,))
+        self.assertGreaterEqual(len(want), min_n, "filter %s selects too little to test anything" % (args,))
+        self.assertLess(len(want), len(self.all_rows), "filter %s selects everything" % (args,))
+        if exact is not None:
+            self.assertEqual(len(got), exact, "filter %s" % (args,))
+        self.assertEqual(self.count(*args, db=self.fdb), len(want), "--count for %s" % (args,))
+        self.assertEqual(len(self.lines(*args, db=self.fdb)), len(want), "line output for %s" % (args,))
+        return got
+
+    def test_all_rows(self):
+        self.assertEqual(len(self.all_rows), sum(n_records(n) for n in FILTER_CAPTURES))
+        self.assertEqual(self.count(db=self.fdb), len(self.all_rows))
+        self.assertEqual(len(self.lines(db=self.fdb)), len(self.all_rows))
+
+    def test_time_order(self):
+        keys = [(int(r["ts_ns"]), int(r["capture"]), int(r["packet"])) for r in self.all_rows]
+        self.assertEqual(keys, sorted(keys), "rows are not in (time, capture, packet) order")
+
+    def test_out_of_order_capture_sorted(self):
+        # out_of_order.pcap's records are at t+3, t+1, t+4, t+0, t+2 s.
+        cap = self.capture_of("192.0.2.151")
+        rows = self.csv_rows("--capture", cap, db=self.fdb)
+        self.assertEqual([r["packet"] for r in rows], ["4", "2", "5", "1", "3"])
+        self.assertEqual([r["dport"] for r in rows], ["6000", "6001", "6002", "6003", "6004"])
+
+    def test_interleaved_captures(self):
+        # interleave_a at t+0,2,4 s (IPv4 UDP), interleave_b at t+1,3,5 s (IPv6
+        # TCP); b was ingested first, so capture id order is not time order.
+        rows = self.csv_rows("--from", "1610000000", "--to", "1610000005", db=self.fdb)
+        self.assertEqual([r["src"] for r in rows],
+                         ["192.0.2.161", "2001:db8:162::1"] * 3)
+        self.assertEqual([r["ts_ns"][:10] for r in rows], [str(1610000000 + i) for i in range(6)])
+
+    def capture_of(self, src):
+        caps = {r["capture"] for r in self.all_rows if r["src"] == src}
+        self.assertEqual(len(caps), 1, "source %s in captures %s" % (src, caps))
+        return caps.pop()
+
+    def test_capture(self):
+        cap = self.capture_of("192.0.2.161")
+        rows = self.check(["--capture", cap], lambda r: r["capture"] == cap, exact=3)
+        self.assertTrue(all(r["src"] == "192.0.2.161" for r in rows))
+        p = self.capdb("query", "--db", self.fdb, "--capture", "999999", "--count")
+        if p.returncode == 0:  # an unknown id may also be reported as an error
+            self.assertEqual(p.stdout.strip(), "0", lib.describe(p))
+
+    def test_src_dst_host_exact(self):
+        self.check(["--src", "192.0.2.1"], lambda r: r["src"] == "192.0.2.1", min_n=9)
+        self.check(["--dst", "192.0.2.1"], lambda r: r["dst"] == "192.0.2.1", min_n=7)
+        self.check(["--host", "203.0.113.5"], lambda r: "203.0.113.5" in (r["src"], r["dst"]), exact=2)
+        self.check(["--src", "2001:db8::1"], lambda r: r["src"] == "2001:db8::1", min_n=10)
+        self.check(["--dst", "2001:db8::2"], lambda r: r["dst"] == "2001:db8::2", min_n=10)
+        self.check(["--host", "2001:db8:0:0::2"], lambda r: "2001:db8::2" in (r["src"], r["dst"]), min_n=10)
+        self.check(["--src", "192.0.2.1", "--dst", "198.51.100.53"],
+                   lambda r: (r["src"], r["dst"]) == ("192.0.2.1", "198.51.100.53"), exact=1)
+        # No match is not an error.
+        self.assertEqual(self.count("--src", "192.0.2.250", db=self.fdb), 0)
+
+    def in_net(self, addr, net):
+        if not addr:
+            return False
+        a, n = ipaddress.ip_address(addr), ipaddress.ip_network(net, strict=False)
+        return a.version == n.version and a in n
+
+    def test_cidr(self):
+        for net in ("192.0.2.0/24", "198.51.100.0/24", "192.0.2.0/28", "192.0.2.8/29", "224.0.0.0/4",
+                    "2001:db8::/32", "2001:db8:10::/48", "ff02::/16", "fe80::/10", "2001:db8::/126"):
+            with self.subTest(net=net):
+                self.check(["--host", net], lambda r, net=net: self.in_net(r["src"], net) or self.in_net(r["dst"], net))
+        self.check(["--src", "192.0.2.0/24"], lambda r: self.in_net(r["src"], "192.0.2.0/24"), min_n=20)
+        self.check(["--dst", "2001:db8::/32"], lambda r: self.in_net(r["dst"], "2001:db8::/32"), min_n=10)
+        # IPv4 prefixes never match IPv6 addresses and vice versa.
+        self.check(["--host", "0.0.0.0/0"], lambda r: bool(r["src"]) and ":" not in r["src"], min_n=30)
+        # Host bits set: the prefix still means the network (192.0.2.77/24 = 192.0.2.0/24).
+        self.check(["--src", "192.0.2.77/24"], lambda r: self.in_net(r["src"], "192.0.2.0/24"), min_n=20)
+
+    def test_ports(self):
+        self.check(["--port", "80"], lambda r: "80" in (r["sport"], r["dport"]), min_n=10)
+        self.check(["--sport", "53"], lambda r: r["sport"] == "53", min_n=2)
+        self.check(["--dport", "53"], lambda r: r["dport"] == "53", min_n=3)
+        self.check(["--dport", "9999"], lambda r: r["dport"] == "9999", exact=1)  # IPv6 first fragment only
+        self.check(["--port", "443", "--src", "2001:db8::/32"],
+                   lambda r: "443" in (r["sport"], r["dport"]) and self.in_net(r["src"], "2001:db8::/32"))
+        # Later fragments have no ports: the 3-fragment UDP datagram to 5001 counts once.
+        self.check(["--dport", "5001"], lambda r: r["dport"] == "5001", min_n=1)
+        frag = [r for r in self.all_rows if r["src"] == "192.0.2.10" and r["proto"] == "17"]
+        self.assertTrue(any(r["dport"] == "" for r in frag), "later fragments should have no ports")
+
+    def test_proto(self):
+        for names, num in ((("tcp", "6"), "6"), (("udp", "17"), "17"), (("icmp", "1"), "1"),
+                           (("icmp6", "58"), "58"), (("sctp", "132"), "132"), (("2",), "2"), (("59",), "59")):
+            for name in names:
+                with self.subTest(proto=name):
+                    self.check(["--proto", name], lambda r, num=num: r["proto"] == num)
+        self.check(["--proto", "132"], lambda r: r["proto"] == "132", exact=1)
+        self.check(["--proto", "udp", "--dport", "53"], lambda r: r["proto"] == "17" and r["dport"] == "53")
+
+    def ts_in(self, r, lo=None, hi=None):
+        t = int(r["ts_ns"])
+        return (lo is None or t >= lo) and (hi is None or t <= hi)
+
+    def test_time_epoch(self):
+        lo, hi = 1490492402 * 10**9, 1490492403 * 10**9
+        # eth_ipv4.pcap: 12 packets in the first 3.2 ms, DNS at +0.5 s, the echo
+        # request at exactly +1 s (inclusive); the reply (+1.02 s) is out.
+        self.check(["--from", "1490492402", "--to", "1490492403"], lambda r: self.ts_in(r, lo, hi), exact=15)
+        self.check(["--from", "1540000000"], lambda r: self.ts_in(r, 1540000000 * 10**9))
+        self.check(["--to", "1500000000"], lambda r: self.ts_in(r, None, 1500000000 * 10**9))
+
+    def test_time_fractional_and_inclusive(self):
+        # nanosecond.pcap: base+1ns, +0.123456789, +0.999999999, +1s, +1.5s, 2^31-1 s + .999999999.
+        b = 1540000000 * 10**9
+        self.check(["--from", "1540000000.123456789", "--to", "1540000000.999999999"],
+                   lambda r: self.ts_in(r, b + 123456789, b + 999999999), exact=2)
+        self.check(["--from", "1540000000.12345679", "--to", "1540000000.999999998"],
+                   lambda r: self.ts_in(r, b + 123456790, b + 999999998), exact=0, min_n=0)
+        self.check(["--from", "1540000000.5", "--to", "1540000001"],
+                   lambda r: self.ts_in(r, b + 500000000, b + 10**9), exact=2)
+        self.check(["--from", "2147483647.999999999"], lambda r: self.ts_in(r, 2147483647999999999), exact=1)
+
+    def test_time_rfc3339(self):
+        b = 1540000000 * 10**9  # 2018-10-20T01:46:40Z
+        want = lambda r: self.ts_in(r, b + 123456789, b + 10**9)
+        for lo, hi in (("2018-10-20T01:46:40.123456789Z", "2018-10-20T01:46:41Z"),
+                       ("2018-10-20T03:46:40.123456789+02:00", "2018-10-19T22:16:41-03:30"),
+                       ("2018-10-20 01:46:40.123456789", "2018-10-20T01:46:41"),
+                       ("1540000000.123456789", "2018-10-20T01:46:41+00:00")):
+            with self.subTest(lo=lo, hi=hi):
+                self.check(["--from", lo, "--to", hi], want, exact=3)
+        # Date only: midnight UTC.
+        day = 1539993600 * 10**9  # 2018-10-20T00:00:00Z
+        self.check(["--from", "2018-10-20"], lambda r: self.ts_in(r, day))
+        self.check(["--from", "2018-10-20", "--to", "2018-10-20T01:46:41Z"],
+                   lambda r: self.ts_in(r, day, b + 10**9), exact=4)
+
+    def test_limit(self):
+        rows = self.csv_rows("--limit", "5", db=self.fdb)
+        self.assertEqual(self.keys(rows), self.keys(self.all_rows[:5]))
+        rows = self.csv_rows("--proto", "tcp", "--limit", "3", db=self.fdb)
+        self.assertEqual(self.keys(rows), self.keys([r for r in self.all_rows if r["proto"] == "6"][:3]))
+        self.assertEqual(len(self.lines("--limit", "1", db=self.fdb)), 1)
+        big = self.csv_rows("--limit", "100000", db=self.fdb)
+        self.assertEqual(len(big), len(self.all_rows))
+
+    def test_combined(self):
+        cap = self.capture_of("192.0.2.1")
+        self.check(["--capture", cap, "--proto", "tcp", "--sport", "80", "--from", "1490492402.0016"],
+                   lambda r: r["capture"] == cap and r["proto"] == "6" and r["sport"] == "80"
+                   and int(r["ts_ns"]) >= 1490492402001600000, exact=3)
+
+
+if __name__ == "__main__":
+    lib.capdb_path()  # exit 77 when there is no binary
+    prog = unittest.main(exit=False, verbosity=2)
+    res = prog.result
+    failed = {id(t) if not hasattr(t, "test_case") else id(t.test_case) for t, _ in res.failures + res.errors}
+    print("\ncli: %d passed, %d failed, %d skipped" % (
+        res.testsRun - len(failed) - len(res.skipped), len(failed), len(res.skipped)))
+    sys.exit(0 if res.wasSuccessful() else 1)

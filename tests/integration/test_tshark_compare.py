@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Compares capdb's per-packet decoding with tshark's, for every capture
+under testdata (*.pcap, *.pcapng, recursively).
+
+For each capture: ingest into a fresh database, export with
+`capdb query --format csv`, dissect with tshark (defragmentation and TCP
+reassembly off), and compare packet by packet (matched on capdb's `packet`
+column = tshark's frame.number):
+
+  * the number of packets;
+  * wire length, captured length and timestamp (ns) of every packet;
+  * for every packet in which tshark finds IPv4 or IPv6: the OUTERMOST
+    header's source and destination, the protocol (for IPv6 the upper-layer
+    protocol after the extension headers), and the ports when the outermost
+    transport is TCP, UDP, UDP-Lite or SCTP (tshark shows ports only on
+    first fragments when defragmentation is off; ports quoted inside ICMP
+    errors or tunnels are not the outer packet's).
+
+Rows that capdb marks truncated / malformed may lack fields tshark still
+shows (capdb stops at the first header it cannot trust), but whatever
+they do report must agree with tshark. A row with status ok or non_ip must
+carry every IP field tshark finds.
+
+Exit 0: all agree. 1: a difference (each printed). 77: tshark is missing.
+Usage: test_tshark_compare.py [CAPTURE...]   (default: all of testdata)
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import capdb_testlib as lib  # noqa: E402
+
+TSHARK_FIELDS = [
+    "frame.number", "frame.len", "frame.cap_len", "frame.time_epoch", "frame.protocols",
+    "ip.src", "ip.dst", "ip.proto",
+    "ipv6.src", "ipv6.dst", "ipv6.nxt",
+    "ipv6.hopopts.nxt", "ipv6.dstopts.nxt", "ipv6.routing.nxt", "ipv6.fraghdr.nxt",
+    "tcp.srcport", "tcp.dstport", "udp.srcport", "udp.dstport", "sctp.srcport", "sctp.dstport",
+]
+# frame.protocols names of IPv6 extension headers -> the field with their
+# next-header value.
+IPV6_EXT = {
+    "ipv6.hopopts": "ipv6.hopopts.nxt",
+    "ipv6.dstopts": "ipv6.dstopts.nxt",
+    "ipv6.routing": "ipv6.routing.nxt",
+    "ipv6.fraghdr": "ipv6.fraghdr.nxt",
+}
+# Outermost transport as tshark names it -> (srcport field, dstport field).
+# UDP-Lite shares the udp.* port fields in Wireshark.
+TRANSPORT_PORTS = {
+    "tcp": ("tcp.srcport", "tcp.dstport"),
+    "udp": ("udp.srcport", "udp.dstport"),
+    "udplite": ("udp.srcport", "udp.dstport"),
+    "sctp": ("sctp.srcport", "sctp.dstport"),
+}
+AGG = "|"
+
+
+def tshark_available():
+    return shutil.which("tshark") is not None
+
+
+def tshark_packets(path):
+    """Returns (list of dicts, one per frame, field -> list of values; error text)."""
+    cmd = ["tshark", "-n", "-r", path,
+           "-o", "ip.defragment:FALSE", "-o", "ipv6.defragment:FALSE",
+           "-o", "tcp.desegment_tcp_streams:FALSE",
+           "-T", "fields", "-E", "separator=/t", "-E", "occurrence=a", "-E", "aggregator=" + AGG]
+    for f in TSHARK_FIELDS:
+        cmd += ["-e", f]
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       env=dict(os.environ, LC_ALL="C"), timeout=300)
+    out = p.stdout.decode("utf-8", "replace")
+    err = "\n".join(l for l in p.stderr.decode("utf-8", "replace").splitlines()
+                    if "Running as user" not in l).strip()
+    frames = []
+    for line in out.splitlines():
+        vals = line.split("\t")
+        vals += [""] * (len(TSHARK_FIELDS) - len(vals))
+        frames.append({f: (v.split(AGG) if v else []) for f, v in zip(TSHARK_FIELDS, vals)})
+    return frames, p.returncode, err
+
+
+def first(frame, field):
+    v = frame.get(field) or []
+    return v[0] if v else ""
+
+
+def tshark_time_ns(text):
+    if not text:
+        return None
+    neg = text.startswith("-")
+    if neg:
+        text = text[1:]
+    sec, _, frac = text.partition(".")
+    ns = int(sec) * 10**9 + int((frac + "000000000")[:9])
+    return -ns if neg else ns
+
+
+def expected_from_tshark(frame):
+    """What capdb must report for this tshark frame: dict with family, src,
+    dst, proto, sport, dport (strings, "" when absent); family None if not IP."""
+    protos = first(frame, "frame.protocols").split(":")
+    exp = {"family": None, "src": "", "dst": "", "proto": "", "sport": "", "dport": ""}
+    idx = None
+    for i, name in enumerate(protos):
+        if name in ("ip", "ipv6"):
+            idx = i
+            break
+    if idx is None:
+        return exp
+    after = None
+    if protos[idx] == "ip":
+        exp["family"] = 4
+        exp["src"], exp["dst"] = first(frame, "ip.src"), first(frame, "ip.dst")
+        exp["proto"] = first(frame, "ip.proto")
+        after = protos[idx + 1] if idx + 1 < len(protos) else None
+        if not exp["src"]:  # tshark gave up on the header (bogus IHL / version)
+            exp["family"] = None
+    else:
+        exp["family"] = 6
+        exp["src"], exp["dst"] = first(frame, "ipv6.src"), first(frame, "ipv6.dst")
+        current = first(frame, "ipv6.nxt")
+        queues = {f: list(frame.get(f) or []) for f in IPV6_EXT.values()}
+        j = idx + 1
+        while j < len(protos) and protos[j] in IPV6_EXT:
+            q = queues[IPV6_EXT[protos[j]]]
+            current = q.pop(0) if q else ""
+            j += 1
+        exp["proto"] = current
+        after = protos[j] if j < len(protos) else None
+        if not exp["src"]:
+            exp["family"] = None
+    if after in TRANSPORT_PORTS:
+        sf, df = TRANSPORT_PORTS[after]
+        exp["sport"], exp["dport"] = first(frame, sf), first(frame, df)
+    return exp
+
+
+def ingest_and_export(path, tmp):
+    """Ingests path into a fresh db; returns (rows, problems)."""
+    problems = []
+    db = os.path.join(tmp, "cmp.db")
+    if os.path.exists(db):
+        os.unlink(db)
+    name = os.path.basename(path)
+    want = lib.INGEST_EXIT.get(name, 0)
+    p = lib.run(["ingest", "--db", db, path])
+    if p.returncode != want:
+        problems.append("ingest exit %d, expected %d\n%s" % (p.returncode, want, lib.describe(p)))
+        if not os.path.exists(db):
+            return [], problems
+    q = lib.run(["query", "--db", db, "--format", "csv"])
+    if q.returncode != 0:
+        problems.append("query failed\n%s" % lib.describe(q))
+        return [], problems
+    header, rows = lib.parse_csv(q.stdout)
+    if header != lib.CSV_HEADER:
+        problems.append("CSV header %r, expected %r" % (header, lib.CSV_HEADER))
+    return rows, problems
+
+
+def compare_capture(path, tmp):
+    """Returns (number of packets compared, number of IP packets, list of problems)."""
+    name = os.path.relpath(path, lib.testdata_dir())
+    rows, problems = ingest_and_export(path, tmp)
+    frames, rc, err = tshark_packets(path)
+    if rc != 0 and not (lib.INGEST_EXIT.get(os.path.basename(path)) == lib.EXIT_DAMAGED and frames):
+        problems.append("tshark exit %d: %s" % (rc, err))
+    by_packet = {}
+    for r in rows:
+        try:
+            by_packet[int(r["packet"])] = r
+        except (KeyError, ValueError):
+            problems.append("row without a packet number: %r" % r)
+    if len(rows) != len(frames):
+        problems.append("capdb has %d packets, tshark %d" % (len(rows), len(frames)))
+    if len(by_packet) != len(rows):
+        problems.append("duplicate packet numbers in capdb's rows")
+    n_ip = 0
+    for frame in frames:
+        num = int(first(frame, "frame.number"))
+        r = by_packet.get(num)
+        where = "%s packet %d" % (name, num)
+        if r is None:
+            problems.append("%s: missing from capdb" % where)
+            continue
+        mism = []
+        for col, field in (("wirelen", "frame.len"), ("caplen", "frame.cap_len")):
+            if r.get(col) != first(frame, field):
+                mism.append("%s capdb %r tshark %r" % (col, r.get(col), first(frame, field)))
+        t_ns = tshark_time_ns(first(frame, "frame.time_epoch"))
+        if t_ns is not None and str(t_ns) != r.get("ts_ns"):
+            mism.append("ts_ns capdb %r tshark %d" % (r.get("ts_ns"), t_ns))
+        exp = expected_from_tshark(frame)
+        status = r.get("status", "")
+        partial = status in ("truncated", "malformed")
+        if exp["family"] is not None:
+            n_ip += 1
+            if status in ("non_ip", "unsupported"):
+                mism.append("tshark decodes IPv%d %s -> %s, capdb status %s"
+                            % (exp["family"], exp["src"], exp["dst"], status))
+            for col in ("src", "dst", "proto", "sport", "dport"):
+                got, want = r.get(col, ""), exp[col]
+                if got == want:
+                    continue
+                if partial and got == "":
+                    continue  # capdb stopped earlier than tshark; allowed when flagged
+                mism.append("%s capdb %r tshark %r" % (col, got, want))
+        else:
+            for col in ("src", "dst", "sport", "dport"):
+                if r.get(col):
+                    mism.append("%s capdb %r but tshark finds no IP header" % (col, r.get(col)))
+            if status == "ok":
+                mism.append("status ok but tshark finds no IP header (protocols %s)"
+                            % first(frame, "frame.protocols"))
+        if mism:
+            problems.append("%s (status %s, tshark %s): %s"
+                            % (where, status, first(frame, "frame.protocols"), "; ".join(mism)))
+    return len(frames), n_ip, problems
+
+
+def main(argv):
+    if not tshark_available():
+        print("SKIP: tshark is not installed (apt-get install tshark); nothing to compare against")
+        return lib.SKIP
+    lib.capdb_path()  # skips if there is no capdb
+    paths = argv[1:] or lib.capture_files()
+    if not paths:
+        print("FAIL: no captures found under %s" % lib.testdata_dir())
+        return 1
+    report = lib.Failures("tshark_compare")
+    total = 0
+    with lib.TempDir() as tmp:
+        for path in paths:
+            n, n_ip, problems = compare_capture(path, tmp)
+            total += n
+            name = os.path.relpath(path, lib.testdata_dir())
+            if problems:
+                for pr in problems:
+                    report.fail("%s: %s" % (name, pr), name)
+                print("%-24s %3d packets compared (%d IP): %d differences" % (name, n, n_ip, len(problems)))
+            else:
+                report.ok()
+                print("%-24s %3d packets compared (%d IP): all agree" % (name, n, n_ip))
+    print("%d packets in %d captures" % (total, len(paths)))
+    return report.report()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

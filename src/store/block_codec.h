@@ -108,7 +108,13 @@ private:
 };
 
 // Appends v as a little-endian base-128 varint.
-void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v);
+inline void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
+    while (v >= 0x80) {
+        out.push_back(static_cast<std::uint8_t>(v | 0x80));
+        v >>= 7;
+    }
+    out.push_back(static_cast<std::uint8_t>(v));
+}
 
 struct AddressHash {
     std::size_t operator()(const Address& a) const noexcept {

@@ -84,6 +84,52 @@ struct PostingList {
 
 using PageSet = std::bitset<kMaxPagesPerBlock>;
 
+// What a block records of each of its pages (blocks.page_index), so that
+// pages are chosen without reading them.
+struct PageMeta {
+    std::uint32_t packets;
+    std::int64_t ts_min;
+    std::int64_t ts_max;
+};
+
+// Varints per page: packets, zig-zag ts_min - block ts_min, ts_max - ts_min.
+std::vector<std::uint8_t> encode_page_index(const std::vector<PageMeta>& pages, std::int64_t block_ts_min) {
+    std::vector<std::uint8_t> out;
+    for (const PageMeta& p : pages) {
+        put_varint(out, p.packets);
+        const std::int64_t d = static_cast<std::int64_t>(static_cast<std::uint64_t>(p.ts_min) -
+                                                         static_cast<std::uint64_t>(block_ts_min));
+        put_varint(out, (static_cast<std::uint64_t>(d) << 1) ^ static_cast<std::uint64_t>(d >> 63));
+        put_varint(out, static_cast<std::uint64_t>(p.ts_max) - static_cast<std::uint64_t>(p.ts_min));
+    }
+    return out;
+}
+
+std::vector<PageMeta> decode_page_index(std::span<const std::uint8_t> b, std::int64_t block_ts_min) {
+    std::vector<PageMeta> out;
+    std::size_t pos = 0;
+    auto varint = [&]() -> std::uint64_t {
+        std::uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (pos >= b.size()) break;
+            const std::uint8_t c = b[pos++];
+            v |= std::uint64_t{c & 0x7fu} << shift;
+            if (!(c & 0x80)) return v;
+        }
+        throw DatabaseError("corrupt page index in database");
+    };
+    while (pos < b.size() && out.size() < kMaxPagesPerBlock) {
+        PageMeta m{};
+        m.packets = static_cast<std::uint32_t>(varint());
+        const std::uint64_t z = varint();
+        const auto d = static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
+        m.ts_min = static_cast<std::int64_t>(static_cast<std::uint64_t>(block_ts_min) + static_cast<std::uint64_t>(d));
+        m.ts_max = static_cast<std::int64_t>(static_cast<std::uint64_t>(m.ts_min) + varint());
+        out.push_back(m);
+    }
+    return out;
+}
+
 // Decodes a posting list; calls on_page(block id, page number) for each
 // entry. Throws DatabaseError if it is malformed.
 template <class F>
@@ -150,7 +196,8 @@ CREATE TABLE blocks(
     pages INTEGER NOT NULL,
     ts_min INTEGER NOT NULL,
     ts_max INTEGER NOT NULL,
-    indexed INTEGER NOT NULL DEFAULT 0
+    indexed INTEGER NOT NULL DEFAULT 0,
+    page_index BLOB NOT NULL
 );
 CREATE INDEX blocks_unindexed ON blocks(id) WHERE indexed = 0;
 CREATE INDEX blocks_ts_min ON blocks(ts_min);
@@ -158,9 +205,6 @@ CREATE INDEX blocks_ts_max ON blocks(ts_max);
 CREATE INDEX blocks_capture ON blocks(capture_id, first_seq);
 CREATE TABLE pages(
     id INTEGER PRIMARY KEY,
-    packets INTEGER NOT NULL,
-    ts_min INTEGER NOT NULL,
-    ts_max INTEGER NOT NULL,
     data BLOB NOT NULL
 );
 CREATE TABLE postings(
@@ -364,10 +408,10 @@ private:
         try {
             auto db = open_connection();
             sqlite::Statement insert_block(*db,
-                "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max)"
-                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+                "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
             sqlite::Statement insert_page(*db,
-                "INSERT INTO pages(id, packets, ts_min, ts_max, data) VALUES(?1, ?2, ?3, ?4, ?5)");
+                "INSERT INTO pages(id, data) VALUES(?1, ?2)");
             sqlite::Statement insert_posting(*db,
                 "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)");
             sqlite::Statement mark_indexed(*db,
@@ -417,6 +461,7 @@ private:
             std::size_t block_rows = 0;
             std::vector<RowRef> rows;
             EncodedPage page;
+            std::vector<PageMeta> page_index;
             std::unordered_map<Address, std::vector<std::uint16_t>, AddressHash> postings;
 
             auto write_block = [&] {
@@ -433,19 +478,16 @@ private:
                 sort_by_conversation(rows);
                 std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
                 postings.clear();
+                page_index.clear();
                 std::uint16_t n = 0;
                 for (std::size_t start = 0; start < rows.size(); start += kPageRows, ++n) {
                     const std::size_t len = std::min<std::size_t>(kPageRows, rows.size() - start);
                     encoder.encode(std::span<const RowRef>(rows).subspan(start, len), linktype_, page);
                     ts_min = std::min(ts_min, page.ts_min);
                     ts_max = std::max(ts_max, page.ts_max);
-                    insert_page.reset()
-                        .bind(1, block_id * kMaxPagesPerBlock + n)
-                        .bind(2, std::int64_t{page.packets})
-                        .bind(3, page.ts_min)
-                        .bind(4, page.ts_max)
-                        .bind_blob(5, page.data);
+                    insert_page.reset().bind(1, block_id * kMaxPagesPerBlock + n).bind_blob(2, page.data);
                     insert_page.run();
+                    page_index.push_back({page.packets, page.ts_min, page.ts_max});
                     for (const Address& a : page.addresses) postings[a].push_back(n);
                 }
                 insert_block.reset()
@@ -455,7 +497,8 @@ private:
                     .bind(4, static_cast<std::int64_t>(rows.size()))
                     .bind(5, std::int64_t{n})
                     .bind(6, ts_min)
-                    .bind(7, ts_max);
+                    .bind(7, ts_max)
+                    .bind_blob(8, encode_page_index(page_index, ts_min));
                 insert_block.run();
                 if (segment_blocks == 0) segment_first = block_id;
                 segment_last = block_id;
@@ -770,22 +813,32 @@ public:
 
     std::uint64_t count(const Filter& filter) override {
         sqlite::ReadTransaction snapshot(*db_);
-        auto pages = candidate_pages(filter, std::nullopt);
+        const auto blocks = candidate_blocks(filter, std::nullopt);
+        const std::int64_t from = filter.from_ns.value_or(kMinTs), to = filter.to_ns.value_or(kMaxTs);
+        // Without per-packet conditions, blocks and pages wholly inside the
+        // time range count without being read.
         const bool per_packet = filter.has_packet_conditions();
         std::uint64_t total = 0;
         sqlite::Statement data(*db_, "SELECT data FROM pages WHERE id=?1");
         DecodedPage page;  // reused: its buffers keep their capacity
-        for (const PageRef& ref : pages) {
-            const bool inside = ref.ts_min >= filter.from_ns.value_or(kMinTs) && ref.ts_max <= filter.to_ns.value_or(kMaxTs);
-            if (!per_packet && inside) {
-                total += ref.packets;
+        for (const auto& [block_id, hit] : blocks) {
+            if (!per_packet && hit.ts_min >= from && hit.ts_max <= to) {
+                total += hit.packets;
                 continue;
             }
-            data.reset().bind(1, ref.page_id);
-            if (!data.step()) continue;
-            page.decode(data.blob(0), ref.capture, ref.first_seq, &filter);
-            data.reset();
-            total += page.packets().size();
+            for (std::size_t n = 0; n < hit.index.size(); ++n) {
+                const PageMeta& m = hit.index[n];
+                if (!hit.pages.test(n) || m.ts_max < from || m.ts_min > to) continue;
+                if (!per_packet && m.ts_min >= from && m.ts_max <= to) {
+                    total += m.packets;
+                    continue;
+                }
+                data.reset().bind(1, block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n));
+                if (!data.step()) continue;
+                page.decode(data.blob(0), hit.capture, hit.first_seq, &filter);
+                data.reset();
+                total += page.packets().size();
+            }
         }
         if (filter.limit) total = std::min(total, *filter.limit);
         return total;
@@ -817,12 +870,14 @@ private:
     static constexpr const char* kPostingsSql =
         "SELECT p.first_block, p.blocks FROM postings p WHERE p.addr BETWEEN ?1 AND ?2";
     static constexpr const char* kBlockByIdSql =
-        "SELECT b.capture_id, b.first_seq, b.ts_min, b.ts_max FROM blocks b WHERE b.id = ?1";
+        "SELECT b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b WHERE b.id = ?1";
     static constexpr const char* kUnindexedSql =
-        "SELECT b.id, b.capture_id, b.first_seq FROM blocks b INDEXED BY blocks_unindexed"
+        "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets"
+        " FROM blocks b INDEXED BY blocks_unindexed"
         " WHERE b.indexed = 0 AND b.ts_max >= ?1 AND b.ts_min <= ?2";
     static constexpr const char* kBlocksByTimeSql =
-        "SELECT b.id, b.capture_id, b.first_seq FROM blocks b WHERE b.ts_max >= ?1 AND b.ts_min <= ?2";
+        "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b"
+        " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2";
 
     // Time, capture and block-range conditions on blocks, as SQL and values.
     struct BlockConditions {
@@ -854,19 +909,38 @@ private:
         return nullptr;
     }
 
-    std::vector<PageRef> candidate_pages(const Filter& f, const std::optional<BlockRange>& range) {
-        struct BlockHit {
-            CaptureId capture = 0;
-            std::uint64_t first_seq = 0;
-            PageSet pages;
-        };
-        const PageSet kAllPages = PageSet{}.set();
+    // A block chosen for a query, with the pages of it to read.
+    struct BlockHit {
+        CaptureId capture = 0;
+        std::uint64_t first_seq = 0;
+        std::int64_t ts_min = 0, ts_max = 0;
+        std::uint64_t packets = 0;
+        std::vector<PageMeta> index;
+        PageSet pages;
+    };
+
+    // Candidate blocks: columns 0-5 of a row are capture, first_seq,
+    // ts_min, ts_max, page_index, packets.
+    static BlockHit read_hit(const sqlite::Statement& st, int col, const PageSet& pages) {
+        BlockHit h;
+        h.capture = st.i64(col);
+        h.first_seq = static_cast<std::uint64_t>(st.i64(col + 1));
+        h.ts_min = st.i64(col + 2);
+        h.ts_max = st.i64(col + 3);
+        h.index = decode_page_index(st.blob(col + 4), h.ts_min);
+        h.packets = static_cast<std::uint64_t>(st.i64(col + 5));
+        h.pages = pages;
+        return h;
+    }
+
+    std::map<std::int64_t, BlockHit> candidate_blocks(const Filter& f, const std::optional<BlockRange>& range) {
+        const PageSet all = PageSet{}.set();
         std::map<std::int64_t, BlockHit> blocks;
         const BlockConditions cond(f, range);
         auto add_scanned = [&](const char* base) {
             sqlite::Statement st(*db_, cond.sql(base));
             cond.bind(st);
-            while (st.step()) blocks[st.i64(0)] = {st.i64(1), static_cast<std::uint64_t>(st.i64(2)), kAllPages};
+            while (st.step()) blocks[st.i64(0)] = read_hit(st, 1, all);
         };
         if (const Prefix* addr = address_condition(f)) {
             std::map<std::int64_t, PageSet> masks;
@@ -881,25 +955,26 @@ private:
             for (const auto& [id, mask] : masks) {
                 block.reset().bind(1, id);
                 if (block.step() && cond.admits(id, block.i64(0), block.i64(2), block.i64(3)))
-                    blocks[id] = {block.i64(0), static_cast<std::uint64_t>(block.i64(1)), mask};
+                    blocks[id] = read_hit(block, 0, mask);
             }
             add_scanned(kUnindexedSql);
         } else {
             add_scanned(kBlocksByTimeSql);
         }
+        return blocks;
+    }
 
+    std::vector<PageRef> candidate_pages(const Filter& f, const std::optional<BlockRange>& range) {
+        const auto blocks = candidate_blocks(f, range);
+        const std::int64_t from = f.from_ns.value_or(kMinTs), to = f.to_ns.value_or(kMaxTs);
         std::vector<PageRef> out;
-        sqlite::Statement pages(*db_, "SELECT id, packets, ts_min, ts_max FROM pages WHERE id BETWEEN ?1 AND ?2");
         for (const auto& [block_id, hit] : blocks) {
-            pages.reset().bind(1, block_id * kMaxPagesPerBlock).bind(2, block_id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
-            while (pages.step()) {
-                const auto n = static_cast<std::size_t>(pages.i64(0) - block_id * kMaxPagesPerBlock);
+            for (std::size_t n = 0; n < hit.index.size(); ++n) {
+                const PageMeta& m = hit.index[n];
+                if (!hit.pages.test(n) || m.ts_max < from || m.ts_min > to) continue;
                 // Pages store packet numbers relative to their block's first.
-                PageRef ref{pages.i64(0), hit.capture, hit.first_seq, pages.i64(2), pages.i64(3),
-                            static_cast<std::uint32_t>(pages.i64(1))};
-                if (!hit.pages.test(n)) continue;
-                if (ref.ts_max < cond.from || ref.ts_min > cond.to) continue;
-                out.push_back(ref);
+                out.push_back({block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n), hit.capture, hit.first_seq,
+                               m.ts_min, m.ts_max, m.packets});
             }
         }
         return out;

@@ -1,0 +1,560 @@
+#!/usr/bin/env python3
+"""capdb benchmark: generate captures, measure the libpcap read ceiling,
+capdb ingest and query, and tcpdump, and print one markdown table.
+
+Every figure comes from this run, on this machine:
+
+  run_bench.py --capdb build/capdb --gencap build/bench/capdb-gencap \\
+               --readloop build/bench/capdb-readloop [--packets 2000000] \\
+               [--big-packets 20000000] [--runs 30] [--workdir DIR] [--keep]
+
+Steps: generate a --packets capture (and a --big-packets one unless 0) with
+capdb-gencap, warm the page cache, take the best of 3 capdb-readloop runs as
+the read ceiling, time 'capdb ingest' (wall clock, peak RSS of the child via
+os.wait4), measure the database size (main file plus -wal/-shm), time
+queries (median and p99 over --runs runs, output read through a pipe; p99
+is the nearest rank, i.e. the slowest run when --runs < 100), time tcpdump
+on the same selective query, and compare query latencies between the two
+capture sizes (on queries whose result has the same size in both).
+
+Only the standard library is used. Exit status: 0 when everything ran (the
+table says which targets were met; --strict makes a missed target exit 3),
+1 when a program failed (capdb's stderr is printed), 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Targets (see the table's "target" column).
+TARGET_INGEST_RATIO = 0.5          # capdb ingest pps / readloop pps
+TARGET_BYTES_PER_PACKET = 24.0
+TARGET_TCPDUMP_SPEEDUP = 100.0     # tcpdump seconds / capdb seconds, selective query
+TARGET_SCALING_RATIO = 2.0         # big / small latency, same-size result
+TARGET_PEAK_RSS = 256 * 1024 * 1024
+TARGET_LINES_PER_SECOND = 1_000_000
+
+READLOOP_RUNS = 3
+TCPDUMP_RUNS = 3
+FULL_OUTPUT_RUNS = 3
+TIMEOUT = 4 * 3600  # seconds; generous, only guards against hangs
+
+
+class BenchError(Exception):
+    """A program the benchmark runs failed; the message says which and why."""
+
+
+# ---------------------------------------------------------------------------
+# Running programs
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.pop("CAPDB_DB", None)
+    return env
+
+
+def fail_message(what: str, cmd: list[str], returncode: int, stderr: bytes | str) -> str:
+    if isinstance(stderr, bytes):
+        stderr = stderr.decode(errors="replace")
+    return (f"{what} failed (exit status {returncode}): {' '.join(cmd)}\n"
+            f"--- stderr ---\n{stderr.rstrip()}\n--------------")
+
+
+def run_checked(what: str, cmd: list[str]) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=child_env(), timeout=TIMEOUT, check=False)
+    if proc.returncode != 0:
+        raise BenchError(fail_message(what, cmd, proc.returncode, proc.stderr))
+    return proc
+
+
+@dataclass
+class Measured:
+    seconds: float
+    max_rss: int  # bytes
+    stdout: str
+    stderr: str
+
+
+def run_with_rusage(what: str, cmd: list[str], workdir: Path) -> Measured:
+    """Runs cmd to completion; wall time and the child's own peak RSS.
+
+    Output goes to files so that nothing has to be drained while waiting
+    with os.wait4 (the only way to get one child's ru_maxrss).
+    """
+    out_path = workdir / "child.stdout"
+    err_path = workdir / "child.stderr"
+    with open(out_path, "wb") as out, open(err_path, "wb") as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                env=child_env())
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    stdout = out_path.read_text(errors="replace")
+    stderr = err_path.read_text(errors="replace")
+    if proc.returncode != 0:
+        raise BenchError(fail_message(what, cmd, proc.returncode, stderr))
+    return Measured(seconds, usage.ru_maxrss * 1024, stdout, stderr)  # ru_maxrss: KiB on Linux
+
+
+@dataclass
+class Latency:
+    name: str
+    args: list[str]
+    times: list[float] = field(default_factory=list)
+    lines: int = 0
+    expected: int | None = None  # row count the generator predicts, when known
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.times)
+        return ordered[max(0, math.ceil(0.99 * len(ordered)) - 1)]  # nearest rank
+
+
+def time_command(what: str, cmd: list[str], runs: int) -> tuple[list[float], int]:
+    """Wall time of each run, output read fully through a pipe; line count."""
+    times = []
+    lines = 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=child_env())
+        out, err = proc.communicate(timeout=TIMEOUT)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise BenchError(fail_message(what, cmd, proc.returncode, err))
+        lines = out.count(b"\n")
+    return times, lines
+
+
+# ---------------------------------------------------------------------------
+# Steps
+
+
+def machine_info() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f", {int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
+                break
+    except OSError:
+        pass
+    cores = os.cpu_count() or 0
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    return (f"{model}, {cores} logical CPUs ({usable} usable){mem}; "
+            f"{platform.system()} {platform.release()}; Python {platform.python_version()}")
+
+
+def warm_cache(path: Path) -> None:
+    """Reads the file once (like cat FILE > /dev/null) so it is in the page cache."""
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(8 << 20)
+        view = memoryview(buf)
+        while f.readinto(view):
+            pass
+
+
+@dataclass
+class Capture:
+    path: Path
+    info: dict
+    seconds: float
+    summary: str
+
+    @property
+    def packets(self) -> int:
+        return int(self.info["packets"])
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def generate(gencap: str, packets: int, name: str, workdir: Path) -> Capture:
+    path = workdir / f"{name}.pcap"
+    hosts = workdir / f"{name}.json"
+    cmd = [gencap, "--packets", str(packets), "--seed", "1", "-o", str(path), "--hosts-json", str(hosts)]
+    start = time.perf_counter()
+    proc = run_checked("capdb-gencap", cmd)
+    seconds = time.perf_counter() - start
+    info = json.loads(hosts.read_text())
+    return Capture(path, info, seconds, proc.stderr.decode(errors="replace").strip())
+
+
+def parse_readloop(text: str) -> dict[str, float]:
+    values = {}
+    for token in text.split():
+        key, sep, value = token.partition("=")
+        if sep:
+            values[key] = float(value)
+    if "pps" not in values:
+        raise BenchError(f"cannot parse capdb-readloop output: {text!r}")
+    return values
+
+
+def readloop_best(readloop: str, capture: Capture, runs: int, decode: bool = False) -> dict[str, float]:
+    cmd = [readloop] + (["--decode"] if decode else []) + [str(capture.path)]
+    results = [parse_readloop(run_checked("capdb-readloop", cmd).stdout.decode()) for _ in range(runs)]
+    return max(results, key=lambda r: r["pps"])
+
+
+def database_size(db: Path) -> int:
+    total = 0
+    for candidate in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        if candidate.is_file():
+            total += candidate.stat().st_size
+        elif candidate.is_dir():  # tolerate a directory-shaped store
+            total += sum(p.stat().st_size for p in candidate.rglob("*") if p.is_file())
+    return total
+
+
+@dataclass
+class IngestResult:
+    seconds: float
+    max_rss: int
+    db_bytes: int
+    packets: int
+
+    @property
+    def pps(self) -> float:
+        return self.packets / self.seconds
+
+
+def ingest(capdb: str, capture: Capture, db: Path, workdir: Path) -> IngestResult:
+    for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        if stale.is_dir():
+            shutil.rmtree(stale)
+        elif stale.exists():
+            stale.unlink()
+    m = run_with_rusage("capdb ingest", [capdb, "ingest", "--db", str(db), str(capture.path)], workdir)
+    size = database_size(db)
+    if size == 0:
+        raise BenchError(f"capdb ingest exited 0 but left no database at {db}\n--- stderr ---\n{m.stderr}")
+    return IngestResult(m.seconds, m.max_rss, size, capture.packets)
+
+
+def mid_second(capture: Capture) -> int:
+    first = float(capture.info["first_ts"])
+    last = float(capture.info["last_ts"])
+    return int(first + (last - first) / 2)
+
+
+def host_with_count(capture: Capture, packets: int) -> dict:
+    """The listed host whose packet count is closest (in ratio) to packets."""
+    return min(capture.info["hosts"], key=lambda h: abs(math.log(max(h["packets"], 1) / packets)))
+
+
+def query_set(capture: Capture, selective: dict) -> list[Latency]:
+    busy = capture.info["busy_port"]
+    t = mid_second(capture)
+    return [
+        Latency("--src X", ["--src", selective["addr"]], expected=selective["src_packets"]),
+        Latency("--host X", ["--host", selective["addr"]], expected=selective["packets"]),
+        Latency("--host Y --port P", ["--host", busy["host"], "--port", str(busy["port"])], expected=busy["packets"]),
+        Latency("1 s range --from T --to T+1", ["--from", str(t), "--to", str(t + 1)]),
+        Latency("--count", ["--count"]),
+    ]
+
+
+def run_queries(capdb: str, db: Path, queries: list[Latency], runs: int) -> None:
+    for q in queries:
+        cmd = [capdb, "query", "--db", str(db)] + q.args
+        q.times, q.lines = time_command("capdb query", cmd, runs)
+
+
+# ---------------------------------------------------------------------------
+# Report
+
+def mpps(pps: float) -> str:
+    return f"{pps / 1e6:.2f} Mpps"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 0.1 else f"{seconds * 1e3:.2f} ms"
+
+
+def mib(n: float) -> str:
+    return f"{n / (1 << 20):.1f} MiB"
+
+
+def si(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return f"{n:.0f}"
+
+
+class Table:
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str, str, str]] = []
+        self.missed: list[str] = []
+
+    def info(self, metric: str, value: str) -> None:
+        self.rows.append((metric, value, "", ""))
+
+    def check(self, metric: str, value: str, target: str, ok: bool | None) -> None:
+        if ok is None:
+            verdict = "not measured"
+        elif ok:
+            verdict = "yes"
+        else:
+            verdict = "**NO**"
+            self.missed.append(metric)
+        self.rows.append((metric, value, target, verdict))
+
+    def render(self) -> str:
+        out = ["| metric | value | target | meets |", "|---|---|---|---|"]
+        out += [f"| {m} | {v} | {t} | {ok} |" for m, v, t, ok in self.rows]
+        return "\n".join(out)
+
+
+def latency_text(q: Latency) -> str:
+    rows = f"{q.lines} lines"
+    if q.expected is not None and q.expected != q.lines:
+        rows += f" (generator counted {q.expected} packets)"
+    return f"median {ms(q.median)}, p99 {ms(q.p99)}; {rows}"
+
+
+# ---------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--capdb", required=True, help="capdb executable")
+    p.add_argument("--gencap", required=True, help="capdb-gencap executable")
+    p.add_argument("--readloop", required=True, help="capdb-readloop executable")
+    p.add_argument("--packets", type=int, default=2_000_000, help="packets in the main capture")
+    p.add_argument("--big-packets", type=int, default=20_000_000,
+                   help="packets in the scaling capture (0: skip it)")
+    p.add_argument("--workdir", help="directory for captures and databases (default: a new one under /tmp)")
+    p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--runs", type=int, default=30, help="runs per query latency")
+    p.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+    args = p.parse_args(argv)
+    if args.packets <= 0 or args.big_packets < 0 or args.runs <= 0:
+        p.error("--packets and --runs must be positive, --big-packets non-negative")
+    for name in ("capdb", "gencap", "readloop"):
+        path = getattr(args, name)
+        if shutil.which(path) is None:
+            p.error(f"--{name}: '{path}' is not an executable")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    created = args.workdir is None
+    workdir = Path(tempfile.mkdtemp(prefix="capdb-bench-", dir="/tmp") if created else args.workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        return bench(args, workdir)
+    except BenchError as e:
+        print(f"run_bench: error: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"\nwork directory kept: {workdir}", file=sys.stderr)
+        elif created:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def progress(message: str) -> None:
+    print(f"[run_bench] {message}", file=sys.stderr, flush=True)
+
+
+def bench(args: argparse.Namespace, workdir: Path) -> int:
+    table = Table()
+    notes: list[str] = []
+    machine = machine_info()
+    progress(f"machine: {machine}")
+    progress(f"work directory: {workdir}")
+
+    # --- main capture -------------------------------------------------------
+    progress(f"generating {args.packets} packets")
+    small = generate(args.gencap, args.packets, "small", workdir)
+    progress(small.summary)
+    warm_cache(small.path)
+
+    progress("read ceiling (capdb-readloop)")
+    ceiling = readloop_best(args.readloop, small, READLOOP_RUNS)
+    try:
+        decoded = readloop_best(args.readloop, small, READLOOP_RUNS, decode=True)
+    except BenchError as e:
+        decoded = None
+        notes.append(f"readloop --decode failed, read+decode not reported: {e}")
+
+    progress("capdb ingest")
+    small_db = workdir / "small.db"
+    small_ingest = ingest(args.capdb, small, small_db, workdir)
+
+    selective = small.info["host_0_1pct"]
+    progress(f"queries, {args.runs} runs each")
+    small_queries = query_set(small, selective)
+    run_queries(args.capdb, small_db, small_queries, args.runs)
+    by_name = {q.name: q for q in small_queries}
+
+    progress("full output (capdb query with no filter)")
+    full_times, full_lines = time_command("capdb query", [args.capdb, "query", "--db", str(small_db)], FULL_OUTPUT_RUNS)
+    full_seconds = statistics.median(full_times)
+    lines_per_second = full_lines / full_seconds
+
+    # A plain 'host X' does not look inside 802.1Q tags; capdb does, so the
+    # tcpdump filter names the tagged case too to select the same packets.
+    tcpdump = shutil.which("tcpdump")
+    tcpdump_filter = f"host {selective['addr']} or (vlan and host {selective['addr']})"
+    tcpdump_seconds = None
+    tcpdump_lines = 0
+    if tcpdump:
+        progress(f"tcpdump '{tcpdump_filter}'")
+        times, tcpdump_lines = time_command(
+            "tcpdump", [tcpdump, "-n", "-r", str(small.path), tcpdump_filter], TCPDUMP_RUNS)
+        tcpdump_seconds = statistics.median(times)
+    else:
+        notes.append("tcpdump is not installed: the tcpdump comparison was skipped")
+
+    # --- scaling capture ------------------------------------------------------
+    big = None
+    big_ingest = None
+    big_ceiling = None
+    big_queries: list[Latency] = []
+    big_same_share: Latency | None = None
+    if args.big_packets > 0:
+        progress(f"generating {args.big_packets} packets")
+        big = generate(args.gencap, args.big_packets, "big", workdir)
+        progress(big.summary)
+        warm_cache(big.path)
+        progress("read ceiling on the big capture (1 run)")
+        big_ceiling = readloop_best(args.readloop, big, 1)
+        progress("capdb ingest (big)")
+        big_db = workdir / "big.db"
+        big_ingest = ingest(args.capdb, big, big_db, workdir)
+        # Same result size as the small capture's selective query, so the
+        # ratio shows how lookups scale with the database, not with output.
+        equal = host_with_count(big, selective["packets"])
+        big_queries = query_set(big, equal)
+        progress(f"queries on the big capture, {args.runs} runs each")
+        run_queries(args.capdb, big_db, big_queries, args.runs)
+        big_share = big.info["host_0_1pct"]
+        big_same_share = Latency("--src X'", ["--src", big_share["addr"]], expected=big_share["src_packets"])
+        run_queries(args.capdb, big_db, [big_same_share], args.runs)
+
+    # --- table ------------------------------------------------------------------
+    n = small.packets
+    table.info(f"capture ({si(n)} packets)",
+               f"{mib(small.size)}, avg frame {small.info['frame_bytes'] / n:.0f} B; "
+               f"generated in {small.seconds:.2f} s ({mpps(n / small.seconds)})")
+    table.info("libpcap read ceiling (capdb-readloop, best of 3)",
+               f"{mpps(ceiling['pps'])} ({ceiling['seconds']:.3f} s, {ceiling['bytes'] / ceiling['seconds'] / 1e6:.0f} MB/s)")
+    if decoded:
+        table.info("read + capdb::decode (capdb-readloop --decode, best of 3)",
+                   f"{mpps(decoded['pps'])} ({decoded['pps'] / ceiling['pps']:.2f}x ceiling)")
+    ratio = small_ingest.pps / ceiling["pps"]
+    table.check(f"capdb ingest, {si(n)} packets",
+                f"{small_ingest.seconds:.2f} s, {mpps(small_ingest.pps)} = {ratio:.2f}x ceiling",
+                f">= {TARGET_INGEST_RATIO}x ceiling", ratio >= TARGET_INGEST_RATIO)
+    bpp = small_ingest.db_bytes / n
+    table.check(f"database size, {si(n)} packets",
+                f"{mib(small_ingest.db_bytes)} = {bpp:.1f} B/packet, {100 * small_ingest.db_bytes / small.size:.1f}% of capture",
+                f"<= {TARGET_BYTES_PER_PACKET:.0f} B/packet", bpp <= TARGET_BYTES_PER_PACKET)
+    table.info(f"peak RSS, ingest {si(n)} packets", mib(small_ingest.max_rss))
+    table.info("query hosts",
+               f"X = {selective['addr']} ({selective['packets']} packets, {100 * selective['share']:.2f}%), "
+               f"Y = {small.info['busy_port']['host']}, P = {small.info['busy_port']['port']}, "
+               f"T = {mid_second(small)}")
+    for q in small_queries:
+        table.info(f"query {q.name} ({args.runs} runs)", latency_text(q))
+    table.check("query output rate (capdb query, all rows, to a pipe)",
+                f"{si(lines_per_second)} lines/s ({full_lines} lines in {full_seconds:.2f} s, median of {FULL_OUTPUT_RUNS})",
+                f">= {si(TARGET_LINES_PER_SECOND)} lines/s", lines_per_second >= TARGET_LINES_PER_SECOND)
+    if tcpdump_seconds is not None:
+        host_q = by_name["--host X"]
+        src_q = by_name["--src X"]
+        speedup = tcpdump_seconds / host_q.median
+        tcpdump_expected = selective["packets"] + selective["arp_packets"]  # 'host' matches ARP too
+        rows = f"{tcpdump_lines} lines"
+        if tcpdump_lines != tcpdump_expected:
+            rows += f" (generator counted {tcpdump_expected} packets)"
+        table.info(f"tcpdump -n -r FILE 'host X or (vlan and host X)' (median of {TCPDUMP_RUNS})",
+                   f"{ms(tcpdump_seconds)}; {rows}")
+        table.check("selective query speed-up: tcpdump / capdb --host X", f"{speedup:.0f}x",
+                    f">= {TARGET_TCPDUMP_SPEEDUP:.0f}x", speedup >= TARGET_TCPDUMP_SPEEDUP)
+        table.info("  same, against capdb --src X", f"{tcpdump_seconds / src_q.median:.0f}x")
+    else:
+        table.check("selective query speed-up vs tcpdump", "tcpdump not installed",
+                    f">= {TARGET_TCPDUMP_SPEEDUP:.0f}x", None)
+
+    if big is not None and big_ingest is not None and big_ceiling is not None:
+        nb = big.packets
+        table.info(f"big capture ({si(nb)} packets)",
+                   f"{mib(big.size)}; generated in {big.seconds:.2f} s ({mpps(nb / big.seconds)}); "
+                   f"read ceiling {mpps(big_ceiling['pps'])} (1 run)")
+        big_ratio = big_ingest.pps / big_ceiling["pps"]
+        table.check(f"capdb ingest, {si(nb)} packets",
+                    f"{big_ingest.seconds:.2f} s, {mpps(big_ingest.pps)} = {big_ratio:.2f}x ceiling",
+                    f">= {TARGET_INGEST_RATIO}x ceiling", big_ratio >= TARGET_INGEST_RATIO)
+        big_bpp = big_ingest.db_bytes / nb
+        table.check(f"database size, {si(nb)} packets",
+                    f"{mib(big_ingest.db_bytes)} = {big_bpp:.1f} B/packet, {100 * big_ingest.db_bytes / big.size:.1f}% of capture",
+                    f"<= {TARGET_BYTES_PER_PACKET:.0f} B/packet", big_bpp <= TARGET_BYTES_PER_PACKET)
+        table.check(f"peak RSS, ingest {si(nb)} packets", mib(big_ingest.max_rss),
+                    f"<= {mib(TARGET_PEAK_RSS)}", big_ingest.max_rss <= TARGET_PEAK_RSS)
+        equal_addr = big_queries[0].args[1]
+        table.info(f"{si(nb)} query hosts",
+                   f"X = {equal_addr} (same packet count as X in the small capture), "
+                   f"Y = {big.info['busy_port']['host']}, P = {big.info['busy_port']['port']}, T = {mid_second(big)}")
+        for sq, bq in zip(small_queries, big_queries):
+            scale = bq.median / sq.median
+            same_size = sq.name != "--host Y --port P"  # that result grows with the capture
+            value = f"{scale:.2f}x ({ms(bq.median)} vs {ms(sq.median)}; p99 {ms(bq.p99)}; {bq.lines} vs {sq.lines} lines)"
+            metric = f"latency {si(nb)}/{si(n)}: {bq.name}"
+            if same_size:
+                table.check(metric, value, f"<= {TARGET_SCALING_RATIO:.0f}x", scale <= TARGET_SCALING_RATIO)
+            else:
+                table.info(metric + " (result grows with the capture)", value)
+        if big_same_share is not None:
+            table.info(f"query --src X' on {si(nb)}, X' = {big_same_share.args[1]} (~0.1% of packets)",
+                       latency_text(big_same_share))
+    else:
+        table.check("peak RSS, ingest 20 M packets", "--big-packets 0", f"<= {mib(TARGET_PEAK_RSS)}", None)
+        table.check("latency ratio big/small capture", "--big-packets 0", f"<= {TARGET_SCALING_RATIO:.0f}x", None)
+
+    print("# capdb benchmark\n")
+    print(f"Machine: {machine}  ")
+    print(f"Date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}; queries: {args.runs} runs each, output read through a pipe  ")
+    print(f"capdb: {args.capdb}\n")
+    print(table.render())
+    for note in notes:
+        print(f"\nNote: {note}")
+    if table.missed:
+        print(f"\nTargets missed: {len(table.missed)}")
+    return 3 if args.strict and table.missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -744,41 +744,51 @@ public:
         const std::uint64_t limit = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
         if (limit == 0) return;
 
-        struct Pending {
+        // Each decoded page's matching rows are sorted, then pages are merged
+        // with a heap holding one cursor per page. Pages are read in ts_min
+        // order; a row can go out once it is earlier than every row of the
+        // pages not yet read.
+        struct LivePage {
+            std::unique_ptr<DecodedPage> page;
+            std::vector<const PacketView*> rows;  // sorted
+            std::size_t next = 0;
+        };
+        struct Cursor {
             std::int64_t ts;
             CaptureId capture;
             std::uint64_t seq;
-            std::uint64_t page;  // number of the live page holding the row
-            const PacketView* row;
+            std::uint64_t page;  // number of the live page
         };
-        auto later = [](const Pending& a, const Pending& b) {
+        auto later = [](const Cursor& a, const Cursor& b) {
             return std::tie(a.ts, a.capture, a.seq) > std::tie(b.ts, b.capture, b.seq);
         };
-        std::priority_queue<Pending, std::vector<Pending>, decltype(later)> heap(later);
-        // Decoded pages stay alive while any of their rows waits in the heap;
-        // live[k] is page number first_live + k. Spent pages are reused.
-        struct LivePage {
-            std::unique_ptr<DecodedPage> page;
-            std::size_t pending;
-        };
+        std::priority_queue<Cursor, std::vector<Cursor>, decltype(later)> heap(later);
+        // live[k] is page number first_live + k; spent pages are reused.
         std::deque<LivePage> live;
         std::uint64_t first_live = 0;
-        std::vector<std::unique_ptr<DecodedPage>> spare;
+        std::vector<LivePage> spare;
         std::uint64_t emitted = 0;
         bool stop = false;
 
+        auto push_next = [&](std::uint64_t number) {
+            LivePage& lp = live[number - first_live];
+            if (lp.next < lp.rows.size()) {
+                const PacketView* p = lp.rows[lp.next];
+                heap.push({p->ts_ns, p->capture, p->seq, number});
+            }
+        };
         auto emit_top = [&] {
-            const Pending top = heap.top();
+            const Cursor top = heap.top();
             heap.pop();
-            if (!on_row(*top.row) || ++emitted >= limit) stop = true;
-            --live[top.page - first_live].pending;
-            while (!live.empty() && live.front().pending == 0) {
-                spare.push_back(std::move(live.front().page));
+            LivePage& lp = live[top.page - first_live];
+            if (!on_row(*lp.rows[lp.next++]) || ++emitted >= limit) stop = true;
+            push_next(top.page);
+            while (!live.empty() && live.front().next == live.front().rows.size()) {
+                spare.push_back(std::move(live.front()));
                 live.pop_front();
                 ++first_live;
             }
         };
-        // Rows earlier than every row of the pages not yet read can go out.
         auto emit_before = [&](std::int64_t bound) {
             while (!stop && !heap.empty() && heap.top().ts < bound) emit_top();
         };
@@ -788,25 +798,29 @@ public:
             const PageRef& ref = pages[i];
             emit_before(ref.ts_min);
             if (stop) break;
-            std::unique_ptr<DecodedPage> page;
+            LivePage lp;
             if (spare.empty()) {
-                page = std::make_unique<DecodedPage>();
+                lp.page = std::make_unique<DecodedPage>();
             } else {
-                page = std::move(spare.back());
+                lp = std::move(spare.back());
                 spare.pop_back();
             }
             data.reset().bind(1, ref.page_id);
             if (!data.step()) continue;
-            page->decode(data.blob(0), ref.capture, ref.first_seq, &filter);
+            lp.page->decode(data.blob(0), ref.capture, ref.first_seq, &filter);
             data.reset();
-            const std::size_t n = page->packets().size();
-            if (n == 0) {
-                spare.push_back(std::move(page));
+            lp.rows.clear();
+            lp.next = 0;
+            for (const PacketView& p : lp.page->packets()) lp.rows.push_back(&p);
+            if (lp.rows.empty()) {
+                spare.push_back(std::move(lp));
                 continue;
             }
-            const std::uint64_t number = first_live + live.size();
-            for (const PacketView& p : page->packets()) heap.push({p.ts_ns, p.capture, p.seq, number, &p});
-            live.push_back({std::move(page), n});
+            std::sort(lp.rows.begin(), lp.rows.end(), [](const PacketView* a, const PacketView* b) {
+                return std::tie(a->ts_ns, a->capture, a->seq) < std::tie(b->ts_ns, b->capture, b->seq);
+            });
+            live.push_back(std::move(lp));
+            push_next(first_live + live.size() - 1);
         }
         while (!stop && !heap.empty()) emit_top();
     }

@@ -97,9 +97,15 @@ def run_with_rusage(what: str, cmd: list[str], workdir: Path) -> Measured:
     """
     out_path = workdir / "child.stdout"
     err_path = workdir / "child.stderr"
+    rss_path = workdir / "child.maxrss"
+    # A child forked from this (large) Python process inherits its peak RSS
+    # at exec time, so ru_maxrss from os.wait4 would report Python's size.
+    # GNU time, itself small, forks the real command and reports its peak.
+    gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+    full = [gnu_time, "-f", "%M", "-o", str(rss_path), *cmd] if gnu_time else cmd
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                                 env=child_env())
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
@@ -108,7 +114,13 @@ def run_with_rusage(what: str, cmd: list[str], workdir: Path) -> Measured:
     stderr = err_path.read_text(errors="replace")
     if proc.returncode != 0:
         raise BenchError(fail_message(what, cmd, proc.returncode, stderr))
-    return Measured(seconds, usage.ru_maxrss * 1024, stdout, stderr)  # ru_maxrss: KiB on Linux
+    max_rss_kib = usage.ru_maxrss  # KiB on Linux; inflated by the fork (see above)
+    if gnu_time:
+        try:
+            max_rss_kib = int(rss_path.read_text().split()[-1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return Measured(seconds, max_rss_kib * 1024, stdout, stderr)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 #include "store/sqlite_store.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -173,6 +174,7 @@ CREATE TABLE captures(
     state TEXT NOT NULL,
     error TEXT,
     started_at INTEGER NOT NULL,
+    writer_pid INTEGER,
     finished_at INTEGER,
     first_ts INTEGER,
     last_ts INTEGER,
@@ -667,10 +669,18 @@ public:
     }
 
     std::uint64_t remove_unfinished(const std::string& source) override {
-        sqlite::Statement ids(*db_, "SELECT id FROM captures WHERE source=?1 AND live=0 AND sha256 IS NULL");
+        sqlite::Statement ids(*db_,
+            "SELECT id, state, writer_pid FROM captures WHERE source=?1 AND live=0 AND sha256 IS NULL");
         ids.bind(1, std::string_view(source));
         std::vector<std::int64_t> victims;
-        while (ids.step()) victims.push_back(ids.i64(0));
+        while (ids.step()) {
+            // A running capture whose writer is alive is another ingest at
+            // work, not a leftover of a crash.
+            const auto pid = ids.opt_i64(2);
+            const bool writer_alive = ids.text(1) == "running" && pid && *pid > 0 &&
+                                      (::kill(static_cast<pid_t>(*pid), 0) == 0 || errno == EPERM);
+            if (!writer_alive) victims.push_back(ids.i64(0));
+        }
         ids.reset();
         for (std::int64_t id : victims) remove_capture(id);
         return victims.size();
@@ -707,14 +717,15 @@ public:
         sqlite::Transaction tx(*db_);
         sqlite::Statement st(*db_,
             "INSERT INTO captures(source, live, filter, file_size, linktype, snaplen, preview_bytes, state,"
-            " started_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)");
+            " started_at, writer_pid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)");
         st.bind(1, std::string_view(meta.source))
             .bind(2, std::int64_t{meta.live ? 1 : 0})
             .bind(4, meta.file_size)
             .bind(5, std::int64_t{meta.linktype})
             .bind(6, std::int64_t{meta.snaplen})
             .bind(7, std::int64_t{meta.preview_bytes})
-            .bind(8, now_ns());
+            .bind(8, now_ns())
+            .bind(9, std::int64_t{::getpid()});
         if (meta.filter.empty()) st.bind_null(3);
         else st.bind(3, std::string_view(meta.filter));
         st.run();

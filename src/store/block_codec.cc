@@ -33,55 +33,17 @@ enum StreamId : std::size_t {
     kStreamCount
 };
 
-constexpr std::uint64_t zigzag(std::int64_t v) noexcept {
-    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
-}
-constexpr std::int64_t unzigzag(std::uint64_t v) noexcept {
-    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
-}
+// Readers of a decoded page: any overrun means the page is corrupt.
+StoredReader page_reader(std::span<const std::uint8_t> b) { return StoredReader(b, "packet page"); }
 
-[[noreturn]] void corrupt(const char* what) {
-    throw DatabaseError(fmt::format("corrupt packet page in database ({})", what));
-}
-
-// Bounds-checked reader over a decoded page; any overrun means corruption.
-class Reader {
-public:
-    explicit Reader(std::span<const std::uint8_t> b) : b_(b) {}
-    std::uint64_t varint() {
-        std::uint64_t v = 0;
-        for (unsigned shift = 0; shift < 64; shift += 7) {
-            if (pos_ >= b_.size()) corrupt("varint past end");
-            std::uint8_t c = b_[pos_++];
-            v |= std::uint64_t{c & 0x7fu} << shift;
-            if (!(c & 0x80)) return v;
-        }
-        corrupt("varint too long");
-    }
-    std::uint8_t u8() {
-        if (pos_ >= b_.size()) corrupt("byte past end");
-        return b_[pos_++];
-    }
-    std::uint16_t be16() {
-        if (b_.size() - pos_ < 2) corrupt("u16 past end");
-        auto v = static_cast<std::uint16_t>((b_[pos_] << 8) | b_[pos_ + 1]);
-        pos_ += 2;
-        return v;
-    }
-    std::span<const std::uint8_t> take(std::size_t n) {
-        if (b_.size() - pos_ < n) corrupt("field past end");
-        auto s = b_.subspan(pos_, n);
-        pos_ += n;
-        return s;
-    }
-
-private:
-    std::span<const std::uint8_t> b_;
-    std::size_t pos_ = 0;
-};
+[[noreturn]] void corrupt(const char* why) { page_reader({}).corrupt(why); }
 
 }  // namespace
 
+
+void StoredReader::corrupt(const char* why) const {
+    throw DatabaseError(fmt::format("corrupt {} in database ({})", what_, why));
+}
 
 void ZstdCCtxFree::operator()(ZSTD_CCtx_s* c) const noexcept { ZSTD_freeCCtx(c); }
 void ZstdDCtxFree::operator()(ZSTD_DCtx_s* c) const noexcept { ZSTD_freeDCtx(c); }
@@ -243,7 +205,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     std::size_t n = ZSTD_decompressDCtx(zstd_.get(), raw_.data(), raw_.size(), compressed.data(), compressed.size());
     if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
 
-    Reader hdr(raw_);
+    StoredReader hdr = page_reader(raw_);
     if (hdr.u8() != kPageVersion) corrupt("unknown page version");
     const std::uint64_t count = hdr.varint();
     if (count > kPageRows) corrupt("row count");
@@ -261,8 +223,9 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     }
     std::array<std::uint64_t, kStreamCount> sizes{};
     for (auto& s : sizes) s = hdr.varint();
-    std::array<Reader, kStreamCount> streams{Reader({}), Reader({}), Reader({}), Reader({}), Reader({}),
-                                             Reader({}), Reader({}), Reader({}), Reader({}), Reader({})};
+    std::array<StoredReader, kStreamCount> streams{
+        page_reader({}), page_reader({}), page_reader({}), page_reader({}), page_reader({}),
+        page_reader({}), page_reader({}), page_reader({}), page_reader({}), page_reader({})};
     // The streams follow the header back to back.
     std::size_t pos = raw_.size();
     {
@@ -272,7 +235,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         pos = raw_.size() - static_cast<std::size_t>(total);
     }
     for (std::size_t k = 0; k < kStreamCount; ++k) {
-        streams[k] = Reader(std::span<const std::uint8_t>(raw_).subspan(pos, static_cast<std::size_t>(sizes[k])));
+        streams[k] = page_reader(std::span<const std::uint8_t>(raw_).subspan(pos, static_cast<std::size_t>(sizes[k])));
         pos += static_cast<std::size_t>(sizes[k]);
     }
 

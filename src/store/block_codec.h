@@ -116,6 +116,54 @@ inline void put_varint(std::vector<std::uint8_t>& out, std::uint64_t v) {
     out.push_back(static_cast<std::uint8_t>(v));
 }
 
+constexpr std::uint64_t zigzag(std::int64_t v) noexcept {
+    return (static_cast<std::uint64_t>(v) << 1) ^ static_cast<std::uint64_t>(v >> 63);
+}
+constexpr std::int64_t unzigzag(std::uint64_t v) noexcept {
+    return static_cast<std::int64_t>(v >> 1) ^ -static_cast<std::int64_t>(v & 1);
+}
+
+// Bounds-checked reader over bytes read back from the database (pages, page
+// indexes, posting lists). An overrun means the database is corrupt: it
+// throws DatabaseError naming what was being read.
+class StoredReader {
+public:
+    StoredReader(std::span<const std::uint8_t> b, const char* what) : b_(b), what_(what) {}
+    [[nodiscard]] bool done() const noexcept { return pos_ == b_.size(); }
+    std::uint64_t varint() {
+        std::uint64_t v = 0;
+        for (unsigned shift = 0; shift < 64; shift += 7) {
+            if (pos_ >= b_.size()) corrupt("varint past end");
+            const std::uint8_t c = b_[pos_++];
+            v |= std::uint64_t{c & 0x7fu} << shift;
+            if (!(c & 0x80)) return v;
+        }
+        corrupt("varint too long");
+    }
+    std::uint8_t u8() {
+        if (pos_ >= b_.size()) corrupt("byte past end");
+        return b_[pos_++];
+    }
+    std::uint16_t be16() {
+        if (b_.size() - pos_ < 2) corrupt("u16 past end");
+        auto v = static_cast<std::uint16_t>((b_[pos_] << 8) | b_[pos_ + 1]);
+        pos_ += 2;
+        return v;
+    }
+    std::span<const std::uint8_t> take(std::size_t n) {
+        if (b_.size() - pos_ < n) corrupt("field past end");
+        auto s = b_.subspan(pos_, n);
+        pos_ += n;
+        return s;
+    }
+    [[noreturn]] void corrupt(const char* why) const;
+
+private:
+    std::span<const std::uint8_t> b_;
+    std::size_t pos_ = 0;
+    const char* what_;
+};
+
 struct AddressHash {
     std::size_t operator()(const Address& a) const noexcept {
         std::uint64_t h = 1469598103934665603ull;  // FNV-1a

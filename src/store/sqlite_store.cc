@@ -98,9 +98,8 @@ std::vector<std::uint8_t> encode_page_index(const std::vector<PageMeta>& pages, 
     std::vector<std::uint8_t> out;
     for (const PageMeta& p : pages) {
         put_varint(out, p.packets);
-        const std::int64_t d = static_cast<std::int64_t>(static_cast<std::uint64_t>(p.ts_min) -
-                                                         static_cast<std::uint64_t>(block_ts_min));
-        put_varint(out, (static_cast<std::uint64_t>(d) << 1) ^ static_cast<std::uint64_t>(d >> 63));
+        put_varint(out, zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(p.ts_min) -
+                                                        static_cast<std::uint64_t>(block_ts_min))));
         put_varint(out, static_cast<std::uint64_t>(p.ts_max) - static_cast<std::uint64_t>(p.ts_min));
     }
     return out;
@@ -108,24 +107,13 @@ std::vector<std::uint8_t> encode_page_index(const std::vector<PageMeta>& pages, 
 
 std::vector<PageMeta> decode_page_index(std::span<const std::uint8_t> b, std::int64_t block_ts_min) {
     std::vector<PageMeta> out;
-    std::size_t pos = 0;
-    auto varint = [&]() -> std::uint64_t {
-        std::uint64_t v = 0;
-        for (unsigned shift = 0; shift < 64; shift += 7) {
-            if (pos >= b.size()) break;
-            const std::uint8_t c = b[pos++];
-            v |= std::uint64_t{c & 0x7fu} << shift;
-            if (!(c & 0x80)) return v;
-        }
-        throw DatabaseError("corrupt page index in database");
-    };
-    while (pos < b.size() && out.size() < kMaxPagesPerBlock) {
+    StoredReader in(b, "page index");
+    while (!in.done() && out.size() < kMaxPagesPerBlock) {
         PageMeta m{};
-        m.packets = static_cast<std::uint32_t>(varint());
-        const std::uint64_t z = varint();
-        const auto d = static_cast<std::int64_t>(z >> 1) ^ -static_cast<std::int64_t>(z & 1);
-        m.ts_min = static_cast<std::int64_t>(static_cast<std::uint64_t>(block_ts_min) + static_cast<std::uint64_t>(d));
-        m.ts_max = static_cast<std::int64_t>(static_cast<std::uint64_t>(m.ts_min) + varint());
+        m.packets = static_cast<std::uint32_t>(in.varint());
+        m.ts_min = static_cast<std::int64_t>(static_cast<std::uint64_t>(block_ts_min) +
+                                             static_cast<std::uint64_t>(unzigzag(in.varint())));
+        m.ts_max = static_cast<std::int64_t>(static_cast<std::uint64_t>(m.ts_min) + in.varint());
         out.push_back(m);
     }
     return out;
@@ -135,25 +123,15 @@ std::vector<PageMeta> decode_page_index(std::span<const std::uint8_t> b, std::in
 // entry. Throws DatabaseError if it is malformed.
 template <class F>
 void read_postings(std::span<const std::uint8_t> b, std::int64_t first_block, F&& on_page) {
-    std::size_t pos = 0;
-    auto varint = [&]() -> std::uint64_t {
-        std::uint64_t v = 0;
-        for (unsigned shift = 0; shift < 64; shift += 7) {
-            if (pos >= b.size()) break;
-            const std::uint8_t c = b[pos++];
-            v |= std::uint64_t{c & 0x7fu} << shift;
-            if (!(c & 0x80)) return v;
-        }
-        throw DatabaseError("corrupt posting list in database");
-    };
+    StoredReader in(b, "posting list");
     std::int64_t block = first_block;
-    while (pos < b.size()) {
-        block += static_cast<std::int64_t>(varint());
-        const std::uint64_t n = varint();
+    while (!in.done()) {
+        block += static_cast<std::int64_t>(in.varint());
+        const std::uint64_t n = in.varint();
         std::uint64_t page = 0;
         for (std::uint64_t k = 0; k < n; ++k) {
-            page += varint();
-            if (page >= kMaxPagesPerBlock) throw DatabaseError("corrupt posting list in database");
+            page += in.varint();
+            if (page >= kMaxPagesPerBlock) in.corrupt("page number");
             on_page(block, static_cast<std::size_t>(page));
         }
     }

@@ -1,4 +1,5 @@
 #include <fcntl.h>
+#include <poll.h>
 #include <pcap/pcap.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -88,6 +89,15 @@ int cookie_seek(void* c, off64_t* offset, int whence) {
 
 int cookie_close(void*) { return 0; }
 
+// A named pipe opened (non-blocking) before any writer has: wait for one, as
+// cat or tcpdump -r would, rather than read the writer's absence as an
+// empty file. A writer that connects and closes without writing ends the wait.
+void wait_for_writer(int fd) noexcept {
+    pollfd p{fd, POLLIN, 0};
+    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
+    }
+}
+
 }  // namespace
 
 struct OfflineReader::Impl {
@@ -176,6 +186,7 @@ OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<I
     struct stat st{};
     if (fstat(m.fd, &st) != 0) m.input_error(std::strerror(errno));
     if (S_ISDIR(st.st_mode)) m.input_error("is a directory, not a capture file");
+    if (S_ISFIFO(st.st_mode) && !m.is_stdin) wait_for_writer(m.fd);
     const bool regular = S_ISREG(st.st_mode);
 
     std::FILE* fp = nullptr;

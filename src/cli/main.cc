@@ -1,11 +1,17 @@
 // capdb command line: wires CLI11 to the library. The only file that knows
 // CLI11, and the only place that catches capdb::Error.
+#include <poll.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cmath>
 #include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +23,7 @@
 #include "capdb/filter.h"
 #include "capdb/format.h"
 #include "capdb/ingest.h"
+#include "capdb/live.h"
 #include "capdb/store.h"
 
 #ifndef CAPDB_VERSION
@@ -27,9 +34,13 @@ namespace {
 
 using namespace capdb;
 
-volatile std::sig_atomic_t g_stop = 0;
+// Set by the first SIGINT/SIGTERM; read by other threads too (live capture),
+// hence a lock-free atomic rather than volatile sig_atomic_t.
+std::atomic<int> g_stop{0};
+static_assert(std::atomic<int>::is_always_lock_free, "g_stop is written in a signal handler");
 
 extern "C" void on_signal(int sig) {
+    const int saved_errno = errno;
     if (g_stop) {
         // A second signal: stop at once. SQLite discards the open transaction,
         // so the database keeps exactly what was committed.
@@ -37,6 +48,7 @@ extern "C" void on_signal(int sig) {
         std::raise(sig);
     }
     g_stop = 1;
+    errno = saved_errno;
 }
 
 void install_signal_handlers() {
@@ -63,43 +75,60 @@ Examples:
   capdb query --proto udp --dport 53 --format csv > dns.csv
   capdb query --count --from 1490492400 --to 1490496000
   capdb captures                                list what has been ingested
+  capdb ingest -i eth0 tcp port 443             capture live until Ctrl-C; queryable within a second
+  capdb ingest -i any --duration 60 --filter 'udp port 53'
+  capdb query --follow --proto udp --port 53    print matches, then new ones as they arrive
+  capdb interfaces                              list the capture devices
 
 Exit codes: 0 ok, 2 usage, 3 unreadable input, 4 damaged capture, 5 unsupported
 link type, 6 database error, 7 capture device error, 8 permission denied.
 )";
 
 struct IngestArgs {
-    std::vector<std::string> files;
+    std::vector<std::string> files;  // with --live: the words of the capture filter
     std::string db;
-    std::uint32_t batch = 8192;
+    std::uint32_t batch = 65536;
     std::uint32_t preview_bytes = 16;
+    // Live capture.
+    std::optional<std::string> live;  // interface
+    std::string filter;
+    std::optional<double> duration;   // seconds
+    std::optional<std::int64_t> count;  // signed: CLI11 would wrap "-3" into a huge unsigned
+    std::int64_t snaplen = kDefaultSnaplen;
+    bool no_promisc = false;
+    std::optional<std::uint64_t> buffer_size;  // bytes
 };
 
 struct QueryArgs {
     std::string db;
-    std::string from, to, src, dst, host, port, sport, dport, proto;
+    // Unset when the flag is absent; an empty value given is an error.
+    std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
     std::optional<std::int64_t> capture;
-    std::optional<std::uint64_t> limit;
+    std::optional<std::int64_t> limit;
     std::string format = "line";
     bool count = false;
+    bool follow = false;
 };
 
-std::optional<Prefix> address_arg(const std::string& flag, const std::string& text) {
-    if (text.empty()) return std::nullopt;
+std::optional<Prefix> address_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
     auto p = parse_prefix(text);
     if (!p) throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
     return p;
 }
 
-std::optional<std::uint16_t> port_arg(const std::string& flag, const std::string& text) {
-    if (text.empty()) return std::nullopt;
+std::optional<std::uint16_t> port_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
     auto p = parse_port(text);
     if (!p) throw UsageError(fmt::format("{}: '{}' is not a port number (0-65535)", flag, printable(text)));
     return p;
 }
 
-std::optional<std::int64_t> time_arg(const std::string& flag, const std::string& text) {
-    if (text.empty()) return std::nullopt;
+std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
     auto t = parse_time(text);
     if (!t)
         throw UsageError(fmt::format(
@@ -113,29 +142,91 @@ Filter build_filter(const QueryArgs& a) {
     f.from_ns = time_arg("--from", a.from);
     f.to_ns = time_arg("--to", a.to);
     if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
-        throw UsageError(fmt::format("--from {} is after --to {}", a.from, a.to));
+        throw UsageError(fmt::format("--from {} is after --to {}", printable(*a.from), printable(*a.to)));
     f.src = address_arg("--src", a.src);
     f.dst = address_arg("--dst", a.dst);
     f.host = address_arg("--host", a.host);
     f.port = port_arg("--port", a.port);
     f.sport = port_arg("--sport", a.sport);
     f.dport = port_arg("--dport", a.dport);
-    if (!a.proto.empty()) {
-        f.proto = parse_proto(a.proto);
+    if (a.proto) {
+        f.proto = parse_proto(*a.proto);
         if (!f.proto)
             throw UsageError(fmt::format("--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp or 0-255)",
-                                         printable(a.proto)));
+                                         printable(*a.proto)));
     }
     f.capture = a.capture;
-    f.limit = a.limit;
+    if (a.limit) {
+        if (*a.limit < 0) throw UsageError(fmt::format("--limit must be 0 or more, not {}", *a.limit));
+        f.limit = static_cast<std::uint64_t>(*a.limit);
+    }
     return f;
 }
 
-int run_ingest(const IngestArgs& a) {
-    if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
+void check_store_args(const IngestArgs& a) {
     if (a.batch == 0) throw UsageError("--batch must be at least 1");
     if (a.preview_bytes > kMaxPreviewBytes)
         throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
+}
+
+// tcpdump's "N packets captured" wording.
+void print_count(std::uint64_t n, const char* what) {
+    std::fprintf(stderr, "%llu packet%s %s\n", static_cast<unsigned long long>(n), n == 1 ? "" : "s", what);
+}
+
+int run_live(const IngestArgs& a) {
+    check_store_args(a);
+    LiveOptions lo;
+    lo.device = *a.live;
+    if (lo.device.empty()) throw UsageError("--live: empty interface name (see 'capdb interfaces')");
+    lo.filter = a.filter;
+    if (!a.files.empty()) {
+        if (!a.filter.empty())
+            throw UsageError("give the capture filter either with --filter or as trailing words, not both");
+        for (const std::string& word : a.files) lo.filter += (lo.filter.empty() ? "" : " ") + word;
+    }
+    if (a.snaplen < 1 || a.snaplen > kMaxSnaplen)
+        throw UsageError(fmt::format("--snaplen must be between 1 and {}", kMaxSnaplen));
+    lo.snaplen = static_cast<std::uint32_t>(a.snaplen);
+    lo.promisc = !a.no_promisc;
+    if (a.buffer_size) {
+        if (*a.buffer_size == 0 || *a.buffer_size > static_cast<std::uint64_t>(INT_MAX))
+            throw UsageError(fmt::format("--buffer-size must be between 1 and {} bytes", INT_MAX));
+        lo.buffer_size = static_cast<std::uint32_t>(*a.buffer_size);
+    }
+    LiveIngestOptions opts;
+    opts.batch = a.batch;
+    opts.preview_bytes = a.preview_bytes;
+    if (a.duration) {
+        if (!std::isfinite(*a.duration) || *a.duration <= 0 || *a.duration > 1e9)
+            throw UsageError("--duration must be a positive number of seconds");
+        opts.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*a.duration));
+    }
+    if (a.count) {
+        if (*a.count < 1) throw UsageError("--count must be at least 1");
+        opts.count = static_cast<std::uint64_t>(*a.count);
+    }
+    opts.should_stop = [] { return g_stop != 0; };
+
+    // The device first: a missing interface or a bad filter creates nothing.
+    install_signal_handlers();
+    LiveCapture capture(lo);
+    for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", w.c_str());
+    auto store = open_sqlite_store(database_path(a.db), {.read_only = false, .create = true});
+    std::fprintf(stderr, "capdb: listening on %s, link-type %s, snapshot length %u bytes\n",
+                 printable(capture.device()).c_str(), link_type_name(capture.linktype()).c_str(), capture.snaplen());
+    const LiveOutcome r = ingest_live(*store, capture, opts);
+    print_count(r.counts.packets, "captured");
+    print_count(r.stats.received, "received by filter");
+    print_count(r.stats.dropped_kernel, "dropped by kernel");
+    if (r.stats.dropped_iface != 0) print_count(r.stats.dropped_iface, "dropped by interface");
+    return 0;
+}
+
+int run_ingest(const IngestArgs& a) {
+    if (a.live) return run_live(a);
+    if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
+    check_store_args(a);
     const std::string db_path = database_path(a.db);
     auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
     install_signal_handlers();
@@ -197,11 +288,46 @@ int run_ingest(const IngestArgs& a) {
     return static_cast<int>(worst);
 }
 
+// Prints the matches, then every matching packet committed later, poll by
+// poll, until a signal. Each poll prints the packets of the blocks committed
+// since the previous one, in time order.
+int follow(Store& store, const Filter& filter, OutputFormat format) {
+    install_signal_handlers();
+    constexpr int kPollMs = 200;
+    std::uint64_t left = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
+    Printer printer(format, stdout);
+    printer.begin();
+    Filter f = filter;
+    BlockRange range{0, store.max_block_id()};
+    while (left > 0) {
+        f.limit = left;
+        bool ok = true;
+        store.query_blocks(f, range, [&](const PacketView& p) {
+            ok = printer.row(p);
+            --left;
+            return ok;
+        });
+        if (!ok || !printer.flush()) break;
+        std::int64_t newest = range.through;
+        while (!g_stop && newest <= range.through) {
+            ::poll(nullptr, 0, kPollMs);  // a signal ends the wait early
+            newest = store.max_block_id();
+            // Blocks were removed (a capture deleted): new ones may reuse ids.
+            if (newest < range.through) range.through = newest;
+        }
+        if (g_stop) break;
+        range = {range.through, newest};
+    }
+    return 0;
+}
+
 int run_query(const QueryArgs& a) {
     const Filter filter = build_filter(a);  // all checks before the database is touched
     auto format = parse_format(a.format);
     if (!format) throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
+    if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
     auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
+    if (a.follow) return follow(*store, filter, *format);
     if (a.count) {
         std::printf("%llu\n", static_cast<unsigned long long>(store->count(filter)));
         return 0;
@@ -240,6 +366,14 @@ int run_captures(const std::string& db) {
     return 0;
 }
 
+int run_interfaces() {
+    const std::vector<InterfaceInfo> list = list_interfaces();
+    if (list.empty()) throw DeviceError("no interfaces available for capture (capturing may need root)");
+    int n = 0;
+    for (const InterfaceInfo& i : list) std::printf("%d.%s\n", ++n, describe_interface(i).c_str());
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -250,11 +384,24 @@ int main(int argc, char** argv) {
 
     IngestArgs in;
     auto* ingest = app.add_subcommand("ingest", "Read pcap/pcapng files (- for standard input) into the database");
-    ingest->add_option("files", in.files, "Capture files; - reads standard input");
+    ingest->add_option("files", in.files,
+                       "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump");
     ingest->add_option("--db", in.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
     ingest->add_option("--batch", in.batch, "Packets per committed batch")->capture_default_str();
     ingest->add_option("--preview-bytes", in.preview_bytes, "Bytes of each frame kept as a preview (0-256)")
         ->capture_default_str();
+    auto* live = ingest->add_option("-i,--live", in.live, "Capture live from this interface ('any' for all)")
+                     ->type_name("IFACE");
+    ingest->add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")->needs(live);
+    ingest->add_option("--duration", in.duration, "Live: stop after this many seconds")->needs(live);
+    ingest->add_option("--count", in.count, "Live: stop after this many packets")->needs(live);
+    ingest->add_option("--snaplen", in.snaplen, "Live: bytes kept of each packet (1-262144)")
+        ->capture_default_str()
+        ->needs(live);
+    ingest->add_flag("--no-promisc", in.no_promisc, "Live: do not put the interface in promiscuous mode")->needs(live);
+    ingest->add_option("--buffer-size", in.buffer_size, "Live: kernel capture buffer (bytes; k, m, g suffixes)")
+        ->transform(CLI::AsSizeValue(false))
+        ->needs(live);
 
     QueryArgs q;
     auto* query = app.add_subcommand("query", "Print the packets matching all given filters, in time order");
@@ -272,10 +419,13 @@ int main(int argc, char** argv) {
     query->add_option("--limit", q.limit, "At most N packets");
     query->add_option("--format", q.format, "line (default), long, json or csv");
     query->add_flag("--count", q.count, "Print only the number of matching packets");
+    query->add_flag("-f,--follow", q.follow, "Keep printing new matching packets as they are committed, until Ctrl-C");
 
     std::string captures_db;
     auto* captures = app.add_subcommand("captures", "List the ingested captures");
     captures->add_option("--db", captures_db, "Database path (default: $CAPDB_DB or ./capdb.db)");
+
+    auto* interfaces = app.add_subcommand("interfaces", "List the interfaces capdb can capture on (as tcpdump -D)");
 
     try {
         app.parse(argc, argv);
@@ -286,7 +436,8 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        std::fprintf(stderr, "capdb: error: %s\nRun 'capdb --help' for usage.\n", e.what());
+        // CLI11 quotes the offending argument verbatim: escape it.
+        std::fprintf(stderr, "capdb: error: %s\nRun 'capdb --help' for usage.\n", printable(e.what()).c_str());
         return static_cast<int>(Exit::usage);
     }
 
@@ -294,6 +445,7 @@ int main(int argc, char** argv) {
         if (ingest->parsed()) return run_ingest(in);
         if (query->parsed()) return run_query(q);
         if (captures->parsed()) return run_captures(captures_db);
+        if (interfaces->parsed()) return run_interfaces();
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

@@ -38,6 +38,12 @@ StoredReader page_reader(std::span<const std::uint8_t> b) { return StoredReader(
 
 [[noreturn]] void corrupt(const char* why) { page_reader({}).corrupt(why); }
 
+// Two's-complement addition for values read from a page: a corrupt page may
+// hold any deltas, and signed overflow must not be undefined behaviour.
+constexpr std::int64_t wrapping_add(std::int64_t a, std::int64_t b) noexcept {
+    return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+
 }  // namespace
 
 
@@ -229,9 +235,13 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     // The streams follow the header back to back.
     std::size_t pos = raw_.size();
     {
+        // Each size is checked before it is added: a sum that wraps around
+        // would otherwise pass and place streams outside the page.
         std::uint64_t total = 0;
-        for (auto s : sizes) total += s;
-        if (total > raw_.size()) corrupt("stream sizes");
+        for (auto s : sizes) {
+            if (s > raw_.size() - total) corrupt("stream sizes");
+            total += s;
+        }
         pos = raw_.size() - static_cast<std::size_t>(total);
     }
     for (std::size_t k = 0; k < kStreamCount; ++k) {
@@ -246,7 +256,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     for (std::uint64_t i = 0; i < count; ++i) {
         PacketView p;
         p.capture = capture;
-        index += unzigzag(streams[kSeq].varint());
+        index = wrapping_add(index, unzigzag(streams[kSeq].varint()));
         if (index < 0) corrupt("packet number");
         p.seq = first_seq + static_cast<std::uint64_t>(index);
         p.linktype = linktype;
@@ -254,12 +264,13 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
                                        static_cast<std::uint64_t>(unzigzag(streams[kTs].varint())));
         p.ts_ns = ts;
         const std::uint64_t caplen = streams[kCaplen].varint();
-        const std::int64_t wire = static_cast<std::int64_t>(caplen) + unzigzag(streams[kWireDelta].varint());
-        if (caplen > UINT32_MAX || wire < 0 || wire > UINT32_MAX) corrupt("length");
+        if (caplen > UINT32_MAX) corrupt("length");
+        const std::int64_t wire = wrapping_add(static_cast<std::int64_t>(caplen), unzigzag(streams[kWireDelta].varint()));
+        if (wire < 0 || wire > UINT32_MAX) corrupt("length");
         p.caplen = static_cast<std::uint32_t>(caplen);
         p.wirelen = static_cast<std::uint32_t>(wire);
-        p.file_offset = prev_end + unzigzag(streams[kOffset].varint());
-        prev_end = p.file_offset + p.caplen;
+        p.file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
+        prev_end = wrapping_add(p.file_offset, p.caplen);
         const std::uint8_t flags = streams[kFlags].u8();
         Summary& s = p.summary;
         s.status = static_cast<Status>(flags & 7);

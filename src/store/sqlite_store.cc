@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <bitset>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -385,6 +386,7 @@ private:
 
     // --- storage thread ---
     void run() {
+        bool stop_taken = false;  // the last job is off the queue
         try {
             auto db = open_connection();
             sqlite::Statement insert_block(*db,
@@ -527,6 +529,7 @@ private:
                     job = std::move(queue_.front());
                     queue_.pop_front();
                 }
+                stop_taken = job.stop;
                 space_.notify_one();
                 if (!job.batch.packets.empty()) {
                     if (block_rows + job.batch.packets.size() > kMaxBlockRows) write_block();
@@ -547,10 +550,12 @@ private:
             space_.notify_all();
             // Drain the queue so that producers never wait on a dead thread.
         }
-        // After a failure keep consuming until told to stop.
+        // After a failure keep consuming until told to stop (unless the
+        // failure was in the last job: nothing more will come, and waiting
+        // would deadlock the thread that joins this one).
         for (;;) {
             std::unique_lock lock(mu_);
-            if (!error_) break;
+            if (!error_ || stop_taken) break;
             ready_.wait(lock, [&] { return !queue_.empty(); });
             bool stop = queue_.front().stop;
             queue_.pop_front();
@@ -992,6 +997,17 @@ bool file_exists(const std::string& path) {
     return ::stat(path.c_str(), &st) == 0;
 }
 
+// "file:PATH?immutable=1" with PATH percent-encoded (RFC 3986, as SQLite
+// decodes URI filenames).
+std::string immutable_uri(const std::string& path) {
+    std::string uri = "file:";
+    for (unsigned char c : path) {
+        if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') uri += static_cast<char>(c);
+        else uri += fmt::format("%{:02X}", c);
+    }
+    return uri + "?immutable=1";
+}
+
 }  // namespace
 
 std::vector<std::string> explain_candidates(Store& store, const Filter& filter) {
@@ -1003,6 +1019,8 @@ std::vector<std::string> explain_candidates(Store& store, const Filter& filter) 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options) {
     using namespace store;
     const bool exists = file_exists(path);
+    if (struct stat st{}; exists && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+        throw DatabaseError(fmt::format("database '{}' is not a regular file", printable(path)));
     if (!exists && !options.create)
         throw DatabaseError(fmt::format("database '{}' does not exist (create it with 'capdb ingest')", printable(path)));
     if (!exists) {
@@ -1022,13 +1040,38 @@ std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOpt
         return st.step() ? st.i64(0) : 0;
     };
     std::int64_t app_id = 0, version = 0, tables = 0;
-    try {
+    auto identify = [&] {
         app_id = pragma("PRAGMA application_id");
         version = pragma("PRAGMA user_version");
         tables = pragma("SELECT count(*) FROM sqlite_schema");
+    };
+    try {
+        identify();
     } catch (const DatabaseError& e) {
-        throw DatabaseError(fmt::format("'{}' is not a usable capdb database ({})", printable(path), e.what()));
+        // A WAL database in a directory this user cannot write, without its
+        // -shm (a clean close removes -wal and -shm): SQLite cannot create
+        // the shared-memory index. With no -wal file every commit is in the
+        // database file itself, so it can be read as immutable.
+        const int code = sqlite3_extended_errcode(db->get());
+        const bool no_shm = code == SQLITE_READONLY_DIRECTORY || code == SQLITE_READONLY_CANTINIT ||
+                            code == SQLITE_CANTOPEN;
+        if (!options.read_only && (code & 0xff) == SQLITE_READONLY)
+            throw DatabaseError(fmt::format("database '{}' is read-only: its file or directory is not writable",
+                                            printable(path)));
+        if (!(options.read_only && no_shm && !file_exists(path + "-wal")))
+            throw DatabaseError(fmt::format("'{}' is not a usable capdb database ({})", printable(path), e.what()));
+        db = std::make_unique<sqlite::Database>(immutable_uri(path),
+                                                SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX);
+        try {
+            identify();
+        } catch (const DatabaseError& e2) {
+            throw DatabaseError(fmt::format("'{}' is not a usable capdb database ({})", printable(path), e2.what()));
+        }
     }
+    // SQLite opens a file it may not write read-only without saying so.
+    if (!options.read_only && sqlite3_db_readonly(db->get(), "main") == 1)
+        throw DatabaseError(fmt::format("database '{}' is read-only: its file or directory is not writable",
+                                        printable(path)));
     if (tables > 0 && app_id != kApplicationId)
         throw DatabaseError(fmt::format("'{}' is an SQLite database but not a capdb database", printable(path)));
     if (version > kSchemaVersion)

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""`capdb query --follow`: prints the existing matches, then each matching
+packet as a live capture commits it, and exits 0 on SIGINT. Needs root (or
+capture capabilities); exits 77 otherwise."""
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+
+import livelib as L
+from livelib import expect
+
+WORK = L.tempdir()
+L.require_live_capture(WORK)
+
+
+class Follower:
+    """`capdb query --follow ...` with its output lines in a queue."""
+
+    def __init__(self, db, *args):
+        self.proc = L.start(["query", "--db", db, "--follow", "--format", "json"] + list(args))
+        self.lines = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self):
+        for line in self.proc.stdout:
+            self.lines.put((time.monotonic(), json.loads(line)))
+
+    def next(self, timeout):
+        try:
+            return self.lines.get(timeout=timeout)
+        except queue.Empty:
+            return None, None
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("query --follow did not stop on SIGINT")
+        return self.proc.returncode, self.proc.stderr.read()
+
+
+def test_follow_prints_old_then_new_rows():
+    db = os.path.join(WORK, "follow.db")
+    port, other = L.UdpPort(), L.UdpPort()
+    filt = "udp port %d or udp port %d" % (port.port, other.port)
+
+    # Two packets already stored, by a capture that has ended.
+    first = L.start(["ingest", "-i", "lo", "--db", db, "--count", "2", filt])
+    L.wait_listening(first)
+    port.send(b"old-1")
+    time.sleep(0.01)
+    port.send(b"old-2")
+    rc, err = L.finish(first, sig=None)
+    expect(rc == 0, "first capture: exit %d: %s" % (rc, err))
+
+    f = Follower(db, "--port", str(port.port))
+    try:
+        for i in range(2):
+            _, row = f.next(3)
+            expect(row is not None, "existing row %d not printed" % (i + 1))
+            expect(row["packet"] == i + 1 and row["capture"] == 1, "existing rows in order: %r" % row)
+
+        live = L.start(["ingest", "-i", "lo", "--db", db, filt])
+        L.wait_listening(live)
+        try:
+            other.send(b"not for the follower")  # matches the capture filter, not the query
+            for i in range(3):
+                time.sleep(0.3 * i)
+                port.send(b"new-%d" % i)
+                sent = time.monotonic()
+                when, row = f.next(3)
+                expect(row is not None, "new row %d not printed within 3 s" % i)
+                print("  new row %d printed after %.3f s" % (i, when - sent))
+                expect(when - sent < 1.5, "new row %d printed after %.3f s" % (i, when - sent))
+                expect(row["capture"] == 2 and row["dport"] == port.port, "new row: %r" % row)
+                expect(row["wirelen"] == L.LO_UDP_OVERHEAD + len(b"new-%d" % i), "new row length: %r" % row)
+        finally:
+            rc, err = L.finish(live)
+        expect(rc == 0, "live capture: exit %d: %s" % (rc, err))
+        _, extra = f.next(0.6)
+        expect(extra is None, "a row printed that does not match or was printed twice: %r" % extra)
+    finally:
+        rc, err = f.stop()
+    expect(rc == 0, "query --follow exit %d after SIGINT: %s" % (rc, err))
+    port.close()
+    other.close()
+
+
+def test_follow_rows_within_a_poll_are_in_time_order():
+    db = os.path.join(WORK, "order.db")
+    port = L.UdpPort()
+    live = L.start(["ingest", "-i", "lo", "--db", db, "udp port %d" % port.port])
+    L.wait_listening(live)
+    f = Follower(db)
+    try:
+        for i in range(40):
+            port.send(b"o%d" % i)
+            time.sleep(0.01)
+        rows = []
+        while len(rows) < 40:
+            _, row = f.next(3)
+            if row is None:
+                break
+            rows.append(row)
+    finally:
+        L.finish(live)
+        rc, _ = f.stop()
+    expect(len(rows) == 40, "follow printed %d of 40 rows" % len(rows))
+    expect([r["packet"] for r in rows] == list(range(1, 41)), "each row once, in order")
+    ts = [r["ts_ns"] for r in rows]
+    expect(ts == sorted(ts), "time order")
+    expect(rc == 0, "exit %d" % rc)
+    port.close()
+
+
+def test_follow_usage():
+    db = os.path.join(WORK, "follow.db")
+    r = L.run(["query", "--db", db, "--follow", "--count"])
+    expect(r.returncode == L.EXIT_USAGE, "--follow --count: exit %d" % r.returncode)
+    r = L.run(["query", "--db", os.path.join(WORK, "missing.db"), "--follow"])
+    expect(r.returncode == 6, "--follow on a missing database: exit %d: %s" % (r.returncode, r.stderr))
+
+
+if __name__ == "__main__":
+    L.run_tests([
+        test_follow_prints_old_then_new_rows,
+        test_follow_rows_within_a_poll_are_in_time_order,
+        test_follow_usage,
+    ])

@@ -16,7 +16,7 @@ enum class Exit : int {
     damaged = 4,       // a capture is truncated or corrupt mid-file; packets before it are committed
     unsupported = 5,   // a link type capdb cannot decode; packets stored undecoded
     database = 6,      // database missing, corrupt, newer schema, read-only, disk full
-    device = 7,        // live capture: no such interface, bad filter, bad snaplen
+    device = 7,        // live capture: no such interface, interface down, bad filter
     permission = 8,    // live capture: not permitted
     interrupted = 130, // stopped by a second SIGINT before finishing
 };

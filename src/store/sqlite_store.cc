@@ -1001,7 +1001,8 @@ bool file_exists(const std::string& path) {
 // decodes URI filenames).
 std::string immutable_uri(const std::string& path) {
     std::string uri = "file:";
-    for (unsigned char c : path) {
+    for (const char ch : path) {
+        const auto c = static_cast<unsigned char>(ch);
         if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') uri += static_cast<char>(c);
         else uri += fmt::format("%{:02X}", c);
     }

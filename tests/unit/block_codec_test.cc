@@ -126,8 +126,9 @@ TEST(BlockCodec, ConversationOrderKeepsPacketNumbers) {
         const Summary& a = rows[i - 1].packet->summary;
         const Summary& b = rows[i].packet->summary;
         if (a.network != Network::none && b.network != Network::none &&
-            std::min(a.src, a.dst) == std::min(b.src, b.dst) && std::max(a.src, a.dst) == std::max(b.src, b.dst))
+            std::min(a.src, a.dst) == std::min(b.src, b.dst) && std::max(a.src, a.dst) == std::max(b.src, b.dst)) {
             EXPECT_LT(rows[i - 1].index, rows[i].index);  // file order within a conversation
+        }
     }
     PageEncoder enc;
     EncodedPage page;

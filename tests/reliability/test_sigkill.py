@@ -120,6 +120,11 @@ class Scenario:
     def check_prefix(self, db, c, n):
         expect(lib.stored_block_packets(db, c["id"]) == n,
                "blocks hold %d packets, the captures row says %d" % (lib.stored_block_packets(db, c["id"]), n))
+        r = lib.run(["captures", "--db", db])
+        listed = [line.split() for line in r.stdout.splitlines()[1:]]
+        mine = [f for f in listed if f and f[0] == str(c["id"])]
+        expect(r.returncode == 0 and len(mine) == 1 and mine[0][2] == str(n),
+               "capdb captures does not list capture %d with %d packets\n%s" % (c["id"], n, r))
         r = lib.run(["query", "--db", db, "--capture", c["id"], "--count"])
         expect(r.returncode == 0 and r.stdout.strip() == str(n),
                "query --count says %r, the captures row %d\n%s" % (r.stdout.strip(), n, r))

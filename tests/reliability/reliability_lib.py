@@ -187,6 +187,15 @@ def integrity(db):
         con.close()
 
 
+def has_schema(db):
+    """Whether capdb's tables exist (a database killed while being created has none)."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
+    try:
+        return con.execute("SELECT count(*) FROM sqlite_schema WHERE name='captures'").fetchone()[0] == 1
+    finally:
+        con.close()
+
+
 def capture_rows(db):
     con = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=30)
     con.row_factory = sqlite3.Row

@@ -206,9 +206,10 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
         corrupt("bad compressed frame");
     raw_.resize(static_cast<std::size_t>(size));
-    if (!zstd_) zstd_.reset(ZSTD_createDCtx());
-    if (!zstd_) throw Error(Exit::internal, "zstd: cannot create a decompression context");
-    std::size_t n = ZSTD_decompressDCtx(zstd_.get(), raw_.data(), raw_.size(), compressed.data(), compressed.size());
+    thread_local std::unique_ptr<ZSTD_DCtx_s, ZstdDCtxFree> zstd;
+    if (!zstd) zstd.reset(ZSTD_createDCtx());
+    if (!zstd) throw Error(Exit::internal, "zstd: cannot create a decompression context");
+    std::size_t n = ZSTD_decompressDCtx(zstd.get(), raw_.data(), raw_.size(), compressed.data(), compressed.size());
     if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
 
     StoredReader hdr = page_reader(raw_);
@@ -219,7 +220,8 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     std::int64_t ts = unzigzag(hdr.varint());
     const std::uint64_t ndict = hdr.varint();
     if (ndict > 2 * count) corrupt("dictionary size");
-    std::vector<Address> dict(ndict);
+    std::vector<Address>& dict = dict_;
+    dict.resize(static_cast<std::size_t>(ndict));
     for (auto& a : dict) {
         std::uint8_t len = hdr.u8();
         auto key = hdr.take(len);

@@ -92,6 +92,8 @@ private:
 };
 
 // A decoded page: packets in page order with previews pointing into it.
+// Pages decoded on one thread share one zstd context (a query keeps many
+// pages alive at once; each context costs over 100 KiB of fresh memory).
 // capture is filled in from the argument, seq from the block's first_seq.
 class DecodedPage {
 public:
@@ -102,8 +104,8 @@ public:
     [[nodiscard]] const std::vector<PacketView>& packets() const noexcept { return packets_; }
 
 private:
-    std::unique_ptr<ZSTD_DCtx_s, ZstdDCtxFree> zstd_;
     std::vector<std::uint8_t> raw_;
+    std::vector<Address> dict_;
     std::vector<PacketView> packets_;
 };
 

@@ -76,12 +76,13 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         batch.add(p);
     }
     if (batch.packets.empty()) return;
-    // Rows as the writer hands them over: grouped by conversation.
+    // Rows as the writer hands them over: grouped by host.
     std::vector<store::RowRef> rows;
     for (std::size_t i = 0; i < batch.packets.size(); ++i)
         rows.push_back({&batch.packets[i], batch.arena.data() + batch.packets[i].preview_off,
                         static_cast<std::uint32_t>(i)});
-    store::sort_by_conversation(rows);
+    store::AddressTable table;
+    store::group_by_host(rows, table);
     store::PageEncoder encoder;
     store::EncodedPage encoded;
     encoder.encode(rows, 1, encoded);

@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <array>
-#include <unordered_map>
+#include <cstring>
 #include <utility>
 
 #include <fmt/format.h>
@@ -67,67 +67,191 @@ std::span<const std::uint8_t> address_key(const Address& a) noexcept {
 }
 
 namespace {
-// A conversation: the unordered address pair. All non-IP rows form one.
-struct Conversation {
-    Address lo, hi;
-    bool operator==(const Conversation&) const = default;
-};
-struct ConversationHash {
-    std::size_t operator()(const Conversation& c) const noexcept {
-        return AddressHash{}(c.lo) * 31 + AddressHash{}(c.hi);
-    }
-};
-Conversation conversation(const PendingPacket& p) noexcept {
-    const Summary& s = p.summary;
-    if (s.network == Network::none) return {};
-    return s.src < s.dst ? Conversation{s.src, s.dst} : Conversation{s.dst, s.src};
+
+std::uint64_t load64(const std::uint8_t* p) noexcept {
+    std::uint64_t v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
 }
+
+std::uint64_t mix(std::uint64_t h) noexcept {  // murmur3's 64-bit finaliser
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
+
+// Numbers 64-bit keys from 0 in order of first appearance (open addressing).
+class KeyNumbers {
+public:
+    void clear() noexcept {
+        std::fill(slots_.begin(), slots_.end(), Slot{});
+        size_ = 0;
+    }
+    // The key's number, and whether it is new.
+    std::pair<std::uint32_t, bool> intern(std::uint64_t key) {
+        if (2 * (size_ + 1) > slots_.size()) grow();
+        const std::size_t mask = slots_.size() - 1;
+        for (std::size_t i = mix(key) & mask;; i = (i + 1) & mask) {
+            Slot& s = slots_[i];
+            if (s.id == 0) {
+                s = {key, ++size_};
+                return {size_ - 1, true};
+            }
+            if (s.key == key) return {s.id - 1, false};
+        }
+    }
+
+private:
+    struct Slot {
+        std::uint64_t key = 0;
+        std::uint32_t id = 0;  // number + 1; 0 is empty
+    };
+    void grow() {
+        std::vector<Slot> old(std::max<std::size_t>(64, 2 * slots_.size()));
+        old.swap(slots_);
+        const std::size_t mask = slots_.size() - 1;
+        for (const Slot& s : old) {
+            if (s.id == 0) continue;
+            std::size_t i = mix(s.key) & mask;
+            while (slots_[i].id != 0) i = (i + 1) & mask;
+            slots_[i] = s;
+        }
+    }
+    std::vector<Slot> slots_;
+    std::uint32_t size_ = 0;
+};
+
 }  // namespace
 
-// Groups rows by conversation, conversations in order of first appearance,
-// rows within one in their original order: a counting sort, linear time.
-void sort_by_conversation(std::vector<RowRef>& rows) {
-    std::unordered_map<Conversation, std::uint32_t, ConversationHash> ids;
-    std::vector<std::uint32_t> id_of(rows.size());
-    std::vector<std::uint32_t> counts;
-    Conversation last{};
-    std::uint32_t last_id = UINT32_MAX;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        const Conversation c = conversation(*rows[i].packet);
-        if (last_id == UINT32_MAX || !(c == last)) {
-            auto [it, inserted] = ids.try_emplace(c, static_cast<std::uint32_t>(counts.size()));
-            if (inserted) counts.push_back(0);
-            last = c;
-            last_id = it->second;
-        }
-        id_of[i] = last_id;
-        ++counts[last_id];
+std::uint64_t address_hash(const Address& a) noexcept {
+    return mix(load64(a.bytes.data()) * 0x9e3779b97f4a7c15ull ^ load64(a.bytes.data() + 8));
+}
+
+void AddressTable::clear() noexcept {
+    std::fill(slots_.begin(), slots_.end(), 0u);
+    addresses_.clear();
+}
+
+void AddressTable::grow() {
+    std::vector<std::uint32_t> old(std::max<std::size_t>(64, 2 * slots_.size()));
+    old.swap(slots_);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::uint32_t id : old) {
+        if (id == 0) continue;
+        std::size_t i = address_hash(addresses_[id - 1]) & mask;
+        while (slots_[i] != 0) i = (i + 1) & mask;
+        slots_[i] = id;
     }
-    std::uint32_t start = 0;
-    for (auto& n : counts) start += std::exchange(n, start);
+}
+
+std::uint32_t AddressTable::intern(const Address& a) {
+    if (2 * (addresses_.size() + 1) > slots_.size()) grow();
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = address_hash(a) & mask;; i = (i + 1) & mask) {
+        const std::uint32_t id = slots_[i];
+        if (id == 0) {
+            addresses_.push_back(a);
+            slots_[i] = static_cast<std::uint32_t>(addresses_.size());
+            return slots_[i] - 1;
+        }
+        if (addresses_[id - 1] == a) return id - 1;
+    }
+}
+
+void number_addresses(std::vector<RowRef>& rows, AddressTable& table) {
+    table.clear();
+    // Consecutive packets of a flow repeat the same pair: remember the last.
+    Address last_src{}, last_dst{};
+    std::uint32_t src_id = kNoAddress, dst_id = kNoAddress;
+    for (RowRef& r : rows) {
+        const Summary& s = r.packet->summary;
+        if (s.network == Network::none) continue;
+        if (src_id == kNoAddress || !(s.src == last_src)) {
+            src_id = table.intern(s.src);
+            last_src = s.src;
+        }
+        if (dst_id == kNoAddress || !(s.dst == last_dst)) {
+            dst_id = table.intern(s.dst);
+            last_dst = s.dst;
+        }
+        r.src_id = src_id;
+        r.dst_id = dst_id;
+    }
+}
+
+void group_by_host(std::vector<RowRef>& rows, AddressTable& table) {
+    number_addresses(rows, table);
+    std::vector<std::uint32_t> packets_of(table.size());
+    for (const RowRef& r : rows) {
+        if (r.src_id == kNoAddress) continue;
+        ++packets_of[r.src_id];
+        if (r.dst_id != r.src_id) ++packets_of[r.dst_id];
+    }
+    // Conversations (anchor, other) numbered in order of first appearance;
+    // anchors ranked by the first appearance of a conversation of theirs.
+    // Non-IP rows are the conversation (kNoAddress, kNoAddress).
+    KeyNumbers conversations;
+    std::vector<std::uint32_t> conversation_of(rows.size());
+    std::vector<std::uint32_t> rank_of_conversation;
+    std::vector<std::uint32_t> rank_of_anchor(table.size() + 1, kNoAddress);  // last slot: non-IP
+    std::uint32_t ranks = 0;
+    std::uint64_t last_key = 0;
+    std::uint32_t last_conversation = kNoAddress;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const RowRef& r = rows[i];
+        std::uint32_t anchor = table.size(), other = kNoAddress;
+        if (r.src_id != kNoAddress) {
+            const bool src_rarer = packets_of[r.src_id] < packets_of[r.dst_id] ||
+                                   (packets_of[r.src_id] == packets_of[r.dst_id] && r.src_id < r.dst_id);
+            anchor = src_rarer ? r.src_id : r.dst_id;
+            other = src_rarer ? r.dst_id : r.src_id;
+        }
+        const std::uint64_t key = (std::uint64_t{anchor} << 32) | other;
+        if (last_conversation == kNoAddress || key != last_key) {
+            const auto [number, added] = conversations.intern(key);
+            if (added) {
+                if (rank_of_anchor[anchor] == kNoAddress) rank_of_anchor[anchor] = ranks++;
+                rank_of_conversation.push_back(rank_of_anchor[anchor]);
+            }
+            last_key = key;
+            last_conversation = number;
+        }
+        conversation_of[i] = last_conversation;
+    }
+    // Order of conversations: by anchor rank, then first appearance (a
+    // stable counting sort), then rows by conversation, then file order.
+    const auto nconv = rank_of_conversation.size();
+    std::vector<std::uint32_t> start(std::size_t{ranks} + 1);
+    for (std::uint32_t rank : rank_of_conversation) ++start[rank + 1];
+    for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
+    std::vector<std::uint32_t> position(nconv);  // conversation -> its place in the order
+    for (std::size_t c = 0; c < nconv; ++c) position[c] = start[rank_of_conversation[c]]++;
+    std::vector<std::uint32_t> first_row(nconv + 1);
+    for (std::uint32_t c : conversation_of) ++first_row[position[c] + 1];
+    for (std::size_t k = 1; k < first_row.size(); ++k) first_row[k] += first_row[k - 1];
     std::vector<RowRef> sorted(rows.size());
-    for (std::size_t i = 0; i < rows.size(); ++i) sorted[counts[id_of[i]]++] = rows[i];
+    for (std::size_t i = 0; i < rows.size(); ++i) sorted[first_row[position[conversation_of[i]]]++] = rows[i];
     rows.swap(sorted);
+}
+
+std::uint32_t PageEncoder::intern(std::uint32_t id, const Address& a, EncodedPage& out) {
+    if (id >= page_index_.size()) page_index_.resize(std::size_t{id} + 1, kNoAddress);
+    std::uint32_t& slot = page_index_[id];
+    if (slot == kNoAddress) {
+        slot = static_cast<std::uint32_t>(out.addresses.size());
+        out.addresses.push_back(a);
+        out.address_ids.push_back(id);
+    }
+    return slot;
 }
 
 void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out) {
     for (auto& s : streams_) s.clear();
-    dict_.clear();
-    std::unordered_map<Address, std::uint32_t, AddressHash> index;
-    // The last two addresses seen: consecutive packets of a flow repeat them.
-    Address last[2]{};
-    std::uint32_t last_idx[2]{UINT32_MAX, UINT32_MAX};
-    auto intern = [&](const Address& a) -> std::uint32_t {
-        for (int k = 0; k < 2; ++k)
-            if (last_idx[k] != UINT32_MAX && last[k] == a) return last_idx[k];
-        auto [it, inserted] = index.try_emplace(a, static_cast<std::uint32_t>(dict_.size()));
-        if (inserted) dict_.push_back(a);
-        last[1] = last[0];
-        last_idx[1] = last_idx[0];
-        last[0] = a;
-        last_idx[0] = it->second;
-        return it->second;
-    };
+    out.addresses.clear();
+    out.address_ids.clear();
 
     std::int64_t ts_min = rows.front().packet->ts_ns, ts_max = ts_min;
     for (const RowRef& r : rows) {
@@ -160,8 +284,10 @@ void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, E
         streams_[kEthertype].push_back(static_cast<std::uint8_t>(s.ethertype));
         if (s.network != Network::none) {
             streams_[kIp].push_back(s.ip_proto);
-            put_varint(streams_[kIp], intern(s.src));
-            put_varint(streams_[kIp], intern(s.dst));
+            if (r.src_id == kNoAddress || r.dst_id == kNoAddress)
+                throw Error(Exit::internal, "page encoder: addresses not numbered");
+            put_varint(streams_[kIp], intern(r.src_id, s.src, out));
+            put_varint(streams_[kIp], intern(r.dst_id, s.dst, out));
         }
         if (s.has_ports) {
             auto& ports = streams_[kPorts];
@@ -179,8 +305,10 @@ void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, E
     put_varint(raw_, rows.size());
     put_varint(raw_, linktype);
     put_varint(raw_, zigzag(ts_min));
-    put_varint(raw_, dict_.size());
-    for (const Address& a : dict_) {
+    // The page's dictionary; reset the encoder's map for the next page.
+    for (std::uint32_t id : out.address_ids) page_index_[id] = kNoAddress;
+    put_varint(raw_, out.addresses.size());
+    for (const Address& a : out.addresses) {
         auto key = address_key(a);
         raw_.push_back(static_cast<std::uint8_t>(key.size()));
         raw_.insert(raw_.end(), key.begin(), key.end());
@@ -194,7 +322,6 @@ void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, E
     std::size_t n = ZSTD_compressCCtx(zstd_.get(), out.data.data(), out.data.size(), raw_.data(), raw_.size(), kZstdLevel);
     if (ZSTD_isError(n)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
     out.data.resize(n);
-    out.addresses = dict_;
     out.ts_min = ts_min;
     out.ts_max = ts_max;
     out.packets = static_cast<std::uint32_t>(rows.size());

@@ -55,21 +55,53 @@ struct PendingBatch {
 struct EncodedPage {
     std::vector<std::uint8_t> data;       // zstd-compressed page
     std::vector<Address> addresses;       // distinct addresses in the page
+    std::vector<std::uint32_t> address_ids;  // the same, as numbers in the block's AddressTable
     std::int64_t ts_min = 0;
     std::int64_t ts_max = 0;
     std::uint32_t packets = 0;
 };
 
-// A packet of a block being encoded: its fields, preview, and offset (in
-// file order) from the block's first packet.
+inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
+
+// A packet of a block being encoded: its fields, preview, offset (in file
+// order) from the block's first packet, and the numbers of its addresses in
+// the block's AddressTable (kNoAddress for a row without IP addresses).
 struct RowRef {
     const PendingPacket* packet;
     const std::uint8_t* preview;
     std::uint32_t index;
+    std::uint32_t src_id = kNoAddress;
+    std::uint32_t dst_id = kNoAddress;
 };
 
-// Orders a block's rows by conversation, then file order.
-void sort_by_conversation(std::vector<RowRef>& rows);
+// The distinct addresses of one block, numbered from 0 in order of first
+// appearance. Open addressing; clear() keeps the capacity for the next block.
+class AddressTable {
+public:
+    void clear() noexcept;
+    std::uint32_t intern(const Address& a);
+    [[nodiscard]] const Address& operator[](std::uint32_t id) const noexcept { return addresses_[id]; }
+    [[nodiscard]] std::uint32_t size() const noexcept { return static_cast<std::uint32_t>(addresses_.size()); }
+
+private:
+    void grow();
+    std::vector<std::uint32_t> slots_;  // id + 1; 0 is empty
+    std::vector<Address> addresses_;
+};
+
+// Numbers the addresses of rows in table (src_id, dst_id), keeping the order.
+void number_addresses(std::vector<RowRef>& rows, AddressTable& table);
+
+// Numbers the addresses (as number_addresses) and orders a block's rows so
+// that each host's packets sit together: every IP row goes to the group of
+// its rarer endpoint in this block (the one with fewer packets; ties to the
+// first seen), groups in order of first appearance, within a group by
+// conversation (the other endpoint) in order of first appearance, and within
+// a conversation in file order. Non-IP rows form one group. Linear time.
+//
+// A selective query asks for a rare host; all of that host's packets in a
+// block then fill one or two pages, which is what the query reads.
+void group_by_host(std::vector<RowRef>& rows, AddressTable& table);
 
 // Encodes rows (at most kPageRows of one block) as one page.
 // Scratch buffers are reused from call to call.
@@ -80,15 +112,18 @@ struct ZstdDCtxFree {
     void operator()(ZSTD_DCtx_s* c) const noexcept;
 };
 
+// rows must have their addresses numbered (number_addresses or
+// group_by_host).
 class PageEncoder {
 public:
     void encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out);
 
 private:
+    std::uint32_t intern(std::uint32_t id, const Address& a, EncodedPage& out);
     std::unique_ptr<ZSTD_CCtx_s, ZstdCCtxFree> zstd_;
     std::vector<std::uint8_t> streams_[10];
     std::vector<std::uint8_t> raw_;
-    std::vector<Address> dict_;
+    std::vector<std::uint32_t> page_index_;  // block address number -> page dictionary index, or kNoAddress
 };
 
 // A decoded page: packets in page order with previews pointing into it.
@@ -166,12 +201,10 @@ private:
     const char* what_;
 };
 
+std::uint64_t address_hash(const Address& a) noexcept;
+
 struct AddressHash {
-    std::size_t operator()(const Address& a) const noexcept {
-        std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-        for (std::uint8_t b : a.bytes) h = (h ^ b) * 1099511628211ull;
-        return static_cast<std::size_t>(h);
-    }
+    std::size_t operator()(const Address& a) const noexcept { return static_cast<std::size_t>(address_hash(a)); }
 };
 
 // Posting-list key of an address: 4 bytes for IPv4, 16 for IPv6. A view into

@@ -444,7 +444,8 @@ private:
             std::vector<RowRef> rows;
             EncodedPage page;
             std::vector<PageMeta> page_index;
-            std::unordered_map<Address, std::vector<std::uint16_t>, AddressHash> postings;
+            AddressTable addresses;
+            std::vector<std::vector<std::uint16_t>> pages_of;  // address number -> its pages in the block
 
             auto write_block = [&] {
                 if (block_rows == 0) return;
@@ -457,9 +458,10 @@ private:
                 std::uint32_t index = 0;
                 for (const PendingBatch& b : block)
                     for (const PendingPacket& p : b.packets) rows.push_back({&p, b.arena.data() + p.preview_off, index++});
-                sort_by_conversation(rows);
+                group_by_host(rows, addresses);
                 std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
-                postings.clear();
+                if (pages_of.size() < addresses.size()) pages_of.resize(addresses.size());
+                for (std::uint32_t id = 0; id < addresses.size(); ++id) pages_of[id].clear();
                 page_index.clear();
                 std::uint16_t n = 0;
                 for (std::size_t start = 0; start < rows.size(); start += kPageRows, ++n) {
@@ -470,7 +472,7 @@ private:
                     insert_page.reset().bind(1, block_id * kMaxPagesPerBlock + n).bind_blob(2, page.data);
                     insert_page.run();
                     page_index.push_back({page.packets, page.ts_min, page.ts_max});
-                    for (const Address& a : page.addresses) postings[a].push_back(n);
+                    for (std::uint32_t id : page.address_ids) pages_of[id].push_back(n);
                 }
                 insert_block.reset()
                     .bind(1, block_id)
@@ -485,7 +487,8 @@ private:
                 if (segment_blocks == 0) segment_first = block_id;
                 segment_last = block_id;
                 ++segment_blocks;
-                for (const auto& [addr, list] : postings) segment[addr].add(block_id, segment_first, list);
+                for (std::uint32_t id = 0; id < addresses.size(); ++id)
+                    segment[addresses[id]].add(block_id, segment_first, pages_of[id]);
                 next_seq += rows.size();
                 block_rows = 0;
                 std::lock_guard lock(mu_);

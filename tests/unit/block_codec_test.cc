@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <random>
 #include <set>
 
@@ -34,11 +36,17 @@ void expect_same(const PacketView& a, const PacketView& b) {
     EXPECT_TRUE(std::equal(a.preview.begin(), a.preview.end(), b.preview.begin(), b.preview.end()));
 }
 
-std::vector<RowRef> refs(const PendingBatch& batch) {
+// Rows in batch order, addresses numbered.
+std::vector<RowRef> refs(const PendingBatch& batch, AddressTable& table) {
     std::vector<RowRef> rows;
     std::uint32_t i = 0;
     for (const auto& p : batch.packets) rows.push_back({&p, batch.arena.data() + p.preview_off, i++});
+    number_addresses(rows, table);
     return rows;
+}
+std::vector<RowRef> refs(const PendingBatch& batch) {
+    AddressTable table;
+    return refs(batch, table);
 }
 
 void encode_all(const PendingBatch& batch, EncodedPage& page) {
@@ -115,37 +123,140 @@ TEST(BlockCodec, CorruptPagesFailCleanly) {
     EXPECT_GT(failures, 0);
 }
 
-// A block sorted by conversation keeps every packet's number in the block.
-TEST(BlockCodec, ConversationOrderKeepsPacketNumbers) {
-    auto packets = testing::random_packets(kPageRows, 17);
+// Checks the grouping contract of group_by_host on rows (already grouped):
+// numbers match addresses, each group (rarer endpoint) and each conversation
+// within it is contiguous, and a conversation keeps file order.
+void expect_grouped(const std::vector<RowRef>& rows, const AddressTable& table) {
+    std::map<std::uint32_t, std::uint32_t> packets_of;
+    for (const RowRef& r : rows) {
+        const Summary& s = r.packet->summary;
+        if (s.network == Network::none) {
+            EXPECT_EQ(r.src_id, kNoAddress);
+            continue;
+        }
+        ASSERT_LT(r.src_id, table.size());
+        ASSERT_LT(r.dst_id, table.size());
+        EXPECT_EQ(table[r.src_id], s.src);
+        EXPECT_EQ(table[r.dst_id], s.dst);
+        ++packets_of[r.src_id];
+        if (r.dst_id != r.src_id) ++packets_of[r.dst_id];
+    }
+    auto anchor_of = [&](const RowRef& r) -> std::pair<std::uint32_t, std::uint32_t> {
+        if (r.src_id == kNoAddress) return {kNoAddress, kNoAddress};
+        const auto ns = packets_of[r.src_id], nd = packets_of[r.dst_id];
+        const bool src = ns < nd || (ns == nd && r.src_id < r.dst_id);
+        return src ? std::pair{r.src_id, r.dst_id} : std::pair{r.dst_id, r.src_id};
+    };
+    std::set<std::uint32_t> closed_anchors;
+    std::set<std::pair<std::uint32_t, std::uint32_t>> closed_conversations;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const auto conv = anchor_of(rows[i]);
+        if (i > 0) {
+            const auto prev = anchor_of(rows[i - 1]);
+            if (prev == conv) {
+                EXPECT_LT(rows[i - 1].index, rows[i].index) << "file order within a conversation";
+                continue;
+            }
+            closed_conversations.insert(prev);
+            if (prev.first != conv.first) closed_anchors.insert(prev.first);
+        }
+        EXPECT_EQ(closed_conversations.count(conv), 0u) << "conversation split at row " << i;
+        EXPECT_EQ(closed_anchors.count(conv.first), 0u) << "host group split at row " << i;
+    }
+}
+
+// Grouping keeps every packet's number in the block, and pages round-trip.
+TEST(BlockCodec, HostGroupingKeepsPacketNumbers) {
+    auto packets = testing::random_packets(3 * kPageRows, 17);
     PendingBatch batch;
     for (const auto& p : packets) batch.add(p.get());
     auto rows = refs(batch);
-    sort_by_conversation(rows);
-    for (std::size_t i = 1; i < rows.size(); ++i) {
-        const Summary& a = rows[i - 1].packet->summary;
-        const Summary& b = rows[i].packet->summary;
-        if (a.network != Network::none && b.network != Network::none &&
-            std::min(a.src, a.dst) == std::min(b.src, b.dst) && std::max(a.src, a.dst) == std::max(b.src, b.dst)) {
-            EXPECT_LT(rows[i - 1].index, rows[i].index);  // file order within a conversation
+    AddressTable table;
+    group_by_host(rows, table);
+    expect_grouped(rows, table);
+    PageEncoder enc;
+    std::vector<bool> seen(rows.size());
+    for (std::size_t start = 0; start < rows.size(); start += kPageRows) {
+        const auto page_rows = std::span<const RowRef>(rows).subspan(start, kPageRows);
+        EncodedPage page;
+        enc.encode(page_rows, 1, page);
+        ASSERT_EQ(page.addresses.size(), page.address_ids.size());
+        for (std::size_t k = 0; k < page.addresses.size(); ++k) EXPECT_EQ(table[page.address_ids[k]], page.addresses[k]);
+        DecodedPage dec;
+        dec.decode(page.data, 1, 500);
+        ASSERT_EQ(dec.packets().size(), page_rows.size());
+        for (std::size_t i = 0; i < page_rows.size(); ++i) {
+            const PacketView& p = dec.packets()[i];
+            ASSERT_GE(p.seq, 500u);
+            const std::size_t k = p.seq - 500;
+            ASSERT_LT(k, rows.size());
+            EXPECT_FALSE(seen[k]);
+            seen[k] = true;
+            EXPECT_EQ(k, page_rows[i].index);
+            expect_same(packets[k].get(), p);
         }
     }
-    PageEncoder enc;
-    EncodedPage page;
-    enc.encode(rows, 1, page);
-    DecodedPage dec;
-    dec.decode(page.data, 1, 500);
-    ASSERT_EQ(dec.packets().size(), rows.size());
-    std::vector<bool> seen(rows.size());
+}
+
+// A rare host talking to busy hosts, its packets interleaved with theirs in
+// the file, ends up in one run of rows: one page for a query about it.
+TEST(BlockCodec, RareHostPacketsSitTogether) {
+    std::vector<testing::OwnedPacket> packets;
+    auto v4 = [](std::uint8_t a, std::uint8_t b) {
+        const std::uint8_t bytes[4] = {10, 0, a, b};
+        return Address::from_v4(bytes);
+    };
+    const Address rare = v4(9, 9);
+    for (std::uint32_t i = 0; i < 2000; ++i) {
+        testing::OwnedPacket p;
+        p.view.ts_ns = 1'000'000'000 + i;
+        p.view.caplen = p.view.wirelen = 60;
+        p.view.linktype = 1;
+        Summary& s = p.view.summary;
+        s.network = Network::ipv4;
+        s.ethertype = 0x0800;
+        s.ip_proto = 17;
+        // The rare host's packets go to each of the busy hosts in turn.
+        const Address busy = v4(1, static_cast<std::uint8_t>(i % 40 == 0 ? (i / 40) % 4 : i % 4));
+        const Address peer = v4(2, static_cast<std::uint8_t>(i % 50));
+        const bool with_rare = i % 40 == 0;  // 50 packets, each with a busy host
+        s.src = with_rare && i % 80 == 0 ? rare : busy;
+        s.dst = with_rare ? (i % 80 == 0 ? busy : rare) : peer;
+        packets.push_back(p);
+    }
+    PendingBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    auto rows = refs(batch);
+    AddressTable table;
+    group_by_host(rows, table);
+    expect_grouped(rows, table);
+    std::vector<std::size_t> at;
     for (std::size_t i = 0; i < rows.size(); ++i) {
-        const PacketView& p = dec.packets()[i];
-        ASSERT_GE(p.seq, 500u);
-        const std::size_t k = p.seq - 500;
-        ASSERT_LT(k, rows.size());
-        EXPECT_FALSE(seen[k]);
-        seen[k] = true;
-        EXPECT_EQ(k, rows[i].index);
-        expect_same(packets[k].get(), p);
+        const Summary& s = rows[i].packet->summary;
+        if (s.src == rare || s.dst == rare) at.push_back(i);
+    }
+    ASSERT_EQ(at.size(), 50u);
+    EXPECT_EQ(at.back() - at.front(), 49u) << "the rare host's packets are not contiguous";
+}
+
+TEST(BlockCodec, AddressTableNumbersInOrderOfFirstAppearance) {
+    AddressTable table;
+    std::vector<Address> seen;
+    std::mt19937 rng(9);
+    for (int round = 0; round < 2; ++round) {
+        table.clear();
+        seen.clear();
+        for (int i = 0; i < 5000; ++i) {
+            Address a;
+            a.bytes[15] = static_cast<std::uint8_t>(rng() % 64);
+            a.bytes[3] = static_cast<std::uint8_t>(rng() % 64);
+            const auto it = std::find(seen.begin(), seen.end(), a);
+            const auto expected = static_cast<std::uint32_t>(it - seen.begin());
+            if (it == seen.end()) seen.push_back(a);
+            ASSERT_EQ(table.intern(a), expected);
+        }
+        ASSERT_EQ(table.size(), seen.size());
+        for (std::uint32_t id = 0; id < table.size(); ++id) EXPECT_EQ(table[id], seen[id]);
     }
 }
 

@@ -590,15 +590,6 @@ private:
 // ---------------------------------------------------------------------------
 // Query
 
-struct PageRef {
-    std::int64_t page_id;
-    CaptureId capture;
-    std::uint64_t first_seq;
-    std::int64_t ts_min;
-    std::int64_t ts_max;
-    std::uint32_t packets;
-};
-
 struct KeyRange {
     std::vector<std::uint8_t> lo, hi;
 };
@@ -732,94 +723,137 @@ public:
     }
 
     // query() over the packets of the blocks in range, or of all blocks.
+    //
+    // Blocks are read in order of their first timestamp. A block's matching
+    // rows (from its candidate pages) are put in (ts, seq) order; rows go
+    // out through a merge across the blocks read so far, each row as soon as
+    // it is earlier than every row of the blocks not yet read. Blocks of one
+    // capture rarely overlap in time, so one or two are held at once.
     void query_pages(const Filter& filter, const std::optional<BlockRange>& range, const RowCallback& on_row) {
         sqlite::ReadTransaction snapshot(*db_);
-        auto pages = candidate_pages(filter, range);
-        std::sort(pages.begin(), pages.end(), [](const PageRef& a, const PageRef& b) {
-            return std::tie(a.ts_min, a.capture, a.first_seq) < std::tie(b.ts_min, b.capture, b.first_seq);
-        });
         const std::uint64_t limit = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
         if (limit == 0) return;
+        const auto hits = candidate_blocks(filter, range);
+        std::vector<const std::pair<const std::int64_t, BlockHit>*> order;
+        order.reserve(hits.size());
+        for (const auto& entry : hits) order.push_back(&entry);
+        std::sort(order.begin(), order.end(), [](const auto* a, const auto* b) {
+            return std::tie(a->second.ts_min, a->second.capture, a->first) <
+                   std::tie(b->second.ts_min, b->second.capture, b->first);
+        });
+        const std::int64_t from = filter.from_ns.value_or(kMinTs), to = filter.to_ns.value_or(kMaxTs);
 
-        // Each decoded page's matching rows are sorted, then pages are merged
-        // with a heap holding one cursor per page. Pages are read in ts_min
-        // order; a row can go out once it is earlier than every row of the
-        // pages not yet read.
-        struct LivePage {
-            std::unique_ptr<DecodedPage> page;
-            std::vector<const PacketView*> rows;  // sorted
+        struct LiveBlock {
+            std::vector<std::unique_ptr<DecodedPage>> pages;  // the rows point into them
+            std::vector<const PacketView*> rows;                // (ts, seq) order
             std::size_t next = 0;
         };
         struct Cursor {
             std::int64_t ts;
             CaptureId capture;
             std::uint64_t seq;
-            std::uint64_t page;  // number of the live page
+            LiveBlock* block;
         };
         auto later = [](const Cursor& a, const Cursor& b) {
             return std::tie(a.ts, a.capture, a.seq) > std::tie(b.ts, b.capture, b.seq);
         };
         std::priority_queue<Cursor, std::vector<Cursor>, decltype(later)> heap(later);
-        // live[k] is page number first_live + k; spent pages are reused.
-        std::deque<LivePage> live;
-        std::uint64_t first_live = 0;
-        std::vector<LivePage> spare;
+        std::deque<LiveBlock> live;  // stable addresses; spent blocks are recycled
+        std::vector<LiveBlock*> spare;
+        std::vector<std::unique_ptr<DecodedPage>> spare_pages;
+        std::vector<const PacketView*> slots;  // file-order placement scratch
         std::uint64_t emitted = 0;
         bool stop = false;
 
-        auto push_next = [&](std::uint64_t number) {
-            LivePage& lp = live[number - first_live];
-            if (lp.next < lp.rows.size()) {
-                const PacketView* p = lp.rows[lp.next];
-                heap.push({p->ts_ns, p->capture, p->seq, number});
+        auto push_next = [&](LiveBlock* b) {
+            if (b->next < b->rows.size()) {
+                const PacketView* p = b->rows[b->next];
+                heap.push({p->ts_ns, p->capture, p->seq, b});
+                return;
             }
+            for (auto& page : b->pages) spare_pages.push_back(std::move(page));
+            b->pages.clear();
+            b->rows.clear();
+            b->next = 0;
+            spare.push_back(b);
         };
         auto emit_top = [&] {
             const Cursor top = heap.top();
             heap.pop();
-            LivePage& lp = live[top.page - first_live];
-            if (!on_row(*lp.rows[lp.next++]) || ++emitted >= limit) stop = true;
-            push_next(top.page);
-            while (!live.empty() && live.front().next == live.front().rows.size()) {
-                spare.push_back(std::move(live.front()));
-                live.pop_front();
-                ++first_live;
-            }
+            if (!on_row(*top.block->rows[top.block->next++]) || ++emitted >= limit) stop = true;
+            push_next(top.block);
         };
         auto emit_before = [&](std::int64_t bound) {
             while (!stop && !heap.empty() && heap.top().ts < bound) emit_top();
         };
 
         sqlite::Statement data(*db_, "SELECT data FROM pages WHERE id=?1");
-        for (std::size_t i = 0; i < pages.size() && !stop; ++i) {
-            const PageRef& ref = pages[i];
-            emit_before(ref.ts_min);
+        for (const auto* entry : order) {
             if (stop) break;
-            LivePage lp;
+            const std::int64_t block_id = entry->first;
+            const BlockHit& hit = entry->second;
+            emit_before(hit.ts_min);
+            if (stop) break;
+            LiveBlock* b = nullptr;
             if (spare.empty()) {
-                lp.page = std::make_unique<DecodedPage>();
+                b = &live.emplace_back();
             } else {
-                lp = std::move(spare.back());
+                b = spare.back();
                 spare.pop_back();
             }
-            data.reset().bind(1, ref.page_id);
-            if (!data.step()) continue;
-            lp.page->decode(data.blob(0), ref.capture, ref.first_seq, &filter);
-            data.reset();
-            lp.rows.clear();
-            lp.next = 0;
-            for (const PacketView& p : lp.page->packets()) lp.rows.push_back(&p);
-            if (lp.rows.empty()) {
-                spare.push_back(std::move(lp));
-                continue;
+            for (std::size_t n = 0; n < hit.index.size(); ++n) {
+                const PageMeta& m = hit.index[n];
+                if (!hit.pages.test(n) || m.ts_max < from || m.ts_min > to) continue;
+                data.reset().bind(1, block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n));
+                if (!data.step()) continue;
+                std::unique_ptr<DecodedPage> page;
+                if (spare_pages.empty()) {
+                    page = std::make_unique<DecodedPage>();
+                } else {
+                    page = std::move(spare_pages.back());
+                    spare_pages.pop_back();
+                }
+                page->decode(data.blob(0), hit.capture, hit.first_seq, &filter);
+                data.reset();
+                if (page->packets().empty()) {
+                    spare_pages.push_back(std::move(page));
+                    continue;
+                }
+                for (const PacketView& p : page->packets()) b->rows.push_back(&p);
+                b->pages.push_back(std::move(page));
             }
-            std::sort(lp.rows.begin(), lp.rows.end(), [](const PacketView* a, const PacketView* b) {
-                return std::tie(a->ts_ns, a->capture, a->seq) < std::tie(b->ts_ns, b->capture, b->seq);
-            });
-            live.push_back(std::move(lp));
-            push_next(first_live + live.size() - 1);
+            order_rows(b->rows, hit.first_seq, hit.packets, slots);
+            push_next(b);
         }
         while (!stop && !heap.empty()) emit_top();
+    }
+
+    // Puts a block's matching rows in (ts, seq) order. Rows come out of the
+    // pages grouped by host; placed back in file order they are usually in
+    // time order already (captures are written as packets arrive).
+    static void order_rows(std::vector<const PacketView*>& rows, std::uint64_t first_seq, std::uint64_t packets,
+                           std::vector<const PacketView*>& slots) {
+        auto by_time = [](const PacketView* a, const PacketView* b) {
+            return std::tie(a->ts_ns, a->seq) < std::tie(b->ts_ns, b->seq);
+        };
+        if (rows.size() < 2) return;
+        if (rows.size() * 16 < packets || packets > kMaxBlockRows) {
+            std::sort(rows.begin(), rows.end(), by_time);
+            return;
+        }
+        slots.assign(packets, nullptr);
+        for (const PacketView* p : rows) {
+            const std::uint64_t k = p->seq - first_seq;
+            if (k >= slots.size() || slots[k]) {  // a corrupt page; still answer in order
+                std::sort(rows.begin(), rows.end(), by_time);
+                return;
+            }
+            slots[k] = p;
+        }
+        std::size_t n = 0;
+        for (const PacketView* p : slots)
+            if (p) rows[n++] = p;
+        if (!std::is_sorted(rows.begin(), rows.end(), by_time)) std::stable_sort(rows.begin(), rows.end(), by_time);
     }
 
     std::uint64_t count(const Filter& filter) override {
@@ -973,22 +1007,6 @@ private:
             add_scanned(kBlocksByTimeSql);
         }
         return blocks;
-    }
-
-    std::vector<PageRef> candidate_pages(const Filter& f, const std::optional<BlockRange>& range) {
-        const auto blocks = candidate_blocks(f, range);
-        const std::int64_t from = f.from_ns.value_or(kMinTs), to = f.to_ns.value_or(kMaxTs);
-        std::vector<PageRef> out;
-        for (const auto& [block_id, hit] : blocks) {
-            for (std::size_t n = 0; n < hit.index.size(); ++n) {
-                const PageMeta& m = hit.index[n];
-                if (!hit.pages.test(n) || m.ts_max < from || m.ts_min > to) continue;
-                // Pages store packet numbers relative to their block's first.
-                out.push_back({block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n), hit.capture, hit.first_seq,
-                               m.ts_min, m.ts_max, m.packets});
-            }
-        }
-        return out;
     }
 
     std::string path_;

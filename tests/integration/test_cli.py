@@ -382,6 +382,24 @@ class TestIngest(CapdbCase):
 # ---------------------------------------------------------------------------
 # Output formats
 
+class TestStartup(CapdbCase):
+    """libpcap is loaded only by the commands that capture: its dependency
+    chain (D-Bus, systemd, ...) would otherwise dominate a query's time."""
+
+    def loaded_libraries(self, *args):
+        p = self.capdb(*args, env=lib.clean_env(LD_DEBUG="files"))
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        return p.stderr
+
+    def test_query_does_not_load_libpcap(self):
+        trace = self.loaded_libraries("ingest", "--db", self.db, td("eth_ipv4.pcap"))
+        self.assertRegex(trace, r"file=libpcap\.so", "the probe should see ingest load libpcap")
+        for args in (["query", "--db", self.db], ["query", "--db", self.db, "--count"],
+                     ["captures", "--db", self.db]):
+            trace = self.loaded_libraries(*args)
+            self.assertNotIn("libpcap", trace, " ".join(args))
+
+
 class TestFormats(CapdbCase):
     def setUp(self):
         super().setUp()

@@ -81,7 +81,8 @@ Examples:
   capdb interfaces                              list the capture devices
 
 Exit codes: 0 ok, 2 usage, 3 unreadable input, 4 damaged capture, 5 unsupported
-link type, 6 database error, 7 capture device error, 8 permission denied.
+link type, 6 database error, 7 capture device error, 8 permission denied,
+1 internal error (or libpcap cannot be loaded).
 )";
 
 struct IngestArgs {

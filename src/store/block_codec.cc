@@ -248,78 +248,130 @@ std::uint32_t PageEncoder::intern(std::uint32_t id, const Address& a, EncodedPag
     return slot;
 }
 
+namespace {
+
+// Writes into memory the caller has sized for the worst case: no capacity
+// check per byte (a page's bounds are known before it is encoded).
+struct StreamWriter {
+    std::uint8_t* p;
+    void byte(std::uint8_t b) noexcept { *p++ = b; }
+    void be16(std::uint16_t v) noexcept {
+        p[0] = static_cast<std::uint8_t>(v >> 8);
+        p[1] = static_cast<std::uint8_t>(v);
+        p += 2;
+    }
+    void varint(std::uint64_t v) noexcept {
+        while (v >= 0x80) {
+            *p++ = static_cast<std::uint8_t>(v | 0x80);
+            v >>= 7;
+        }
+        *p++ = static_cast<std::uint8_t>(v);
+    }
+    void bytes(const std::uint8_t* src, std::size_t n) noexcept {
+        std::memcpy(p, src, n);
+        p += n;
+    }
+};
+
+// Most bytes one row can add to each stream.
+constexpr std::array<std::size_t, kStreamCount> kRowBound{
+    10,      // kSeq
+    10,      // kTs
+    5,       // kCaplen
+    10,      // kWireDelta
+    10,      // kOffset
+    1,       // kFlags
+    2,       // kEthertype
+    1 + 5 + 5,  // kIp
+    4,       // kPorts
+    5,       // kPreview (plus the bytes themselves)
+};
+
+}  // namespace
+
 void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out) {
-    for (auto& s : streams_) s.clear();
     out.addresses.clear();
     out.address_ids.clear();
 
     std::int64_t ts_min = rows.front().packet->ts_ns, ts_max = ts_min;
+    std::size_t preview_bytes = 0;
     for (const RowRef& r : rows) {
         ts_min = std::min(ts_min, r.packet->ts_ns);
         ts_max = std::max(ts_max, r.packet->ts_ns);
+        preview_bytes += r.packet->preview_len;
     }
+    // Stream k is written at begin[k] of scratch_.
+    std::array<std::size_t, kStreamCount + 1> begin{};
+    for (std::size_t k = 0; k < kStreamCount; ++k)
+        begin[k + 1] = begin[k] + kRowBound[k] * rows.size() + (k == kPreview ? preview_bytes : 0);
+    if (scratch_.size() < begin[kStreamCount]) scratch_.resize(begin[kStreamCount]);
+    std::array<StreamWriter, kStreamCount> w{};
+    for (std::size_t k = 0; k < kStreamCount; ++k) w[k].p = scratch_.data() + begin[k];
+
     std::int64_t prev_ts = ts_min;
     std::int64_t prev_index = 0;
     std::int64_t prev_end = 0;  // previous offset + caplen
     for (const RowRef& r : rows) {
         const PendingPacket& p = *r.packet;
         const Summary& s = p.summary;
-        put_varint(streams_[kSeq], zigzag(std::int64_t{r.index} - prev_index));
+        w[kSeq].varint(zigzag(std::int64_t{r.index} - prev_index));
         prev_index = r.index;
-        put_varint(streams_[kTs], zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(p.ts_ns) -
-                                                                    static_cast<std::uint64_t>(prev_ts))));
+        w[kTs].varint(zigzag(static_cast<std::int64_t>(static_cast<std::uint64_t>(p.ts_ns) -
+                                                      static_cast<std::uint64_t>(prev_ts))));
         prev_ts = p.ts_ns;
-        put_varint(streams_[kCaplen], p.caplen);
-        put_varint(streams_[kWireDelta], zigzag(std::int64_t{p.wirelen} - std::int64_t{p.caplen}));
-        put_varint(streams_[kOffset], zigzag(p.file_offset - prev_end));
+        w[kCaplen].varint(p.caplen);
+        w[kWireDelta].varint(zigzag(std::int64_t{p.wirelen} - std::int64_t{p.caplen}));
+        w[kOffset].varint(zigzag(p.file_offset - prev_end));
         prev_end = p.file_offset + p.caplen;
-        const auto flags = static_cast<std::uint8_t>(static_cast<unsigned>(s.status) |
-                                                     (static_cast<unsigned>(s.network == Network::ipv4   ? 1
-                                                                            : s.network == Network::ipv6 ? 2
-                                                                                                         : 0)
-                                                      << 3) |
-                                                     (s.has_ports ? 1u << 5 : 0u) | (s.fragment ? 1u << 6 : 0u));
-        streams_[kFlags].push_back(flags);
-        streams_[kEthertype].push_back(static_cast<std::uint8_t>(s.ethertype >> 8));
-        streams_[kEthertype].push_back(static_cast<std::uint8_t>(s.ethertype));
+        const unsigned network = s.network == Network::ipv4 ? 1 : s.network == Network::ipv6 ? 2 : 0;
+        w[kFlags].byte(static_cast<std::uint8_t>(static_cast<unsigned>(s.status) | network << 3 |
+                                                 (s.has_ports ? 1u << 5 : 0u) | (s.fragment ? 1u << 6 : 0u)));
+        w[kEthertype].be16(s.ethertype);
         if (s.network != Network::none) {
-            streams_[kIp].push_back(s.ip_proto);
             if (r.src_id == kNoAddress || r.dst_id == kNoAddress)
                 throw Error(Exit::internal, "page encoder: addresses not numbered");
-            put_varint(streams_[kIp], intern(r.src_id, s.src, out));
-            put_varint(streams_[kIp], intern(r.dst_id, s.dst, out));
+            w[kIp].byte(s.ip_proto);
+            w[kIp].varint(intern(r.src_id, s.src, out));
+            w[kIp].varint(intern(r.dst_id, s.dst, out));
         }
         if (s.has_ports) {
-            auto& ports = streams_[kPorts];
-            ports.push_back(static_cast<std::uint8_t>(s.src_port >> 8));
-            ports.push_back(static_cast<std::uint8_t>(s.src_port));
-            ports.push_back(static_cast<std::uint8_t>(s.dst_port >> 8));
-            ports.push_back(static_cast<std::uint8_t>(s.dst_port));
+            w[kPorts].be16(s.src_port);
+            w[kPorts].be16(s.dst_port);
         }
-        put_varint(streams_[kPreview], p.preview_len);
-        streams_[kPreview].insert(streams_[kPreview].end(), r.preview, r.preview + p.preview_len);
+        w[kPreview].varint(p.preview_len);
+        w[kPreview].bytes(r.preview, p.preview_len);
     }
-
-    raw_.clear();
-    raw_.push_back(kPageVersion);
-    put_varint(raw_, rows.size());
-    put_varint(raw_, linktype);
-    put_varint(raw_, zigzag(ts_min));
-    // The page's dictionary; reset the encoder's map for the next page.
+    // The page's dictionary is complete: reset the map for the next page.
     for (std::uint32_t id : out.address_ids) page_index_[id] = kNoAddress;
-    put_varint(raw_, out.addresses.size());
-    for (const Address& a : out.addresses) {
-        auto key = address_key(a);
-        raw_.push_back(static_cast<std::uint8_t>(key.size()));
-        raw_.insert(raw_.end(), key.begin(), key.end());
+
+    std::array<std::size_t, kStreamCount> size{};
+    std::size_t streams_total = 0;
+    for (std::size_t k = 0; k < kStreamCount; ++k) {
+        size[k] = static_cast<std::size_t>(w[k].p - (scratch_.data() + begin[k]));
+        streams_total += size[k];
     }
-    for (const auto& s : streams_) put_varint(raw_, s.size());
-    for (const auto& s : streams_) raw_.insert(raw_.end(), s.begin(), s.end());
+    // Header, dictionary, stream sizes, then the streams back to back.
+    const std::size_t bound = 1 + 4 * 10 + out.addresses.size() * 17 + kStreamCount * 10 + streams_total;
+    if (raw_.size() < bound) raw_.resize(bound);
+    StreamWriter h{raw_.data()};
+    h.byte(kPageVersion);
+    h.varint(rows.size());
+    h.varint(linktype);
+    h.varint(zigzag(ts_min));
+    h.varint(out.addresses.size());
+    for (const Address& a : out.addresses) {
+        const auto key = address_key(a);
+        h.byte(static_cast<std::uint8_t>(key.size()));
+        h.bytes(key.data(), key.size());
+    }
+    for (std::size_t k = 0; k < kStreamCount; ++k) h.varint(size[k]);
+    for (std::size_t k = 0; k < kStreamCount; ++k) h.bytes(scratch_.data() + begin[k], size[k]);
+    const auto raw_size = static_cast<std::size_t>(h.p - raw_.data());
 
     if (!zstd_) zstd_.reset(ZSTD_createCCtx());
     if (!zstd_) throw Error(Exit::internal, "zstd: cannot create a compression context");
-    out.data.resize(ZSTD_compressBound(raw_.size()));
-    std::size_t n = ZSTD_compressCCtx(zstd_.get(), out.data.data(), out.data.size(), raw_.data(), raw_.size(), kZstdLevel);
+    out.data.resize(ZSTD_compressBound(raw_size));
+    std::size_t n = ZSTD_compressCCtx(zstd_.get(), out.data.data(), out.data.size(), raw_.data(), raw_size, kZstdLevel);
     if (ZSTD_isError(n)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
     out.data.resize(n);
     out.ts_min = ts_min;

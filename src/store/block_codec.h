@@ -121,8 +121,8 @@ public:
 private:
     std::uint32_t intern(std::uint32_t id, const Address& a, EncodedPage& out);
     std::unique_ptr<ZSTD_CCtx_s, ZstdCCtxFree> zstd_;
-    std::vector<std::uint8_t> streams_[10];
-    std::vector<std::uint8_t> raw_;
+    std::vector<std::uint8_t> scratch_;  // the streams, each in its own region
+    std::vector<std::uint8_t> raw_;      // the uncompressed page
     std::vector<std::uint32_t> page_index_;  // block address number -> page dictionary index, or kNoAddress
 };
 

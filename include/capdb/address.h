@@ -3,12 +3,17 @@
 
 #include <array>
 #include <compare>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace capdb {
+
+// Room Address::write needs: INET6_ADDRSTRLEN. The longest text is 39
+// characters ("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").
+inline constexpr std::size_t kMaxAddressText = 46;
 
 // An IPv4 or IPv6 address in 16 network-order bytes. IPv4 is stored
 // IPv4-mapped (::ffff:a.b.c.d) so both families sort in one keyspace.
@@ -20,6 +25,10 @@ struct Address {
     [[nodiscard]] bool is_v4() const noexcept;
     // tcpdump-style text: dotted quad for IPv4, RFC 5952 for IPv6.
     [[nodiscard]] std::string to_string() const;
+    // Writes to_string()'s text, without a NUL, to out and returns its end.
+    // out must have room for kMaxAddressText bytes; the bytes between the
+    // returned end and out + kMaxAddressText may be overwritten.
+    char* write(char* out) const noexcept;
 
     friend auto operator<=>(const Address&, const Address&) = default;
 };

@@ -12,12 +12,44 @@ constexpr std::int64_t kNsPerSec = 1'000'000'000;
 
 void append(fmt::memory_buffer& out, std::string_view s) { out.append(s.data(), s.data() + s.size()); }
 
+// Makes room for n more bytes at the end of out and returns where they start;
+// the caller writes all n.
+char* grow(fmt::memory_buffer& out, std::size_t n) {
+    const std::size_t size = out.size();
+    out.resize(size + n);
+    return out.data() + size;
+}
+
+// Decimal, as "{}" would print it.
+template <class Int>
+void append_int(fmt::memory_buffer& out, Int value) {
+    const fmt::format_int text(value);
+    out.append(text.data(), text.data() + text.size());
+}
+
+// value (< 10^width) as exactly width digits.
+char* write_fixed(char* out, std::uint64_t value, std::size_t width) noexcept {
+    for (std::size_t i = width; i-- > 0;) {
+        out[i] = static_cast<char>('0' + value % 10);
+        value /= 10;
+    }
+    return out + width;
+}
+
 void append_hex(fmt::memory_buffer& out, std::span<const std::uint8_t> bytes) {
     static constexpr char kHex[] = "0123456789ABCDEF";
+    char* p = grow(out, 2 * bytes.size());
     for (std::uint8_t b : bytes) {
-        out.push_back(kHex[b >> 4]);
-        out.push_back(kHex[b & 0xf]);
+        *p++ = kHex[b >> 4];
+        *p++ = kHex[b & 0xf];
     }
+}
+
+void append_address(fmt::memory_buffer& out, const Address& a) {
+    const std::size_t size = out.size();
+    out.resize(size + kMaxAddressText);
+    const char* end = a.write(out.data() + size);
+    out.resize(static_cast<std::size_t>(end - out.data()));
 }
 
 // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
@@ -47,8 +79,23 @@ void append_rfc3339(fmt::memory_buffer& out, std::int64_t ts_ns) {
     std::int64_t y;
     unsigned m, d;
     civil_from_days(days, y, m, d);
-    fmt::format_to(std::back_inserter(out), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:09}Z", y, m, d, rem / 3600,
-                   (rem / 60) % 60, rem % 60, frac);
+    // int64 nanoseconds span 1677-09-21 to 2262-04-11: the year always has
+    // four digits.
+    char* p = grow(out, 30);
+    p = write_fixed(p, static_cast<std::uint64_t>(y), 4);
+    *p++ = '-';
+    p = write_fixed(p, m, 2);
+    *p++ = '-';
+    p = write_fixed(p, d, 2);
+    *p++ = 'T';
+    p = write_fixed(p, static_cast<std::uint64_t>(rem / 3600), 2);
+    *p++ = ':';
+    p = write_fixed(p, static_cast<std::uint64_t>(rem / 60 % 60), 2);
+    *p++ = ':';
+    p = write_fixed(p, static_cast<std::uint64_t>(rem % 60), 2);
+    *p++ = '.';
+    p = write_fixed(p, static_cast<std::uint64_t>(frac), 9);
+    *p = 'Z';
 }
 
 bool is_ip(const PacketView& p) noexcept { return p.summary.network != Network::none; }
@@ -60,53 +107,61 @@ std::string link_label(const PacketView& p) {
 }
 
 void append_proto(fmt::memory_buffer& out, std::uint8_t proto) {
-    if (const char* n = proto_name(proto)) append(out, n);
-    else fmt::format_to(std::back_inserter(out), "proto {}", proto);
+    if (const char* n = proto_name(proto)) {
+        append(out, n);
+    } else {
+        append(out, "proto ");
+        append_int(out, proto);
+    }
 }
 
 void append_endpoint(fmt::memory_buffer& out, const Address& a, bool ports, std::uint16_t port) {
     if (!ports) {
-        append(out, a.to_string());
+        append_address(out, a);
     } else if (a.is_v4()) {
-        fmt::format_to(std::back_inserter(out), "{}:{}", a.to_string(), port);
+        append_address(out, a);
+        out.push_back(':');
+        append_int(out, port);
     } else {
-        fmt::format_to(std::back_inserter(out), "[{}]:{}", a.to_string(), port);
+        out.push_back('[');
+        append_address(out, a);
+        append(out, "]:");
+        append_int(out, port);
     }
 }
 
-void append_json_string(fmt::memory_buffer& out, std::string_view s) {
+// An address as a JSON string: its text never needs escaping.
+void append_json_address(fmt::memory_buffer& out, const Address& a) {
     out.push_back('"');
-    for (char c : s) {
-        auto u = static_cast<unsigned char>(c);
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-            out.push_back(c);
-        } else if (u < 0x20 || u >= 0x7f) {
-            fmt::format_to(std::back_inserter(out), "\\u{:04x}", u);
-        } else {
-            out.push_back(c);
-        }
-    }
+    append_address(out, a);
     out.push_back('"');
 }
 
 void format_line(fmt::memory_buffer& out, const PacketView& p) {
-    fmt::format_to(std::back_inserter(out), "Time: {}, ", epoch_seconds(p.ts_ns));
+    append(out, "Time: ");
+    append_int(out, epoch_seconds(p.ts_ns));
+    append(out, ", ");
     if (is_ip(p)) {
-        append(out, p.summary.src.to_string());
+        append_address(out, p.summary.src);
         append(out, " --> ");
-        append(out, p.summary.dst.to_string());
+        append_address(out, p.summary.dst);
     } else {
         append(out, link_label(p));
     }
-    fmt::format_to(std::back_inserter(out), ", {} bytes: [", p.wirelen);
+    append(out, ", ");
+    append_int(out, p.wirelen);
+    append(out, " bytes: [");
     append_hex(out, p.preview);
     append(out, "...]");
 }
 
 void format_long(fmt::memory_buffer& out, const PacketView& p) {
     append_rfc3339(out, p.ts_ns);
-    fmt::format_to(std::back_inserter(out), " {}:{} ", p.capture, p.seq + 1);
+    out.push_back(' ');
+    append_int(out, p.capture);
+    out.push_back(':');
+    append_int(out, p.seq + 1);
+    out.push_back(' ');
     const Summary& s = p.summary;
     if (is_ip(p)) {
         append_proto(out, s.ip_proto);
@@ -117,7 +172,10 @@ void format_long(fmt::memory_buffer& out, const PacketView& p) {
     } else {
         append(out, link_label(p));
     }
-    fmt::format_to(std::back_inserter(out), " caplen {} len {}", p.caplen, p.wirelen);
+    append(out, " caplen ");
+    append_int(out, p.caplen);
+    append(out, " len ");
+    append_int(out, p.wirelen);
     if (s.fragment) append(out, " fragment");
     if (s.status != Status::ok && s.status != Status::non_ip) {
         append(out, " [");
@@ -126,9 +184,9 @@ void format_long(fmt::memory_buffer& out, const PacketView& p) {
     }
 }
 
-template <class T>
-void append_opt(fmt::memory_buffer& out, bool present, T value, std::string_view absent) {
-    if (present) fmt::format_to(std::back_inserter(out), "{}", value);
+template <class Int>
+void append_opt(fmt::memory_buffer& out, bool present, Int value, std::string_view absent) {
+    if (present) append_int(out, value);
     else append(out, absent);
 }
 
@@ -137,21 +195,33 @@ void format_json(fmt::memory_buffer& out, const PacketView& p) {
     const bool ip = is_ip(p);
     append(out, "{\"time\":\"");
     append_rfc3339(out, p.ts_ns);
-    fmt::format_to(std::back_inserter(out), "\",\"ts_ns\":{},\"capture\":{},\"packet\":{},\"status\":\"{}\",\"src\":",
-                   p.ts_ns, p.capture, p.seq + 1, status_name(s.status));
-    if (ip) append_json_string(out, s.src.to_string());
+    append(out, "\",\"ts_ns\":");
+    append_int(out, p.ts_ns);
+    append(out, ",\"capture\":");
+    append_int(out, p.capture);
+    append(out, ",\"packet\":");
+    append_int(out, p.seq + 1);
+    append(out, ",\"status\":\"");
+    append(out, status_name(s.status));
+    append(out, "\",\"src\":");
+    if (ip) append_json_address(out, s.src);
     else append(out, "null");
     append(out, ",\"dst\":");
-    if (ip) append_json_string(out, s.dst.to_string());
+    if (ip) append_json_address(out, s.dst);
     else append(out, "null");
     append(out, ",\"proto\":");
-    append_opt(out, ip, unsigned{s.ip_proto}, "null");
+    append_opt(out, ip, s.ip_proto, "null");
     append(out, ",\"sport\":");
     append_opt(out, s.has_ports, s.src_port, "null");
     append(out, ",\"dport\":");
     append_opt(out, s.has_ports, s.dst_port, "null");
-    fmt::format_to(std::back_inserter(out), ",\"caplen\":{},\"wirelen\":{},\"linktype\":{},\"ethertype\":",
-                   p.caplen, p.wirelen, p.linktype);
+    append(out, ",\"caplen\":");
+    append_int(out, p.caplen);
+    append(out, ",\"wirelen\":");
+    append_int(out, p.wirelen);
+    append(out, ",\"linktype\":");
+    append_int(out, p.linktype);
+    append(out, ",\"ethertype\":");
     append_opt(out, s.ethertype != 0, s.ethertype, "null");
     append(out, ",\"offset\":");
     append_opt(out, p.file_offset >= 0, p.file_offset, "null");
@@ -164,17 +234,31 @@ void format_csv(fmt::memory_buffer& out, const PacketView& p) {
     const Summary& s = p.summary;
     const bool ip = is_ip(p);
     append_rfc3339(out, p.ts_ns);
-    fmt::format_to(std::back_inserter(out), ",{},{},{},{},", p.ts_ns, p.capture, p.seq + 1, status_name(s.status));
-    if (ip) append(out, s.src.to_string());
     out.push_back(',');
-    if (ip) append(out, s.dst.to_string());
+    append_int(out, p.ts_ns);
     out.push_back(',');
-    append_opt(out, ip, unsigned{s.ip_proto}, "");
+    append_int(out, p.capture);
+    out.push_back(',');
+    append_int(out, p.seq + 1);
+    out.push_back(',');
+    append(out, status_name(s.status));
+    out.push_back(',');
+    if (ip) append_address(out, s.src);
+    out.push_back(',');
+    if (ip) append_address(out, s.dst);
+    out.push_back(',');
+    append_opt(out, ip, s.ip_proto, "");
     out.push_back(',');
     append_opt(out, s.has_ports, s.src_port, "");
     out.push_back(',');
     append_opt(out, s.has_ports, s.dst_port, "");
-    fmt::format_to(std::back_inserter(out), ",{},{},{},", p.caplen, p.wirelen, p.linktype);
+    out.push_back(',');
+    append_int(out, p.caplen);
+    out.push_back(',');
+    append_int(out, p.wirelen);
+    out.push_back(',');
+    append_int(out, p.linktype);
+    out.push_back(',');
     append_opt(out, s.ethertype != 0, s.ethertype, "");
     out.push_back(',');
     append_opt(out, p.file_offset >= 0, p.file_offset, "");

@@ -134,30 +134,50 @@ std::optional<V6> parse_v6(std::string_view text) noexcept {
     return out;
 }
 
-// Appends the decimal value of b.
-void append_decimal(std::string& out, std::uint8_t b) {
-    if (b >= 100) out.push_back(static_cast<char>('0' + b / 100));
-    if (b >= 10) out.push_back(static_cast<char>('0' + (b / 10) % 10));
-    out.push_back(static_cast<char>('0' + b % 10));
-}
+// "0." to "255.": each octet's digits and a dot, padded to four bytes so
+// that one fixed-size copy writes any of them.
+struct OctetText {
+    std::array<char, 4> text;
+    std::uint8_t size;  // digits plus the dot
+};
 
-void append_dotted_quad(std::string& out, const std::uint8_t* four) {
-    for (std::size_t i = 0; i < 4; ++i) {
-        if (i != 0) out.push_back('.');
-        append_decimal(out, four[i]);
+constexpr std::array<OctetText, 256> kOctetText = [] {
+    std::array<OctetText, 256> table{};
+    for (unsigned v = 0; v < table.size(); ++v) {
+        OctetText& t = table[v];
+        std::size_t n = 0;
+        if (v >= 100) t.text[n++] = static_cast<char>('0' + v / 100);
+        if (v >= 10) t.text[n++] = static_cast<char>('0' + (v / 10) % 10);
+        t.text[n++] = static_cast<char>('0' + v % 10);
+        t.text[n++] = '.';
+        t.size = static_cast<std::uint8_t>(n);
     }
+    return table;
+}();
+
+// Writes "a.b.c.d" (at most 15 characters) and returns its end. Writes one
+// scratch byte past the end.
+char* write_dotted_quad(char* out, const std::uint8_t* four) noexcept {
+    for (std::size_t i = 0; i < 4; ++i) {
+        const OctetText& t = kOctetText[four[i]];
+        std::memcpy(out, t.text.data(), t.text.size());
+        out += t.size;
+    }
+    return out - 1;  // the last octet's dot
 }
 
-void append_hex_group(std::string& out, std::uint16_t w) {
+// Lowercase hex without leading zeros ("0" for zero).
+char* write_hex_group(char* out, std::uint16_t w) noexcept {
     static constexpr char kDigits[] = "0123456789abcdef";
     bool started = false;
     for (int shift = 12; shift >= 0; shift -= 4) {
         const auto nibble = static_cast<std::size_t>((w >> shift) & 0xf);
         if (nibble != 0 || started || shift == 0) {
-            out.push_back(kDigits[nibble]);
+            *out++ = kDigits[nibble];
             started = true;
         }
     }
+    return out;
 }
 
 }  // namespace
@@ -177,10 +197,8 @@ Address Address::from_v6(const std::uint8_t* sixteen) noexcept {
 }
 
 bool Address::is_v4() const noexcept {
-    for (std::size_t i = 0; i < 10; ++i) {
-        if (bytes[i] != 0) return false;
-    }
-    return bytes[10] == 0xff && bytes[11] == 0xff;
+    static constexpr std::uint8_t kMappedPrefix[kV4MappedOffset] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    return std::memcmp(bytes.data(), kMappedPrefix, kV4MappedOffset) == 0;
 }
 
 // IPv6 follows RFC 5952 the way glibc's inet_ntop (and so tcpdump and tshark)
@@ -189,13 +207,8 @@ bool Address::is_v4() const noexcept {
 // identical to those tools: an address whose first six groups are zero and
 // whose seventh is not (deprecated IPv4-compatible, e.g. ::102:304) prints
 // as "::1.2.3.4". IPv4-mapped addresses print as a plain dotted quad.
-std::string Address::to_string() const {
-    std::string out;
-    if (is_v4()) {
-        out.reserve(15);
-        append_dotted_quad(out, bytes.data() + kV4MappedOffset);
-        return out;
-    }
+char* Address::write(char* out) const noexcept {
+    if (is_v4()) return write_dotted_quad(out, bytes.data() + kV4MappedOffset);
 
     std::array<std::uint16_t, 8> words{};
     for (std::size_t i = 0; i < words.size(); ++i) {
@@ -219,22 +232,27 @@ std::string Address::to_string() const {
     }
     if (best_len < 2) best_base = words.size();  // a single zero group stays "0"
 
-    out.reserve(39);
     if (best_base == 0 && best_len == 6) {
-        out += "::";
-        append_dotted_quad(out, bytes.data() + kV4MappedOffset);
-        return out;
+        *out++ = ':';
+        *out++ = ':';
+        return write_dotted_quad(out, bytes.data() + kV4MappedOffset);
     }
     for (std::size_t i = 0; i < words.size(); ++i) {
         if (i == best_base) {
-            out += "::";
+            *out++ = ':';
+            *out++ = ':';
             i += best_len - 1;
             continue;
         }
-        if (i != 0 && i != best_base + best_len) out.push_back(':');
-        append_hex_group(out, words[i]);
+        if (i != 0 && i != best_base + best_len) *out++ = ':';
+        out = write_hex_group(out, words[i]);
     }
     return out;
+}
+
+std::string Address::to_string() const {
+    std::array<char, kMaxAddressText> buf;
+    return std::string(buf.data(), write(buf.data()));
 }
 
 std::optional<Address> parse_address(std::string_view text) noexcept {

@@ -297,7 +297,16 @@ void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& 
     }
 }
 
-Printer::Printer(OutputFormat format, std::FILE* out) : format_(format), out_(out) {}
+namespace {
+// Rows are gathered into blocks of about this size before they are written:
+// large enough to amortise the write, small enough that the buffer is set up
+// once and stays in cache.
+constexpr std::size_t kFlushBytes = 32 * 1024;
+}  // namespace
+
+Printer::Printer(OutputFormat format, std::FILE* out) : format_(format), out_(out) {
+    buf_.reserve(kFlushBytes + 4096);
+}
 
 Printer::~Printer() { flush(); }
 
@@ -311,7 +320,7 @@ bool Printer::row(const PacketView& p) {
     if (!ok_) return false;
     format_row(buf_, format_, p);
     buf_.push_back('\n');
-    if (buf_.size() >= (1u << 16)) return flush();
+    if (buf_.size() >= kFlushBytes) return flush();
     return true;
 }
 

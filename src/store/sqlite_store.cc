@@ -106,18 +106,26 @@ std::vector<std::uint8_t> encode_page_index(const std::vector<PageMeta>& pages, 
     return out;
 }
 
-std::vector<PageMeta> decode_page_index(std::span<const std::uint8_t> b, std::int64_t block_ts_min) {
-    std::vector<PageMeta> out;
+// A page of a block that a query reads: its number and what the block
+// records of it.
+struct PageHit {
+    std::uint16_t number;
+    PageMeta meta;
+};
+
+// Decodes a block's page index, keeping the pages in wanted.
+void decode_page_index(std::span<const std::uint8_t> b, std::int64_t block_ts_min, const PageSet& wanted,
+                       std::vector<PageHit>& out) {
+    out.clear();
     StoredReader in(b, "page index");
-    while (!in.done() && out.size() < kMaxPagesPerBlock) {
+    for (std::uint16_t n = 0; !in.done() && n < kMaxPagesPerBlock; ++n) {
         PageMeta m{};
         m.packets = static_cast<std::uint32_t>(in.varint());
         m.ts_min = static_cast<std::int64_t>(static_cast<std::uint64_t>(block_ts_min) +
                                              static_cast<std::uint64_t>(unzigzag(in.varint())));
         m.ts_max = static_cast<std::int64_t>(static_cast<std::uint64_t>(m.ts_min) + in.varint());
-        out.push_back(m);
+        if (wanted.test(n)) out.push_back({n, m});
     }
-    return out;
 }
 
 // Decodes a posting list; calls on_page(block id, page number) for each
@@ -801,10 +809,9 @@ public:
                 b = spare.back();
                 spare.pop_back();
             }
-            for (std::size_t n = 0; n < hit.index.size(); ++n) {
-                const PageMeta& m = hit.index[n];
-                if (!hit.pages.test(n) || m.ts_max < from || m.ts_min > to) continue;
-                data.reset().bind(1, block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n));
+            for (const auto& [n, m] : hit.pages) {
+                if (m.ts_max < from || m.ts_min > to) continue;
+                data.reset().bind(1, block_id * kMaxPagesPerBlock + n);
                 if (!data.step()) continue;
                 std::unique_ptr<DecodedPage> page;
                 if (spare_pages.empty()) {
@@ -871,14 +878,13 @@ public:
                 total += hit.packets;
                 continue;
             }
-            for (std::size_t n = 0; n < hit.index.size(); ++n) {
-                const PageMeta& m = hit.index[n];
-                if (!hit.pages.test(n) || m.ts_max < from || m.ts_min > to) continue;
+            for (const auto& [n, m] : hit.pages) {
+                if (m.ts_max < from || m.ts_min > to) continue;
                 if (!per_packet && m.ts_min >= from && m.ts_max <= to) {
                     total += m.packets;
                     continue;
                 }
-                data.reset().bind(1, block_id * kMaxPagesPerBlock + static_cast<std::int64_t>(n));
+                data.reset().bind(1, block_id * kMaxPagesPerBlock + n);
                 if (!data.step()) continue;
                 page.decode(data.blob(0), hit.capture, hit.first_seq, &filter);
                 data.reset();
@@ -960,8 +966,7 @@ private:
         std::uint64_t first_seq = 0;
         std::int64_t ts_min = 0, ts_max = 0;
         std::uint64_t packets = 0;
-        std::vector<PageMeta> index;
-        PageSet pages;
+        std::vector<PageHit> pages;  // in page order
     };
 
     // Candidate blocks: columns 0-5 of a row are capture, first_seq,
@@ -972,9 +977,8 @@ private:
         h.first_seq = static_cast<std::uint64_t>(st.i64(col + 1));
         h.ts_min = st.i64(col + 2);
         h.ts_max = st.i64(col + 3);
-        h.index = decode_page_index(st.blob(col + 4), h.ts_min);
+        decode_page_index(st.blob(col + 4), h.ts_min, pages, h.pages);
         h.packets = static_cast<std::uint64_t>(st.i64(col + 5));
-        h.pages = pages;
         return h;
     }
 
@@ -1115,6 +1119,12 @@ std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOpt
     if (version != 0 && version != kSchemaVersion && tables > 0)
         throw DatabaseError(fmt::format("database '{}' has unknown schema version {}", printable(path), version));
     if (options.read_only) {
+        // A query reads each packet page once and re-reads only the upper
+        // levels of the b-trees: a small page cache recycles its buffers
+        // instead of touching fresh memory for every page read (each new
+        // page of memory is a page fault, ~13 us on the VM this was measured
+        // on; 2 MB of cache is 500 of them).
+        db->exec("PRAGMA cache_size=32");
         // A quick structural check so that a damaged file fails here, clearly.
         pragma("SELECT count(*) FROM captures");
     }

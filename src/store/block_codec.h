@@ -141,6 +141,7 @@ public:
 private:
     std::vector<std::uint8_t> raw_;
     std::vector<Address> dict_;
+    std::vector<std::uint8_t> dict_match_;  // per dictionary entry: which address conditions it meets
     std::vector<PacketView> packets_;
 };
 

@@ -865,19 +865,25 @@ public:
 
     std::uint64_t count(const Filter& filter) override {
         sqlite::ReadTransaction snapshot(*db_);
-        const auto blocks = candidate_blocks(filter, std::nullopt);
         const std::int64_t from = filter.from_ns.value_or(kMinTs), to = filter.to_ns.value_or(kMaxTs);
-        // Without per-packet conditions, blocks and pages wholly inside the
-        // time range count without being read.
+        // Without per-packet conditions, blocks wholly inside the time range
+        // count from their rows alone (one SUM over the blocks table), and
+        // so do the pages of the others that are wholly inside it.
         const bool per_packet = filter.has_packet_conditions();
         std::uint64_t total = 0;
+        std::map<std::int64_t, BlockHit> blocks;
+        if (per_packet) {
+            blocks = candidate_blocks(filter, std::nullopt);
+        } else {
+            const BlockConditions cond(filter, std::nullopt);
+            sqlite::Statement inside(*db_, cond.sql(kInsideSumSql));
+            cond.bind(inside);
+            if (inside.step()) total = static_cast<std::uint64_t>(inside.i64(0));
+            blocks = scan_blocks(cond, kStraddlingSql);
+        }
         sqlite::Statement data(*db_, "SELECT data FROM pages WHERE id=?1");
         DecodedPage page;  // reused: its buffers keep their capacity
         for (const auto& [block_id, hit] : blocks) {
-            if (!per_packet && hit.ts_min >= from && hit.ts_max <= to) {
-                total += hit.packets;
-                continue;
-            }
             for (const auto& [n, m] : hit.pages) {
                 if (m.ts_max < from || m.ts_min > to) continue;
                 if (!per_packet && m.ts_min >= from && m.ts_max <= to) {
@@ -929,6 +935,13 @@ private:
     static constexpr const char* kBlocksByTimeSql =
         "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b"
         " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2";
+    // For counts: the packets of the blocks inside [?1, ?2], and the blocks
+    // that overlap it without being inside.
+    static constexpr const char* kInsideSumSql =
+        "SELECT coalesce(sum(b.packets), 0) FROM blocks b WHERE b.ts_min >= ?1 AND b.ts_max <= ?2";
+    static constexpr const char* kStraddlingSql =
+        "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b"
+        " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2 AND NOT (b.ts_min >= ?1 AND b.ts_max <= ?2)";
 
     // Time, capture and block-range conditions on blocks, as SQL and values.
     struct BlockConditions {
@@ -982,14 +995,21 @@ private:
         return h;
     }
 
-    std::map<std::int64_t, BlockHit> candidate_blocks(const Filter& f, const std::optional<BlockRange>& range) {
+    // The blocks a statement (base plus cond) selects, with all their pages.
+    std::map<std::int64_t, BlockHit> scan_blocks(const BlockConditions& cond, const char* base) {
         const PageSet all = PageSet{}.set();
+        std::map<std::int64_t, BlockHit> blocks;
+        sqlite::Statement st(*db_, cond.sql(base));
+        cond.bind(st);
+        while (st.step()) blocks[st.i64(0)] = read_hit(st, 1, all);
+        return blocks;
+    }
+
+    std::map<std::int64_t, BlockHit> candidate_blocks(const Filter& f, const std::optional<BlockRange>& range) {
         std::map<std::int64_t, BlockHit> blocks;
         const BlockConditions cond(f, range);
         auto add_scanned = [&](const char* base) {
-            sqlite::Statement st(*db_, cond.sql(base));
-            cond.bind(st);
-            while (st.step()) blocks[st.i64(0)] = read_hit(st, 1, all);
+            for (auto& [id, hit] : scan_blocks(cond, base)) blocks.insert_or_assign(id, std::move(hit));
         };
         if (const Prefix* addr = address_condition(f)) {
             std::map<std::int64_t, PageSet> masks;

@@ -268,6 +268,7 @@ struct StreamWriter {
         *p++ = static_cast<std::uint8_t>(v);
     }
     void bytes(const std::uint8_t* src, std::size_t n) noexcept {
+        if (n == 0) return;  // src may be null then, which memcpy does not allow
         std::memcpy(p, src, n);
         p += n;
     }

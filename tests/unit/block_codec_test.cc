@@ -82,6 +82,27 @@ TEST(BlockCodec, RoundTripsEveryField) {
     EXPECT_EQ(page.ts_max, hi);
 }
 
+// Packets stored with --preview-bytes 0: the batch's preview arena stays
+// empty (its data() may be null) and every preview comes back empty.
+TEST(BlockCodec, PagesWithoutPreviews) {
+    auto packets = testing::random_packets(40, 8);
+    PendingBatch batch;
+    for (auto& p : packets) {
+        p.preview.clear();
+        batch.add(p.get());
+    }
+    ASSERT_TRUE(batch.arena.empty());
+    EncodedPage page;
+    encode_all(batch, page);
+    DecodedPage dec;
+    dec.decode(page.data, 1, 0);
+    ASSERT_EQ(dec.packets().size(), packets.size());
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        EXPECT_TRUE(dec.packets()[i].preview.empty());
+        expect_same(packets[i].get(), dec.packets()[i]);
+    }
+}
+
 TEST(BlockCodec, DictionaryHoldsDistinctAddresses) {
     auto packets = testing::random_packets(kPageRows, 3);
     PendingBatch batch;

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <chrono>
 #include <cstdio>
+#include <charconv>
 #include <cstdlib>
 #include <limits>
 #include <optional>
@@ -84,6 +85,20 @@ Exit codes: 0 ok, 2 usage, 3 unreadable input, 4 damaged capture, 5 unsupported
 link type, 6 database error, 7 capture device error, 8 permission denied,
 1 internal error (or libpcap cannot be loaded).
 )";
+
+// Integer options take plain decimal: CLI11 alone would also take "0x50"
+// or "1e3", and saturate values beyond 64 bits.
+const CLI::Validator kDecimal(
+    [](std::string& text) -> std::string {
+        std::int64_t value = 0;
+        const char* end = text.data() + text.size();
+        const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+        if (text.empty()) return "empty value";
+        if (ec == std::errc::result_out_of_range) return "not a 64-bit integer: " + text;
+        if (ec != std::errc() || ptr != end) return "not a decimal integer: " + text;
+        return {};
+    },
+    "INT");
 
 struct IngestArgs {
     std::vector<std::string> files;  // with --live: the words of the capture filter
@@ -212,7 +227,7 @@ int run_live(const IngestArgs& a) {
     // The device first: a missing interface or a bad filter creates nothing.
     install_signal_handlers();
     LiveCapture capture(lo);
-    for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", w.c_str());
+    for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", printable(w).c_str());
     auto store = open_sqlite_store(database_path(a.db), {.read_only = false, .create = true});
     std::fprintf(stderr, "capdb: listening on %s, link-type %s, snapshot length %u bytes\n",
                  printable(capture.device()).c_str(), link_type_name(capture.linktype()).c_str(), capture.snaplen());
@@ -388,15 +403,17 @@ int main(int argc, char** argv) {
     ingest->add_option("files", in.files,
                        "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump");
     ingest->add_option("--db", in.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
-    ingest->add_option("--batch", in.batch, "Packets per committed batch")->capture_default_str();
+    ingest->add_option("--batch", in.batch, "Packets per committed batch")->check(kDecimal)->capture_default_str();
     ingest->add_option("--preview-bytes", in.preview_bytes, "Bytes of each frame kept as a preview (0-256)")
+        ->check(kDecimal)
         ->capture_default_str();
     auto* live = ingest->add_option("-i,--live", in.live, "Capture live from this interface ('any' for all)")
                      ->type_name("IFACE");
     ingest->add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")->needs(live);
     ingest->add_option("--duration", in.duration, "Live: stop after this many seconds")->needs(live);
-    ingest->add_option("--count", in.count, "Live: stop after this many packets")->needs(live);
+    ingest->add_option("--count", in.count, "Live: stop after this many packets")->check(kDecimal)->needs(live);
     ingest->add_option("--snaplen", in.snaplen, "Live: bytes kept of each packet (1-262144)")
+        ->check(kDecimal)
         ->capture_default_str()
         ->needs(live);
     ingest->add_flag("--no-promisc", in.no_promisc, "Live: do not put the interface in promiscuous mode")->needs(live);
@@ -416,8 +433,8 @@ int main(int argc, char** argv) {
     query->add_option("--sport", q.sport, "Source port");
     query->add_option("--dport", q.dport, "Destination port");
     query->add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number");
-    query->add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')");
-    query->add_option("--limit", q.limit, "At most N packets");
+    query->add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")->check(kDecimal);
+    query->add_option("--limit", q.limit, "At most N packets")->check(kDecimal);
     query->add_option("--format", q.format, "line (default), long, json or csv");
     query->add_flag("--count", q.count, "Print only the number of matching packets");
     query->add_flag("-f,--follow", q.follow, "Keep printing new matching packets as they are committed, until Ctrl-C");

@@ -250,6 +250,24 @@ class TestExitCodes(CapdbCase):
                     self.assertEqual(p.stdout, "", lib.describe(p))
                     self.assertFalse(os.path.exists(missing), "database created")
 
+    def test_integer_options_take_plain_decimal(self):
+        """Hex, exponents, spaces and values beyond 64 bits are usage errors,
+        not silently converted or saturated."""
+        self.ingest(td("eth_ipv4.pcap"))
+        for opt in ("--limit", "--capture"):
+            for bad in ("0x5", "1e3", " 5", "5 ", "99999999999999999999999", ""):
+                with self.subTest(opt=opt, value=bad):
+                    p = self.capdb("query", "--db", self.db, opt, bad)
+                    self.assertEqual(p.returncode, 2, lib.describe(p))
+                    self.assertEqual(p.stdout, "", lib.describe(p))
+                    self.assertIn(opt, p.stderr, lib.describe(p))
+        for opt in ("--batch", "--preview-bytes"):
+            with self.subTest(opt=opt):
+                p = self.capdb("ingest", "--db", self.db, opt, "0x10", td("eth_vlan.pcap"))
+                self.assertEqual(p.returncode, 2, lib.describe(p))
+        p = self.ok("query", "--db", self.db, "--limit", "3")
+        self.assertEqual(len(p.stdout.splitlines()), 3)
+
     def test_negative_limit_is_a_usage_error(self):
         missing = os.path.join(self.tmp, "never.db")
         p = self.capdb("query", "--db", missing, "--limit", "-1")

@@ -17,6 +17,13 @@ namespace {
 // libpcap.so.1; libpcap.so exists where the development files are installed.
 constexpr std::array kLibraryNames{"libpcap.so.0.8", "libpcap.so.1", "libpcap.so"};
 
+// Sets fn to the library's function of that name.
+template <class Fn>
+void resolve(void* handle, Fn& fn, const char* name) {
+    fn = reinterpret_cast<Fn>(::dlsym(handle, name));
+    if (!fn) throw Error(Exit::internal, fmt::format("libpcap lacks {} (libpcap 1.5 or newer is needed)", name));
+}
+
 PcapApi load() {
     void* handle = nullptr;
     std::string errors;
@@ -30,9 +37,7 @@ PcapApi load() {
     // The handle stays open for the life of the process: the functions below
     // are used until exit.
     PcapApi api;
-#define CAPDB_PCAP_RESOLVE(name)                                                                   \
-    api.name = reinterpret_cast<decltype(api.name)>(::dlsym(handle, #name));                       \
-    if (!api.name) throw Error(Exit::internal, "libpcap lacks " #name " (libpcap 1.5 or newer is needed)");
+#define CAPDB_PCAP_RESOLVE(name) resolve(handle, api.name, #name);
     CAPDB_PCAP_FUNCTIONS(CAPDB_PCAP_RESOLVE)
 #undef CAPDB_PCAP_RESOLVE
     return api;

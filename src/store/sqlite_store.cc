@@ -189,7 +189,7 @@ CREATE TABLE blocks(
     page_index BLOB NOT NULL
 );
 CREATE INDEX blocks_unindexed ON blocks(id) WHERE indexed = 0;
-CREATE INDEX blocks_ts_min ON blocks(ts_min);
+CREATE INDEX blocks_ts_min ON blocks(ts_min, ts_max, capture_id, packets);
 CREATE INDEX blocks_ts_max ON blocks(ts_max);
 CREATE INDEX blocks_capture ON blocks(capture_id, first_seq);
 CREATE TABLE pages(

@@ -26,10 +26,19 @@ struct IngestOutcome {
     std::uint32_t linktype = 0;
 };
 
+// A capture file damaged mid-way: the packets before the damage are
+// committed (counts) as capture `capture`, which is marked failed.
+struct DamagedCaptureError : DamagedError {
+    DamagedCaptureError(const std::string& m, CaptureId id, const PacketCounts& c)
+        : DamagedError(m), capture(id), counts(c) {}
+    CaptureId capture;
+    PacketCounts counts;
+};
+
 // Ingests one file ("-" for standard input) into store. Throws InputError
-// for a file that cannot be read as a capture (nothing stored), DamagedError
-// for a file damaged mid-way (the packets before the damage are committed and
-// the capture is marked failed), and DatabaseError for storage failures.
+// for a file that cannot be read as a capture (nothing stored),
+// DamagedCaptureError for a file damaged mid-way, and DatabaseError for
+// storage failures.
 // An unsupported link type is not an error here: its packets are stored with
 // status unsupported, and outcome.counts.unsupported says how many.
 IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOptions& options);

@@ -29,6 +29,16 @@ struct PacketCounts {
     std::uint64_t bytes = 0;        // sum of wire lengths
 
     void add(const Summary& s, std::uint32_t wirelen) noexcept;
+    PacketCounts& operator+=(const PacketCounts& o) noexcept {
+        packets += o.packets;
+        ipv4 += o.ipv4;
+        ipv6 += o.ipv6;
+        other += o.other;
+        malformed += o.malformed;
+        unsupported += o.unsupported;
+        bytes += o.bytes;
+        return *this;
+    }
 };
 
 // What is known of a capture when it starts.

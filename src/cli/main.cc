@@ -268,12 +268,7 @@ int run_ingest(const IngestArgs& a) {
                              printable(file).c_str(), static_cast<long long>(r.capture));
                 continue;
             }
-            total.packets += r.counts.packets;
-            total.ipv4 += r.counts.ipv4;
-            total.ipv6 += r.counts.ipv6;
-            total.other += r.counts.other;
-            total.malformed += r.counts.malformed;
-            total.unsupported += r.counts.unsupported;
+            total += r.counts;
             if (r.counts.unsupported > 0) {
                 std::fprintf(stderr,
                              "capdb: warning: '%s': link type %s is not supported; %llu packets stored undecoded\n",
@@ -288,6 +283,10 @@ int run_ingest(const IngestArgs& a) {
             }
         } catch (const DatabaseError&) {
             throw;
+        } catch (const DamagedCaptureError& e) {
+            total += e.counts;  // committed before the damage
+            std::fprintf(stderr, "capdb: error: %s\n", e.what());
+            note(e.code());
         } catch (const Error& e) {
             std::fprintf(stderr, "capdb: error: %s\n", e.what());
             note(e.code());

@@ -117,7 +117,9 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
         } catch (const Error&) {
         }
         writer->fail(e.what(), sha);
-        throw;
+        throw DamagedCaptureError(fmt::format("{}; the {} packets before it are stored (capture {})", e.what(),
+                                              out.counts.packets, out.capture),
+                                  out.capture, out.counts);
     }
     const std::string sha = reader.sha256();
     if (reader.is_stdin()) {

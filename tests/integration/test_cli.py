@@ -168,6 +168,9 @@ class TestExitCodes(CapdbCase):
         self.assertErrorLine(p, "truncated.pcap")
         err = "\n".join(l for l in p.stderr.splitlines() if l.startswith(ERR_PREFIX))
         self.assertRegex(err, r"(?i)packet\D{0,20}\b6\b", "error must name packet 6\n" + lib.describe(p))
+        self.assertIn("the 5 packets before it are stored", err, lib.describe(p))
+        summary = p.stderr.splitlines()[-1]
+        self.assertRegex(summary, r"^capdb: 5 packets \(", "the summary counts the stored packets\n" + lib.describe(p))
         self.assertEqual(self.count(), 5)
         rows = self.csv_rows()
         self.assertEqual([r["packet"] for r in rows], ["1", "2", "3", "4", "5"])

@@ -31,30 +31,10 @@ def skip(reason):
     sys.exit(SKIP)
 
 
-def testdata_dir():
-    return os.environ.get("CAPDB_TESTDATA") or os.path.join(REPO, "testdata")
-
-
-def capdb_path():
-    path = os.environ.get("CAPDB")
-    if path:
-        if not os.access(path, os.X_OK):
-            print("FAIL: CAPDB=%s is not an executable file" % path, file=sys.stderr)
-            sys.exit(1)
-        return os.path.abspath(path)
-    default = os.path.join(REPO, "build", "capdb")
-    if os.access(default, os.X_OK):
-        return default
-    skip("no capdb binary: set CAPDB or build %s" % default)
-
-
-def clean_env(**extra):
-    env = dict(os.environ)
-    env.pop("CAPDB_DB", None)
-    env["LC_ALL"] = "C"
-    env["TZ"] = "UTC"
-    env.update(extra)
-    return env
+# The binary, the test data and the environment capdb runs in are found the
+# same way as for the integration tests: one definition for both suites.
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+from capdb_testlib import capdb_path, clean_env, testdata_dir  # noqa: E402,F401
 
 
 def limits(memory_bytes=1 << 30, cpu_seconds=None):

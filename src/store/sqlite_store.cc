@@ -220,7 +220,12 @@ CaptureState parse_state(const std::string& s) {
 const char* const kCaptureColumns =
     "id, source, live, filter, file_size, sha256, linktype, snaplen, preview_bytes, state, error, started_at,"
     " first_ts, last_ts, packets, ipv4, ipv6, other, malformed, unsupported, bytes, received, dropped_kernel,"
-    " dropped_iface";
+    " dropped_iface, writer_pid";
+
+// Whether the process that writes a running capture still exists.
+bool process_alive(std::int64_t pid) {
+    return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
 
 CaptureInfo read_capture(const sqlite::Statement& st) {
     CaptureInfo c;
@@ -247,6 +252,13 @@ CaptureInfo read_capture(const sqlite::Statement& st) {
     c.counts.unsupported = u(19);
     c.counts.bytes = u(20);
     if (!st.is_null(21)) c.live_stats = LiveStats{u(21), u(22), u(23)};
+    // A capture whose writer died (SIGKILL, a second Ctrl-C, a crash) stays
+    // 'running' in the database; it is reported as failed. What it committed
+    // stays queryable.
+    if (const auto pid = st.opt_i64(24); c.state == CaptureState::running && pid && !process_alive(*pid)) {
+        c.state = CaptureState::failed;
+        if (c.error.empty()) c.error = fmt::format("its writer (process {}) ended before finishing", *pid);
+    }
     return c;
 }
 
@@ -662,8 +674,7 @@ public:
             // A running capture whose writer is alive is another ingest at
             // work, not a leftover of a crash.
             const auto pid = ids.opt_i64(2);
-            const bool writer_alive = ids.text(1) == "running" && pid && *pid > 0 &&
-                                      (::kill(static_cast<pid_t>(*pid), 0) == 0 || errno == EPERM);
+            const bool writer_alive = ids.text(1) == "running" && pid && process_alive(*pid);
             if (!writer_alive) victims.push_back(ids.i64(0));
         }
         ids.reset();

@@ -136,6 +136,9 @@ class Scenario:
         mine = [f for f in listed if f and f[0] == str(c["id"])]
         expect(r.returncode == 0 and len(mine) == 1 and mine[0][2] == str(n),
                "capdb captures does not list capture %d with %d packets\n%s" % (c["id"], n, r))
+        # The killed writer is gone: an unfinished capture is not shown as running.
+        expect(mine[0][1] == ("complete" if c["state"] == "complete" else "failed"),
+               "capdb captures shows capture %d as %s after its writer was killed\n%s" % (c["id"], mine[0][1], r))
         r = lib.run(["query", "--db", db, "--capture", c["id"], "--count"])
         expect(r.returncode == 0 and r.stdout.strip() == str(n),
                "query --count says %r, the captures row %d\n%s" % (r.stdout.strip(), n, r))

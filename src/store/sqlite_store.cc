@@ -928,6 +928,10 @@ public:
         } else {
             plan(c.sql(kBlocksByTimeSql), [&](sqlite::Statement& st) { c.bind(st); });
         }
+        if (!filter.has_packet_conditions()) {  // what --count runs instead
+            plan(c.sql(kInsideSumSql), [&](sqlite::Statement& st) { c.bind(st); });
+            plan(c.sql(kStraddlingSql), [&](sqlite::Statement& st) { c.bind(st); });
+        }
         return out;
     }
 

@@ -1,9 +1,9 @@
 // Column encoding of packet pages, the unit of compression in the SQLite store.
 //
 // A block (one commit's worth of a capture's packets, in file order) is
-// sorted by conversation (the unordered address pair, then file order) and
-// cut into pages of up to kPageRows packets, so that one host's packets sit in
-// few pages. A page's fields are laid out as separate streams (packet numbers
+// grouped by host (group_by_host: each packet with its rarer endpoint, then
+// by conversation, then file order) and cut into pages of up to kPageRows
+// packets, so that one host's packets sit in few pages. A page's fields are laid out as separate streams (packet numbers
 // and timestamps as zig-zag varint deltas, lengths as varints, addresses as
 // indexes into a per-page dictionary, ports, previews...) and the whole is
 // compressed with zstd. See README "Storage".

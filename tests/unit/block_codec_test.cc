@@ -36,11 +36,17 @@ void expect_same(const PacketView& a, const PacketView& b) {
     EXPECT_TRUE(std::equal(a.preview.begin(), a.preview.end(), b.preview.begin(), b.preview.end()));
 }
 
-// Rows in batch order, addresses numbered.
-std::vector<RowRef> refs(const PendingBatch& batch, AddressTable& table) {
+// Rows in batch order, addresses not numbered yet.
+std::vector<RowRef> rows_of(const PendingBatch& batch) {
     std::vector<RowRef> rows;
     std::uint32_t i = 0;
     for (const auto& p : batch.packets) rows.push_back({&p, batch.arena.data() + p.preview_off, i++});
+    return rows;
+}
+
+// Rows in batch order, addresses numbered.
+std::vector<RowRef> refs(const PendingBatch& batch, AddressTable& table) {
+    auto rows = rows_of(batch);
     number_addresses(rows, table);
     return rows;
 }
@@ -186,15 +192,22 @@ void expect_grouped(const std::vector<RowRef>& rows, const AddressTable& table) 
     }
 }
 
+// packets added to batch, as rows grouped by group_by_host (checked).
+std::vector<RowRef> grouped(const std::vector<testing::OwnedPacket>& packets, PendingBatch& batch,
+                            AddressTable& table) {
+    for (const auto& p : packets) batch.add(p.get());
+    auto rows = rows_of(batch);
+    group_by_host(rows, table);
+    expect_grouped(rows, table);
+    return rows;
+}
+
 // Grouping keeps every packet's number in the block, and pages round-trip.
 TEST(BlockCodec, HostGroupingKeepsPacketNumbers) {
     auto packets = testing::random_packets(3 * kPageRows, 17);
     PendingBatch batch;
-    for (const auto& p : packets) batch.add(p.get());
-    auto rows = refs(batch);
     AddressTable table;
-    group_by_host(rows, table);
-    expect_grouped(rows, table);
+    const auto rows = grouped(packets, batch, table);
     PageEncoder enc;
     std::vector<bool> seen(rows.size());
     for (std::size_t start = 0; start < rows.size(); start += kPageRows) {
@@ -246,11 +259,8 @@ TEST(BlockCodec, RareHostPacketsSitTogether) {
         packets.push_back(p);
     }
     PendingBatch batch;
-    for (const auto& p : packets) batch.add(p.get());
-    auto rows = refs(batch);
     AddressTable table;
-    group_by_host(rows, table);
-    expect_grouped(rows, table);
+    const auto rows = grouped(packets, batch, table);
     std::vector<std::size_t> at;
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const Summary& s = rows[i].packet->summary;

@@ -118,10 +118,14 @@ def rfc3339_ns(ts_ns):
 
 
 class TempDir:
-    """A temporary directory removed on exit (kept if CAPDB_KEEP_TMP is set)."""
+    """A temporary directory (under base, default the system's) removed on
+    exit (kept if CAPDB_KEEP_TMP is set)."""
+
+    def __init__(self, base=None):
+        self.base = base
 
     def __enter__(self):
-        self.path = tempfile.mkdtemp(prefix="capdb-test-")
+        self.path = tempfile.mkdtemp(prefix="capdb-test-", dir=self.base)
         return self.path
 
     def __exit__(self, *exc):

@@ -17,7 +17,6 @@ import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -34,7 +33,7 @@ def skip(reason):
 # The binary, the test data and the environment capdb runs in are found the
 # same way as for the integration tests: one definition for both suites.
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from capdb_testlib import capdb_path, clean_env, testdata_dir  # noqa: E402,F401
+from capdb_testlib import TempDir, capdb_path, clean_env, testdata_dir  # noqa: E402,F401
 
 
 def limits(memory_bytes=1 << 30, cpu_seconds=None):
@@ -97,21 +96,6 @@ def sha256_file(path):
 def db_files_digest(db):
     """SHA-256 of the database and of its -wal/-shm if present."""
     return {suffix: sha256_file(db + suffix) for suffix in ("", "-wal", "-shm") if os.path.exists(db + suffix)}
-
-
-class TempDir:
-    def __init__(self, base=None):
-        self.base = base
-
-    def __enter__(self):
-        self.path = tempfile.mkdtemp(prefix="capdb-rel-", dir=self.base)
-        return self.path
-
-    def __exit__(self, *exc):
-        if os.environ.get("CAPDB_KEEP_TMP"):
-            print("kept %s" % self.path)
-        else:
-            shutil.rmtree(self.path, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------

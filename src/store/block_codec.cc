@@ -445,60 +445,80 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         }
     }
 
+    // Each row's fields are read into locals; a PacketView is built only for
+    // a row that passes the address test (the test a selective query fails
+    // for most rows), in place in packets_, whose capacity is reserved so
+    // that it never moves.
     packets_.clear();
-    packets_.reserve(filter ? 64 : static_cast<std::size_t>(count));
+    packets_.reserve(static_cast<std::size_t>(count));
     std::int64_t prev_end = 0;
     std::int64_t index = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
-        PacketView p;
-        p.capture = capture;
         index = wrapping_add(index, unzigzag(streams[kSeq].varint()));
         if (index < 0) corrupt("packet number");
-        p.seq = first_seq + static_cast<std::uint64_t>(index);
-        p.linktype = linktype;
         ts = static_cast<std::int64_t>(static_cast<std::uint64_t>(ts) +
                                        static_cast<std::uint64_t>(unzigzag(streams[kTs].varint())));
-        p.ts_ns = ts;
         const std::uint64_t caplen = streams[kCaplen].varint();
         if (caplen > UINT32_MAX) corrupt("length");
         const std::int64_t wire = wrapping_add(static_cast<std::int64_t>(caplen), unzigzag(streams[kWireDelta].varint()));
         if (wire < 0 || wire > UINT32_MAX) corrupt("length");
-        p.caplen = static_cast<std::uint32_t>(caplen);
-        p.wirelen = static_cast<std::uint32_t>(wire);
-        p.file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
-        prev_end = wrapping_add(p.file_offset, p.caplen);
+        const std::int64_t file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
+        prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));
         const std::uint8_t flags = streams[kFlags].u8();
-        Summary& s = p.summary;
-        s.status = static_cast<Status>(flags & 7);
+        const std::uint16_t ethertype = streams[kEthertype].be16();
         const unsigned net = (flags >> 3) & 3;
-        s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
-        s.has_ports = (flags >> 5) & 1;
-        s.fragment = (flags >> 6) & 1;
-        s.ethertype = streams[kEthertype].be16();
+        std::uint8_t ip_proto = 0;
+        std::size_t si = 0, di = 0;
         bool address_ok = !by_address;
-        if (s.network != Network::none) {
-            s.ip_proto = streams[kIp].u8();
-            const std::uint64_t si = streams[kIp].varint();
-            const std::uint64_t di = streams[kIp].varint();
-            if (si >= dict.size() || di >= dict.size()) corrupt("address index");
-            s.src = dict[static_cast<std::size_t>(si)];
-            s.dst = dict[static_cast<std::size_t>(di)];
+        if (net == 1 || net == 2) {
+            ip_proto = streams[kIp].u8();
+            const std::uint64_t s = streams[kIp].varint();
+            const std::uint64_t d = streams[kIp].varint();
+            if (s >= dict.size() || d >= dict.size()) corrupt("address index");
+            si = static_cast<std::size_t>(s);
+            di = static_cast<std::size_t>(d);
             if (by_address) {
-                const unsigned ms = dict_match_[static_cast<std::size_t>(si)];
-                const unsigned md = dict_match_[static_cast<std::size_t>(di)];
+                const unsigned ms = dict_match_[si];
+                const unsigned md = dict_match_[di];
                 address_ok = (ms & 1) && (md & 2) && ((ms | md) & 4);
             }
         }
-        if (s.has_ports) {
-            s.src_port = streams[kPorts].be16();
-            s.dst_port = streams[kPorts].be16();
+        const bool has_ports = (flags >> 5) & 1;
+        std::uint16_t src_port = 0, dst_port = 0;
+        if (has_ports) {
+            src_port = streams[kPorts].be16();
+            dst_port = streams[kPorts].be16();
         }
         const std::uint64_t plen = streams[kPreview].varint();
         if (plen > kMaxPreviewBytes) corrupt("preview length");
-        p.preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+        const auto preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+        if (!address_ok) continue;
+
+        PacketView& p = packets_.emplace_back();
+        p.capture = capture;
+        p.seq = first_seq + static_cast<std::uint64_t>(index);
+        p.linktype = linktype;
+        p.ts_ns = ts;
+        p.caplen = static_cast<std::uint32_t>(caplen);
+        p.wirelen = static_cast<std::uint32_t>(wire);
+        p.file_offset = file_offset;
+        Summary& s = p.summary;
+        s.status = static_cast<Status>(flags & 7);
+        s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
+        s.has_ports = has_ports;
+        s.fragment = (flags >> 6) & 1;
+        s.ethertype = ethertype;
+        if (s.network != Network::none) {
+            s.ip_proto = ip_proto;
+            s.src = dict[si];
+            s.dst = dict[di];
+        }
+        s.src_port = src_port;
+        s.dst_port = dst_port;
+        p.preview = preview;
         // matches() is the one definition of a match; the dictionary test
         // only spares it the rows whose addresses already fail.
-        if (!filter || (address_ok && matches(*filter, p))) packets_.push_back(p);
+        if (filter && !matches(*filter, p)) packets_.pop_back();
     }
 }
 

@@ -42,34 +42,37 @@ bool prefer_huge_heap_pages() noexcept {
 #if defined(CAPDB_GLIBC_HEAP) && defined(MADV_HUGEPAGE)
     const std::uintptr_t huge = huge_page_size();
     if (huge == 0) return false;
-    // Keep buffers up to two huge pages on the heap (the default sends those
-    // over 128 KiB to mmap, in 4 KiB pages), grow the heap in steps of two
-    // huge pages, and do not give it back in small steps.
-    if (mallopt(M_MMAP_THRESHOLD, static_cast<int>(2 * huge)) != 1 || mallopt(M_TOP_PAD, static_cast<int>(2 * huge)) != 1 ||
-        mallopt(M_TRIM_THRESHOLD, static_cast<int>(4 * huge)) != 1)
+    // Keep buffers up to several huge pages on the heap (by default those
+    // over 128 KiB go to mmap, in 4 KiB pages), grow the heap in steps of
+    // two huge pages, and do not give it back in small steps.
+    if (mallopt(M_MMAP_THRESHOLD, static_cast<int>(8 * huge)) != 1 ||
+        mallopt(M_TOP_PAD, static_cast<int>(2 * huge)) != 1 ||
+        mallopt(M_TRIM_THRESHOLD, static_cast<int>(16 * huge)) != 1)
         return false;
 
-    // An allocation larger than any free chunk comes from the top of the
-    // heap (growing it by the pad above): it says where the top begins.
-    constexpr std::size_t kProbe = 256 << 10;
-    void* probe = std::malloc(kProbe);
-    if (probe == nullptr) return false;
-    const std::uintptr_t start = address(probe);
+    // One allocation larger than any free chunk comes from the top of the
+    // heap, growing it: it says where the top begins, and spans two whole
+    // huge-page windows that nothing has touched yet (malloc writes only
+    // chunk headers, at its two ends). A window must be untouched when it is
+    // marked: a page table already in place keeps it in 4 KiB pages.
+    void* grow = std::malloc(3 * huge);
+    if (grow == nullptr) return false;
+    const std::uintptr_t start = address(grow);
     const std::uintptr_t end = address(::sbrk(0));
-    std::free(probe);  // back into the top chunk
-    // Not carved from the brk heap (an mmap'd arena, a sanitizer's allocator).
-    if (start >= end || end - start < kProbe) return false;
     const std::uintptr_t boundary = (start + huge - 1) & ~(huge - 1);
-    if (end - boundary < huge) return false;
-    if (::madvise(reinterpret_cast<void*>(boundary), (end - boundary) & ~(huge - 1), MADV_HUGEPAGE) != 0) return false;
+    // Not carved from the brk heap (an mmap'd arena, a sanitizer's allocator).
+    const bool on_heap = start < end && end - start >= 3 * huge;
+    const bool marked = on_heap && ::madvise(reinterpret_cast<void*>(boundary), 2 * huge, MADV_HUGEPAGE) == 0;
+    std::free(grow);  // back into the top chunk
+    if (!marked) return false;
+    if (boundary == start) return true;
 
     // Fill the heap up to the boundary with one chunk that is never used,
-    // so the top chunk (where the next allocations come from) starts on it.
-    // A chunk is its request plus an 8-byte header, in 16-byte steps, and
-    // begins 16 bytes before the pointer malloc returns.
-    if (boundary == start) return true;
+    // so that the top chunk (where the next allocations come from) starts on
+    // it. A chunk is its request plus an 8-byte header, in 16-byte steps,
+    // and begins 16 bytes before the pointer malloc returns.
     void* pad = std::malloc(boundary - start + 8);
-    if (pad != probe) {  // not from the top after all: leave the heap as it was
+    if (pad != grow) {  // not from the top after all: leave the heap as it was
         std::free(pad);
         return false;
     }

@@ -393,6 +393,47 @@ int run_interfaces() {
     return 0;
 }
 
+void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
+    ingest.add_option("files", in.files,
+                      "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump");
+    ingest.add_option("--db", in.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
+    ingest.add_option("--batch", in.batch, "Packets per committed batch")->check(kDecimal)->capture_default_str();
+    ingest.add_option("--preview-bytes", in.preview_bytes, "Bytes of each frame kept as a preview (0-256)")
+        ->check(kDecimal)
+        ->capture_default_str();
+    auto* live = ingest.add_option("-i,--live", in.live, "Capture live from this interface ('any' for all)")
+                     ->type_name("IFACE");
+    ingest.add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")->needs(live);
+    ingest.add_option("--duration", in.duration, "Live: stop after this many seconds")->needs(live);
+    ingest.add_option("--count", in.count, "Live: stop after this many packets")->check(kDecimal)->needs(live);
+    ingest.add_option("--snaplen", in.snaplen, "Live: bytes kept of each packet (1-262144)")
+        ->check(kDecimal)
+        ->capture_default_str()
+        ->needs(live);
+    ingest.add_flag("--no-promisc", in.no_promisc, "Live: do not put the interface in promiscuous mode")->needs(live);
+    ingest.add_option("--buffer-size", in.buffer_size, "Live: kernel capture buffer (bytes; k, m, g suffixes)")
+        ->transform(CLI::AsSizeValue(false))
+        ->needs(live);
+}
+
+void add_query_options(CLI::App& query, QueryArgs& q) {
+    query.add_option("--db", q.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
+    query.add_option("--from", q.from, "Start time, inclusive: epoch seconds or RFC 3339 (UTC if no zone)");
+    query.add_option("--to", q.to, "End time, inclusive");
+    query.add_option("--src", q.src, "Source address or CIDR prefix");
+    query.add_option("--dst", q.dst, "Destination address or CIDR prefix");
+    query.add_option("--host", q.host, "Address or prefix in either direction");
+    query.add_option("--port", q.port, "TCP/UDP/SCTP port in either direction");
+    query.add_option("--sport", q.sport, "Source port");
+    query.add_option("--dport", q.dport, "Destination port");
+    query.add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number");
+    query.add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")->check(kDecimal);
+    query.add_option("--limit", q.limit, "At most N packets")->check(kDecimal);
+    query.add_option("--format", q.format, "line (default), long, json or csv");
+    query.add_flag("--count", q.count, "Print only the number of matching packets");
+    query.add_flag("-f,--follow", q.follow, "Keep printing new matching packets as they are committed, until Ctrl-C");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -401,46 +442,18 @@ int main(int argc, char** argv) {
     app.set_version_flag("--version", std::string("capdb ") + CAPDB_VERSION);
     app.require_subcommand(0, 1);
 
+    // Only the subcommand named first gets its options (a query does not
+    // pay for building ingest's); without one (capdb --help) all do.
+    const std::string_view named = argc > 1 ? std::string_view(argv[1]) : std::string_view();
+    auto wanted = [&](std::string_view name) { return named == name || named.empty() || named[0] == '-'; };
+
     IngestArgs in;
     auto* ingest = app.add_subcommand("ingest", "Read pcap/pcapng files (- for standard input) into the database");
-    ingest->add_option("files", in.files,
-                       "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump");
-    ingest->add_option("--db", in.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
-    ingest->add_option("--batch", in.batch, "Packets per committed batch")->check(kDecimal)->capture_default_str();
-    ingest->add_option("--preview-bytes", in.preview_bytes, "Bytes of each frame kept as a preview (0-256)")
-        ->check(kDecimal)
-        ->capture_default_str();
-    auto* live = ingest->add_option("-i,--live", in.live, "Capture live from this interface ('any' for all)")
-                     ->type_name("IFACE");
-    ingest->add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")->needs(live);
-    ingest->add_option("--duration", in.duration, "Live: stop after this many seconds")->needs(live);
-    ingest->add_option("--count", in.count, "Live: stop after this many packets")->check(kDecimal)->needs(live);
-    ingest->add_option("--snaplen", in.snaplen, "Live: bytes kept of each packet (1-262144)")
-        ->check(kDecimal)
-        ->capture_default_str()
-        ->needs(live);
-    ingest->add_flag("--no-promisc", in.no_promisc, "Live: do not put the interface in promiscuous mode")->needs(live);
-    ingest->add_option("--buffer-size", in.buffer_size, "Live: kernel capture buffer (bytes; k, m, g suffixes)")
-        ->transform(CLI::AsSizeValue(false))
-        ->needs(live);
+    if (wanted("ingest")) add_ingest_options(*ingest, in);
 
     QueryArgs q;
     auto* query = app.add_subcommand("query", "Print the packets matching all given filters, in time order");
-    query->add_option("--db", q.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
-    query->add_option("--from", q.from, "Start time, inclusive: epoch seconds or RFC 3339 (UTC if no zone)");
-    query->add_option("--to", q.to, "End time, inclusive");
-    query->add_option("--src", q.src, "Source address or CIDR prefix");
-    query->add_option("--dst", q.dst, "Destination address or CIDR prefix");
-    query->add_option("--host", q.host, "Address or prefix in either direction");
-    query->add_option("--port", q.port, "TCP/UDP/SCTP port in either direction");
-    query->add_option("--sport", q.sport, "Source port");
-    query->add_option("--dport", q.dport, "Destination port");
-    query->add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number");
-    query->add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")->check(kDecimal);
-    query->add_option("--limit", q.limit, "At most N packets")->check(kDecimal);
-    query->add_option("--format", q.format, "line (default), long, json or csv");
-    query->add_flag("--count", q.count, "Print only the number of matching packets");
-    query->add_flag("-f,--follow", q.follow, "Keep printing new matching packets as they are committed, until Ctrl-C");
+    if (wanted("query")) add_query_options(*query, q);
 
     std::string captures_db;
     auto* captures = app.add_subcommand("captures", "List the ingested captures");

@@ -1,21 +1,16 @@
 // capdb command line: wires CLI11 to the library. The only file that knows
-// CLI11, and the only place that catches capdb::Error.
+// CLI11, and where a command's capdb::Error becomes a message and an exit
+// status. The capture commands are in capture_commands.cc (or, in the static
+// capdb, handed over to capdb-capture by capture_exec.cc).
 #include <poll.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <cerrno>
-#include <climits>
-#include <cmath>
-#include <csignal>
-#include <chrono>
-#include <cstdio>
 #include <charconv>
-#include <cstdlib>
+#include <cstdint>
+#include <cstdio>
 #include <limits>
 #include <optional>
 #include <string>
-#include <vector>
+#include <string_view>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -24,9 +19,8 @@
 #include "capdb/filter.h"
 #include "capdb/format.h"
 #include "capdb/heap.h"
-#include "capdb/ingest.h"
-#include "capdb/live.h"
 #include "capdb/store.h"
+#include "cli/cli.h"
 
 #ifndef CAPDB_VERSION
 #define CAPDB_VERSION "0.1.0"
@@ -35,37 +29,7 @@
 namespace {
 
 using namespace capdb;
-
-// Set by the first SIGINT/SIGTERM; read by other threads too (live capture),
-// hence a lock-free atomic rather than volatile sig_atomic_t.
-std::atomic<int> g_stop{0};
-static_assert(std::atomic<int>::is_always_lock_free, "g_stop is written in a signal handler");
-
-extern "C" void on_signal(int sig) {
-    const int saved_errno = errno;
-    if (g_stop) {
-        // A second signal: stop at once. SQLite discards the open transaction,
-        // so the database keeps exactly what was committed.
-        std::signal(sig, SIG_DFL);
-        std::raise(sig);
-    }
-    g_stop = 1;
-    errno = saved_errno;
-}
-
-void install_signal_handlers() {
-    struct sigaction sa{};
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, nullptr);
-    sigaction(SIGTERM, &sa, nullptr);
-}
-
-std::string database_path(const std::string& flag) {
-    if (!flag.empty()) return flag;
-    if (const char* env = std::getenv("CAPDB_DB"); env && *env) return env;
-    return "capdb.db";
-}
+using namespace capdb::cli;
 
 const char* const kExamples = R"(
 Examples:
@@ -84,7 +48,7 @@ Examples:
 
 Exit codes: 0 ok, 2 usage, 3 unreadable input, 4 damaged capture, 5 unsupported
 link type, 6 database error, 7 capture device error, 8 permission denied,
-1 internal error (or libpcap cannot be loaded).
+1 internal error (or libpcap or capdb-capture cannot be loaded).
 )";
 
 // Integer options take plain decimal: CLI11 alone would also take "0x50"
@@ -100,21 +64,6 @@ const CLI::Validator kDecimal(
         return {};
     },
     "INT");
-
-struct IngestArgs {
-    std::vector<std::string> files;  // with --live: the words of the capture filter
-    std::string db;
-    std::uint32_t batch = 65536;
-    std::uint32_t preview_bytes = 16;
-    // Live capture.
-    std::optional<std::string> live;  // interface
-    std::string filter;
-    std::optional<double> duration;   // seconds
-    std::optional<std::int64_t> count;  // signed: CLI11 would wrap "-3" into a huge unsigned
-    std::int64_t snaplen = kDefaultSnaplen;
-    bool no_promisc = false;
-    std::optional<std::uint64_t> buffer_size;  // bytes
-};
 
 struct QueryArgs {
     std::string db;
@@ -178,130 +127,6 @@ Filter build_filter(const QueryArgs& a) {
         f.limit = static_cast<std::uint64_t>(*a.limit);
     }
     return f;
-}
-
-void check_store_args(const IngestArgs& a) {
-    if (a.batch == 0) throw UsageError("--batch must be at least 1");
-    if (a.preview_bytes > kMaxPreviewBytes)
-        throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
-}
-
-// tcpdump's "N packets captured" wording.
-void print_count(std::uint64_t n, const char* what) {
-    std::fprintf(stderr, "%llu packet%s %s\n", static_cast<unsigned long long>(n), n == 1 ? "" : "s", what);
-}
-
-int run_live(const IngestArgs& a) {
-    check_store_args(a);
-    LiveOptions lo;
-    lo.device = *a.live;
-    if (lo.device.empty()) throw UsageError("--live: empty interface name (see 'capdb interfaces')");
-    lo.filter = a.filter;
-    if (!a.files.empty()) {
-        if (!a.filter.empty())
-            throw UsageError("give the capture filter either with --filter or as trailing words, not both");
-        for (const std::string& word : a.files) lo.filter += (lo.filter.empty() ? "" : " ") + word;
-    }
-    if (a.snaplen < 1 || a.snaplen > kMaxSnaplen)
-        throw UsageError(fmt::format("--snaplen must be between 1 and {}", kMaxSnaplen));
-    lo.snaplen = static_cast<std::uint32_t>(a.snaplen);
-    lo.promisc = !a.no_promisc;
-    if (a.buffer_size) {
-        if (*a.buffer_size == 0 || *a.buffer_size > static_cast<std::uint64_t>(INT_MAX))
-            throw UsageError(fmt::format("--buffer-size must be between 1 and {} bytes", INT_MAX));
-        lo.buffer_size = static_cast<std::uint32_t>(*a.buffer_size);
-    }
-    LiveIngestOptions opts;
-    opts.batch = a.batch;
-    opts.preview_bytes = a.preview_bytes;
-    if (a.duration) {
-        if (!std::isfinite(*a.duration) || *a.duration <= 0 || *a.duration > 1e9)
-            throw UsageError("--duration must be a positive number of seconds");
-        opts.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*a.duration));
-    }
-    if (a.count) {
-        if (*a.count < 1) throw UsageError("--count must be at least 1");
-        opts.count = static_cast<std::uint64_t>(*a.count);
-    }
-    opts.should_stop = [] { return g_stop != 0; };
-
-    // The device first: a missing interface or a bad filter creates nothing.
-    install_signal_handlers();
-    LiveCapture capture(lo);
-    for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", printable(w).c_str());
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = false, .create = true});
-    std::fprintf(stderr, "capdb: listening on %s, link-type %s, snapshot length %u bytes\n",
-                 printable(capture.device()).c_str(), link_type_name(capture.linktype()).c_str(), capture.snaplen());
-    const LiveOutcome r = ingest_live(*store, capture, opts);
-    print_count(r.counts.packets, "captured");
-    print_count(r.stats.received, "received by filter");
-    print_count(r.stats.dropped_kernel, "dropped by kernel");
-    if (r.stats.dropped_iface != 0) print_count(r.stats.dropped_iface, "dropped by interface");
-    return 0;
-}
-
-int run_ingest(const IngestArgs& a) {
-    if (a.live) return run_live(a);
-    if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
-    check_store_args(a);
-    const std::string db_path = database_path(a.db);
-    auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
-    install_signal_handlers();
-
-    IngestOptions opts;
-    opts.batch = a.batch;
-    opts.preview_bytes = a.preview_bytes;
-    opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;
-    opts.should_stop = [] { return g_stop != 0; };
-
-    const auto start = std::chrono::steady_clock::now();
-    PacketCounts total;
-    Exit worst = Exit::ok;
-    auto note = [&](Exit e) {
-        if (worst == Exit::ok) worst = e;
-    };
-    for (const std::string& file : a.files) {
-        if (g_stop) break;
-        try {
-            IngestOutcome r = ingest_file(*store, file, opts);
-            if (r.duplicate) {
-                std::fprintf(stderr, "capdb: '%s' is already ingested (capture %lld); skipped\n",
-                             printable(file).c_str(), static_cast<long long>(r.capture));
-                continue;
-            }
-            total += r.counts;
-            if (r.counts.unsupported > 0) {
-                std::fprintf(stderr,
-                             "capdb: warning: '%s': link type %s is not supported; %llu packets stored undecoded\n",
-                             printable(file).c_str(), link_type_name(r.linktype).c_str(),
-                             static_cast<unsigned long long>(r.counts.unsupported));
-                note(Exit::unsupported);
-            }
-            if (r.interrupted) {
-                std::fprintf(stderr, "capdb: '%s': interrupted; %llu packets committed\n", printable(file).c_str(),
-                             static_cast<unsigned long long>(r.counts.packets));
-                note(Exit::interrupted);
-            }
-        } catch (const DatabaseError&) {
-            throw;
-        } catch (const DamagedCaptureError& e) {
-            total += e.counts;  // committed before the damage
-            std::fprintf(stderr, "capdb: error: %s\n", e.what());
-            note(e.code());
-        } catch (const Error& e) {
-            std::fprintf(stderr, "capdb: error: %s\n", e.what());
-            note(e.code());
-        }
-    }
-    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr,
-                 "capdb: %llu packets (IPv4 %llu, IPv6 %llu, other %llu, malformed %llu) in %.3f s, %.0f packets/s\n",
-                 static_cast<unsigned long long>(total.packets), static_cast<unsigned long long>(total.ipv4),
-                 static_cast<unsigned long long>(total.ipv6),
-                 static_cast<unsigned long long>(total.other + total.unsupported),
-                 static_cast<unsigned long long>(total.malformed), secs,
-                 secs > 0 ? static_cast<double>(total.packets) / secs : 0.0);
-    return static_cast<int>(worst);
 }
 
 // Prints the matches, then every matching packet committed later, poll by
@@ -382,14 +207,6 @@ int run_captures(const std::string& db) {
         if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
         std::printf("\n");
     }
-    return 0;
-}
-
-int run_interfaces() {
-    const std::vector<InterfaceInfo> list = list_interfaces();
-    if (list.empty()) throw DeviceError("no interfaces available for capture (capturing may need root)");
-    int n = 0;
-    for (const InterfaceInfo& i : list) std::printf("%d.%s\n", ++n, describe_interface(i).c_str());
     return 0;
 }
 
@@ -476,10 +293,10 @@ int main(int argc, char** argv) {
     }
 
     try {
-        if (ingest->parsed()) return run_ingest(in);
+        if (ingest->parsed()) return run_ingest(in, argv);
         if (query->parsed()) return run_query(q);
         if (captures->parsed()) return run_captures(captures_db);
-        if (interfaces->parsed()) return run_interfaces();
+        if (interfaces->parsed()) return run_interfaces(argv);
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

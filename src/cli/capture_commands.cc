@@ -1,0 +1,157 @@
+// The commands that read captures, run in this process: ingest (files and
+// live) and interfaces. They use libpcap (loaded on first use).
+#include <unistd.h>
+
+#include <chrono>
+#include <climits>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+#include "capdb/ingest.h"
+#include "capdb/live.h"
+#include "capdb/store.h"
+#include "cli/cli.h"
+
+namespace capdb::cli {
+namespace {
+
+void check_store_args(const IngestArgs& a) {
+    if (a.batch == 0) throw UsageError("--batch must be at least 1");
+    if (a.preview_bytes > kMaxPreviewBytes)
+        throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
+}
+
+// tcpdump's "N packets captured" wording.
+void print_count(std::uint64_t n, const char* what) {
+    std::fprintf(stderr, "%llu packet%s %s\n", static_cast<unsigned long long>(n), n == 1 ? "" : "s", what);
+}
+
+int run_live(const IngestArgs& a) {
+    check_store_args(a);
+    LiveOptions lo;
+    lo.device = *a.live;
+    if (lo.device.empty()) throw UsageError("--live: empty interface name (see 'capdb interfaces')");
+    lo.filter = a.filter;
+    if (!a.files.empty()) {
+        if (!a.filter.empty())
+            throw UsageError("give the capture filter either with --filter or as trailing words, not both");
+        for (const std::string& word : a.files) lo.filter += (lo.filter.empty() ? "" : " ") + word;
+    }
+    if (a.snaplen < 1 || a.snaplen > kMaxSnaplen)
+        throw UsageError(fmt::format("--snaplen must be between 1 and {}", kMaxSnaplen));
+    lo.snaplen = static_cast<std::uint32_t>(a.snaplen);
+    lo.promisc = !a.no_promisc;
+    if (a.buffer_size) {
+        if (*a.buffer_size == 0 || *a.buffer_size > static_cast<std::uint64_t>(INT_MAX))
+            throw UsageError(fmt::format("--buffer-size must be between 1 and {} bytes", INT_MAX));
+        lo.buffer_size = static_cast<std::uint32_t>(*a.buffer_size);
+    }
+    LiveIngestOptions opts;
+    opts.batch = a.batch;
+    opts.preview_bytes = a.preview_bytes;
+    if (a.duration) {
+        if (!std::isfinite(*a.duration) || *a.duration <= 0 || *a.duration > 1e9)
+            throw UsageError("--duration must be a positive number of seconds");
+        opts.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*a.duration));
+    }
+    if (a.count) {
+        if (*a.count < 1) throw UsageError("--count must be at least 1");
+        opts.count = static_cast<std::uint64_t>(*a.count);
+    }
+    opts.should_stop = [] { return g_stop != 0; };
+
+    // The device first: a missing interface or a bad filter creates nothing.
+    install_signal_handlers();
+    LiveCapture capture(lo);
+    for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", printable(w).c_str());
+    auto store = open_sqlite_store(database_path(a.db), {.read_only = false, .create = true});
+    std::fprintf(stderr, "capdb: listening on %s, link-type %s, snapshot length %u bytes\n",
+                 printable(capture.device()).c_str(), link_type_name(capture.linktype()).c_str(), capture.snaplen());
+    const LiveOutcome r = ingest_live(*store, capture, opts);
+    print_count(r.counts.packets, "captured");
+    print_count(r.stats.received, "received by filter");
+    print_count(r.stats.dropped_kernel, "dropped by kernel");
+    if (r.stats.dropped_iface != 0) print_count(r.stats.dropped_iface, "dropped by interface");
+    return 0;
+}
+
+}  // namespace
+
+int run_ingest(const IngestArgs& a, char** /*argv*/) {
+    if (a.live) return run_live(a);
+    if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
+    check_store_args(a);
+    const std::string db_path = database_path(a.db);
+    auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
+    install_signal_handlers();
+
+    IngestOptions opts;
+    opts.batch = a.batch;
+    opts.preview_bytes = a.preview_bytes;
+    opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;
+    opts.should_stop = [] { return g_stop != 0; };
+
+    const auto start = std::chrono::steady_clock::now();
+    PacketCounts total;
+    Exit worst = Exit::ok;
+    auto note = [&](Exit e) {
+        if (worst == Exit::ok) worst = e;
+    };
+    for (const std::string& file : a.files) {
+        if (g_stop) break;
+        try {
+            IngestOutcome r = ingest_file(*store, file, opts);
+            if (r.duplicate) {
+                std::fprintf(stderr, "capdb: '%s' is already ingested (capture %lld); skipped\n",
+                             printable(file).c_str(), static_cast<long long>(r.capture));
+                continue;
+            }
+            total += r.counts;
+            if (r.counts.unsupported > 0) {
+                std::fprintf(stderr,
+                             "capdb: warning: '%s': link type %s is not supported; %llu packets stored undecoded\n",
+                             printable(file).c_str(), link_type_name(r.linktype).c_str(),
+                             static_cast<unsigned long long>(r.counts.unsupported));
+                note(Exit::unsupported);
+            }
+            if (r.interrupted) {
+                std::fprintf(stderr, "capdb: '%s': interrupted; %llu packets committed\n", printable(file).c_str(),
+                             static_cast<unsigned long long>(r.counts.packets));
+                note(Exit::interrupted);
+            }
+        } catch (const DatabaseError&) {
+            throw;
+        } catch (const DamagedCaptureError& e) {
+            total += e.counts;  // committed before the damage
+            std::fprintf(stderr, "capdb: error: %s\n", e.what());
+            note(e.code());
+        } catch (const Error& e) {
+            std::fprintf(stderr, "capdb: error: %s\n", e.what());
+            note(e.code());
+        }
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::fprintf(stderr,
+                 "capdb: %llu packets (IPv4 %llu, IPv6 %llu, other %llu, malformed %llu) in %.3f s, %.0f packets/s\n",
+                 static_cast<unsigned long long>(total.packets), static_cast<unsigned long long>(total.ipv4),
+                 static_cast<unsigned long long>(total.ipv6),
+                 static_cast<unsigned long long>(total.other + total.unsupported),
+                 static_cast<unsigned long long>(total.malformed), secs,
+                 secs > 0 ? static_cast<double>(total.packets) / secs : 0.0);
+    return static_cast<int>(worst);
+}
+
+int run_interfaces(char** /*argv*/) {
+    const std::vector<InterfaceInfo> list = list_interfaces();
+    if (list.empty()) throw DeviceError("no interfaces available for capture (capturing may need root)");
+    int n = 0;
+    for (const InterfaceInfo& i : list) std::printf("%d.%s\n", ++n, describe_interface(i).c_str());
+    return 0;
+}
+
+}  // namespace capdb::cli

@@ -1,0 +1,43 @@
+// Signal handling and the database path, shared by all commands.
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+
+#include "cli/cli.h"
+
+namespace capdb::cli {
+
+std::atomic<int> g_stop{0};
+static_assert(std::atomic<int>::is_always_lock_free, "g_stop is written in a signal handler");
+
+namespace {
+
+extern "C" void on_signal(int sig) {
+    const int saved_errno = errno;
+    if (g_stop) {
+        // A second signal: stop at once. SQLite discards the open transaction,
+        // so the database keeps exactly what was committed.
+        std::signal(sig, SIG_DFL);
+        std::raise(sig);
+    }
+    g_stop = 1;
+    errno = saved_errno;
+}
+
+}  // namespace
+
+void install_signal_handlers() {
+    struct sigaction sa{};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+}
+
+std::string database_path(const std::string& flag) {
+    if (!flag.empty()) return flag;
+    if (const char* env = std::getenv("CAPDB_DB"); env && *env) return env;
+    return "capdb.db";
+}
+
+}  // namespace capdb::cli

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import unittest
 
@@ -419,6 +420,54 @@ class TestStartup(CapdbCase):
                      ["captures", "--db", self.db]):
             trace = self.loaded_libraries(*args)
             self.assertNotIn("libpcap", trace, " ".join(args))
+
+
+class TestCaptureHandOver(CapdbCase):
+    """The static capdb hands ingest and interfaces over to capdb-capture
+    (next to it in the build directory); a dynamic capdb (sanitizer builds,
+    -Dstatic_deps=false) has none and runs them itself."""
+
+    def setUp(self):
+        super().setUp()
+        self.capture_exe = os.path.join(os.path.dirname(lib.capdb_path()), "capdb-capture")
+        if not os.access(self.capture_exe, os.X_OK):
+            self.skipTest("this build has one dynamic capdb")
+
+    def test_capdb_has_no_dynamic_loader(self):
+        with open(lib.capdb_path(), "rb") as f:
+            elf = f.read()
+        self.assertNotIn(b"/lib64/ld-linux", elf, "capdb should be linked statically")
+        with open(self.capture_exe, "rb") as f:
+            self.assertIn(b"ld-linux", f.read(), "capdb-capture should be a dynamic program")
+
+    def test_ingest_runs_in_capdb_capture_with_the_same_streams_and_status(self):
+        with open(td("eth_ipv4.pcap"), "rb") as f:
+            data = f.read()
+        p = self.capdb("ingest", "--db", self.db, "-", stdin=data)
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        self.assertEqual(self.count(), n_records("eth_ipv4.pcap"))
+        p = self.capdb("ingest", "--db", self.db, td("truncated.pcap"))
+        self.assertEqual(p.returncode, 4, lib.describe(p))
+        self.assertIn("truncated.pcap", p.stderr)
+
+    def test_missing_capdb_capture_is_a_clear_error(self):
+        lone = os.path.join(self.tmp, "bin")
+        os.mkdir(lone)
+        shutil.copy2(lib.capdb_path(), lone)
+        for args in (["ingest", "--db", self.db, td("eth_ipv4.pcap")], ["interfaces"]):
+            p = subprocess.run([os.path.join(lone, "capdb")] + args, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, env=lib.clean_env(), timeout=60)
+            err = p.stderr.decode()
+            self.assertEqual(p.returncode, 1, err)
+            self.assertRegex(err, r"^capdb: error: cannot run capdb-capture, which reads captures for capdb "
+                                  r"\(looked in .*/bin/capdb-capture and .*\): No such file or directory\n$")
+        self.assertFalse(os.path.exists(self.db), "nothing should be created")
+        # Queries do not need it.
+        self.ingest(td("eth_ipv4.pcap"))
+        p = subprocess.run([os.path.join(lone, "capdb"), "query", "--db", self.db, "--count"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=lib.clean_env(), timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(int(p.stdout), n_records("eth_ipv4.pcap"))
 
 
 class TestFormats(CapdbCase):

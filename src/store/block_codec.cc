@@ -184,25 +184,28 @@ void number_addresses(std::vector<RowRef>& rows, AddressTable& table) {
 
 void group_by_host(std::vector<RowRef>& rows, AddressTable& table) {
     number_addresses(rows, table);
-    std::vector<std::uint32_t> packets_of(table.size());
+    const std::uint32_t hosts = table.size();
+    const std::uint32_t non_ip = hosts;  // the node of non-IP rows
+    std::vector<std::uint32_t> packets_of(hosts);
     for (const RowRef& r : rows) {
         if (r.src_id == kNoAddress) continue;
         ++packets_of[r.src_id];
         if (r.dst_id != r.src_id) ++packets_of[r.dst_id];
     }
-    // Conversations (anchor, other) numbered in order of first appearance;
-    // anchors ranked by the first appearance of a conversation of theirs.
-    // Non-IP rows are the conversation (kNoAddress, kNoAddress).
+    // Conversations (anchor, other) numbered in order of first appearance,
+    // with their rows; anchors numbered by the first appearance of a
+    // conversation of theirs. Non-IP rows are the conversation
+    // (non_ip, kNoAddress).
     KeyNumbers conversations;
     std::vector<std::uint32_t> conversation_of(rows.size());
-    std::vector<std::uint32_t> rank_of_conversation;
-    std::vector<std::uint32_t> rank_of_anchor(table.size() + 1, kNoAddress);  // last slot: non-IP
-    std::uint32_t ranks = 0;
+    std::vector<std::uint32_t> anchor_of_conversation, other_of_conversation, rows_of_conversation;
+    std::vector<std::uint32_t> anchors;  // in order of first appearance
+    std::vector<std::uint8_t> is_anchor(std::size_t{hosts} + 1);
     std::uint64_t last_key = 0;
     std::uint32_t last_conversation = kNoAddress;
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const RowRef& r = rows[i];
-        std::uint32_t anchor = table.size(), other = kNoAddress;
+        std::uint32_t anchor = non_ip, other = kNoAddress;
         if (r.src_id != kNoAddress) {
             const bool src_rarer = packets_of[r.src_id] < packets_of[r.dst_id] ||
                                    (packets_of[r.src_id] == packets_of[r.dst_id] && r.src_id < r.dst_id);
@@ -213,22 +216,75 @@ void group_by_host(std::vector<RowRef>& rows, AddressTable& table) {
         if (last_conversation == kNoAddress || key != last_key) {
             const auto [number, added] = conversations.intern(key);
             if (added) {
-                if (rank_of_anchor[anchor] == kNoAddress) rank_of_anchor[anchor] = ranks++;
-                rank_of_conversation.push_back(rank_of_anchor[anchor]);
+                if (!is_anchor[anchor]) {
+                    is_anchor[anchor] = 1;
+                    anchors.push_back(anchor);
+                }
+                anchor_of_conversation.push_back(anchor);
+                other_of_conversation.push_back(other);
+                rows_of_conversation.push_back(0);
             }
             last_key = key;
             last_conversation = number;
         }
+        ++rows_of_conversation[last_conversation];
         conversation_of[i] = last_conversation;
     }
-    // Order of conversations: by anchor rank, then first appearance (a
-    // stable counting sort), then rows by conversation, then file order.
-    const auto nconv = rank_of_conversation.size();
+    const auto nconv = anchor_of_conversation.size();
+    // Each group's parent: the peer it has most rows with (the first such),
+    // always more common than the anchor, so parents form a forest.
+    std::vector<std::uint32_t> parent(std::size_t{hosts} + 1, kNoAddress);
+    std::vector<std::uint32_t> parent_conversation(std::size_t{hosts} + 1, kNoAddress);
+    for (std::uint32_t c = 0; c < nconv; ++c) {
+        const std::uint32_t a = anchor_of_conversation[c], o = other_of_conversation[c];
+        if (a == non_ip || o == a) continue;
+        const std::uint32_t best = parent_conversation[a];
+        if (best == kNoAddress || rows_of_conversation[c] > rows_of_conversation[best]) {
+            parent_conversation[a] = c;
+            parent[a] = o;
+        }
+    }
+    // Children of each node, in order of first appearance.
+    std::vector<std::uint32_t> child_start(std::size_t{hosts} + 2);
+    for (std::uint32_t a : anchors)
+        if (parent[a] != kNoAddress) ++child_start[parent[a] + 1];
+    for (std::size_t k = 1; k < child_start.size(); ++k) child_start[k] += child_start[k - 1];
+    std::vector<std::uint32_t> children(child_start.back());
+    {
+        std::vector<std::uint32_t> fill(child_start.begin(), child_start.end() - 1);
+        for (std::uint32_t a : anchors)
+            if (parent[a] != kNoAddress) children[fill[parent[a]]++] = a;
+    }
+    // Groups in depth-first order of the forest: roots by first appearance
+    // of their address (non-IP rows last), children after their parent.
+    std::vector<std::uint32_t> rank_of_anchor(std::size_t{hosts} + 1, kNoAddress);
+    std::uint32_t ranks = 0;
+    std::vector<std::uint32_t> stack;
+    for (std::uint32_t root = 0; root <= hosts; ++root) {
+        if (parent[root] != kNoAddress) continue;
+        if (!is_anchor[root] && child_start[root] == child_start[root + 1]) continue;
+        stack.push_back(root);
+        while (!stack.empty()) {
+            const std::uint32_t node = stack.back();
+            stack.pop_back();
+            if (is_anchor[node]) rank_of_anchor[node] = ranks++;
+            for (std::uint32_t k = child_start[node + 1]; k > child_start[node]; --k) stack.push_back(children[k - 1]);
+        }
+    }
+    // Order of conversations: by group, the one with the parent first, then
+    // first appearance; then rows by conversation, then file order.
     std::vector<std::uint32_t> start(std::size_t{ranks} + 1);
-    for (std::uint32_t rank : rank_of_conversation) ++start[rank + 1];
+    for (std::uint32_t c = 0; c < nconv; ++c) ++start[rank_of_anchor[anchor_of_conversation[c]] + 1];
     for (std::size_t k = 1; k < start.size(); ++k) start[k] += start[k - 1];
     std::vector<std::uint32_t> position(nconv);  // conversation -> its place in the order
-    for (std::size_t c = 0; c < nconv; ++c) position[c] = start[rank_of_conversation[c]]++;
+    for (std::uint32_t a : anchors) {
+        const std::uint32_t c = parent_conversation[a];
+        if (c != kNoAddress) position[c] = start[rank_of_anchor[a]]++;
+    }
+    for (std::uint32_t c = 0; c < nconv; ++c) {
+        const std::uint32_t a = anchor_of_conversation[c];
+        if (c != parent_conversation[a]) position[c] = start[rank_of_anchor[a]]++;
+    }
     std::vector<std::uint32_t> first_row(nconv + 1);
     for (std::uint32_t c : conversation_of) ++first_row[position[c] + 1];
     for (std::size_t k = 1; k < first_row.size(); ++k) first_row[k] += first_row[k - 1];

@@ -1,12 +1,14 @@
 // Column encoding of packet pages, the unit of compression in the SQLite store.
 //
 // A block (one commit's worth of a capture's packets, in file order) is
-// grouped by host (group_by_host: each packet with its rarer endpoint, then
-// by conversation, then file order) and cut into pages of up to kPageRows
-// packets, so that one host's packets sit in few pages. A page's fields are laid out as separate streams (packet numbers
-// and timestamps as zig-zag varint deltas, lengths as varints, addresses as
-// indexes into a per-page dictionary, ports, previews...) and the whole is
-// compressed with zstd. See README "Storage".
+// grouped by host (group_by_host: each packet with its rarer endpoint, the
+// groups of rare hosts after that of the host they mostly talk to, then by
+// conversation, then file order) and cut into pages of up to kPageRows
+// packets, so that one host's packets sit in few pages. A page's fields are
+// laid out as separate streams (packet numbers and timestamps as zig-zag
+// varint deltas, lengths as varints, addresses as indexes into a per-page
+// dictionary, ports, previews...) and the whole is compressed with zstd.
+// See README "Storage".
 #pragma once
 
 #include <cstdint>
@@ -93,14 +95,25 @@ private:
 void number_addresses(std::vector<RowRef>& rows, AddressTable& table);
 
 // Numbers the addresses (as number_addresses) and orders a block's rows so
-// that each host's packets sit together: every IP row goes to the group of
-// its rarer endpoint in this block (the one with fewer packets; ties to the
-// first seen), groups in order of first appearance, within a group by
-// conversation (the other endpoint) in order of first appearance, and within
-// a conversation in file order. Non-IP rows form one group. Linear time.
+// that each host's packets sit together. Every IP row goes to the group of
+// its rarer endpoint in this block (the anchor: the one with fewer packets;
+// ties to the lower address number, i.e. the first seen); non-IP rows form
+// one group. A group's parent is its dominant peer: the other endpoint it
+// has most rows with (ties to the conversation seen first), ignoring rows
+// from a host to itself. A parent is always more common than its child, so
+// the groups form a forest, which is laid out depth first: a group, then
+// the groups whose parent it is (recursively, in order of first appearance
+// of a conversation of theirs). Roots come in order of their address
+// numbers (a root may be a host with no group of its own, only children),
+// the non-IP group last. Within a group come first the conversation with
+// the parent, then the other conversations (by other endpoint) in order of
+// first appearance; within a conversation, file order. Linear time.
 //
-// A selective query asks for a rare host; all of that host's packets in a
-// block then fill one or two pages, which is what the query reads.
+// A selective query asks for a rare host X. Its rows sit in its own group
+// (with hosts more common than X) and in the groups of hosts rarer than X;
+// those of the rarer hosts that mostly talk to X follow X's group, so that
+// X's packets in a block fill few adjacent pages, which is what the query
+// reads.
 void group_by_host(std::vector<RowRef>& rows, AddressTable& table);
 
 // Encodes rows (at most kPageRows of one block) as one page.

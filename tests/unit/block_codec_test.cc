@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -152,8 +153,12 @@ TEST(BlockCodec, CorruptPagesFailCleanly) {
 
 // Checks the grouping contract of group_by_host on rows (already grouped):
 // numbers match addresses, each group (rarer endpoint) and each conversation
-// within it is contiguous, and a conversation keeps file order.
+// within it is contiguous, a conversation keeps file order, groups come in
+// depth-first order of the forest of dominant peers, and a group starts
+// with its conversation with its parent, the others in order of first
+// appearance.
 void expect_grouped(const std::vector<RowRef>& rows, const AddressTable& table) {
+    constexpr std::uint32_t non_ip = kNoAddress;  // the non-IP group's anchor here
     std::map<std::uint32_t, std::uint32_t> packets_of;
     for (const RowRef& r : rows) {
         const Summary& s = r.packet->summary;
@@ -168,28 +173,68 @@ void expect_grouped(const std::vector<RowRef>& rows, const AddressTable& table) 
         ++packets_of[r.src_id];
         if (r.dst_id != r.src_id) ++packets_of[r.dst_id];
     }
-    auto anchor_of = [&](const RowRef& r) -> std::pair<std::uint32_t, std::uint32_t> {
-        if (r.src_id == kNoAddress) return {kNoAddress, kNoAddress};
+    using Conversation = std::pair<std::uint32_t, std::uint32_t>;  // anchor, other
+    auto anchor_of = [&](const RowRef& r) -> Conversation {
+        if (r.src_id == kNoAddress) return {non_ip, kNoAddress};
         const auto ns = packets_of[r.src_id], nd = packets_of[r.dst_id];
         const bool src = ns < nd || (ns == nd && r.src_id < r.dst_id);
         return src ? std::pair{r.src_id, r.dst_id} : std::pair{r.dst_id, r.src_id};
     };
-    std::set<std::uint32_t> closed_anchors;
-    std::set<std::pair<std::uint32_t, std::uint32_t>> closed_conversations;
+    // The expected layout, from the rows in file order: conversations in
+    // order of first appearance with their rows, each group's parent.
+    std::vector<const RowRef*> file_order;
+    for (const RowRef& r : rows) file_order.push_back(&r);
+    std::sort(file_order.begin(), file_order.end(), [](const RowRef* a, const RowRef* b) { return a->index < b->index; });
+    std::vector<Conversation> conversations;  // in order of first appearance
+    std::map<Conversation, std::uint32_t> rows_in;
+    std::vector<std::uint32_t> anchors;  // in order of first appearance of a conversation
+    for (const RowRef* r : file_order) {
+        const auto conv = anchor_of(*r);
+        if (rows_in[conv]++ == 0) {
+            if (std::none_of(conversations.begin(), conversations.end(), [&](const Conversation& c) { return c.first == conv.first; }))
+                anchors.push_back(conv.first);
+            conversations.push_back(conv);
+        }
+    }
+    std::map<std::uint32_t, Conversation> parent_conversation;
+    for (const auto& conv : conversations) {
+        if (conv.first == non_ip || conv.first == conv.second) continue;
+        const auto it = parent_conversation.find(conv.first);
+        if (it == parent_conversation.end() || rows_in[conv] > rows_in[it->second]) parent_conversation[conv.first] = conv;
+    }
+    std::map<std::uint32_t, std::vector<std::uint32_t>> children;
+    for (std::uint32_t a : anchors)
+        if (parent_conversation.count(a)) children[parent_conversation[a].second].push_back(a);
+    std::vector<std::uint32_t> roots;
+    for (std::uint32_t id = 0; id < table.size(); ++id) {
+        if (parent_conversation.count(id)) continue;
+        if (children.count(id) || std::count(anchors.begin(), anchors.end(), id)) roots.push_back(id);
+    }
+    if (std::count(anchors.begin(), anchors.end(), non_ip)) roots.push_back(non_ip);
+    std::vector<Conversation> expected;
+    std::function<void(std::uint32_t)> lay_out = [&](std::uint32_t node) {
+        const auto parent = parent_conversation.find(node);
+        if (parent != parent_conversation.end()) expected.push_back(parent->second);
+        for (const auto& conv : conversations)
+            if (conv.first == node && (parent == parent_conversation.end() || conv != parent->second))
+                expected.push_back(conv);
+        for (std::uint32_t child : children[node]) lay_out(child);
+    };
+    for (std::uint32_t root : roots) lay_out(root);
+    ASSERT_EQ(expected.size(), conversations.size());
+
+    std::size_t next = 0;  // in expected
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const auto conv = anchor_of(rows[i]);
-        if (i > 0) {
-            const auto prev = anchor_of(rows[i - 1]);
-            if (prev == conv) {
-                EXPECT_LT(rows[i - 1].index, rows[i].index) << "file order within a conversation";
-                continue;
-            }
-            closed_conversations.insert(prev);
-            if (prev.first != conv.first) closed_anchors.insert(prev.first);
+        if (i > 0 && anchor_of(rows[i - 1]) == conv) {
+            EXPECT_LT(rows[i - 1].index, rows[i].index) << "file order within a conversation";
+            continue;
         }
-        EXPECT_EQ(closed_conversations.count(conv), 0u) << "conversation split at row " << i;
-        EXPECT_EQ(closed_anchors.count(conv.first), 0u) << "host group split at row " << i;
+        ASSERT_LT(next, expected.size()) << "conversation split at row " << i;
+        ASSERT_EQ(conv, expected[next]) << "conversation out of place at row " << i;
+        ++next;
     }
+    EXPECT_EQ(next, expected.size());
 }
 
 // packets added to batch, as rows grouped by group_by_host (checked).
@@ -268,6 +313,55 @@ TEST(BlockCodec, RareHostPacketsSitTogether) {
     }
     ASSERT_EQ(at.size(), 50u);
     EXPECT_EQ(at.back() - at.front(), 49u) << "the rare host's packets are not contiguous";
+}
+
+// A host's packets with hosts rarer than it sit in those hosts' groups; the
+// groups of rare hosts that mostly talk to it follow its own, so all its
+// packets end up in one run of rows, though those hosts first appear all
+// over the block.
+TEST(BlockCodec, RareHostsFollowTheHostTheyTalkTo) {
+    std::vector<testing::OwnedPacket> packets;
+    auto v4 = [](std::uint8_t a, std::uint32_t b) {
+        const std::uint8_t bytes[4] = {10, 0, a, static_cast<std::uint8_t>(b)};
+        return Address::from_v4(bytes);
+    };
+    const Address host = v4(9, 9);
+    for (std::uint32_t i = 0; i < 3000; ++i) {
+        testing::OwnedPacket p;
+        p.view.ts_ns = 1'000'000'000 + i;
+        p.view.caplen = p.view.wirelen = 60;
+        p.view.linktype = 1;
+        Summary& s = p.view.summary;
+        s.network = Network::ipv4;
+        s.ethertype = 0x0800;
+        s.ip_proto = 6;
+        // Four busy hosts talk to 60 others; host talks to the busy hosts
+        // (60 packets) and to 20 rare hosts (3 packets each, only with it),
+        // the rare ones first seen one by one through the block.
+        const Address busy = v4(1, i % 4);
+        if (i % 50 == 7) {
+            s.src = host;
+            s.dst = v4(1, (i / 50) % 4);
+        } else if (i % 50 == 25) {
+            s.src = v4(3, (i / 50) % 20);
+            s.dst = host;
+        } else {
+            s.src = busy;
+            s.dst = v4(2, (i / 4) % 60);
+        }
+        if (i % 2) std::swap(s.src, s.dst);
+        packets.push_back(p);
+    }
+    PendingBatch batch;
+    AddressTable table;
+    const auto rows = grouped(packets, batch, table);
+    std::vector<std::size_t> at;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+        const Summary& s = rows[i].packet->summary;
+        if (s.src == host || s.dst == host) at.push_back(i);
+    }
+    ASSERT_EQ(at.size(), 120u);
+    EXPECT_EQ(at.back() - at.front(), 119u) << "the host's packets are not contiguous";
 }
 
 TEST(BlockCodec, AddressTableNumbersInOrderOfFirstAppearance) {

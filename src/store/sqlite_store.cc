@@ -1104,7 +1104,9 @@ std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOpt
     auto identify = [&] {
         app_id = pragma("PRAGMA application_id");
         version = pragma("PRAGMA user_version");
-        tables = pragma("SELECT count(*) FROM sqlite_schema");
+        // A capdb database got its application id with its tables: count
+        // them only to tell an empty file from another application's.
+        tables = app_id == kApplicationId ? 1 : pragma("SELECT count(*) FROM sqlite_schema");
     };
     try {
         identify();

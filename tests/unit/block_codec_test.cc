@@ -277,40 +277,55 @@ TEST(BlockCodec, HostGroupingKeepsPacketNumbers) {
     }
 }
 
-// A rare host talking to busy hosts, its packets interleaved with theirs in
-// the file, ends up in one run of rows: one page for a query about it.
-TEST(BlockCodec, RareHostPacketsSitTogether) {
-    std::vector<testing::OwnedPacket> packets;
-    auto v4 = [](std::uint8_t a, std::uint8_t b) {
-        const std::uint8_t bytes[4] = {10, 0, a, b};
-        return Address::from_v4(bytes);
-    };
-    const Address rare = v4(9, 9);
-    for (std::uint32_t i = 0; i < 2000; ++i) {
-        testing::OwnedPacket p;
-        p.view.ts_ns = 1'000'000'000 + i;
-        p.view.caplen = p.view.wirelen = 60;
-        p.view.linktype = 1;
-        Summary& s = p.view.summary;
-        s.network = Network::ipv4;
-        s.ethertype = 0x0800;
-        s.ip_proto = 17;
-        // The rare host's packets go to each of the busy hosts in turn.
-        const Address busy = v4(1, static_cast<std::uint8_t>(i % 40 == 0 ? (i / 40) % 4 : i % 4));
-        const Address peer = v4(2, static_cast<std::uint8_t>(i % 50));
-        const bool with_rare = i % 40 == 0;  // 50 packets, each with a busy host
-        s.src = with_rare && i % 80 == 0 ? rare : busy;
-        s.dst = with_rare ? (i % 80 == 0 ? busy : rare) : peer;
-        packets.push_back(p);
-    }
+// 10.0.a.b
+Address ten_zero(std::uint8_t a, std::uint32_t b) {
+    const std::uint8_t bytes[4] = {10, 0, a, static_cast<std::uint8_t>(b)};
+    return Address::from_v4(bytes);
+}
+
+// The i-th packet of a test block: 60 bytes of IPv4 protocol proto from src
+// to dst.
+testing::OwnedPacket ipv4_packet(std::uint32_t i, std::uint8_t proto, const Address& src, const Address& dst) {
+    testing::OwnedPacket p;
+    p.view.ts_ns = 1'000'000'000 + i;
+    p.view.caplen = p.view.wirelen = 60;
+    p.view.linktype = 1;
+    Summary& s = p.view.summary;
+    s.network = Network::ipv4;
+    s.ethertype = 0x0800;
+    s.ip_proto = proto;
+    s.src = src;
+    s.dst = dst;
+    return p;
+}
+
+// Where the rows with host are in a block grouped by group_by_host.
+std::vector<std::size_t> rows_with(const std::vector<testing::OwnedPacket>& packets, const Address& host) {
     PendingBatch batch;
     AddressTable table;
     const auto rows = grouped(packets, batch, table);
     std::vector<std::size_t> at;
     for (std::size_t i = 0; i < rows.size(); ++i) {
         const Summary& s = rows[i].packet->summary;
-        if (s.src == rare || s.dst == rare) at.push_back(i);
+        if (s.src == host || s.dst == host) at.push_back(i);
     }
+    return at;
+}
+
+// A rare host talking to busy hosts, its packets interleaved with theirs in
+// the file, ends up in one run of rows: one page for a query about it.
+TEST(BlockCodec, RareHostPacketsSitTogether) {
+    std::vector<testing::OwnedPacket> packets;
+    const Address rare = ten_zero(9, 9);
+    for (std::uint32_t i = 0; i < 2000; ++i) {
+        // The rare host's packets go to each of the busy hosts in turn.
+        const Address busy = ten_zero(1, i % 40 == 0 ? (i / 40) % 4 : i % 4);
+        const Address peer = ten_zero(2, i % 50);
+        const bool with_rare = i % 40 == 0;  // 50 packets, each with a busy host
+        packets.push_back(ipv4_packet(i, 17, with_rare && i % 80 == 0 ? rare : busy,
+                                      with_rare ? (i % 80 == 0 ? busy : rare) : peer));
+    }
+    const auto at = rows_with(packets, rare);
     ASSERT_EQ(at.size(), 50u);
     EXPECT_EQ(at.back() - at.front(), 49u) << "the rare host's packets are not contiguous";
 }
@@ -321,45 +336,23 @@ TEST(BlockCodec, RareHostPacketsSitTogether) {
 // over the block.
 TEST(BlockCodec, RareHostsFollowTheHostTheyTalkTo) {
     std::vector<testing::OwnedPacket> packets;
-    auto v4 = [](std::uint8_t a, std::uint32_t b) {
-        const std::uint8_t bytes[4] = {10, 0, a, static_cast<std::uint8_t>(b)};
-        return Address::from_v4(bytes);
-    };
-    const Address host = v4(9, 9);
+    const Address host = ten_zero(9, 9);
     for (std::uint32_t i = 0; i < 3000; ++i) {
-        testing::OwnedPacket p;
-        p.view.ts_ns = 1'000'000'000 + i;
-        p.view.caplen = p.view.wirelen = 60;
-        p.view.linktype = 1;
-        Summary& s = p.view.summary;
-        s.network = Network::ipv4;
-        s.ethertype = 0x0800;
-        s.ip_proto = 6;
         // Four busy hosts talk to 60 others; host talks to the busy hosts
         // (60 packets) and to 20 rare hosts (3 packets each, only with it),
         // the rare ones first seen one by one through the block.
-        const Address busy = v4(1, i % 4);
+        Address src = ten_zero(1, i % 4), dst = ten_zero(2, (i / 4) % 60);
         if (i % 50 == 7) {
-            s.src = host;
-            s.dst = v4(1, (i / 50) % 4);
+            src = host;
+            dst = ten_zero(1, (i / 50) % 4);
         } else if (i % 50 == 25) {
-            s.src = v4(3, (i / 50) % 20);
-            s.dst = host;
-        } else {
-            s.src = busy;
-            s.dst = v4(2, (i / 4) % 60);
+            src = ten_zero(3, (i / 50) % 20);
+            dst = host;
         }
-        if (i % 2) std::swap(s.src, s.dst);
-        packets.push_back(p);
+        if (i % 2) std::swap(src, dst);
+        packets.push_back(ipv4_packet(i, 6, src, dst));
     }
-    PendingBatch batch;
-    AddressTable table;
-    const auto rows = grouped(packets, batch, table);
-    std::vector<std::size_t> at;
-    for (std::size_t i = 0; i < rows.size(); ++i) {
-        const Summary& s = rows[i].packet->summary;
-        if (s.src == host || s.dst == host) at.push_back(i);
-    }
+    const auto at = rows_with(packets, host);
     ASSERT_EQ(at.size(), 120u);
     EXPECT_EQ(at.back() - at.front(), 119u) << "the host's packets are not contiguous";
 }

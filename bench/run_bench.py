@@ -149,8 +149,7 @@ def time_command(what: str, cmd: list[str], runs: int) -> tuple[list[float], int
     times = []
     lines = 0
     env = child_env()
-    # One file for stderr, emptied between runs outside the timed part
-    # (creating a file per run added ~1 ms to every run on the test VM).
+    # One file for stderr, emptied between runs outside the timed part.
     with tempfile.TemporaryFile() as err:
         for _ in range(runs):
             err.seek(0)

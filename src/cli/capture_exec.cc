@@ -46,9 +46,10 @@ std::string own_directory() {
         ::execv(exe.c_str(), argv);
         if (errno != ENOENT) err = errno;  // it is there but cannot run: say why
     }
-    throw Error(Exit::internal, std::string("cannot run ") + kCaptureName + ", which reads captures for capdb (looked in " +
-                                    (beside == kCaptureName ? "" : beside + " and ") + CAPDB_CAPTURE_EXE +
-                                    "): " + std::strerror(err));
+    throw Error(Exit::internal, std::string("cannot run ") + kCaptureName +
+                                    ", which reads captures for capdb (looked in " +
+                                    (beside == kCaptureName ? "" : printable(beside) + " and ") +
+                                    printable(CAPDB_CAPTURE_EXE) + "): " + std::strerror(err));
 }
 
 }  // namespace

@@ -232,28 +232,29 @@ void group_by_host(std::vector<RowRef>& rows, AddressTable& table) {
     }
     const auto nconv = anchor_of_conversation.size();
     // Each group's parent: the peer it has most rows with (the first such),
-    // always more common than the anchor, so parents form a forest.
-    std::vector<std::uint32_t> parent(std::size_t{hosts} + 1, kNoAddress);
+    // always more common than the anchor, so parents form a forest. A group
+    // keeps its conversation with the parent; the parent is its other end.
     std::vector<std::uint32_t> parent_conversation(std::size_t{hosts} + 1, kNoAddress);
     for (std::uint32_t c = 0; c < nconv; ++c) {
-        const std::uint32_t a = anchor_of_conversation[c], o = other_of_conversation[c];
-        if (a == non_ip || o == a) continue;
+        const std::uint32_t a = anchor_of_conversation[c];
+        if (a == non_ip || other_of_conversation[c] == a) continue;
         const std::uint32_t best = parent_conversation[a];
-        if (best == kNoAddress || rows_of_conversation[c] > rows_of_conversation[best]) {
-            parent_conversation[a] = c;
-            parent[a] = o;
-        }
+        if (best == kNoAddress || rows_of_conversation[c] > rows_of_conversation[best]) parent_conversation[a] = c;
     }
+    auto parent = [&](std::uint32_t node) {
+        const std::uint32_t c = parent_conversation[node];
+        return c == kNoAddress ? kNoAddress : other_of_conversation[c];
+    };
     // Children of each node, in order of first appearance.
     std::vector<std::uint32_t> child_start(std::size_t{hosts} + 2);
     for (std::uint32_t a : anchors)
-        if (parent[a] != kNoAddress) ++child_start[parent[a] + 1];
+        if (parent(a) != kNoAddress) ++child_start[parent(a) + 1];
     for (std::size_t k = 1; k < child_start.size(); ++k) child_start[k] += child_start[k - 1];
     std::vector<std::uint32_t> children(child_start.back());
     {
         std::vector<std::uint32_t> fill(child_start.begin(), child_start.end() - 1);
         for (std::uint32_t a : anchors)
-            if (parent[a] != kNoAddress) children[fill[parent[a]]++] = a;
+            if (parent(a) != kNoAddress) children[fill[parent(a)]++] = a;
     }
     // Groups in depth-first order of the forest: roots by first appearance
     // of their address (non-IP rows last), children after their parent.
@@ -261,7 +262,7 @@ void group_by_host(std::vector<RowRef>& rows, AddressTable& table) {
     std::uint32_t ranks = 0;
     std::vector<std::uint32_t> stack;
     for (std::uint32_t root = 0; root <= hosts; ++root) {
-        if (parent[root] != kNoAddress) continue;
+        if (parent(root) != kNoAddress) continue;
         if (!is_anchor[root] && child_start[root] == child_start[root + 1]) continue;
         stack.push_back(root);
         while (!stack.empty()) {

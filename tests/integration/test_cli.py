@@ -454,9 +454,13 @@ class TestCaptureHandOver(CapdbCase):
         lone = os.path.join(self.tmp, "bin")
         os.mkdir(lone)
         shutil.copy2(lib.capdb_path(), lone)
+
+        def lone_capdb(*args):
+            return subprocess.run([os.path.join(lone, "capdb"), *args], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=lib.clean_env(), timeout=60)
+
         for args in (["ingest", "--db", self.db, td("eth_ipv4.pcap")], ["interfaces"]):
-            p = subprocess.run([os.path.join(lone, "capdb")] + args, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, env=lib.clean_env(), timeout=60)
+            p = lone_capdb(*args)
             err = p.stderr.decode()
             self.assertEqual(p.returncode, 1, err)
             self.assertRegex(err, r"^capdb: error: cannot run capdb-capture, which reads captures for capdb "
@@ -464,8 +468,7 @@ class TestCaptureHandOver(CapdbCase):
         self.assertFalse(os.path.exists(self.db), "nothing should be created")
         # Queries do not need it.
         self.ingest(td("eth_ipv4.pcap"))
-        p = subprocess.run([os.path.join(lone, "capdb"), "query", "--db", self.db, "--count"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=lib.clean_env(), timeout=60)
+        p = lone_capdb("query", "--db", self.db, "--count")
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(int(p.stdout), n_records("eth_ipv4.pcap"))
 

@@ -15,6 +15,7 @@ struct RawPacket {
     std::uint32_t caplen = 0;
     std::uint32_t wirelen = 0;
     std::int64_t file_offset = -1;  // offset of the record in the file; -1 unknown
+    bool time_invalid = false;      // sub-second field out of range; ts_ns holds the seconds only
     std::span<const std::uint8_t> data{};
 };
 

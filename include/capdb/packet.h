@@ -23,6 +23,10 @@ struct PacketView {
     std::uint32_t wirelen = 0;      // bytes on the wire
     std::int64_t file_offset = -1;  // byte offset of the record in the source file; -1 unknown (stdin, live)
     std::uint32_t linktype = 0;     // DLT as libpcap reports it
+    // The record's sub-second field was out of range (us >= 10^6 or
+    // ns >= 10^9): ts_ns holds its whole seconds only, as tcpdump prints
+    // them with "(invalid us)".
+    bool time_invalid = false;
     Summary summary{};
     std::span<const std::uint8_t> preview{};  // first min(caplen, preview_bytes) captured bytes
 };

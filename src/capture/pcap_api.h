@@ -1,10 +1,5 @@
-// libpcap, loaded when capdb first needs it.
-//
-// capdb links libpcap at run time (dlopen) instead of at start-up: on Debian
-// libpcap pulls in D-Bus, systemd, libgcrypt, liblzma and liblz4, and
-// resolving that chain costs every process a few milliseconds, which is most
-// of a `capdb query`. Queries never touch libpcap; ingest and live capture load
-// it on first use. Only the capture module includes this header.
+// The libpcap functions capdb calls. Only the capture module includes this
+// header (and so pcap.h).
 #pragma once
 
 #include <pcap/pcap.h>
@@ -27,9 +22,7 @@ struct PcapApi {
 #undef CAPDB_PCAP_MEMBER
 };
 
-// The loaded library. The first call loads it (thread-safe); throws
-// capdb::Error (Exit::internal) naming the library files it tried and why
-// they failed when libpcap is not installed or lacks a function.
+// libpcap's functions (linked the ordinary way).
 const PcapApi& libpcap();
 
 }  // namespace capdb

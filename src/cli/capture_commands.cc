@@ -82,7 +82,7 @@ int run_live(const IngestArgs& a) {
 
 }  // namespace
 
-int run_ingest(const IngestArgs& a, char** /*argv*/) {
+int run_ingest(const IngestArgs& a) {
     if (a.live) return run_live(a);
     if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
     check_store_args(a);
@@ -146,7 +146,7 @@ int run_ingest(const IngestArgs& a, char** /*argv*/) {
     return static_cast<int>(worst);
 }
 
-int run_interfaces(char** /*argv*/) {
+int run_interfaces() {
     const std::vector<InterfaceInfo> list = list_interfaces();
     if (list.empty()) throw DeviceError("no interfaces available for capture (capturing may need root)");
     int n = 0;

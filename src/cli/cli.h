@@ -1,7 +1,6 @@
 // Shared by the command-line translation units: the parsed ingest options,
-// signal handling, and the two capture commands, which are built either in
-// process (capture_commands.cc) or as a hand-over to the capture executable
-// (capture_exec.cc; see meson.build).
+// signal handling, and the two commands that read captures
+// (capture_commands.cc).
 #pragma once
 
 #include <atomic>
@@ -39,10 +38,8 @@ void install_signal_handlers();
 // --db, else $CAPDB_DB, else ./capdb.db.
 std::string database_path(const std::string& flag);
 
-// 'capdb ingest' and 'capdb interfaces'. argv is the process's own, for
-// the hand-over to the capture executable; the in-process versions use
-// only the parsed arguments. Return the exit status.
-int run_ingest(const IngestArgs& args, char** argv);
-int run_interfaces(char** argv);
+// 'capdb ingest' and 'capdb interfaces'. Return the exit status.
+int run_ingest(const IngestArgs& args);
+int run_interfaces();
 
 }  // namespace capdb::cli

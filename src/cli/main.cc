@@ -1,7 +1,6 @@
 // capdb command line: wires CLI11 to the library. The only file that knows
 // CLI11, and where a command's capdb::Error becomes a message and an exit
-// status. The capture commands are in capture_commands.cc (or, in the static
-// capdb, handed over to capdb-capture by capture_exec.cc).
+// status. The commands that read captures are in capture_commands.cc.
 #include <poll.h>
 
 #include <charconv>
@@ -18,7 +17,6 @@
 #include "capdb/error.h"
 #include "capdb/filter.h"
 #include "capdb/format.h"
-#include "capdb/heap.h"
 #include "capdb/store.h"
 #include "cli/cli.h"
 
@@ -48,7 +46,7 @@ Examples:
 
 Exit codes: 0 ok, 2 usage, 3 unreadable input, 4 damaged capture, 5 unsupported
 link type, 6 database error, 7 capture device error, 8 permission denied,
-1 internal error (or libpcap or capdb-capture cannot be loaded).
+1 internal error (or libpcap cannot be loaded).
 )";
 
 // Integer options take plain decimal: CLI11 alone would also take "0x50"
@@ -167,9 +165,6 @@ int run_query(const QueryArgs& a) {
     auto format = parse_format(a.format);
     if (!format) throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
     if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
-    // A query's fresh heap (a few hundred KiB) on one huge page: one page
-    // fault instead of one per 4 KiB.
-    prefer_huge_heap_pages();
     auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
     if (a.follow) return follow(*store, filter, *format);
     if (a.count) {
@@ -293,10 +288,10 @@ int main(int argc, char** argv) {
     }
 
     try {
-        if (ingest->parsed()) return run_ingest(in, argv);
+        if (ingest->parsed()) return run_ingest(in);
         if (query->parsed()) return run_query(q);
         if (captures->parsed()) return run_captures(captures_db);
-        if (interfaces->parsed()) return run_interfaces(argv);
+        if (interfaces->parsed()) return run_interfaces();
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

@@ -194,7 +194,12 @@ OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<I
         m.size = static_cast<std::uint64_t>(st.st_size);
         std::array<unsigned char, 4> magic{};
         if (m.size < 4) m.input_error(m.size == 0 ? "empty file, not a capture" : "too short to be a capture");
-        if (::pread(m.fd, magic.data(), 4, 0) != 4) m.input_error(std::strerror(errno));
+        // errno means something only when pread fails; a short read is a
+        // file that shrank after fstat, or one (in sysfs) that is shorter
+        // than its size says.
+        const ssize_t got = ::pread(m.fd, magic.data(), 4, 0);
+        if (got < 0) m.input_error(std::strerror(errno));
+        if (got < 4) m.input_error("too short to be a capture");
         if (magic[0] == 0x1f && magic[1] == 0x8b)
             m.input_error("is gzip-compressed; decompress it first (zcat FILE | capdb ingest -)");
         m.magic = classify(magic);

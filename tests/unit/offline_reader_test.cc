@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "capdb/error.h"
@@ -74,6 +78,24 @@ TEST(OfflineReader, TruncatedRecordNamesPacket) {
     } catch (const DamagedError& e) {
         EXPECT_EQ(n, 5);
         EXPECT_NE(std::string(e.what()).find("packet 6"), std::string::npos) << e.what();
+    }
+}
+
+// A regular file that reads shorter than fstat says (sysfs reports 4096
+// bytes for a two-byte attribute; a file truncated under capdb does the
+// same) is "too short", not whatever errno an earlier call left behind.
+TEST(OfflineReader, ShortReadIsNotAStaleErrno) {
+    const std::string path = "/sys/class/net/lo/addr_len";
+    if (::access(path.c_str(), R_OK) != 0) GTEST_SKIP() << path << " is not readable here";
+    errno = EXDEV;
+    try {
+        OfflineReader r(path);
+        FAIL() << "no error for " << path;
+    } catch (const InputError& e) {
+        const std::string what = e.what();
+        EXPECT_EQ(what.find(std::strerror(EXDEV)), std::string::npos) << what;
+        EXPECT_NE(what.find("too short"), std::string::npos) << what;
+        EXPECT_NE(what.find(path), std::string::npos) << what;
     }
 }
 

@@ -15,7 +15,9 @@ struct RawPacket {
     std::uint32_t caplen = 0;
     std::uint32_t wirelen = 0;
     std::int64_t file_offset = -1;  // offset of the record in the file; -1 unknown
-    bool time_invalid = false;      // sub-second field out of range; ts_ns holds the seconds only
+    // pcap only: the sub-second field is out of range (us >= 10^6, ns >= 10^9);
+    // ts_ns holds the record's whole seconds only, as tcpdump's "(invalid us)".
+    bool time_invalid = false;
     std::span<const std::uint8_t> data{};
 };
 

@@ -29,14 +29,51 @@ struct PcapCloser {
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
 
-// Nanoseconds since the epoch, saturating instead of overflowing for
-// timestamps beyond what int64 nanoseconds hold (year 2262).
+// Nanoseconds since the epoch of a pcapng record, saturating instead of
+// overflowing for timestamps beyond what int64 nanoseconds hold (year
+// 2262). libpcap splits pcapng's 64-bit timestamps itself, into a 64-bit
+// tv_sec and a fraction below one second.
 std::int64_t to_ns(const timeval& tv) noexcept {
     std::int64_t ns = 0;
     if (__builtin_mul_overflow(static_cast<std::int64_t>(tv.tv_sec), kNsPerSec, &ns) ||
         __builtin_add_overflow(ns, static_cast<std::int64_t>(tv.tv_usec), &ns))
         return tv.tv_sec < 0 ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
     return ns;
+}
+
+// The time of a classic pcap record, and whether its sub-second field is
+// out of range.
+//
+// A pcap record header stores two 32-bit fields: the seconds, unsigned
+// (the format runs to 2106-02-07T06:28:15Z), and the microseconds or
+// nanoseconds. libpcap 1.10 declares both as bpf_int32 and copies them into
+// the timeval with sign extension, so that it hands over seconds from
+// 2038-01-19T03:14:08Z on as 1901-1969; for a microsecond file opened at
+// nanosecond precision it then multiplies tv_usec by 1000. Rather than
+// read the record header a second time (by its file offset, which a pipe
+// does not allow), the stored fields are recovered from the timeval:
+//  - the stored seconds are the low 32 bits of tv_sec, whether libpcap
+//    extended them with the sign or (as a later libpcap may) with zeros;
+//  - tv_usec, then in nanoseconds, lies in [0, 10^9) exactly when the
+//    stored field is in range: a field >= 2^31 comes back negative (or, if
+//    zero-extended, >= 2^31 > 10^9), and a microsecond field in
+//    [10^6, 2^31) comes back >= 10^9 ns. This needs a 64-bit tv_usec, or
+//    libpcap's multiplication by 1000 would overflow.
+// Like tcpdump, which prints such a time with "(invalid us)", an
+// out-of-range field is not carried into the seconds: the time keeps its
+// seconds and is flagged.
+static_assert(sizeof(timeval::tv_usec) >= 8, "libpcap scales tv_usec by 1000: it must not overflow");
+
+struct PcapTime {
+    std::int64_t ns;
+    bool invalid;
+};
+
+PcapTime pcap_record_time(const timeval& tv) noexcept {
+    const auto seconds = static_cast<std::int64_t>(static_cast<std::uint32_t>(tv.tv_sec));
+    const bool invalid = tv.tv_usec < 0 || tv.tv_usec >= kNsPerSec;
+    // At most (2^32 - 1) * 10^9 + 10^9 - 1 < 2^63: no overflow.
+    return {seconds * kNsPerSec + (invalid ? 0 : static_cast<std::int64_t>(tv.tv_usec)), invalid};
 }
 
 enum class Magic { pcap, pcapng, other };
@@ -245,7 +282,14 @@ bool OfflineReader::next(RawPacket& out) {
     }
     ++m.packets;
     if (m.magic == Magic::pcapng && m.regular) offset = m.pcapng_block_start(std::ftell(fp));
-    out.ts_ns = to_ns(hdr->ts);
+    if (m.magic != Magic::pcapng) {
+        const PcapTime t = pcap_record_time(hdr->ts);
+        out.ts_ns = t.ns;
+        out.time_invalid = t.invalid;
+    } else {
+        out.ts_ns = to_ns(hdr->ts);
+        out.time_invalid = false;
+    }
     out.caplen = hdr->caplen;
     out.wirelen = hdr->len;
     out.file_offset = offset;

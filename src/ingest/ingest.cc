@@ -94,6 +94,7 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             view.ts_ns = raw.ts_ns;
             view.caplen = raw.caplen;
             view.wirelen = raw.wirelen;
+            view.time_invalid = raw.time_invalid;
             view.file_offset = raw.file_offset;
             view.summary = decode(linktype, raw.data);
             view.preview = raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes));

@@ -1,0 +1,103 @@
+#include "capdb/ingest.h"
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "capdb/capture.h"
+#include "capdb/store.h"
+#include "testutil.h"
+
+namespace capdb {
+namespace {
+
+using testing::TempDir;
+
+// What ingest_file did to a store: the packets it appended and how it ended.
+struct Record {
+    std::vector<PacketView> packets;  // previews not kept
+    std::optional<CaptureState> final_state;
+    std::string failure;
+    std::vector<std::string> sha256_lookups;
+};
+
+class RecordingWriter : public CaptureWriter {
+public:
+    explicit RecordingWriter(Record& r) : r_(r) {}
+    [[nodiscard]] CaptureId id() const noexcept override { return 1; }
+    void append(const PacketView& p) override {
+        PacketView v = p;
+        v.preview = {};
+        r_.packets.push_back(v);
+    }
+    void flush() override {}
+    void finish(CaptureState s, const std::string&, const std::optional<LiveStats>&) override { r_.final_state = s; }
+    void fail(const std::string& reason, const std::string&) override {
+        r_.final_state = CaptureState::failed;
+        r_.failure = reason;
+    }
+
+private:
+    Record& r_;
+};
+
+// A store that records what ingest asks of it. known_size: the file size
+// it claims to have seen; duplicate: whether every SHA-256 is known.
+class RecordingStore : public Store {
+public:
+    Record record;
+    std::uint64_t known_size = 0;
+    bool duplicate = false;
+
+    std::vector<CaptureInfo> captures() override { return {}; }
+    std::optional<CaptureInfo> capture(CaptureId) override { return std::nullopt; }
+    std::optional<CaptureInfo> find_by_sha256(const std::string& sha) override {
+        record.sha256_lookups.push_back(sha);
+        if (!duplicate) return std::nullopt;
+        CaptureInfo c;
+        c.id = 7;
+        return c;
+    }
+    bool has_file_of_size(std::uint64_t size) override { return size == known_size; }
+    std::uint64_t remove_unfinished(const std::string&) override { return 0; }
+    void remove_capture(CaptureId) override {}
+    std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta&, std::uint32_t) override {
+        return std::make_unique<RecordingWriter>(record);
+    }
+    void query(const Filter&, const RowCallback&) override {}
+    std::uint64_t count(const Filter&) override { return 0; }
+    std::int64_t max_block_id() override { return 0; }
+    void query_blocks(const Filter&, const BlockRange&, const RowCallback&) override {}
+};
+
+void put32(std::string& out, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+// A little-endian microsecond pcap of 60-byte Ethernet frames.
+std::string pcap_bytes(const std::vector<std::pair<std::uint32_t, std::uint32_t>>& times) {
+    std::string out;
+    for (std::uint32_t v : {0xa1b2c3d4u, 0x00040002u, 0u, 0u, 65535u, 1u}) put32(out, v);
+    for (const auto& [sec, usec] : times) {
+        for (std::uint32_t v : {sec, usec, 60u, 60u}) put32(out, v);
+        out.append(60, '\x42');
+    }
+    return out;
+}
+
+// The reader's flag reaches the stored packet.
+TEST(Ingest, CopiesTheInvalidTimeFlag) {
+    TempDir dir;
+    const std::string path = dir.file("bad_us.pcap");
+    std::ofstream(path, std::ios::binary) << pcap_bytes({{1'600'000'000, 0x80000000u}, {1'600'000'000, 5}});
+    RecordingStore store;
+    ingest_file(store, path, {});
+    ASSERT_EQ(store.record.packets.size(), 2u);
+    EXPECT_TRUE(store.record.packets[0].time_invalid);
+    EXPECT_EQ(store.record.packets[0].ts_ns, 1'600'000'000'000'000'000);
+    EXPECT_FALSE(store.record.packets[1].time_invalid);
+    EXPECT_EQ(store.record.packets[1].ts_ns, 1'600'000'000'000'005'000);
+}
+
+}  // namespace
+}  // namespace capdb

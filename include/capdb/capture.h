@@ -45,8 +45,9 @@ public:
     // Bytes consumed so far (approximate for pcapng), for progress display.
     [[nodiscard]] std::uint64_t bytes_read() const noexcept;
     // SHA-256 (lowercase hex) of every byte of the input. For a regular file it
-    // is computed on a second thread while packets are read; call after the
-    // last next(). For standard input it is computed as the bytes stream in.
+    // is computed on a second thread from the start, and may be asked for at
+    // any time (this waits for that thread). For a pipe it is computed as the
+    // bytes stream in: call after the last next(); it reads what libpcap left.
     [[nodiscard]] std::string sha256();
 
     struct Impl;

@@ -62,9 +62,10 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     out.linktype = reader.linktype();
 
     // A file of a size already seen may be a duplicate: settle it before
-    // reading. Otherwise the hash is computed alongside the read.
+    // reading, with the hash the reader computes anyway (on its own thread,
+    // from the start). Otherwise that hash is ready when the read ends.
     if (!reader.is_stdin() && reader.file_size() > 0 && store.has_file_of_size(reader.file_size())) {
-        if (auto existing = store.find_by_sha256(sha256_file(path))) {
+        if (auto existing = store.find_by_sha256(reader.sha256())) {
             out.duplicate = true;
             out.capture = existing->id;
             return out;

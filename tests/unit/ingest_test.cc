@@ -1,7 +1,12 @@
 #include "capdb/ingest.h"
 
+#include <sys/inotify.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "capdb/capture.h"
@@ -12,6 +17,8 @@ namespace capdb {
 namespace {
 
 using testing::TempDir;
+
+const std::string kData = CAPDB_TESTDATA;
 
 // What ingest_file did to a store: the packets it appended and how it ended.
 struct Record {
@@ -69,6 +76,69 @@ public:
     std::int64_t max_block_id() override { return 0; }
     void query_blocks(const Filter&, const BlockRange&, const RowCallback&) override {}
 };
+
+// Counts the times a file is opened, with inotify. Reads are watched too:
+// inotify merges an event into an identical one still unread just before
+// it, so two opens count as two only with some other event between them
+// (the reader always reads the file's magic before anything else opens it).
+class OpenCounter {
+public:
+    explicit OpenCounter(const std::string& path) : fd_(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+        if (fd_ >= 0) ::inotify_add_watch(fd_, path.c_str(), IN_OPEN | IN_ACCESS);
+    }
+    ~OpenCounter() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    OpenCounter(const OpenCounter&) = delete;
+    OpenCounter& operator=(const OpenCounter&) = delete;
+    [[nodiscard]] bool ok() const { return fd_ >= 0; }
+    int count() {
+        int n = 0;
+        alignas(inotify_event) char buf[4096];
+        for (ssize_t got; (got = ::read(fd_, buf, sizeof buf)) > 0;) {
+            for (ssize_t off = 0; off < got;) {
+                inotify_event e;
+                std::memcpy(&e, buf + off, sizeof e);
+                if (e.mask & IN_OPEN) ++n;
+                off += static_cast<ssize_t>(sizeof e + e.len);
+            }
+        }
+        return n;
+    }
+
+private:
+    int fd_;
+};
+
+// A file of a size seen before is checked for being a duplicate by its
+// SHA-256, computed once: the file is opened (and read) a single time.
+TEST(Ingest, DuplicateCheckHashesOnce) {
+    TempDir dir;
+    const std::string path = dir.file("copy.pcap");
+    std::filesystem::copy_file(kData + "/eth_ipv4.pcap", path);
+    RecordingStore store;
+    store.known_size = std::filesystem::file_size(path);
+    store.duplicate = true;
+    OpenCounter opens(path);
+    ASSERT_TRUE(opens.ok());
+    const IngestOutcome out = ingest_file(store, path, {});
+    EXPECT_TRUE(out.duplicate);
+    EXPECT_EQ(out.capture, 7);
+    ASSERT_EQ(store.record.sha256_lookups.size(), 1u);
+    EXPECT_EQ(store.record.sha256_lookups[0], sha256_file(kData + "/eth_ipv4.pcap"));
+    EXPECT_EQ(opens.count(), 1);
+}
+
+// Not a duplicate after all: the hash taken for the check is the capture's.
+TEST(Ingest, SameSizeNotDuplicateIsIngested) {
+    RecordingStore store;
+    store.known_size = std::filesystem::file_size(kData + "/eth_ipv4.pcap");
+    const IngestOutcome out = ingest_file(store, kData + "/eth_ipv4.pcap", {});
+    EXPECT_FALSE(out.duplicate);
+    EXPECT_EQ(out.counts.packets, 21u);
+    EXPECT_EQ(store.record.packets.size(), 21u);
+    EXPECT_EQ(store.record.final_state, CaptureState::complete);
+}
 
 void put32(std::string& out, std::uint32_t v) {
     for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <thread>
 #include <vector>
@@ -91,12 +92,33 @@ Magic classify(const std::array<unsigned char, 4>& m) noexcept {
     }
 }
 
+// How long a wait for input on a pipe lasts before should_stop is asked
+// again. A signal ends the wait at once (poll() is never restarted); this
+// bounds the wait when the signal lands between the question and poll().
+constexpr int kStopCheckMs = 200;
+
+// Waits until fd has input (or an error or hang-up to report), or until
+// should_stop says to give up. Returns false in that case.
+bool wait_readable(int fd, const std::function<bool()>& should_stop) {
+    for (;;) {
+        if (should_stop && should_stop()) return false;
+        pollfd p{fd, POLLIN, 0};
+        const int rc = ::poll(&p, 1, should_stop ? kStopCheckMs : -1);
+        if (rc > 0 || (rc < 0 && errno != EINTR)) return true;  // read() reports an error
+    }
+}
+
 // libpcap reads every input through this stdio cookie. It counts the bytes
 // consumed, so that ftell() answers without a system call, and for inputs
 // that cannot be read twice (standard input, FIFOs) it hashes them as they
-// stream in.
+// stream in. Before each read it asks should_stop; on a pipe it waits in
+// poll() rather than read(), so that a quiet writer cannot hold it: when
+// should_stop says so, the read fails (EINTR) and stopped is set.
 struct StreamCookie {
     int fd = 0;
+    bool regular = false;          // a regular file: a read never waits
+    std::function<bool()> should_stop;
+    bool stopped = false;
     std::unique_ptr<Sha256> hash;  // null when the file is hashed separately
     std::uint64_t consumed = 0;
     std::array<unsigned char, 4> magic{};
@@ -104,9 +126,19 @@ struct StreamCookie {
 
 ssize_t cookie_read(void* c, char* buf, size_t size) {
     auto* s = static_cast<StreamCookie*>(c);
+    const auto stop = [s] {
+        s->stopped = true;
+        errno = EINTR;
+        return ssize_t{-1};
+    };
     for (;;) {
+        if (s->regular ? s->should_stop && s->should_stop() : !wait_readable(s->fd, s->should_stop)) return stop();
         ssize_t n = ::read(s->fd, buf, size);
         if (n < 0 && errno == EINTR) continue;
+        // The end of a pipe that came with a stop: Ctrl-C ends the writer of
+        // `sleep 100 | capdb ingest -` as well, and the signal is handled
+        // before read() returns here. That is an interruption, not the end.
+        if (n == 0 && s->should_stop && s->should_stop()) return stop();
         if (n > 0) {
             for (ssize_t i = 0; i < n && s->consumed + static_cast<std::uint64_t>(i) < 4; ++i)
                 s->magic[s->consumed + static_cast<std::uint64_t>(i)] = static_cast<unsigned char>(buf[i]);
@@ -128,11 +160,10 @@ int cookie_close(void*) { return 0; }
 
 // A named pipe opened (non-blocking) before any writer has: wait for one, as
 // cat or tcpdump -r would, rather than read the writer's absence as an
-// empty file. A writer that connects and closes without writing ends the wait.
-void wait_for_writer(int fd) noexcept {
-    pollfd p{fd, POLLIN, 0};
-    while (::poll(&p, 1, -1) < 0 && errno == EINTR) {
-    }
+// empty file. A writer that connects and closes without writing ends the
+// wait. Returns false when should_stop ended it.
+bool wait_for_writer(int fd, const std::function<bool()>& should_stop) {
+    return wait_readable(fd, should_stop);
 }
 
 }  // namespace
@@ -181,6 +212,9 @@ struct OfflineReader::Impl {
     [[noreturn]] void input_error(std::string_view what) const {
         throw InputError(fmt::format("'{}': {}", printable(path), what));
     }
+    [[noreturn]] void interrupted_error() const {
+        throw InterruptedError(fmt::format("'{}': interrupted before the capture header was read", printable(path)));
+    }
 
     void start_hasher() {
         hasher = std::thread([this] {
@@ -207,7 +241,7 @@ struct OfflineReader::Impl {
     }
 };
 
-OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+OfflineReader::OfflineReader(const std::string& path, std::function<bool()> should_stop) : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     m.path = path;
     m.is_stdin = path == "-";
@@ -223,7 +257,7 @@ OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<I
     struct stat st{};
     if (fstat(m.fd, &st) != 0) m.input_error(std::strerror(errno));
     if (S_ISDIR(st.st_mode)) m.input_error("is a directory, not a capture file");
-    if (S_ISFIFO(st.st_mode) && !m.is_stdin) wait_for_writer(m.fd);
+    if (S_ISFIFO(st.st_mode) && !m.is_stdin && !wait_for_writer(m.fd, should_stop)) m.interrupted_error();
     const bool regular = S_ISREG(st.st_mode);
 
     std::FILE* fp = nullptr;
@@ -244,6 +278,8 @@ OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<I
     }
     m.cookie = std::make_unique<StreamCookie>();
     m.cookie->fd = m.fd;
+    m.cookie->regular = regular;
+    m.cookie->should_stop = std::move(should_stop);
     if (!regular) m.cookie->hash = std::make_unique<Sha256>();
     cookie_io_functions_t io{cookie_read, nullptr, cookie_seek, cookie_close};
     fp = fopencookie(m.cookie.get(), "rb", io);
@@ -254,6 +290,7 @@ OfflineReader::OfflineReader(const std::string& path) : impl_(std::make_unique<I
     pcap_t* p = libpcap().pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (!p) {
         std::fclose(fp);
+        if (m.cookie->stopped) m.interrupted_error();
         if (m.cookie->consumed == 0) m.input_error("empty input, not a capture");
         m.input_error(fmt::format("not a readable pcap or pcapng capture ({})", errbuf));
     }
@@ -275,6 +312,11 @@ bool OfflineReader::next(RawPacket& out) {
     // a record longer than the snaplen after reading past all of it.
     if (m.magic == Magic::pcap) offset = std::ftell(fp);
     int rc = libpcap().pcap_next_ex(m.pcap.get(), &hdr, &data);
+    if (rc != 1 && m.cookie->stopped) {
+        // The read was abandoned on should_stop's word: neither the end of
+        // the input nor damage.
+        return false;
+    }
     if (rc == PCAP_ERROR_BREAK) return false;  // end of file
     if (rc != 1) {
         std::string why = rc == PCAP_ERROR ? libpcap().pcap_geterr(m.pcap.get()) : fmt::format("libpcap error {}", rc);
@@ -305,6 +347,7 @@ std::uint32_t OfflineReader::snaplen() const noexcept {
 }
 bool OfflineReader::is_pcapng() const noexcept { return impl_->magic == Magic::pcapng; }
 bool OfflineReader::is_stdin() const noexcept { return impl_->is_stdin; }
+bool OfflineReader::interrupted() const noexcept { return impl_->cookie->stopped; }
 std::uint64_t OfflineReader::file_size() const noexcept { return impl_->size; }
 std::uint64_t OfflineReader::bytes_read() const noexcept { return impl_->cookie->consumed; }
 
@@ -316,6 +359,8 @@ std::string OfflineReader::sha256() {
         char buf[1 << 16];
         while (fp && std::fread(buf, 1, sizeof buf, fp) > 0) {
         }
+        // Stopped while draining: the digest covers only part of the input.
+        if (m.cookie->stopped) return {};
         return m.cookie->hash->hex();
     }
     if (m.hasher.joinable()) m.hasher.join();

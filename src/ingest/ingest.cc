@@ -58,7 +58,7 @@ private:
 
 IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOptions& options) {
     IngestOutcome out;
-    OfflineReader reader(path);
+    OfflineReader reader(path, options.should_stop);
     out.linktype = reader.linktype();
 
     // A file of a size already seen may be a duplicate: settle it before
@@ -89,6 +89,7 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     RawPacket raw;
     PacketView view;
     view.linktype = linktype;
+    // should_stop is asked by the reader, before each read of the input.
     try {
         std::uint64_t n = 0;
         while (reader.next(raw)) {
@@ -101,14 +102,7 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             view.preview = raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes));
             writer->append(view);
             out.counts.add(view.summary, raw.wirelen);
-            if ((++n & 0x3fff) == 0) {
-                progress.update(reader.bytes_read());
-                if (options.should_stop && options.should_stop()) {
-                    out.interrupted = true;
-                    writer->fail("interrupted");
-                    return out;
-                }
-            }
+            if ((++n & 0x3fff) == 0) progress.update(reader.bytes_read());
         }
     } catch (const DamagedError& e) {
         // Keep what was read before the damage, and the file's identity so
@@ -123,7 +117,17 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
                                               out.counts.packets, out.capture),
                                   out.capture, out.counts);
     }
-    const std::string sha = reader.sha256();
+    // Draining a pipe to the end for its hash may be interrupted too.
+    std::string sha;
+    if (!reader.interrupted()) sha = reader.sha256();
+    if (reader.interrupted()) {
+        // What was read is committed and stays; a later ingest of the same
+        // source replaces it (remove_unfinished), as the file's identity
+        // is unknown.
+        out.interrupted = true;
+        writer->finish(CaptureState::interrupted, {}, std::nullopt);
+        return out;
+    }
     if (reader.is_stdin()) {
         // Standard input's identity is known only now.
         if (auto existing = store.find_by_sha256(sha)) {

@@ -6,7 +6,9 @@
     shows them;
   * a sub-second field out of range (us >= 10^6, ns >= 10^9) keeps the
     record's seconds and is flagged (long: "invalid-time", json:
-    "time_invalid": true).
+    "time_invalid": true);
+  * SIGINT or SIGTERM stops an ingest that waits on a quiet pipe or FIFO at
+    once: exit 130, the packets read are kept, the capture is `interrupted`.
 
 Plain unittest.TestCase classes (pytest runs them too). Every wait is a
 poll of an observable state with a deadline, never a fixed sleep.
@@ -15,6 +17,7 @@ poll of an observable state with a deadline, never a fixed sleep.
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -162,6 +165,124 @@ class TestInvalidSubsecond(CaptureEdgeCase):
         self.assertEqual([o.get("time_invalid", False) for o in objs], [True, True, False, True, True, False])
         # Only flagged rows carry the field.
         self.assertNotIn("time_invalid", objs[2])
+
+
+class TestInterrupt(CaptureEdgeCase):
+    """Ctrl-C while capdb waits for more input on a pipe or FIFO."""
+
+    PACKETS = [(1620000000, 0), (1620000001, 0), (1620000002, 0)]
+
+    def start(self, source, **popen):
+        cmd = [lib.capdb_path(), "ingest", "--db", self.db, "--batch", "1", source]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=lib.clean_env(), **popen)
+        self.addCleanup(self.reap, proc)
+        return proc
+
+    @staticmethod
+    def reap(proc):
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+    def committed(self, proc, n):
+        """Waits until capdb has committed n packets (--batch 1: one commit a
+        packet); fails early if capdb exits."""
+        def done():
+            if proc.poll() is not None:
+                out, err = proc.communicate()
+                raise AssertionError("capdb exited early (%d): %s" % (proc.returncode, err.decode()))
+            if not os.path.exists(self.db):
+                return False
+            p = lib.run(["captures", "--db", self.db])
+            if p.returncode != 0:
+                return False  # the database is being created
+            return any(c["packets"] >= n for c in self.captures_of(p.stdout))
+        wait_until(done, what="%d committed packets" % n)
+
+    @staticmethod
+    def captures_of(text):
+        rows = []
+        for line in text.splitlines()[1:]:
+            f = line.split()
+            if len(f) >= 9:
+                rows.append({"state": f[1], "packets": int(f[2])})
+        return rows
+
+    def stop(self, proc, sig=signal.SIGINT):
+        start = time.monotonic()
+        proc.send_signal(sig)
+        try:
+            out, err = proc.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+            self.fail("capdb ingest did not stop within 5 s of %s: %s" % (sig.name, err.decode()))
+        return proc.returncode, time.monotonic() - start, err.decode()
+
+    def check_interrupted(self, rc, elapsed, err, n):
+        self.assertEqual(rc, EXIT_INTERRUPTED, err)
+        self.assertLess(elapsed, 2.0, "took %.2f s to stop" % elapsed)
+        self.assertIn("interrupted", err)
+        rows = self.csv_rows()
+        self.assertEqual(len(rows), n)
+        self.assertEqual([int(r["ts_ns"]) for r in rows], [s * NS for s, _ in self.PACKETS[:n]])
+        caps = self.captures()
+        self.assertEqual(len(caps), 1, caps)
+        self.assertEqual(caps[0]["state"], "interrupted", caps)
+        self.assertEqual(caps[0]["packets"], n, caps)
+
+    def test_fifo(self):
+        fifo = os.path.join(self.tmp, "fifo")
+        os.mkfifo(fifo)
+        proc = self.start(fifo)
+        # Blocks until capdb opens the FIFO for reading.
+        with open(fifo, "wb", buffering=0) as w:
+            w.write(pcap_bytes(self.PACKETS))
+            self.committed(proc, len(self.PACKETS))
+            rc, elapsed, err = self.stop(proc)
+        self.check_interrupted(rc, elapsed, err, len(self.PACKETS))
+
+    def test_stdin_pipe(self):
+        proc = self.start("-", stdin=subprocess.PIPE)
+        proc.stdin.write(pcap_bytes(self.PACKETS))
+        proc.stdin.flush()
+        self.committed(proc, len(self.PACKETS))
+        rc, elapsed, err = self.stop(proc)
+        proc.stdin.close()
+        self.check_interrupted(rc, elapsed, err, len(self.PACKETS))
+
+    def test_sigterm(self):
+        proc = self.start("-", stdin=subprocess.PIPE)
+        proc.stdin.write(pcap_bytes(self.PACKETS[:2]))
+        proc.stdin.flush()
+        self.committed(proc, 2)
+        rc, elapsed, err = self.stop(proc, signal.SIGTERM)
+        proc.stdin.close()
+        self.check_interrupted(rc, elapsed, err, 2)
+
+    def test_before_the_header(self):
+        """Nothing arrives at all (`sleep 100 | capdb ingest -`)."""
+        proc = self.start("-", stdin=subprocess.PIPE)
+
+        def handler_installed():
+            # SigCgt: the signals with a handler; SIGINT is bit 1 (signal 2).
+            try:
+                with open("/proc/%d/status" % proc.pid) as f:
+                    for line in f:
+                        if line.startswith("SigCgt:"):
+                            return int(line.split()[1], 16) & (1 << (signal.SIGINT - 1))
+            except FileNotFoundError:
+                pass
+            if proc.poll() is not None:
+                raise AssertionError("capdb exited early (%d)" % proc.returncode)
+            return False
+        wait_until(handler_installed, what="capdb's SIGINT handler")
+        rc, elapsed, err = self.stop(proc)
+        proc.stdin.close()
+        self.assertEqual(rc, EXIT_INTERRUPTED, err)
+        self.assertLess(elapsed, 2.0)
+        self.assertIn("interrupted", err)
+        self.assertEqual(self.captures(), [])
 
 
 if __name__ == "__main__":

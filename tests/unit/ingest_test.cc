@@ -1,13 +1,19 @@
 #include "capdb/ingest.h"
 
+#include <fcntl.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "capdb/capture.h"
 #include "capdb/store.h"
@@ -167,6 +173,41 @@ TEST(Ingest, CopiesTheInvalidTimeFlag) {
     EXPECT_EQ(store.record.packets[0].ts_ns, 1'600'000'000'000'000'000);
     EXPECT_FALSE(store.record.packets[1].time_invalid);
     EXPECT_EQ(store.record.packets[1].ts_ns, 1'600'000'000'000'005'000);
+}
+
+// Stopped while the input is quiet (a pipe whose writer stays): the
+// packets read are kept and the capture is marked interrupted, not
+// complete. The watchdog closes the pipe after 20 s so that a reader that
+// blocks makes the test fail rather than hang.
+TEST(Ingest, StopOnAQuietPipeMarksInterrupted) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    const std::string bytes = pcap_bytes({{1'600'000'000, 0}, {1'600'000'001, 0}, {1'600'000'002, 0}});
+    ASSERT_EQ(::write(fds[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(20), [&] { return done; });
+        ::close(fds[1]);
+    });
+
+    RecordingStore store;
+    IngestOptions options;
+    options.should_stop = [&store] { return store.record.packets.size() >= 3; };
+    const IngestOutcome out = ingest_file(store, "/dev/fd/" + std::to_string(fds[0]), options);
+    {
+        std::lock_guard lock(mu);
+        done = true;
+    }
+    cv.notify_one();
+    watchdog.join();
+    ::close(fds[0]);
+    EXPECT_TRUE(out.interrupted);
+    EXPECT_EQ(out.counts.packets, 3u);
+    EXPECT_EQ(store.record.packets.size(), 3u);
+    EXPECT_EQ(store.record.final_state, CaptureState::interrupted) << store.record.failure;
 }
 
 }  // namespace

@@ -2,11 +2,17 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "capdb/error.h"
 #include "testutil.h"
@@ -232,6 +238,71 @@ TEST(OfflineReader, ShortReadIsNotAStaleErrno) {
         EXPECT_NE(what.find("too short"), std::string::npos) << what;
         EXPECT_NE(what.find(path), std::string::npos) << what;
     }
+}
+
+// A pipe that delivered a header and two packets and then stays open: once
+// should_stop says so, next() returns false (interrupted) instead of
+// waiting for the writer. If the reader does block, the watchdog closes
+// the pipe after 20 s so that the test fails instead of hanging.
+TEST(OfflineReader, StopsWhileWaitingOnAQuietPipe) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    const std::string bytes = pcap_bytes({{1'600'000'000, 0}, {1'600'000'001, 0}}, false, false);
+    ASSERT_EQ(::write(fds[1], bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(20), [&] { return done; });
+        ::close(fds[1]);
+    });
+
+    std::atomic<int> packets{0};
+    const std::string path = "/dev/fd/" + std::to_string(fds[0]);
+    {
+        OfflineReader r(path, [&] { return packets.load() >= 2; });
+        RawPacket p;
+        while (r.next(p)) ++packets;
+        EXPECT_EQ(packets.load(), 2);
+        EXPECT_TRUE(r.interrupted());
+    }
+    {
+        std::lock_guard lock(mu);
+        done = true;
+    }
+    cv.notify_one();
+    watchdog.join();
+    ::close(fds[0]);
+}
+
+// Stopped before the capture header arrived: an error with exit code 130.
+TEST(OfflineReader, StopsWhileWaitingForTheHeader) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    std::mutex mu;
+    std::condition_variable cv;
+    bool done = false;
+    std::thread watchdog([&] {
+        std::unique_lock lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(20), [&] { return done; });
+        ::close(fds[1]);
+    });
+    const std::string path = "/dev/fd/" + std::to_string(fds[0]);
+    try {
+        OfflineReader r(path, [] { return true; });
+        ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Exit::interrupted) << e.what();
+    }
+    {
+        std::lock_guard lock(mu);
+        done = true;
+    }
+    cv.notify_one();
+    watchdog.join();
+    ::close(fds[0]);
 }
 
 }  // namespace

@@ -603,10 +603,8 @@ def make_loop():
 
 def make_nanosecond():
     """Nanosecond pcap (magic a1b23c4d): timestamps whose nanosecond digits
-    matter, a second boundary, and the last nanosecond that libpcap 1.10's
-    signed 32-bit seconds can hold (2038-01-19T03:14:07.999999999Z). Later
-    times are valid pcap but libpcap 1.10 reads them as negative, so none
-    is used here."""
+    matter, a second boundary, and the last nanosecond of signed 32-bit
+    seconds (2038-01-19T03:14:07.999999999Z). Later times: make_y2038."""
     base = 1540000000 * SEC  # 2018-10-20T01:46:40Z
     A, B = "192.0.2.101", "192.0.2.102"
     a, b = ip(A), ip(B)
@@ -616,6 +614,40 @@ def make_nanosecond():
     for i, ts in enumerate(times):
         recs.append((ts, eth(MAC_B, MAC_A, 0x0800, ipv4(A, B, 17, udp(a, b, 41000 + i, 7, b"ns %d" % i), ident=i))))
     return pcap_bytes(1, recs, nsec=True)
+
+
+def _y2038_frames(n):
+    A, B = "192.0.2.141", "192.0.2.142"
+    return [eth(MAC_B, MAC_A, 0x0800, ipv4(A, B, 17, udp(ip(A), ip(B), 43000 + i, 123, b"y2038 %d" % i), ident=i))
+            for i in range(n)]
+
+
+# pcap seconds are unsigned 32-bit: the last second before the signed limit,
+# the first after it, a day later, and the last second pcap can hold.
+Y2038_TIMES = [(2**31 - 1) * SEC + 999999 * US,  # 2038-01-19T03:14:07.999999Z
+               2**31 * SEC,                      # 2038-01-19T03:14:08Z
+               (2**31 + 86400) * SEC + 500 * MS,  # 2038-01-20T03:14:08.5Z
+               (2**32 - 1) * SEC + 999999 * US]   # 2106-02-07T06:28:15.999999Z
+
+
+def make_y2038():
+    """Microsecond pcap with records after 2038-01-19T03:14:07Z, which a
+    reader that takes the seconds as signed puts in 1901-1969."""
+    return pcap_bytes(1, list(zip(Y2038_TIMES, _y2038_frames(len(Y2038_TIMES)))))
+
+
+def make_y2038_ng():
+    """The same times in pcapng (64-bit timestamps, interface 0 in
+    microseconds), and one beyond pcap's range on a nanosecond interface:
+    2^33 s + 123456789 ns (2242-03-16T12:56:32.123456789Z)."""
+    frames = _y2038_frames(len(Y2038_TIMES) + 1)
+    out = ng_shb([(4, b"capdb make_testdata.py")])
+    out += ng_idb(1, 262144, [(2, b"eth0")])
+    out += ng_idb(1, 262144, [(2, b"eth1"), (9, b"\x09")])
+    for ts, frame in zip(Y2038_TIMES, frames):
+        out += ng_epb(0, ts // US, frame)
+    out += ng_epb(1, 2**33 * SEC + 123456789, frames[-1])
+    return out
 
 
 def make_big_endian():
@@ -785,6 +817,8 @@ FILES = {
     "loop.pcap": make_loop,
     "nanosecond.pcap": make_nanosecond,
     "big_endian.pcap": make_big_endian,
+    "y2038.pcap": make_y2038,
+    "y2038.pcapng": make_y2038_ng,
     "two_if.pcapng": make_two_if,
     "truncated.pcap": make_truncated,
     "unsupported_link.pcap": make_unsupported_link,

@@ -18,7 +18,7 @@ enum class Exit : int {
     database = 6,      // database missing, corrupt, newer schema, read-only, disk full
     device = 7,        // live capture: no such interface, interface down, bad filter
     permission = 8,    // live capture: not permitted
-    interrupted = 130, // stopped by a second SIGINT before finishing
+    interrupted = 130, // stopped by SIGINT or SIGTERM; what was committed is kept (128 + SIGINT, as shells report)
 };
 
 class Error : public std::runtime_error {
@@ -41,6 +41,9 @@ struct DamagedError : Error {
 };
 struct DatabaseError : Error {
     explicit DatabaseError(const std::string& m) : Error(Exit::database, m) {}
+};
+struct InterruptedError : Error {
+    explicit InterruptedError(const std::string& m) : Error(Exit::interrupted, m) {}
 };
 struct DeviceError : Error {
     explicit DeviceError(const std::string& m, Exit code = Exit::device) : Error(code, m) {}

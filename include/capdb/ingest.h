@@ -15,7 +15,10 @@ struct IngestOptions {
     std::uint32_t batch = 65536;          // packets per committed batch
     std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
     std::FILE* progress = nullptr;       // where to draw a progress bar (a terminal), or null
-    std::function<bool()> should_stop;   // polled now and then; true stops reading (SIGINT)
+    // Asked before each read of the input (and every 200 ms while a pipe is
+    // quiet); true stops the ingest, which keeps what it read and marks the
+    // capture interrupted (SIGINT, SIGTERM).
+    std::function<bool()> should_stop;
 };
 
 struct IngestOutcome {

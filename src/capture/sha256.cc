@@ -42,23 +42,37 @@ std::string Sha256::hex() {
     return digest_;
 }
 
+namespace {
+
+// A file descriptor closed when it goes out of scope.
+class UniqueFd {
+public:
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    ~UniqueFd() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    [[nodiscard]] int get() const noexcept { return fd_; }
+
+private:
+    int fd_;
+};
+
+}  // namespace
+
 std::string sha256_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw InputError(fmt::format("cannot open '{}': {}", printable(path), std::strerror(errno)));
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.get() < 0) throw InputError(fmt::format("cannot open '{}': {}", printable(path), std::strerror(errno)));
     Sha256 h;
     std::vector<unsigned char> buf(1 << 20);
     for (;;) {
-        ssize_t n = ::read(fd, buf.data(), buf.size());
+        const ssize_t n = ::read(fd.get(), buf.data(), buf.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            int e = errno;
-            ::close(fd);
-            throw InputError(fmt::format("cannot read '{}': {}", printable(path), std::strerror(e)));
-        }
+        if (n < 0) throw InputError(fmt::format("cannot read '{}': {}", printable(path), std::strerror(errno)));
         if (n == 0) break;
         h.update(buf.data(), static_cast<std::size_t>(n));
     }
-    ::close(fd);
     return h.hex();
 }
 

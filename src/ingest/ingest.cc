@@ -58,13 +58,14 @@ private:
 
 IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOptions& options) {
     IngestOutcome out;
-    OfflineReader reader(path);
+    OfflineReader reader(path, options.should_stop);
     out.linktype = reader.linktype();
 
     // A file of a size already seen may be a duplicate: settle it before
-    // reading. Otherwise the hash is computed alongside the read.
+    // reading, with the hash the reader computes anyway (on its own thread,
+    // from the start). Otherwise that hash is ready when the read ends.
     if (!reader.is_stdin() && reader.file_size() > 0 && store.has_file_of_size(reader.file_size())) {
-        if (auto existing = store.find_by_sha256(sha256_file(path))) {
+        if (auto existing = store.find_by_sha256(reader.sha256())) {
             out.duplicate = true;
             out.capture = existing->id;
             return out;
@@ -88,25 +89,20 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     RawPacket raw;
     PacketView view;
     view.linktype = linktype;
+    // should_stop is asked by the reader, before each read of the input.
     try {
         std::uint64_t n = 0;
         while (reader.next(raw)) {
             view.ts_ns = raw.ts_ns;
             view.caplen = raw.caplen;
             view.wirelen = raw.wirelen;
+            view.time_invalid = raw.time_invalid;
             view.file_offset = raw.file_offset;
             view.summary = decode(linktype, raw.data);
             view.preview = raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes));
             writer->append(view);
             out.counts.add(view.summary, raw.wirelen);
-            if ((++n & 0x3fff) == 0) {
-                progress.update(reader.bytes_read());
-                if (options.should_stop && options.should_stop()) {
-                    out.interrupted = true;
-                    writer->fail("interrupted");
-                    return out;
-                }
-            }
+            if ((++n & 0x3fff) == 0) progress.update(reader.bytes_read());
         }
     } catch (const DamagedError& e) {
         // Keep what was read before the damage, and the file's identity so
@@ -121,7 +117,17 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
                                               out.counts.packets, out.capture),
                                   out.capture, out.counts);
     }
-    const std::string sha = reader.sha256();
+    // Draining a pipe to the end for its hash may be interrupted too.
+    std::string sha;
+    if (!reader.interrupted()) sha = reader.sha256();
+    if (reader.interrupted()) {
+        // What was read is committed and stays; a later ingest of the same
+        // source replaces it (remove_unfinished), as the file's identity
+        // is unknown.
+        out.interrupted = true;
+        writer->finish(CaptureState::interrupted, {}, std::nullopt);
+        return out;
+    }
     if (reader.is_stdin()) {
         // Standard input's identity is known only now.
         if (auto existing = store.find_by_sha256(sha)) {

@@ -177,9 +177,14 @@ void format_long(fmt::memory_buffer& out, const PacketView& p) {
     append(out, " len ");
     append_int(out, p.wirelen);
     if (s.fragment) append(out, " fragment");
-    if (s.status != Status::ok && s.status != Status::non_ip) {
+    // The status column: the decoding status when it is not plain, and
+    // invalid-time for a record whose sub-second field was out of range.
+    const bool show_status = s.status != Status::ok && s.status != Status::non_ip;
+    if (show_status || p.time_invalid) {
         append(out, " [");
-        append(out, status_name(s.status));
+        if (show_status) append(out, status_name(s.status));
+        if (show_status && p.time_invalid) out.push_back(',');
+        if (p.time_invalid) append(out, "invalid-time");
         out.push_back(']');
     }
 }
@@ -197,6 +202,9 @@ void format_json(fmt::memory_buffer& out, const PacketView& p) {
     append_rfc3339(out, p.ts_ns);
     append(out, "\",\"ts_ns\":");
     append_int(out, p.ts_ns);
+    // Only on the rare row it concerns, so that every other row keeps the
+    // same fields as the csv format.
+    if (p.time_invalid) append(out, ",\"time_invalid\":true");
     append(out, ",\"capture\":");
     append_int(out, p.capture);
     append(out, ",\"packet\":");

@@ -227,6 +227,35 @@ TEST(FormatRow, NonIpAtTheEndsOfTime) {
               "2262-04-11T23:47:16.854775807Z,9223372036854775807,3,1,unsupported,,,,,,42,60,147,,,001BA0FF7E");
 }
 
+// A record whose sub-second field was out of range: long and json say so,
+// line and csv are unchanged.
+TEST(FormatRow, InvalidTime) {
+    PacketView p = ip_packet();
+    Summary& s = p.summary;
+    s.network = Network::ipv4;
+    s.ethertype = 0x0800;
+    s.ip_proto = 17;
+    s.src = *parse_address("192.0.2.1");
+    s.dst = *parse_address("192.0.2.2");
+    p.ts_ns = 1'600'000'000'000'000'000;
+    p.time_invalid = true;
+    EXPECT_EQ(row(OutputFormat::line, p), "Time: 1600000000, 192.0.2.1 --> 192.0.2.2, 1514 bytes: [001BA0FF7E...]");
+    EXPECT_EQ(row(OutputFormat::long_form, p),
+              "2020-09-13T12:26:40.000000000Z 12:42 UDP 192.0.2.1 --> 192.0.2.2 caplen 5 len 1514 [invalid-time]");
+    EXPECT_EQ(row(OutputFormat::json, p),
+              R"({"time":"2020-09-13T12:26:40.000000000Z","ts_ns":1600000000000000000,"time_invalid":true,)"
+              R"("capture":12,"packet":42,"status":"ok","src":"192.0.2.1","dst":"192.0.2.2","proto":17,)"
+              R"("sport":null,"dport":null,"caplen":5,"wirelen":1514,"linktype":1,"ethertype":2048,"offset":9000,)"
+              R"("preview":"001BA0FF7E"})");
+    EXPECT_EQ(row(OutputFormat::csv, p),
+              "2020-09-13T12:26:40.000000000Z,1600000000000000000,12,42,ok,192.0.2.1,192.0.2.2,17,,,5,1514,1,2048,"
+              "9000,001BA0FF7E");
+    s.status = Status::truncated;
+    EXPECT_EQ(row(OutputFormat::long_form, p),
+              "2020-09-13T12:26:40.000000000Z 12:42 UDP 192.0.2.1 --> 192.0.2.2 caplen 5 len 1514 "
+              "[truncated,invalid-time]");
+}
+
 TEST(FormatRfc3339, Extremes) {
     EXPECT_EQ(format_rfc3339(std::numeric_limits<std::int64_t>::min()), "1677-09-21T00:12:43.145224192Z");
     EXPECT_EQ(format_rfc3339(std::numeric_limits<std::int64_t>::max()), "2262-04-11T23:47:16.854775807Z");

@@ -10,26 +10,26 @@
 #include <limits>
 
 #include <fmt/format.h>
+#include <pcap/pcap.h>
 
 #include "capdb/error.h"
 #include "capdb/live.h"
-#include "capture/pcap_api.h"
 
 namespace capdb {
 
 namespace {
 
 struct PcapCloser {
-    void operator()(pcap_t* p) const noexcept { libpcap().pcap_close(p); }
+    void operator()(pcap_t* p) const noexcept { pcap_close(p); }
 };
 
 struct BpfProgram {
     bpf_program prog{};
-    ~BpfProgram() { libpcap().pcap_freecode(&prog); }
+    ~BpfProgram() { pcap_freecode(&prog); }
 };
 
 struct DeviceListFreer {
-    void operator()(pcap_if_t* list) const noexcept { libpcap().pcap_freealldevs(list); }
+    void operator()(pcap_if_t* list) const noexcept { pcap_freealldevs(list); }
 };
 
 constexpr const char* kPermissionHint =
@@ -48,7 +48,7 @@ std::int64_t to_ns(const timeval& tv, std::int64_t ns_per_tick) noexcept {
 
 // libpcap's message for the last error on p, or a fallback when it has none.
 std::string pcap_message(pcap_t* p, std::string_view fallback) {
-    const char* msg = libpcap().pcap_geterr(p);
+    const char* msg = pcap_geterr(p);
     if (msg && *msg) return msg;
     return std::string(fallback);
 }
@@ -82,7 +82,7 @@ struct LiveCapture::Impl {
         pcap_t* p = pcap.get();
         if (rc == 0) return;
         if (rc > 0) {
-            warnings.push_back(fmt::format("'{}': {}", shown, pcap_message(p, libpcap().pcap_statustostr(rc))));
+            warnings.push_back(fmt::format("'{}': {}", shown, pcap_message(p, pcap_statustostr(rc))));
             return;
         }
         switch (rc) {
@@ -98,7 +98,7 @@ struct LiveCapture::Impl {
             case PCAP_ERROR_IFACE_NOT_UP:
                 fail("the interface is down");
             default:
-                fail(pcap_message(p, libpcap().pcap_statustostr(rc)));
+                fail(pcap_message(p, pcap_statustostr(rc)));
         }
     }
 
@@ -116,7 +116,7 @@ struct LiveCapture::Impl {
         } catch (...) {
             // Never unwind through libpcap: stop the loop and rethrow after it.
             self->error = std::current_exception();
-            libpcap().pcap_breakloop(self->pcap.get());
+            pcap_breakloop(self->pcap.get());
         }
     }
 };
@@ -133,36 +133,36 @@ LiveCapture::LiveCapture(const LiveOptions& o) : impl_(std::make_unique<Impl>())
         throw UsageError(fmt::format("--buffer-size must be between 1 and {} bytes", INT_MAX));
 
     char errbuf[PCAP_ERRBUF_SIZE] = {};
-    pcap_t* p = libpcap().pcap_create(o.device.c_str(), errbuf);
+    pcap_t* p = pcap_create(o.device.c_str(), errbuf);
     if (!p) m.fail(errbuf[0] ? errbuf : "pcap_create failed");
     m.pcap.reset(p);
 
     // Setting options on a fresh handle fails only for an already activated one.
-    libpcap().pcap_set_snaplen(p, static_cast<int>(o.snaplen));
-    libpcap().pcap_set_promisc(p, o.promisc ? 1 : 0);
+    pcap_set_snaplen(p, static_cast<int>(o.snaplen));
+    pcap_set_promisc(p, o.promisc ? 1 : 0);
     // A buffer timeout rather than immediate mode: on Linux it keeps libpcap's
     // TPACKET_V3 block ring (one wakeup per block, not per packet) while
     // bounding how long a packet waits to be read.
-    libpcap().pcap_set_timeout(p, static_cast<int>(o.buffer_timeout.count()));
-    if (o.buffer_size) libpcap().pcap_set_buffer_size(p, static_cast<int>(*o.buffer_size));
-    const bool nano = libpcap().pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO) == 0;
-    if (!nano) libpcap().pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_MICRO);
+    pcap_set_timeout(p, static_cast<int>(o.buffer_timeout.count()));
+    if (o.buffer_size) pcap_set_buffer_size(p, static_cast<int>(*o.buffer_size));
+    const bool nano = pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_NANO) == 0;
+    if (!nano) pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_MICRO);
 
-    m.check_activate(libpcap().pcap_activate(p));
-    m.ns_per_tick = libpcap().pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
+    m.check_activate(pcap_activate(p));
+    m.ns_per_tick = pcap_get_tstamp_precision(p) == PCAP_TSTAMP_PRECISION_NANO ? 1 : 1000;
 
     if (!o.filter.empty()) {
         bpf_u_int32 net = 0, mask = 0;
-        if (libpcap().pcap_lookupnet(o.device.c_str(), &net, &mask, errbuf) != 0) mask = PCAP_NETMASK_UNKNOWN;
+        if (pcap_lookupnet(o.device.c_str(), &net, &mask, errbuf) != 0) mask = PCAP_NETMASK_UNKNOWN;
         BpfProgram prog;
-        if (libpcap().pcap_compile(p, &prog.prog, o.filter.c_str(), 1, mask) != 0)
+        if (pcap_compile(p, &prog.prog, o.filter.c_str(), 1, mask) != 0)
             throw DeviceError(fmt::format("bad filter '{}' for '{}': {}", printable(o.filter), m.shown,
                                           pcap_message(p, "does not compile")));
-        if (libpcap().pcap_setfilter(p, &prog.prog) != 0)
+        if (pcap_setfilter(p, &prog.prog) != 0)
             m.fail(fmt::format("cannot install filter '{}': {}", printable(o.filter), pcap_message(p, "failed")));
     }
-    if (libpcap().pcap_setnonblock(p, 1, errbuf) != 0) m.fail(fmt::format("cannot set non-blocking mode: {}", errbuf));
-    m.fd = libpcap().pcap_get_selectable_fd(p);
+    if (pcap_setnonblock(p, 1, errbuf) != 0) m.fail(fmt::format("cannot set non-blocking mode: {}", errbuf));
+    m.fd = pcap_get_selectable_fd(p);
 }
 
 LiveCapture::~LiveCapture() = default;
@@ -171,10 +171,10 @@ const std::vector<std::string>& LiveCapture::warnings() const noexcept { return 
 const std::string& LiveCapture::device() const noexcept { return impl_->device; }
 const std::string& LiveCapture::filter() const noexcept { return impl_->filter; }
 std::uint32_t LiveCapture::linktype() const noexcept {
-    return static_cast<std::uint32_t>(libpcap().pcap_datalink(impl_->pcap.get()));
+    return static_cast<std::uint32_t>(pcap_datalink(impl_->pcap.get()));
 }
 std::uint32_t LiveCapture::snaplen() const noexcept {
-    return static_cast<std::uint32_t>(libpcap().pcap_snapshot(impl_->pcap.get()));
+    return static_cast<std::uint32_t>(pcap_snapshot(impl_->pcap.get()));
 }
 
 bool LiveCapture::wait(std::chrono::milliseconds timeout) {
@@ -209,7 +209,7 @@ std::uint32_t LiveCapture::dispatch(std::uint32_t max_packets, const PacketHandl
     m.handed = 0;
     m.error = nullptr;
     const int cnt = static_cast<int>(std::min<std::uint32_t>(max_packets, INT_MAX));
-    const int rc = libpcap().pcap_dispatch(m.pcap.get(), cnt, &Impl::on_packet, reinterpret_cast<u_char*>(&m));
+    const int rc = pcap_dispatch(m.pcap.get(), cnt, &Impl::on_packet, reinterpret_cast<u_char*>(&m));
     m.handler = nullptr;
     if (m.error) std::rethrow_exception(std::exchange(m.error, nullptr));
     if (rc == PCAP_ERROR) m.lost(pcap_message(m.pcap.get(), "read failed"));
@@ -218,7 +218,7 @@ std::uint32_t LiveCapture::dispatch(std::uint32_t max_packets, const PacketHandl
 
 LiveStats LiveCapture::stats() {
     pcap_stat st{};
-    if (libpcap().pcap_stats(impl_->pcap.get(), &st) != 0) return {};
+    if (pcap_stats(impl_->pcap.get(), &st) != 0) return {};
     return LiveStats{st.ps_recv, st.ps_drop, st.ps_ifdrop};
 }
 
@@ -228,7 +228,7 @@ LiveStats LiveCapture::stats() {
 std::vector<InterfaceInfo> list_interfaces() {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_if_t* raw = nullptr;
-    if (libpcap().pcap_findalldevs(&raw, errbuf) != 0)
+    if (pcap_findalldevs(&raw, errbuf) != 0)
         throw DeviceError(fmt::format("cannot list interfaces: {}", errbuf));
     std::unique_ptr<pcap_if_t, DeviceListFreer> list(raw);
     std::vector<InterfaceInfo> out;

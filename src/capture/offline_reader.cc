@@ -14,10 +14,10 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <pcap/pcap.h>
 
 #include "capdb/capture.h"
 #include "capdb/error.h"
-#include "capture/pcap_api.h"
 #include "capture/sha256.h"
 
 namespace capdb {
@@ -25,7 +25,7 @@ namespace capdb {
 namespace {
 
 struct PcapCloser {
-    void operator()(pcap_t* p) const noexcept { libpcap().pcap_close(p); }
+    void operator()(pcap_t* p) const noexcept { pcap_close(p); }
 };
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
@@ -195,7 +195,7 @@ struct OfflineReader::Impl {
     std::int64_t pcapng_block_start(long end) const {
         std::uint8_t b[4];
         if (end < 12 || ::pread(fd, b, 4, end - 4) != 4) return -1;
-        std::uint32_t len = libpcap().pcap_is_swapped(pcap.get())
+        std::uint32_t len = pcap_is_swapped(pcap.get())
                                 ? (std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3])
                                 : (std::uint32_t{b[3]} << 24 | std::uint32_t{b[2]} << 16 | std::uint32_t{b[1]} << 8 | b[0]);
         if (len < 12 || len > end) return -1;
@@ -287,7 +287,7 @@ OfflineReader::OfflineReader(const std::string& path, std::function<bool()> shou
     std::setvbuf(fp, m.stdio_buffer.data(), _IOFBF, m.stdio_buffer.size());
 
     char errbuf[PCAP_ERRBUF_SIZE] = {};
-    pcap_t* p = libpcap().pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    pcap_t* p = pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (!p) {
         std::fclose(fp);
         if (m.cookie->stopped) m.interrupted_error();
@@ -307,11 +307,11 @@ bool OfflineReader::next(RawPacket& out) {
     pcap_pkthdr* hdr = nullptr;
     const u_char* data = nullptr;
     std::int64_t offset = -1;
-    std::FILE* fp = libpcap().pcap_file(m.pcap.get());
+    std::FILE* fp = pcap_file(m.pcap.get());
     // The stream position, not a sum of caplens: libpcap cuts the caplen of
     // a record longer than the snaplen after reading past all of it.
     if (m.magic == Magic::pcap) offset = std::ftell(fp);
-    int rc = libpcap().pcap_next_ex(m.pcap.get(), &hdr, &data);
+    int rc = pcap_next_ex(m.pcap.get(), &hdr, &data);
     if (rc != 1 && m.cookie->stopped) {
         // The read was abandoned on should_stop's word: neither the end of
         // the input nor damage.
@@ -319,7 +319,7 @@ bool OfflineReader::next(RawPacket& out) {
     }
     if (rc == PCAP_ERROR_BREAK) return false;  // end of file
     if (rc != 1) {
-        std::string why = rc == PCAP_ERROR ? libpcap().pcap_geterr(m.pcap.get()) : fmt::format("libpcap error {}", rc);
+        std::string why = rc == PCAP_ERROR ? pcap_geterr(m.pcap.get()) : fmt::format("libpcap error {}", rc);
         throw DamagedError(fmt::format("'{}': packet {}: {}", printable(m.path), m.packets + 1, why));
     }
     ++m.packets;
@@ -340,10 +340,10 @@ bool OfflineReader::next(RawPacket& out) {
 }
 
 std::uint32_t OfflineReader::linktype() const noexcept {
-    return static_cast<std::uint32_t>(libpcap().pcap_datalink(impl_->pcap.get()));
+    return static_cast<std::uint32_t>(pcap_datalink(impl_->pcap.get()));
 }
 std::uint32_t OfflineReader::snaplen() const noexcept {
-    return static_cast<std::uint32_t>(libpcap().pcap_snapshot(impl_->pcap.get()));
+    return static_cast<std::uint32_t>(pcap_snapshot(impl_->pcap.get()));
 }
 bool OfflineReader::is_pcapng() const noexcept { return impl_->magic == Magic::pcapng; }
 bool OfflineReader::is_stdin() const noexcept { return impl_->is_stdin; }
@@ -355,7 +355,7 @@ std::string OfflineReader::sha256() {
     Impl& m = *impl_;
     if (m.cookie->hash) {
         // Drain what libpcap has not read (trailing bytes still belong to the file).
-        std::FILE* fp = libpcap().pcap_file(m.pcap.get());
+        std::FILE* fp = pcap_file(m.pcap.get());
         char buf[1 << 16];
         while (fp && std::fread(buf, 1, sizeof buf, fp) > 0) {
         }

@@ -1,5 +1,6 @@
 // The commands that read captures, run in this process: ingest (files and
 // live) and interfaces. They use libpcap (loaded on first use).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "capdb/capture.h"
 #include "capdb/error.h"
 #include "capdb/ingest.h"
 #include "capdb/live.h"
@@ -80,12 +82,35 @@ int run_live(const IngestArgs& a) {
     return 0;
 }
 
+// Opens a named file as a capture and closes it again; throws the InputError
+// that ingest_file() would. Standard input, FIFOs and devices are left to be
+// read once, by ingest_file() itself.
+void check_readable(const std::string& path) {
+    struct stat st{};
+    if (path == "-" || (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) return;
+    const OfflineReader probe(path);
+}
+
 }  // namespace
 
 int run_ingest(const IngestArgs& a) {
     if (a.live) return run_live(a);
     if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
     check_store_args(a);
+    // Nothing is created unless at least one input can be read: when none
+    // can, each gets its error line and the database is left alone.
+    std::vector<InputError> unreadable;
+    for (const std::string& file : a.files) {
+        try {
+            check_readable(file);
+        } catch (const InputError& e) {
+            unreadable.push_back(e);
+        }
+    }
+    if (unreadable.size() == a.files.size()) {
+        for (const InputError& e : unreadable) std::fprintf(stderr, "capdb: error: %s\n", e.what());
+        return static_cast<int>(Exit::input);
+    }
     const std::string db_path = database_path(a.db);
     auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
     install_signal_handlers();

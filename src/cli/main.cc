@@ -1,12 +1,9 @@
 // capdb command line: wires CLI11 to the library. The only file that knows
 // CLI11, and where a command's capdb::Error becomes a message and an exit
 // status. The commands that read captures are in capture_commands.cc.
-#include <poll.h>
-
 #include <charconv>
 #include <cstdint>
 #include <cstdio>
-#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +13,7 @@
 
 #include "capdb/error.h"
 #include "capdb/filter.h"
+#include "capdb/follow.h"
 #include "capdb/format.h"
 #include "capdb/store.h"
 #include "cli/cli.h"
@@ -127,46 +125,28 @@ Filter build_filter(const QueryArgs& a) {
     return f;
 }
 
-// Prints the matches, then every matching packet committed later, poll by
-// poll, until a signal. Each poll prints the packets of the blocks committed
-// since the previous one, in time order.
-int follow(Store& store, const Filter& filter, OutputFormat format) {
-    install_signal_handlers();
-    constexpr int kPollMs = 200;
-    std::uint64_t left = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
-    Printer printer(format, stdout);
-    printer.begin();
-    Filter f = filter;
-    BlockRange range{0, store.max_block_id()};
-    while (left > 0) {
-        f.limit = left;
-        bool ok = true;
-        store.query_blocks(f, range, [&](const PacketView& p) {
-            ok = printer.row(p);
-            --left;
-            return ok;
-        });
-        if (!ok || !printer.flush()) break;
-        std::int64_t newest = range.through;
-        while (!g_stop && newest <= range.through) {
-            ::poll(nullptr, 0, kPollMs);  // a signal ends the wait early
-            newest = store.max_block_id();
-            // Blocks were removed (a capture deleted): new ones may reuse ids.
-            if (newest < range.through) range.through = newest;
-        }
-        if (g_stop) break;
-        range = {range.through, newest};
-    }
-    return 0;
-}
-
 int run_query(const QueryArgs& a) {
     const Filter filter = build_filter(a);  // all checks before the database is touched
     auto format = parse_format(a.format);
     if (!format) throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
     if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
-    if (a.follow) return follow(*store, filter, *format);
+    const std::string db = database_path(a.db);
+    auto store = open_sqlite_store(db, {.read_only = true, .create = false});
+    // An id of no capture is the command line's mistake, not the database's:
+    // the same arguments would fail again on any healthy database.
+    if (filter.capture && !store->capture(*filter.capture))
+        throw UsageError(fmt::format("--capture {}: no such capture in '{}' (see 'capdb captures')", *filter.capture,
+                                     printable(db)));
+    if (a.follow) {
+        install_signal_handlers();
+        Printer printer(*format, stdout);
+        printer.begin();
+        FollowOptions options;
+        options.should_stop = [] { return g_stop != 0; };
+        options.caught_up = [&] { return printer.flush(); };
+        follow(*store, filter, [&](const PacketView& p) { return printer.row(p); }, options);
+        return 0;
+    }
     if (a.count) {
         std::printf("%llu\n", static_cast<unsigned long long>(store->count(filter)));
         return 0;

@@ -725,6 +725,76 @@ class TestFilters(CapdbCase):
                    and int(r["ts_ns"]) >= 1490492402001600000, exact=3)
 
 
+# ---------------------------------------------------------------------------
+# query --follow, and what commands refuse before touching a database
+
+class TestFollowLimit(CapdbCase):
+    def test_limit_reached_by_stored_packets_exits(self):
+        """--follow --limit N prints N and exits when N matches are already
+        stored, without waiting for more."""
+        self.ingest(td("eth_ipv4.pcap"))
+        want = self.lines("--limit", "3")
+        for n, rows in ((3, want), (1, want[:1])):
+            with self.subTest(limit=n):
+                try:
+                    p = lib.run(["query", "--db", self.db, "--follow", "--limit", str(n)], timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.fail("query --follow --limit %d did not exit with %d matches stored" % (n, n))
+                self.assertEqual(p.returncode, 0, lib.describe(p))
+                self.assertEqual(p.stdout.splitlines(), rows, lib.describe(p))
+        p = lib.run(["query", "--db", self.db, "--follow", "--limit", "0"], timeout=10)
+        self.assertEqual((p.returncode, p.stdout), (0, ""), lib.describe(p))
+
+
+class TestNothingCreatedOnBadInput(CapdbCase):
+    def test_missing_file_creates_no_database(self):
+        missing = os.path.join(self.tmp, "missing.pcap")
+        p = self.capdb("ingest", "--db", self.db, missing)
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, missing)
+        self.assertFalse(os.path.exists(self.db), "ingest of a missing file created the database")
+
+    def test_no_readable_file_creates_no_database(self):
+        for files in (["a.pcap", "b.pcap"], [td("not_a_capture.txt"), "missing.pcap"], [self.tmp]):
+            with self.subTest(files=files):
+                p = self.capdb("ingest", "--db", self.db, *files)
+                self.assertEqual(p.returncode, 3, lib.describe(p))
+                errors = [l for l in p.stderr.splitlines() if l.startswith(ERR_PREFIX)]
+                self.assertEqual(len(errors), len(files), "one error line per file\n" + lib.describe(p))
+                self.assertFalse(os.path.exists(self.db), "database created\n" + lib.describe(p))
+
+    def test_one_readable_file_is_ingested_beside_a_missing_one(self):
+        missing = os.path.join(self.tmp, "missing.pcap")
+        p = self.capdb("ingest", "--db", self.db, missing, td("eth_ipv4.pcap"))
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, missing)
+        self.assertEqual(self.count(), n_records("eth_ipv4.pcap"))
+
+    def test_stdin_is_read_after_a_missing_file(self):
+        with open(td("eth_ipv4.pcap"), "rb") as f:
+            p = self.capdb("ingest", "--db", self.db, "missing.pcap", "-", stdin=f.read())
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertEqual(self.count(), n_records("eth_ipv4.pcap"))
+
+
+class TestUnknownCapture(CapdbCase):
+    def test_unknown_capture_is_an_error(self):
+        """--capture ID of no capture: a usage error naming the capture and
+        the database, not an empty answer."""
+        self.ingest(td("eth_ipv4.pcap"))
+        for extra in ([], ["--count"], ["--format", "json"], ["--follow"]):
+            with self.subTest(extra=extra):
+                p = lib.run(["query", "--db", self.db, "--capture", "99"] + extra, timeout=10)
+                self.assertEqual(p.returncode, 2, lib.describe(p))
+                self.assertEqual(p.stdout, "", lib.describe(p))
+                lines = p.stderr.splitlines()
+                self.assertEqual(len(lines), 1, lib.describe(p))
+                self.assertTrue(lines[0].startswith(ERR_PREFIX), lib.describe(p))
+                self.assertIn("capture 99", lines[0], lib.describe(p))
+                self.assertIn(self.db, lines[0], lib.describe(p))
+        self.assertEqual(self.count("--capture", "1"), n_records("eth_ipv4.pcap"))
+
+
 if __name__ == "__main__":
     lib.capdb_path()  # exit 77 when there is no binary
     prog = unittest.main(exit=False, verbosity=2)

@@ -22,10 +22,21 @@
 namespace capdb::cli {
 namespace {
 
-void check_store_args(const IngestArgs& a) {
-    if (a.batch == 0) throw UsageError("--batch must be at least 1");
-    if (a.preview_bytes > kMaxPreviewBytes)
-        throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
+// --batch and --preview-bytes, checked once for files and live capture;
+// unset, they keep the library's defaults in options.
+template <typename Options>
+Options store_options(const IngestArgs& a) {
+    Options o;
+    if (a.batch) {
+        if (*a.batch == 0) throw UsageError("--batch must be at least 1");
+        o.batch = *a.batch;
+    }
+    if (a.preview_bytes) {
+        if (*a.preview_bytes > kMaxPreviewBytes)
+            throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
+        o.preview_bytes = *a.preview_bytes;
+    }
+    return o;
 }
 
 // tcpdump's "N packets captured" wording.
@@ -34,7 +45,7 @@ void print_count(std::uint64_t n, const char* what) {
 }
 
 int run_live(const IngestArgs& a) {
-    check_store_args(a);
+    LiveIngestOptions opts = store_options<LiveIngestOptions>(a);
     LiveOptions lo;
     lo.device = *a.live;
     if (lo.device.empty()) throw UsageError("--live: empty interface name (see 'capdb interfaces')");
@@ -44,18 +55,17 @@ int run_live(const IngestArgs& a) {
             throw UsageError("give the capture filter either with --filter or as trailing words, not both");
         for (const std::string& word : a.files) lo.filter += (lo.filter.empty() ? "" : " ") + word;
     }
-    if (a.snaplen < 1 || a.snaplen > kMaxSnaplen)
-        throw UsageError(fmt::format("--snaplen must be between 1 and {}", kMaxSnaplen));
-    lo.snaplen = static_cast<std::uint32_t>(a.snaplen);
+    if (a.snaplen) {
+        if (*a.snaplen < 1 || *a.snaplen > kMaxSnaplen)
+            throw UsageError(fmt::format("--snaplen must be between 1 and {}", kMaxSnaplen));
+        lo.snaplen = static_cast<std::uint32_t>(*a.snaplen);
+    }
     lo.promisc = !a.no_promisc;
     if (a.buffer_size) {
         if (*a.buffer_size == 0 || *a.buffer_size > static_cast<std::uint64_t>(INT_MAX))
             throw UsageError(fmt::format("--buffer-size must be between 1 and {} bytes", INT_MAX));
         lo.buffer_size = static_cast<std::uint32_t>(*a.buffer_size);
     }
-    LiveIngestOptions opts;
-    opts.batch = a.batch;
-    opts.preview_bytes = a.preview_bytes;
     if (a.duration) {
         if (!std::isfinite(*a.duration) || *a.duration <= 0 || *a.duration > 1e9)
             throw UsageError("--duration must be a positive number of seconds");
@@ -96,7 +106,7 @@ void check_readable(const std::string& path) {
 int run_ingest(const IngestArgs& a) {
     if (a.live) return run_live(a);
     if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
-    check_store_args(a);
+    IngestOptions opts = store_options<IngestOptions>(a);
     // Nothing is created unless at least one input can be read: when none
     // can, each gets its error line and the database is left alone.
     std::vector<InputError> unreadable;
@@ -115,9 +125,6 @@ int run_ingest(const IngestArgs& a) {
     auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
     install_signal_handlers();
 
-    IngestOptions opts;
-    opts.batch = a.batch;
-    opts.preview_bytes = a.preview_bytes;
     opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;
     opts.should_stop = [] { return g_stop != 0; };
 

@@ -107,12 +107,14 @@ int run_ingest(const IngestArgs& a) {
     if (a.live) return run_live(a);
     if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
     IngestOptions opts = store_options<IngestOptions>(a);
-    // Nothing is created unless at least one input can be read: when none
-    // can, each gets its error line and the database is left alone.
+    // Nothing is created unless at least one input can be read: the files
+    // are tried in order up to the first readable one, and when there is
+    // none, each gets its error line and the database is left alone.
     std::vector<InputError> unreadable;
     for (const std::string& file : a.files) {
         try {
             check_readable(file);
+            break;
         } catch (const InputError& e) {
             unreadable.push_back(e);
         }

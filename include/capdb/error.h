@@ -10,15 +10,36 @@ namespace capdb {
 
 enum class Exit : int {
     ok = 0,
-    internal = 1,      // unexpected failure (a bug)
-    usage = 2,         // bad command line: malformed address, time, protocol, ...
-    input = 3,         // a capture file is missing, unreadable or not a capture
-    damaged = 4,       // a capture is truncated or corrupt mid-file; packets before it are committed
-    unsupported = 5,   // a link type capdb cannot decode; packets stored undecoded
-    database = 6,      // database missing, corrupt, newer schema, read-only, disk full
-    device = 7,        // live capture: no such interface, interface down, bad filter
-    permission = 8,    // live capture: not permitted
-    interrupted = 130, // stopped by SIGINT or SIGTERM; what was committed is kept (128 + SIGINT, as shells report)
+    internal = 1,
+    usage = 2,
+    input = 3,
+    damaged = 4,
+    unsupported = 5,
+    database = 6,
+    device = 7,
+    permission = 8,
+    interrupted = 130,
+};
+
+// The one list of exit codes: `capdb --help` prints it, and a test checks
+// that README.md's "Exit codes" table says the same.
+struct ExitCodeInfo {
+    Exit code;
+    const char* name;
+    const char* meaning;
+};
+
+inline constexpr ExitCodeInfo kExitCodes[] = {
+    {Exit::ok, "ok", "success (also: a file already ingested)"},
+    {Exit::internal, "internal", "internal error (a bug; please report it)"},
+    {Exit::usage, "usage", "unknown option, malformed value, inverted time range, no such capture"},
+    {Exit::input, "input", "a file is missing, unreadable, a directory, empty or not a pcap/pcapng capture"},
+    {Exit::damaged, "damaged", "a capture is truncated or corrupt mid-file; the packets before it are stored"},
+    {Exit::unsupported, "unsupported", "a link type capdb cannot decode; its packets are stored undecoded"},
+    {Exit::database, "database", "database missing, not capdb's, corrupt, from a newer capdb, read-only or full"},
+    {Exit::device, "device", "live capture: no such interface, interface down, bad filter"},
+    {Exit::permission, "permission", "live capture: not permitted (see setcap in the README)"},
+    {Exit::interrupted, "interrupted", "stopped by SIGINT or SIGTERM before the input was finished; what was read is committed and the capture is marked interrupted"},
 };
 
 class Error : public std::runtime_error {

@@ -1,5 +1,6 @@
 // The commands that read captures, run in this process: ingest (files and
 // live) and interfaces. They use libpcap (loaded on first use).
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -11,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include "capdb/capture.h"
 #include "capdb/error.h"
 #include "capdb/ingest.h"
 #include "capdb/live.h"
@@ -20,10 +22,21 @@
 namespace capdb::cli {
 namespace {
 
-void check_store_args(const IngestArgs& a) {
-    if (a.batch == 0) throw UsageError("--batch must be at least 1");
-    if (a.preview_bytes > kMaxPreviewBytes)
-        throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
+// --batch and --preview-bytes, checked once for files and live capture;
+// unset, they keep the library's defaults in options.
+template <typename Options>
+Options store_options(const IngestArgs& a) {
+    Options o;
+    if (a.batch) {
+        if (*a.batch == 0) throw UsageError("--batch must be at least 1");
+        o.batch = *a.batch;
+    }
+    if (a.preview_bytes) {
+        if (*a.preview_bytes > kMaxPreviewBytes)
+            throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
+        o.preview_bytes = *a.preview_bytes;
+    }
+    return o;
 }
 
 // tcpdump's "N packets captured" wording.
@@ -32,7 +45,7 @@ void print_count(std::uint64_t n, const char* what) {
 }
 
 int run_live(const IngestArgs& a) {
-    check_store_args(a);
+    LiveIngestOptions opts = store_options<LiveIngestOptions>(a);
     LiveOptions lo;
     lo.device = *a.live;
     if (lo.device.empty()) throw UsageError("--live: empty interface name (see 'capdb interfaces')");
@@ -42,18 +55,17 @@ int run_live(const IngestArgs& a) {
             throw UsageError("give the capture filter either with --filter or as trailing words, not both");
         for (const std::string& word : a.files) lo.filter += (lo.filter.empty() ? "" : " ") + word;
     }
-    if (a.snaplen < 1 || a.snaplen > kMaxSnaplen)
-        throw UsageError(fmt::format("--snaplen must be between 1 and {}", kMaxSnaplen));
-    lo.snaplen = static_cast<std::uint32_t>(a.snaplen);
+    if (a.snaplen) {
+        if (*a.snaplen < 1 || *a.snaplen > kMaxSnaplen)
+            throw UsageError(fmt::format("--snaplen must be between 1 and {}", kMaxSnaplen));
+        lo.snaplen = static_cast<std::uint32_t>(*a.snaplen);
+    }
     lo.promisc = !a.no_promisc;
     if (a.buffer_size) {
         if (*a.buffer_size == 0 || *a.buffer_size > static_cast<std::uint64_t>(INT_MAX))
             throw UsageError(fmt::format("--buffer-size must be between 1 and {} bytes", INT_MAX));
         lo.buffer_size = static_cast<std::uint32_t>(*a.buffer_size);
     }
-    LiveIngestOptions opts;
-    opts.batch = a.batch;
-    opts.preview_bytes = a.preview_bytes;
     if (a.duration) {
         if (!std::isfinite(*a.duration) || *a.duration <= 0 || *a.duration > 1e9)
             throw UsageError("--duration must be a positive number of seconds");
@@ -80,19 +92,41 @@ int run_live(const IngestArgs& a) {
     return 0;
 }
 
+// Opens a named file as a capture and closes it again; throws the InputError
+// that ingest_file() would. Standard input, FIFOs and devices are left to be
+// read once, by ingest_file() itself.
+void check_readable(const std::string& path) {
+    struct stat st{};
+    if (path == "-" || (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) return;
+    const OfflineReader probe(path);
+}
+
 }  // namespace
 
 int run_ingest(const IngestArgs& a) {
     if (a.live) return run_live(a);
     if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
-    check_store_args(a);
+    IngestOptions opts = store_options<IngestOptions>(a);
+    // Nothing is created unless at least one input can be read: the files
+    // are tried in order up to the first readable one, and when there is
+    // none, each gets its error line and the database is left alone.
+    std::vector<InputError> unreadable;
+    for (const std::string& file : a.files) {
+        try {
+            check_readable(file);
+            break;
+        } catch (const InputError& e) {
+            unreadable.push_back(e);
+        }
+    }
+    if (unreadable.size() == a.files.size()) {
+        for (const InputError& e : unreadable) std::fprintf(stderr, "capdb: error: %s\n", e.what());
+        return static_cast<int>(Exit::input);
+    }
     const std::string db_path = database_path(a.db);
     auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
     install_signal_handlers();
 
-    IngestOptions opts;
-    opts.batch = a.batch;
-    opts.preview_bytes = a.preview_bytes;
     opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;
     opts.should_stop = [] { return g_stop != 0; };
 

@@ -1,6 +1,6 @@
-// Shared by the command-line translation units: the parsed ingest options,
-// signal handling, and the two commands that read captures
-// (capture_commands.cc).
+// Shared by the command-line translation units: each command's parsed
+// options, signal handling and the database path. main.cc wires CLI11 to
+// these; each run_* function is one command and returns its exit status.
 #pragma once
 
 #include <atomic>
@@ -9,23 +9,38 @@
 #include <string>
 #include <vector>
 
-#include "capdb/live.h"
-
 namespace capdb::cli {
 
 struct IngestArgs {
     std::vector<std::string> files;  // with --live: the words of the capture filter
     std::string db;
-    std::uint32_t batch = 65536;
-    std::uint32_t preview_bytes = 16;
+    std::optional<std::uint32_t> batch;  // unset: the library's default for files or live capture
+    std::optional<std::uint32_t> preview_bytes;
     // Live capture.
     std::optional<std::string> live;  // interface
     std::string filter;
-    std::optional<double> duration;   // seconds
+    std::optional<double> duration;     // seconds
     std::optional<std::int64_t> count;  // signed: CLI11 would wrap "-3" into a huge unsigned
-    std::int64_t snaplen = kDefaultSnaplen;
+    std::optional<std::int64_t> snaplen;
     bool no_promisc = false;
     std::optional<std::uint64_t> buffer_size;  // bytes
+};
+
+struct QueryArgs {
+    std::string db;
+    // Unset when the flag is absent; an empty value given is an error.
+    std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
+    std::optional<std::int64_t> capture;
+    std::optional<std::int64_t> limit;
+    std::string format = "line";
+    bool count = false;
+    bool follow = false;
+};
+
+struct CapturesArgs {
+    std::string db;
+    bool long_form = false;
+    std::string format = "text";
 };
 
 // Set by the first SIGINT/SIGTERM; read by other threads too (live capture),
@@ -38,8 +53,9 @@ void install_signal_handlers();
 // --db, else $CAPDB_DB, else ./capdb.db.
 std::string database_path(const std::string& flag);
 
-// 'capdb ingest' and 'capdb interfaces'. Return the exit status.
 int run_ingest(const IngestArgs& args);
 int run_interfaces();
+int run_query(const QueryArgs& args);
+int run_captures(const CapturesArgs& args);
 
 }  // namespace capdb::cli

@@ -1,23 +1,24 @@
 // capdb command line: wires CLI11 to the library. The only file that knows
 // CLI11, and where a command's capdb::Error becomes a message and an exit
-// status. The commands that read captures are in capture_commands.cc.
-#include <poll.h>
+// status. Each command is in its own file (query_command.cc,
+// captures_command.cc, capture_commands.cc).
+#include <unistd.h>
 
 #include <charconv>
+#include <climits>
 #include <cstdint>
 #include <cstdio>
-#include <limits>
-#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "capdb/error.h"
-#include "capdb/filter.h"
-#include "capdb/format.h"
-#include "capdb/store.h"
+#include "capdb/ingest.h"
+#include "capdb/live.h"
+#include "capdb/packet.h"
 #include "cli/cli.h"
 
 #ifndef CAPDB_VERSION
@@ -43,11 +44,16 @@ Examples:
   capdb ingest -i any --duration 60 --filter 'udp port 53'
   capdb query --follow --proto udp --port 53    print matches, then new ones as they arrive
   capdb interfaces                              list the capture devices
-
-Exit codes: 0 ok, 2 usage, 3 unreadable input, 4 damaged capture, 5 unsupported
-link type, 6 database error, 7 capture device error, 8 permission denied,
-1 internal error (or libpcap cannot be loaded).
 )";
+
+// The examples, then the exit codes from the one table in capdb/error.h.
+std::string help_footer() {
+    std::string out = kExamples;
+    out += "\nExit codes:\n";
+    for (const ExitCodeInfo& e : kExitCodes)
+        out += fmt::format("  {:<4} {:<12} {}\n", static_cast<int>(e.code), e.name, e.meaning);
+    return out;
+}
 
 // Integer options take plain decimal: CLI11 alone would also take "0x50"
 // or "1e3", and saturate values beyond 64 bits.
@@ -61,217 +67,184 @@ const CLI::Validator kDecimal(
         if (ec != std::errc() || ptr != end) return "not a decimal integer: " + text;
         return {};
     },
-    "INT");
+    "");  // no description: it would be appended to the type name in --help
 
-struct QueryArgs {
-    std::string db;
-    // Unset when the flag is absent; an empty value given is an error.
-    std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
-    std::optional<std::int64_t> capture;
-    std::optional<std::int64_t> limit;
-    std::string format = "line";
-    bool count = false;
-    bool follow = false;
-};
-
-std::optional<Prefix> address_arg(const std::string& flag, const std::optional<std::string>& arg) {
-    if (!arg) return std::nullopt;
-    const std::string& text = *arg;
-    auto p = parse_prefix(text);
-    if (!p) throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
-    return p;
-}
-
-std::optional<std::uint16_t> port_arg(const std::string& flag, const std::optional<std::string>& arg) {
-    if (!arg) return std::nullopt;
-    const std::string& text = *arg;
-    auto p = parse_port(text);
-    if (!p) throw UsageError(fmt::format("{}: '{}' is not a port number (0-65535)", flag, printable(text)));
-    return p;
-}
-
-std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg) {
-    if (!arg) return std::nullopt;
-    const std::string& text = *arg;
-    auto t = parse_time(text);
-    if (!t)
-        throw UsageError(fmt::format(
-            "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
-            flag, printable(text)));
-    return t;
-}
-
-Filter build_filter(const QueryArgs& a) {
-    Filter f;
-    f.from_ns = time_arg("--from", a.from);
-    f.to_ns = time_arg("--to", a.to);
-    if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
-        throw UsageError(fmt::format("--from {} is after --to {}", printable(*a.from), printable(*a.to)));
-    f.src = address_arg("--src", a.src);
-    f.dst = address_arg("--dst", a.dst);
-    f.host = address_arg("--host", a.host);
-    f.port = port_arg("--port", a.port);
-    f.sport = port_arg("--sport", a.sport);
-    f.dport = port_arg("--dport", a.dport);
-    if (a.proto) {
-        f.proto = parse_proto(*a.proto);
-        if (!f.proto)
-            throw UsageError(fmt::format("--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp or 0-255)",
-                                         printable(*a.proto)));
-    }
-    f.capture = a.capture;
-    if (a.limit) {
-        if (*a.limit < 0) throw UsageError(fmt::format("--limit must be 0 or more, not {}", *a.limit));
-        f.limit = static_cast<std::uint64_t>(*a.limit);
-    }
-    return f;
-}
-
-// Prints the matches, then every matching packet committed later, poll by
-// poll, until a signal. Each poll prints the packets of the blocks committed
-// since the previous one, in time order.
-int follow(Store& store, const Filter& filter, OutputFormat format) {
-    install_signal_handlers();
-    constexpr int kPollMs = 200;
-    std::uint64_t left = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
-    Printer printer(format, stdout);
-    printer.begin();
-    Filter f = filter;
-    BlockRange range{0, store.max_block_id()};
-    while (left > 0) {
-        f.limit = left;
-        bool ok = true;
-        store.query_blocks(f, range, [&](const PacketView& p) {
-            ok = printer.row(p);
-            --left;
-            return ok;
-        });
-        if (!ok || !printer.flush()) break;
-        std::int64_t newest = range.through;
-        while (!g_stop && newest <= range.through) {
-            ::poll(nullptr, 0, kPollMs);  // a signal ends the wait early
-            newest = store.max_block_id();
-            // Blocks were removed (a capture deleted): new ones may reuse ids.
-            if (newest < range.through) range.through = newest;
-        }
-        if (g_stop) break;
-        range = {range.through, newest};
-    }
-    return 0;
-}
-
-int run_query(const QueryArgs& a) {
-    const Filter filter = build_filter(a);  // all checks before the database is touched
-    auto format = parse_format(a.format);
-    if (!format) throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
-    if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
-    if (a.follow) return follow(*store, filter, *format);
-    if (a.count) {
-        std::printf("%llu\n", static_cast<unsigned long long>(store->count(filter)));
-        return 0;
-    }
-    Printer printer(*format, stdout);
-    printer.begin();
-    store->query(filter, [&](const PacketView& p) { return printer.row(p); });
-    printer.flush();
-    return 0;
-}
-
-std::string time_or_dash(const std::optional<std::int64_t>& ns) { return ns ? format_rfc3339(*ns) : "-"; }
-
-int run_captures(const std::string& db) {
-    auto store = open_sqlite_store(database_path(db), {.read_only = true, .create = false});
-    std::printf("%-4s %-11s %10s %9s %9s %7s %9s  %-30s  %-30s  %s\n", "ID", "STATE", "PACKETS", "IPV4", "IPV6",
-                "OTHER", "MALFORMED", "FIRST", "LAST", "SOURCE");
-    for (const CaptureInfo& c : store->captures()) {
-        std::string source = printable(c.meta.source);
-        if (c.meta.live) source = "live:" + source;
-        if (!c.meta.filter.empty()) source += " filter '" + printable(c.meta.filter) + "'";
-        std::printf("%-4lld %-11s %10llu %9llu %9llu %7llu %9llu  %-30s  %-30s  %s", static_cast<long long>(c.id),
-                    capture_state_name(c.state), static_cast<unsigned long long>(c.counts.packets),
-                    static_cast<unsigned long long>(c.counts.ipv4), static_cast<unsigned long long>(c.counts.ipv6),
-                    static_cast<unsigned long long>(c.counts.other + c.counts.unsupported),
-                    static_cast<unsigned long long>(c.counts.malformed), time_or_dash(c.first_ts_ns).c_str(),
-                    time_or_dash(c.last_ts_ns).c_str(), source.c_str());
-        if (c.live_stats)
-            std::printf("  received %llu, dropped by kernel %llu, dropped by interface %llu",
-                        static_cast<unsigned long long>(c.live_stats->received),
-                        static_cast<unsigned long long>(c.live_stats->dropped_kernel),
-                        static_cast<unsigned long long>(c.live_stats->dropped_iface));
-        if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
-        std::printf("\n");
-    }
-    return 0;
-}
+const char* const kDbHelp = "Database path (default: $CAPDB_DB or ./capdb.db)";
 
 void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
     ingest.add_option("files", in.files,
-                      "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump");
-    ingest.add_option("--db", in.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
-    ingest.add_option("--batch", in.batch, "Packets per committed batch")->check(kDecimal)->capture_default_str();
-    ingest.add_option("--preview-bytes", in.preview_bytes, "Bytes of each frame kept as a preview (0-256)")
+                      "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump")
+        ->type_name("FILE");
+    ingest.add_option("--db", in.db, kDbHelp)->type_name("PATH");
+    ingest
+        .add_option("--batch", in.batch,
+                    fmt::format("Packets per committed batch (default {} for files, {} live)", IngestOptions{}.batch,
+                                LiveIngestOptions{}.batch))
         ->check(kDecimal)
-        ->capture_default_str();
+        ->type_name("N");
+    ingest
+        .add_option("--preview-bytes", in.preview_bytes,
+                    fmt::format("Bytes of each frame kept as a preview (0-{}, default {})", kMaxPreviewBytes,
+                                IngestOptions{}.preview_bytes))
+        ->check(kDecimal)
+        ->type_name("N");
     auto* live = ingest.add_option("-i,--live", in.live, "Capture live from this interface ('any' for all)")
                      ->type_name("IFACE");
-    ingest.add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")->needs(live);
-    ingest.add_option("--duration", in.duration, "Live: stop after this many seconds")->needs(live);
-    ingest.add_option("--count", in.count, "Live: stop after this many packets")->check(kDecimal)->needs(live);
-    ingest.add_option("--snaplen", in.snaplen, "Live: bytes kept of each packet (1-262144)")
+    ingest.add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")
+        ->needs(live)
+        ->type_name("EXPR");
+    ingest.add_option("--duration", in.duration, "Live: stop after this many seconds")
+        ->needs(live)
+        ->type_name("SECONDS");
+    ingest.add_option("--count", in.count, "Live: stop after this many packets")
         ->check(kDecimal)
-        ->capture_default_str()
-        ->needs(live);
+        ->needs(live)
+        ->type_name("N");
+    ingest
+        .add_option("--snaplen", in.snaplen,
+                    fmt::format("Live: bytes kept of each packet (1-{}, default {})", kMaxSnaplen, kDefaultSnaplen))
+        ->check(kDecimal)
+        ->needs(live)
+        ->type_name("BYTES");
     ingest.add_flag("--no-promisc", in.no_promisc, "Live: do not put the interface in promiscuous mode")->needs(live);
-    ingest.add_option("--buffer-size", in.buffer_size, "Live: kernel capture buffer (bytes; k, m, g suffixes)")
-        ->transform(CLI::AsSizeValue(false))
-        ->needs(live);
+    ingest
+        .add_option("--buffer-size", in.buffer_size, "Live: kernel capture buffer (bytes; k, m, g suffixes)")
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->needs(live)
+        ->type_name("BYTES");
 }
 
 void add_query_options(CLI::App& query, QueryArgs& q) {
-    query.add_option("--db", q.db, "Database path (default: $CAPDB_DB or ./capdb.db)");
-    query.add_option("--from", q.from, "Start time, inclusive: epoch seconds or RFC 3339 (UTC if no zone)");
-    query.add_option("--to", q.to, "End time, inclusive");
-    query.add_option("--src", q.src, "Source address or CIDR prefix");
-    query.add_option("--dst", q.dst, "Destination address or CIDR prefix");
-    query.add_option("--host", q.host, "Address or prefix in either direction");
-    query.add_option("--port", q.port, "TCP/UDP/SCTP port in either direction");
-    query.add_option("--sport", q.sport, "Source port");
-    query.add_option("--dport", q.dport, "Destination port");
-    query.add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number");
-    query.add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")->check(kDecimal);
-    query.add_option("--limit", q.limit, "At most N packets")->check(kDecimal);
-    query.add_option("--format", q.format, "line (default), long, json or csv");
+    query.add_option("--db", q.db, kDbHelp)->type_name("PATH");
+    query.add_option("--from", q.from, "Start time, inclusive: epoch seconds or RFC 3339 (UTC if no zone)")
+        ->type_name("TIME");
+    query.add_option("--to", q.to, "End time, inclusive")->type_name("TIME");
+    query.add_option("--src", q.src, "Source address or CIDR prefix")->type_name("ADDR");
+    query.add_option("--dst", q.dst, "Destination address or CIDR prefix")->type_name("ADDR");
+    query.add_option("--host", q.host, "Address or prefix in either direction")->type_name("ADDR");
+    query.add_option("--port", q.port, "TCP/UDP/SCTP port in either direction")->type_name("PORT");
+    query.add_option("--sport", q.sport, "Source port")->type_name("PORT");
+    query.add_option("--dport", q.dport, "Destination port")->type_name("PORT");
+    query.add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number")->type_name("PROTO");
+    query.add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")
+        ->check(kDecimal)
+        ->type_name("ID");
+    query.add_option("--limit", q.limit, "At most N packets")->check(kDecimal)->type_name("N");
+    query.add_option("--format", q.format, "line (default), long, json or csv")->type_name("FORMAT");
     query.add_flag("--count", q.count, "Print only the number of matching packets");
     query.add_flag("-f,--follow", q.follow, "Keep printing new matching packets as they are committed, until Ctrl-C");
+}
+
+void add_captures_options(CLI::App& captures, CapturesArgs& c) {
+    captures.add_option("--db", c.db, kDbHelp)->type_name("PATH");
+    captures.add_flag("--long", c.long_form, "Every column: counts by kind, first and last time, live statistics");
+    captures.add_option("--format", c.format, "text (default) or json (one object per capture per line)")
+        ->type_name("FORMAT");
+}
+
+// "capdb" or "capdb query": the command whose --help the user wants.
+std::string command_name(const CLI::App* cmd) {
+    return cmd ? "capdb " + cmd->get_name() : std::string("capdb");
+}
+
+// The words CLI11 could not place, in the order given, as capdb says them.
+std::string extras_message(const CLI::App* cmd, const std::vector<std::string>& words) {
+    std::string out;
+    for (const std::string& w : words) {
+        if (!out.empty()) out += ", ";
+        if (w.size() > 1 && w[0] == '-' && w != "--")
+            out += fmt::format("unknown option '{}'", printable(w.substr(0, w.find('='))));
+        else if (!cmd)
+            out += fmt::format("unknown command '{}' (ingest, query, captures or interfaces)", printable(w));
+        else
+            out += fmt::format("unexpected argument '{}'", printable(w));
+    }
+    return out;
+}
+
+// CLI11's message for e, reworded where capdb has its own: an option given
+// twice, an option without its value, a value of the wrong type.
+std::string parse_error_message(const CLI::App* cmd, const CLI::ParseError& e) {
+    const std::string what = e.what();
+    if (cmd && e.get_name() == "ArgumentMismatch") {
+        for (const CLI::Option* opt : cmd->get_options()) {
+            const std::string name = opt->get_name();
+            if (what.rfind(name + ":", 0) != 0) continue;
+            if (opt->count() > 1 && opt->get_multi_option_policy() == CLI::MultiOptionPolicy::Throw)
+                return opt->count() == 2 ? fmt::format("{} given twice", name)
+                                         : fmt::format("{} given {} times", name, opt->count());
+            return fmt::format("{} needs a value ({})", name, opt->get_type_name());
+        }
+    }
+    if (cmd && e.get_name() == "ConversionError") {
+        for (const CLI::Option* opt : cmd->get_options()) {
+            if (what.find(" " + opt->get_name() + " =") == std::string::npos || opt->results().empty()) continue;
+            return fmt::format("{}: '{}' is not a valid {}", opt->get_name(), printable(opt->results().back()),
+                               opt->get_type_name());
+        }
+    }
+    return printable(what);
+}
+
+int usage_error(const CLI::App* cmd, const std::string& message) {
+    const std::string prefix = cmd ? cmd->get_name() + ": " : std::string();
+    std::fprintf(stderr, "capdb: error: %s%s (see '%s --help')\n", prefix.c_str(), message.c_str(),
+                 command_name(cmd).c_str());
+    return static_cast<int>(Exit::usage);
+}
+
+// Where `setcap` must point: the running binary, which may not be the capdb
+// on $PATH.
+std::string setcap_command() {
+    std::string self(PATH_MAX, '\0');
+    const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size());
+    if (n <= 0) return "sudo setcap cap_net_raw,cap_net_admin=eip $(command -v capdb)";
+    self.resize(static_cast<std::size_t>(n));
+    const bool plain = self.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") ==
+                       std::string::npos;
+    return "sudo setcap cap_net_raw,cap_net_admin=eip " + (plain ? self : "'" + printable(self) + "'");
+}
+
+// The capture library's advice names the capdb on $PATH; name this binary.
+std::string with_setcap_path(std::string message) {
+    constexpr std::string_view kOnPath = "sudo setcap cap_net_raw,cap_net_admin=eip $(command -v capdb)";
+    if (const auto at = message.find(kOnPath); at != std::string::npos)
+        message.replace(at, kOnPath.size(), setcap_command());
+    return message;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"capdb: index packet captures in SQLite and query them in milliseconds"};
-    app.footer(kExamples);
+    app.footer(help_footer());
     app.set_version_flag("--version", std::string("capdb ") + CAPDB_VERSION);
     app.require_subcommand(0, 1);
-
-    // Only the subcommand named first gets its options (a query does not
-    // pay for building ingest's); without one (capdb --help) all do.
-    const std::string_view named = argc > 1 ? std::string_view(argv[1]) : std::string_view();
-    auto wanted = [&](std::string_view name) { return named == name || named.empty() || named[0] == '-'; };
+    // Unknown words are collected, not thrown, so that they can be named in
+    // the order given (CLI11's own message lists them backwards).
+    app.allow_extras();
 
     IngestArgs in;
     auto* ingest = app.add_subcommand("ingest", "Read pcap/pcapng files (- for standard input) into the database");
-    if (wanted("ingest")) add_ingest_options(*ingest, in);
+    add_ingest_options(*ingest, in);
 
     QueryArgs q;
     auto* query = app.add_subcommand("query", "Print the packets matching all given filters, in time order");
-    if (wanted("query")) add_query_options(*query, q);
+    add_query_options(*query, q);
 
-    std::string captures_db;
+    CapturesArgs c;
     auto* captures = app.add_subcommand("captures", "List the ingested captures");
-    captures->add_option("--db", captures_db, "Database path (default: $CAPDB_DB or ./capdb.db)");
+    add_captures_options(*captures, c);
 
     auto* interfaces = app.add_subcommand("interfaces", "List the interfaces capdb can capture on (as tcpdump -D)");
+
+    for (CLI::App* sub : {ingest, query, captures, interfaces}) sub->allow_extras();
+
+    auto selected = [&]() -> const CLI::App* {
+        for (const CLI::App* sub : {ingest, query, captures, interfaces})
+            if (sub->parsed()) return sub;
+        return nullptr;
+    };
 
     try {
         app.parse(argc, argv);
@@ -282,20 +255,27 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        // CLI11 quotes the offending argument verbatim: escape it.
-        std::fprintf(stderr, "capdb: error: %s\nRun 'capdb --help' for usage.\n", printable(e.what()).c_str());
-        return static_cast<int>(Exit::usage);
+        const CLI::App* cmd = selected();
+        return usage_error(cmd, parse_error_message(cmd, e));
     }
+    const CLI::App* cmd = selected();
+    std::vector<std::string> extras = app.remaining();
+    if (cmd) {
+        const std::vector<std::string> more = cmd->remaining();
+        extras.insert(extras.end(), more.begin(), more.end());
+    }
+    if (!extras.empty()) return usage_error(cmd, extras_message(cmd, extras));
 
     try {
         if (ingest->parsed()) return run_ingest(in);
         if (query->parsed()) return run_query(q);
-        if (captures->parsed()) return run_captures(captures_db);
+        if (captures->parsed()) return run_captures(c);
         if (interfaces->parsed()) return run_interfaces();
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {
-        std::fprintf(stderr, "capdb: error: %s\n", e.what());
+        const std::string message = e.code() == Exit::permission ? with_setcap_path(e.what()) : e.what();
+        std::fprintf(stderr, "capdb: error: %s\n", message.c_str());
         return static_cast<int>(e.code());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "capdb: internal error: %s\n", e.what());

@@ -725,6 +725,279 @@ class TestFilters(CapdbCase):
                    and int(r["ts_ns"]) >= 1490492402001600000, exact=3)
 
 
+# ---------------------------------------------------------------------------
+# query --follow, and what commands refuse before touching a database
+
+class TestFollowLimit(CapdbCase):
+    def test_limit_reached_by_stored_packets_exits(self):
+        """--follow --limit N prints N and exits when N matches are already
+        stored, without waiting for more."""
+        self.ingest(td("eth_ipv4.pcap"))
+        want = self.lines("--limit", "3")
+        for n, rows in ((3, want), (1, want[:1])):
+            with self.subTest(limit=n):
+                try:
+                    p = lib.run(["query", "--db", self.db, "--follow", "--limit", str(n)], timeout=10)
+                except subprocess.TimeoutExpired:
+                    self.fail("query --follow --limit %d did not exit with %d matches stored" % (n, n))
+                self.assertEqual(p.returncode, 0, lib.describe(p))
+                self.assertEqual(p.stdout.splitlines(), rows, lib.describe(p))
+        p = lib.run(["query", "--db", self.db, "--follow", "--limit", "0"], timeout=10)
+        self.assertEqual((p.returncode, p.stdout), (0, ""), lib.describe(p))
+
+
+class TestNothingCreatedOnBadInput(CapdbCase):
+    def test_missing_file_creates_no_database(self):
+        missing = os.path.join(self.tmp, "missing.pcap")
+        p = self.capdb("ingest", "--db", self.db, missing)
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, missing)
+        self.assertFalse(os.path.exists(self.db), "ingest of a missing file created the database")
+
+    def test_no_readable_file_creates_no_database(self):
+        for files in (["a.pcap", "b.pcap"], [td("not_a_capture.txt"), "missing.pcap"], [self.tmp]):
+            with self.subTest(files=files):
+                p = self.capdb("ingest", "--db", self.db, *files)
+                self.assertEqual(p.returncode, 3, lib.describe(p))
+                errors = [l for l in p.stderr.splitlines() if l.startswith(ERR_PREFIX)]
+                self.assertEqual(len(errors), len(files), "one error line per file\n" + lib.describe(p))
+                self.assertFalse(os.path.exists(self.db), "database created\n" + lib.describe(p))
+
+    def test_one_readable_file_is_ingested_beside_a_missing_one(self):
+        missing = os.path.join(self.tmp, "missing.pcap")
+        p = self.capdb("ingest", "--db", self.db, missing, td("eth_ipv4.pcap"))
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertErrorLine(p, missing)
+        self.assertEqual(self.count(), n_records("eth_ipv4.pcap"))
+
+    def test_stdin_is_read_after_a_missing_file(self):
+        with open(td("eth_ipv4.pcap"), "rb") as f:
+            p = self.capdb("ingest", "--db", self.db, "missing.pcap", "-", stdin=f.read())
+        self.assertEqual(p.returncode, 3, lib.describe(p))
+        self.assertEqual(self.count(), n_records("eth_ipv4.pcap"))
+
+
+class TestUnknownCapture(CapdbCase):
+    def test_unknown_capture_is_an_error(self):
+        """--capture ID of no capture: a usage error naming the capture and
+        the database, not an empty answer."""
+        self.ingest(td("eth_ipv4.pcap"))
+        for extra in ([], ["--count"], ["--format", "json"], ["--follow"]):
+            with self.subTest(extra=extra):
+                p = lib.run(["query", "--db", self.db, "--capture", "99"] + extra, timeout=10)
+                self.assertEqual(p.returncode, 2, lib.describe(p))
+                self.assertEqual(p.stdout, "", lib.describe(p))
+                lines = p.stderr.splitlines()
+                self.assertEqual(len(lines), 1, lib.describe(p))
+                self.assertTrue(lines[0].startswith(ERR_PREFIX), lib.describe(p))
+                self.assertIn("capture 99", lines[0], lib.describe(p))
+                self.assertIn(self.db, lines[0], lib.describe(p))
+        self.assertEqual(self.count("--capture", "1"), n_records("eth_ipv4.pcap"))
+
+
+# ---------------------------------------------------------------------------
+# capdb's own wording for command-line errors, and --help
+
+class TestUsageMessages(CapdbCase):
+    def usage_line(self, *args):
+        """Runs capdb; checks exit 2, nothing on stdout and one printable
+        'capdb: error:' line; returns that line."""
+        p = self.capdb(*args)
+        self.assertEqual(p.returncode, 2, lib.describe(p))
+        self.assertEqual(p.stdout, "", lib.describe(p))
+        lines = p.stderr.splitlines()
+        self.assertEqual(len(lines), 1, "one line expected\n" + lib.describe(p))
+        self.assertTrue(lines[0].startswith(ERR_PREFIX), lib.describe(p))
+        self.assertTrue(lines[0].isprintable(), lib.describe(p))
+        return lines[0]
+
+    def test_unexpected_words_named_in_the_order_given(self):
+        line = self.usage_line("query", "--db", self.db, "1.2.3.4", "--hots")
+        self.assertIn("query: ", line)
+        self.assertIn("unexpected argument '1.2.3.4'", line)
+        self.assertIn("unknown option '--hots'", line)
+        self.assertLess(line.index("1.2.3.4"), line.index("--hots"), line)
+        line = self.usage_line("query", "--db", self.db, "--hots", "1.2.3.4", "--bogus=3")
+        self.assertLess(line.index("--hots"), line.index("1.2.3.4"), line)
+        self.assertIn("unknown option '--bogus'", line)
+        self.assertNotIn("not expected", line)
+        self.assertFalse(os.path.exists(self.db))
+
+    def test_unknown_command(self):
+        line = self.usage_line("no-such-command")
+        self.assertIn("unknown command 'no-such-command'", line)
+        self.assertIn("'capdb --help'", line)
+
+    def test_option_given_twice(self):
+        line = self.usage_line("query", "--db", self.db, "--host", "10.0.0.1", "--host", "10.0.0.2")
+        self.assertIn("--host given twice", line)
+        self.assertNotIn("At Most", line)
+
+    def test_option_without_value(self):
+        line = self.usage_line("query", "--db", self.db, "--limit")
+        self.assertIn("--limit needs a value", line)
+        self.assertNotIn("required", line)
+
+    def test_help_hint_names_the_subcommand(self):
+        self.assertIn("(see 'capdb query --help')", self.usage_line("query", "--bogus"))
+        self.assertIn("(see 'capdb ingest --help')", self.usage_line("ingest", "--bogus", "x.pcap"))
+        self.assertIn("(see 'capdb captures --help')", self.usage_line("captures", "--bogus"))
+
+    def test_help_type_names_are_readable(self):
+        for cmd in ("ingest", "query", "captures"):
+            with self.subTest(cmd=cmd):
+                text = self.ok(cmd, "--help").stdout
+                for raw in ("INT:INT", "UINT", "SIZE [", "TEXT", "FLOAT", ":INT"):
+                    self.assertNotIn(raw, text, "CLI11's type name %r in %s --help" % (raw, cmd))
+        ingest = self.ok("ingest", "--help").stdout
+        for want in ("--batch N", "--preview-bytes N", "--snaplen BYTES", "--buffer-size BYTES", "--count N",
+                     "--duration SECONDS", "--db PATH"):
+            self.assertIn(want, ingest)
+        query = self.ok("query", "--help").stdout
+        for want in ("--limit N", "--capture ID", "--from TIME", "--host ADDR", "--port PORT"):
+            self.assertIn(want, query)
+
+
+# ---------------------------------------------------------------------------
+# Exit codes: one table in the code, the same in the README
+
+class TestExitCodeTable(CapdbCase):
+    def help_codes(self):
+        text = self.ok("--help").stdout
+        self.assertIn("\nExit codes:\n", text)
+        rows = []
+        for line in text.split("\nExit codes:\n", 1)[1].splitlines():
+            m = re.match(r"^  (\d+)\s+(\S+)\s+(.+)$", line)
+            if m:
+                rows.append((int(m.group(1)), m.group(2), m.group(3).strip()))
+        return rows
+
+    def readme_codes(self):
+        with open(os.path.join(lib.REPO, "README.md"), encoding="utf-8") as f:
+            text = f.read()
+        section = text.split("\n## Exit codes\n", 1)[1].split("\n## ", 1)[0]
+        rows = []
+        for line in section.splitlines():
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(cells) == 3 and cells[0].isdigit():
+                rows.append((int(cells[0]), cells[1].strip("`"), cells[2]))
+        return rows
+
+    def test_readme_table_agrees_with_help(self):
+        help_rows = self.help_codes()
+        self.assertGreaterEqual(len(help_rows), 10, "capdb --help lists the exit codes")
+        self.assertEqual(self.readme_codes(), help_rows,
+                         "README.md's 'Exit codes' table differs from `capdb --help` (capdb/error.h's kExitCodes)")
+
+    def test_listed_codes_are_the_ones_used(self):
+        codes = {c for c, _, _ in self.help_codes()}
+        self.assertTrue({0, 1, 2, 3, 4, 5, 6, 7, 8, 130} <= codes, codes)
+        self.assertEqual(self.capdb("ingest", "--db", self.db, td("truncated.pcap")).returncode, 4)
+        self.assertIn(4, codes)
+
+
+# ---------------------------------------------------------------------------
+# capdb captures: a listing within 100 columns, --long, --format json
+
+class TestCapturesListing(CapdbCase):
+    WIDTH = 100
+
+    def long_path(self):
+        d = os.path.join(self.tmp, "a-rather-long-directory-name-for-captures", "and-another-level-of-nesting-here")
+        os.makedirs(d)
+        path = os.path.join(d, "the-capture-file-with-a-long-descriptive-name-2017-03-26.pcap")
+        shutil.copy(td("eth_ipv4.pcap"), path)
+        return path
+
+    def test_default_fits_100_columns(self):
+        path = self.long_path()
+        self.ingest(path, td("eth_vlan.pcap"), td("truncated.pcap"), want=4)
+        lines = self.ok("captures", "--db", self.db).stdout.splitlines()
+        self.assertEqual(len(lines), 4, lines)
+        for line in lines:
+            self.assertLessEqual(len(line), self.WIDTH, "%d columns: %r" % (len(line), line))
+        self.assertEqual(lines[0].split(), ["ID", "STATE", "PACKETS", "FIRST", "DURATION", "SOURCE"])
+        first = lines[1].split()
+        self.assertEqual(first[:3], ["1", "complete", str(n_records("eth_ipv4.pcap"))])
+        self.assertEqual(first[3], "2017-03-26T01:40:02Z")
+        self.assertRegex(first[4], r"^\d+\.\d{3}s$")
+        self.assertIn("...", lines[1], "a long source is elided")
+        self.assertTrue(lines[1].endswith("-name-2017-03-26.pcap"), lines[1])
+        self.assertTrue(lines[2].endswith(td("eth_vlan.pcap")) or "..." in lines[2], lines[2])
+        self.assertEqual(lines[3].split()[1], "failed")
+
+    def test_long_has_every_column(self):
+        path = self.long_path()
+        self.ingest(path)
+        lines = self.ok("captures", "--db", self.db, "--long").stdout.splitlines()
+        self.assertEqual(lines[0].split(), ["ID", "STATE", "PACKETS", "IPV4", "IPV6", "OTHER", "MALFORMED",
+                                            "FIRST", "LAST", "SOURCE"])
+        self.assertTrue(lines[1].endswith(path), lines[1])
+        self.assertIn("2017-03-26T01:40:02.000000000Z", lines[1])
+
+    def test_json(self):
+        path = self.long_path()
+        self.ingest(path, td("truncated.pcap"), want=4)
+        p = self.ok("captures", "--db", self.db, "--format", "json")
+        caps = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertEqual(len(caps), 2)
+        keys = {"id", "state", "source", "live", "filter", "linktype", "snaplen", "preview_bytes", "file_size",
+                "sha256", "first_ts_ns", "last_ts_ns", "first_time", "last_time", "packets", "ipv4", "ipv6",
+                "other", "malformed", "unsupported", "bytes", "received", "dropped_kernel", "dropped_iface",
+                "started_at_ns", "error"}
+        for c in caps:
+            self.assertEqual(set(c), keys)
+        a, b = caps
+        self.assertEqual((a["id"], a["state"], a["source"], a["live"]), (1, "complete", path, False))
+        self.assertIsNone(a["filter"])
+        self.assertIsNone(a["received"])
+        self.assertIsNone(a["error"])
+        self.assertEqual(a["packets"], n_records("eth_ipv4.pcap"))
+        self.assertEqual(a["packets"], self.count("--capture", "1"))
+        self.assertEqual(a["file_size"], os.path.getsize(path))
+        self.assertRegex(a["sha256"], r"^[0-9a-f]{64}$")
+        self.assertEqual(a["first_time"], "2017-03-26T01:40:02.000000000Z")
+        self.assertEqual(a["first_time"], lib.rfc3339_ns(a["first_ts_ns"]))
+        self.assertEqual(a["linktype"], 1)
+        self.assertEqual(a["ipv4"] + a["ipv6"] + a["other"] + a["malformed"] + a["unsupported"], a["packets"])
+        self.assertEqual((b["state"], b["packets"]), ("failed", 5))
+        self.assertIn("packet 6", b["error"])
+
+    def test_json_escapes_sources(self):
+        path = os.path.join(self.tmp, 'quote"back\\slash\x1b[31m.pcap')
+        shutil.copy(td("eth_ipv4.pcap"), path)
+        self.ingest(path)
+        p = self.ok("captures", "--db", self.db, "--format", "json")
+        self.assertNotIn("\x1b", p.stdout)
+        (c,) = [json.loads(line) for line in p.stdout.splitlines()]
+        self.assertTrue(c["source"].endswith('quote"back\\\\slash\\x1b[31m.pcap'), c["source"])
+
+    def test_bad_format(self):
+        self.ingest(td("eth_ipv4.pcap"))
+        p = self.capdb("captures", "--db", self.db, "--format", "xml")
+        self.assertEqual(p.returncode, 2, lib.describe(p))
+
+    def test_live_capture_fits(self):
+        """A live capture with a long filter: the source keeps live:IFACE."""
+        filt = " or ".join("udp port %d" % (9000 + i) for i in range(12))
+        p = self.capdb("ingest", "--db", self.db, "-i", "lo", "--duration", "0.1", filt)
+        if p.returncode in (7, 8):
+            self.skipTest("cannot capture on lo here: " + p.stderr.strip())
+        self.assertEqual(p.returncode, 0, lib.describe(p))
+        self.ingest(self.long_path())
+        lines = self.ok("captures", "--db", self.db).stdout.splitlines()
+        for line in lines:
+            self.assertLessEqual(len(line), self.WIDTH, "%d columns: %r" % (len(line), line))
+        self.assertIn("live:lo filter 'udp port 90", lines[1])
+        self.assertTrue(lines[1].endswith("udp port 9011'"), lines[1])
+        long_line = self.ok("captures", "--db", self.db, "--long").stdout.splitlines()[1]
+        self.assertIn("live:lo filter '%s'" % filt, long_line)
+        self.assertRegex(long_line, r"received \d+, dropped by kernel \d+, dropped by interface \d+")
+        (c, _) = [json.loads(l) for l in self.ok("captures", "--db", self.db, "--format", "json").stdout.splitlines()]
+        self.assertEqual((c["source"], c["live"], c["filter"]), ("lo", True, filt))
+        self.assertIsInstance(c["received"], int)
+
+
 if __name__ == "__main__":
     lib.capdb_path()  # exit 77 when there is no binary
     prog = unittest.main(exit=False, verbosity=2)

@@ -129,9 +129,51 @@ def test_follow_usage():
     expect(r.returncode == 6, "--follow on a missing database: exit %d: %s" % (r.returncode, r.stderr))
 
 
+def test_follow_limit_exits_when_reached():
+    """--limit N: exits 0 at once when N matches are stored, else as soon as
+    the Nth arrives, without waiting for a further commit."""
+    db = os.path.join(WORK, "limit.db")
+    port = L.UdpPort()
+    first = L.start(["ingest", "-i", "lo", "--db", db, "--count", "1", "udp port %d" % port.port])
+    L.wait_listening(first)
+    port.send(b"stored")
+    rc, err = L.finish(first, sig=None)
+    expect(rc == 0, "first capture: exit %d: %s" % (rc, err))
+
+    try:
+        r = L.run(["query", "--db", db, "--follow", "--limit", "1", "--format", "json"], timeout=10)
+    except subprocess.TimeoutExpired:
+        raise AssertionError("query --follow --limit 1 did not exit with 1 match stored")
+    expect(r.returncode == 0 and len(r.stdout.splitlines()) == 1, "--limit 1 with 1 stored: %r" % (r,))
+
+    f = Follower(db, "--limit", "3")
+    live = L.start(["ingest", "-i", "lo", "--db", db, "udp port %d" % port.port])
+    L.wait_listening(live)
+    try:
+        _, row = f.next(3)
+        expect(row is not None and row["capture"] == 1, "stored row first: %r" % row)
+        for i in range(2):
+            port.send(b"new-%d" % i)
+            _, row = f.next(3)
+            expect(row is not None and row["capture"] == 2, "new row %d: %r" % (i, row))
+        try:
+            f.proc.wait(3)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("query --follow --limit 3 still running after its third row")
+        expect(f.proc.returncode == 0, "exit %d: %s" % (f.proc.returncode, f.proc.stderr.read()))
+        port.send(b"after")  # the capture goes on; the follower has gone
+    finally:
+        if f.proc.poll() is None:
+            f.stop()
+        rc, err = L.finish(live)
+    expect(rc == 0, "live capture: exit %d: %s" % (rc, err))
+    port.close()
+
+
 if __name__ == "__main__":
     L.run_tests([
         test_follow_prints_old_then_new_rows,
         test_follow_rows_within_a_poll_are_in_time_order,
         test_follow_usage,
+        test_follow_limit_exits_when_reached,
     ])

@@ -1,0 +1,210 @@
+// 'capdb captures': the captures of a database, as a listing that fits 100
+// columns, the full listing (--long), or JSON lines (--format json).
+#include <algorithm>
+#include <iterator>
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+#include "capdb/format.h"
+#include "capdb/store.h"
+#include "cli/cli.h"
+
+namespace capdb::cli {
+namespace {
+
+// Width the default listing keeps within.
+constexpr std::size_t kColumns = 100;
+// Fewest columns the source is cut to, even when the others are wide.
+constexpr std::size_t kMinSourceWidth = 24;
+
+std::string time_or_dash(const std::optional<std::int64_t>& ns) { return ns ? format_rfc3339(*ns) : "-"; }
+
+// "2017-03-26T01:40:02Z": whole seconds, for the short listing.
+std::string time_to_second(const std::optional<std::int64_t>& ns) {
+    if (!ns) return "-";
+    std::string t = format_rfc3339(*ns);
+    const auto dot = t.find('.');
+    if (dot != std::string::npos) t = t.substr(0, dot) + "Z";
+    return t;
+}
+
+// "0.250s", "59.999s", "12m05s", "3h02m09s", "12d04h30m".
+std::string duration_text(const std::optional<std::int64_t>& first, const std::optional<std::int64_t>& last) {
+    if (!first || !last || *last < *first) return "-";
+    const std::uint64_t ns = static_cast<std::uint64_t>(*last) - static_cast<std::uint64_t>(*first);
+    if (ns < 60'000'000'000ULL) return fmt::format("{:.3f}s", static_cast<double>(ns) / 1e9);
+    const std::uint64_t s = ns / 1'000'000'000ULL;
+    if (s < 3600) return fmt::format("{}m{:02}s", s / 60, s % 60);
+    if (s < 86400) return fmt::format("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60);
+    return fmt::format("{}d{:02}h{:02}m", s / 86400, s / 3600 % 24, s / 60 % 60);
+}
+
+// The source as both listings show it: the path, or live:IFACE with its filter.
+std::string source_text(const CaptureInfo& c) {
+    std::string source = printable(c.meta.source);
+    if (c.meta.live) source = "live:" + source;
+    if (!c.meta.filter.empty()) source += " filter '" + printable(c.meta.filter) + "'";
+    return source;
+}
+
+// text cut to width by replacing part of its middle with "...", keeping
+// head_share of what stays from the start: a path keeps more of its end (the
+// file name), a live source more of its start (live:IFACE and the filter).
+std::string elide(const std::string& text, std::size_t width, double head_share) {
+    if (text.size() <= width) return text;
+    if (width <= 3) return text.substr(0, width);
+    const std::size_t keep = width - 3;
+    const auto head = static_cast<std::size_t>(static_cast<double>(keep) * head_share);
+    return text.substr(0, head) + "..." + text.substr(text.size() - (keep - head));
+}
+
+void print_short(const std::vector<CaptureInfo>& caps) {
+    struct Row {
+        std::string id, state, packets, first, duration, source;
+        bool live = false;
+    };
+    std::vector<Row> rows;
+    Row header{"ID", "STATE", "PACKETS", "FIRST", "DURATION", "SOURCE"};
+    std::size_t w_id = header.id.size(), w_state = header.state.size(), w_packets = header.packets.size();
+    std::size_t w_first = header.first.size(), w_duration = header.duration.size();
+    for (const CaptureInfo& c : caps) {
+        Row r{std::to_string(c.id),
+              capture_state_name(c.state),
+              std::to_string(c.counts.packets),
+              time_to_second(c.first_ts_ns),
+              duration_text(c.first_ts_ns, c.last_ts_ns),
+              source_text(c),
+              c.meta.live};
+        w_id = std::max(w_id, r.id.size());
+        w_state = std::max(w_state, r.state.size());
+        w_packets = std::max(w_packets, r.packets.size());
+        w_first = std::max(w_first, r.first.size());
+        w_duration = std::max(w_duration, r.duration.size());
+        rows.push_back(std::move(r));
+    }
+    // Columns are separated by two spaces.
+    const std::size_t used = w_id + w_state + w_packets + w_first + w_duration + 5 * 2;
+    const std::size_t w_source = used + kMinSourceWidth < kColumns ? kColumns - used : kMinSourceWidth;
+    auto print = [&](const Row& r) {
+        std::string line = fmt::format("{:<{}}  {:<{}}  {:>{}}  {:<{}}  {:>{}}  {}", r.id, w_id, r.state, w_state,
+                                       r.packets, w_packets, r.first, w_first, r.duration, w_duration,
+                                       elide(r.source, w_source, r.live ? 2.0 / 3 : 1.0 / 3));
+        std::printf("%s\n", line.c_str());
+    };
+    print(header);
+    for (const Row& r : rows) print(r);
+}
+
+// Every column there is, one capture a line (the listing before --long was
+// an option; scripts that split it on spaces keep working).
+void print_long(const std::vector<CaptureInfo>& caps) {
+    std::printf("%-4s %-11s %10s %9s %9s %7s %9s  %-30s  %-30s  %s\n", "ID", "STATE", "PACKETS", "IPV4", "IPV6",
+                "OTHER", "MALFORMED", "FIRST", "LAST", "SOURCE");
+    for (const CaptureInfo& c : caps) {
+        std::printf("%-4lld %-11s %10llu %9llu %9llu %7llu %9llu  %-30s  %-30s  %s", static_cast<long long>(c.id),
+                    capture_state_name(c.state), static_cast<unsigned long long>(c.counts.packets),
+                    static_cast<unsigned long long>(c.counts.ipv4), static_cast<unsigned long long>(c.counts.ipv6),
+                    static_cast<unsigned long long>(c.counts.other + c.counts.unsupported),
+                    static_cast<unsigned long long>(c.counts.malformed), time_or_dash(c.first_ts_ns).c_str(),
+                    time_or_dash(c.last_ts_ns).c_str(), source_text(c).c_str());
+        if (c.live_stats)
+            std::printf("  received %llu, dropped by kernel %llu, dropped by interface %llu",
+                        static_cast<unsigned long long>(c.live_stats->received),
+                        static_cast<unsigned long long>(c.live_stats->dropped_kernel),
+                        static_cast<unsigned long long>(c.live_stats->dropped_iface));
+        if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
+        std::printf("\n");
+    }
+}
+
+// A JSON string of text as capdb prints it elsewhere: printable() first
+// (so non-ASCII and control bytes read \xNN), then JSON's own escapes.
+void json_string(fmt::memory_buffer& out, std::string_view text) {
+    out.push_back('"');
+    for (char c : printable(text)) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+    }
+    out.push_back('"');
+}
+
+template <typename... Args>
+void put_to(fmt::memory_buffer& out, fmt::format_string<Args...> format, Args&&... args) {
+    fmt::format_to(std::back_inserter(out), format, std::forward<Args>(args)...);
+}
+
+template <typename T>
+void json_optional(fmt::memory_buffer& out, const std::optional<T>& v) {
+    if (v) fmt::format_to(std::back_inserter(out), "{}", *v);
+    else fmt::format_to(std::back_inserter(out), "null");
+}
+
+void json_optional_string(fmt::memory_buffer& out, const std::string& s) {
+    if (s.empty()) fmt::format_to(std::back_inserter(out), "null");
+    else json_string(out, s);
+}
+
+// One object per capture: every field of CaptureInfo, null when absent.
+void print_json(const std::vector<CaptureInfo>& caps) {
+    for (const CaptureInfo& c : caps) {
+        fmt::memory_buffer out;
+        auto put = [&out]<typename... Args>(fmt::format_string<Args...> format, Args&&... args) {
+            put_to(out, format, std::forward<Args>(args)...);
+        };
+        put("{{\"id\":{},\"state\":\"{}\",\"source\":", c.id, capture_state_name(c.state));
+        json_string(out, c.meta.source);
+        put(",\"live\":{},\"filter\":", c.meta.live ? "true" : "false");
+        json_optional_string(out, c.meta.filter);
+        put(",\"linktype\":{},\"snaplen\":{},\"preview_bytes\":{},\"file_size\":", c.meta.linktype, c.meta.snaplen,
+            c.meta.preview_bytes);
+        json_optional(out, c.meta.file_size);
+        put(",\"sha256\":");
+        json_optional_string(out, c.sha256);
+        put(",\"first_ts_ns\":");
+        json_optional(out, c.first_ts_ns);
+        put(",\"last_ts_ns\":");
+        json_optional(out, c.last_ts_ns);
+        put(",\"first_time\":");
+        if (c.first_ts_ns) json_string(out, format_rfc3339(*c.first_ts_ns));
+        else put("null");
+        put(",\"last_time\":");
+        if (c.last_ts_ns) json_string(out, format_rfc3339(*c.last_ts_ns));
+        else put("null");
+        const PacketCounts& n = c.counts;
+        put(",\"packets\":{},\"ipv4\":{},\"ipv6\":{},\"other\":{},\"malformed\":{},\"unsupported\":{},\"bytes\":{}",
+            n.packets, n.ipv4, n.ipv6, n.other, n.malformed, n.unsupported, n.bytes);
+        if (c.live_stats)
+            put(",\"received\":{},\"dropped_kernel\":{},\"dropped_iface\":{}", c.live_stats->received,
+                c.live_stats->dropped_kernel, c.live_stats->dropped_iface);
+        else
+            put(",\"received\":null,\"dropped_kernel\":null,\"dropped_iface\":null");
+        put(",\"started_at_ns\":{},\"error\":", c.started_at_ns);
+        json_optional_string(out, c.error);
+        put("}}\n");
+        std::fwrite(out.data(), 1, out.size(), stdout);
+    }
+}
+
+}  // namespace
+
+int run_captures(const CapturesArgs& a) {
+    if (a.format != "text" && a.format != "json")
+        throw UsageError(fmt::format("--format: unknown format '{}' (text, json)", printable(a.format)));
+    auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
+    const std::vector<CaptureInfo> caps = store->captures();
+    if (a.format == "json") print_json(caps);
+    else if (a.long_form) print_long(caps);
+    else print_short(caps);
+    std::fflush(stdout);
+    return 0;
+}
+
+}  // namespace capdb::cli

@@ -1,0 +1,108 @@
+// 'capdb query': filters parsed and checked before the database is touched,
+// then the matches printed (or counted, or followed).
+#include <cstdint>
+#include <cstdio>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+#include "capdb/filter.h"
+#include "capdb/follow.h"
+#include "capdb/format.h"
+#include "capdb/store.h"
+#include "cli/cli.h"
+
+namespace capdb::cli {
+namespace {
+
+std::optional<Prefix> address_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto p = parse_prefix(text);
+    if (!p) throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
+    return p;
+}
+
+std::optional<std::uint16_t> port_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto p = parse_port(text);
+    if (!p) throw UsageError(fmt::format("{}: '{}' is not a port number (0-65535)", flag, printable(text)));
+    return p;
+}
+
+std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto t = parse_time(text);
+    if (!t)
+        throw UsageError(fmt::format(
+            "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
+            flag, printable(text)));
+    return t;
+}
+
+Filter build_filter(const QueryArgs& a) {
+    Filter f;
+    f.from_ns = time_arg("--from", a.from);
+    f.to_ns = time_arg("--to", a.to);
+    if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
+        throw UsageError(fmt::format("--from {} is after --to {}", printable(*a.from), printable(*a.to)));
+    f.src = address_arg("--src", a.src);
+    f.dst = address_arg("--dst", a.dst);
+    f.host = address_arg("--host", a.host);
+    f.port = port_arg("--port", a.port);
+    f.sport = port_arg("--sport", a.sport);
+    f.dport = port_arg("--dport", a.dport);
+    if (a.proto) {
+        f.proto = parse_proto(*a.proto);
+        if (!f.proto)
+            throw UsageError(fmt::format("--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp or 0-255)",
+                                         printable(*a.proto)));
+    }
+    f.capture = a.capture;
+    if (a.limit) {
+        if (*a.limit < 0) throw UsageError(fmt::format("--limit must be 0 or more, not {}", *a.limit));
+        f.limit = static_cast<std::uint64_t>(*a.limit);
+    }
+    return f;
+}
+
+}  // namespace
+
+int run_query(const QueryArgs& a) {
+    const Filter filter = build_filter(a);  // all checks before the database is touched
+    auto format = parse_format(a.format);
+    if (!format) throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
+    if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
+    const std::string db = database_path(a.db);
+    auto store = open_sqlite_store(db, {.read_only = true, .create = false});
+    // An id of no capture is the command line's mistake, not the database's:
+    // the same arguments would fail again on any healthy database.
+    if (filter.capture && !store->capture(*filter.capture))
+        throw UsageError(fmt::format("--capture {}: no such capture in '{}' (see 'capdb captures')", *filter.capture,
+                                     printable(db)));
+    if (a.follow) {
+        install_signal_handlers();
+        Printer printer(*format, stdout);
+        printer.begin();
+        FollowOptions options;
+        options.should_stop = [] { return g_stop != 0; };
+        options.caught_up = [&] { return printer.flush(); };
+        follow(*store, filter, [&](const PacketView& p) { return printer.row(p); }, options);
+        return 0;
+    }
+    if (a.count) {
+        std::printf("%llu\n", static_cast<unsigned long long>(store->count(filter)));
+        return 0;
+    }
+    Printer printer(*format, stdout);
+    printer.begin();
+    store->query(filter, [&](const PacketView& p) { return printer.row(p); });
+    printer.flush();
+    return 0;
+}
+
+}  // namespace capdb::cli

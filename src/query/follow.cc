@@ -1,0 +1,50 @@
+#include "capdb/follow.h"
+
+#include <poll.h>
+
+#include <limits>
+
+namespace capdb {
+namespace {
+
+// A signal (SIGINT) interrupts poll() with EINTR and so ends the wait early.
+void sleep_interruptibly(std::chrono::milliseconds ms) {
+    ::poll(nullptr, 0, static_cast<int>(ms.count()));
+}
+
+}  // namespace
+
+FollowEnd follow(Store& store, const Filter& filter, const RowCallback& on_row, const FollowOptions& options) {
+    const auto& wait = options.wait ? options.wait : sleep_interruptibly;
+    auto stop = [&] { return options.should_stop && options.should_stop(); };
+    std::uint64_t left = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
+    if (left == 0) return FollowEnd::limit;
+
+    Filter f = filter;
+    BlockRange range{0, store.max_block_id()};
+    for (;;) {
+        f.limit = left;
+        bool accepted = true;
+        store.query_blocks(f, range, [&](const PacketView& p) {
+            accepted = on_row(p);
+            --left;
+            return accepted && left > 0;
+        });
+        if (!accepted) return FollowEnd::refused;
+        if (options.caught_up && !options.caught_up()) return FollowEnd::refused;
+        if (left == 0) return FollowEnd::limit;
+
+        std::int64_t newest = range.through;
+        while (newest <= range.through) {
+            if (stop()) return FollowEnd::stopped;
+            wait(options.poll_interval);
+            if (stop()) return FollowEnd::stopped;
+            newest = store.max_block_id();
+            // Blocks were removed (a capture deleted): new ones may reuse ids.
+            if (newest < range.through) range.through = newest;
+        }
+        range = {range.through, newest};
+    }
+}
+
+}  // namespace capdb

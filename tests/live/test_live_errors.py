@@ -1,68 +1,76 @@
-#!/usr/bin/env python3
 """Live capture errors: each is one `capdb: error:` line naming the
 interface, a documented exit code, and no capture row left behind. Needs
-root (or capture capabilities); exits 77 otherwise."""
+root (or capture capabilities); skipped otherwise."""
 
 import os
-import shutil
-import subprocess
+
+import pytest
 
 import livelib as L
-from livelib import expect
 
-WORK = L.tempdir()
-L.require_live_capture(WORK)
-
-# A database that already holds one finished live capture: errors must add
-# no row to it, and in particular leave none 'running'.
-DB = os.path.join(WORK, "errors.db")
-_r = L.run(["ingest", "-i", "lo", "--db", DB, "--duration", "0.2", "udp port 9"])
-assert _r.returncode == 0, _r.stderr
-BEFORE = L.captures(DB)
+pytestmark = pytest.mark.usefixtures("live_capture")
 
 
-def check_error(r, code, *needles):
+class ErrorsDb:
+    """A database that already holds one finished live capture: errors must
+    add no row to it, and in particular leave none 'running'."""
+
+    def __init__(self, work):
+        self.path = os.path.join(work, "errors.db")
+        r = L.run(["ingest", "-i", "lo", "--db", self.path, "--duration", "0.2", "udp port 9"])
+        assert r.returncode == 0, r.stderr
+        self.before = L.captures(self.path)
+
+
+@pytest.fixture(scope="module")
+def errors_db(work, live_capture):
+    return ErrorsDb(work)
+
+
+@pytest.fixture
+def live(errors_db):
+    """Runs `capdb ingest --db <errors_db> ARGS...`."""
+    return lambda *args: L.run(["ingest", "--db", errors_db.path] + list(args), timeout=20)
+
+
+def check_error(errors_db, r, code, *needles):
     err = r.stderr
-    expect(r.returncode == code, "exit %d, expected %d: %r" % (r.returncode, code, err))
+    assert r.returncode == code, "exit %d, expected %d: %r" % (r.returncode, code, err)
     lines = err.splitlines()
-    expect(len(lines) == 1 and lines[0].startswith("capdb: error: "), "one 'capdb: error:' line: %r" % err)
+    assert len(lines) == 1 and lines[0].startswith("capdb: error: "), "one 'capdb: error:' line: %r" % err
     for n in needles:
-        expect(n in err, "%r not in %r" % (n, err))
-    expect(r.stdout == "", "nothing on stdout: %r" % r.stdout)
-    after = L.captures(DB)
-    expect(after == BEFORE, "capture rows changed: %r" % after)
+        assert n in err, "%r not in %r" % (n, err)
+    assert r.stdout == "", "nothing on stdout: %r" % r.stdout
+    after = L.captures(errors_db.path)
+    assert after == errors_db.before, "capture rows changed: %r" % after
 
 
-def live(*args):
-    return L.run(["ingest", "--db", DB] + list(args), timeout=20)
-
-
-def test_no_such_interface():
+def test_no_such_interface(errors_db, live):
     r = live("-i", "capdbnosuch0", "--duration", "1")
-    check_error(r, L.EXIT_DEVICE, "'capdbnosuch0'", "no such interface")
+    check_error(errors_db, r, L.EXIT_DEVICE, "'capdbnosuch0'", "no such interface")
 
 
-def test_no_such_interface_new_database():
-    db = os.path.join(WORK, "never.db")
+def test_no_such_interface_new_database(work):
+    db = os.path.join(work, "never.db")
     r = L.run(["ingest", "--db", db, "--live", "capdbnosuch0"])
-    expect(r.returncode == L.EXIT_DEVICE, "exit %d" % r.returncode)
-    expect(not os.path.exists(db), "a failed capture creates no database")
+    assert r.returncode == L.EXIT_DEVICE, "exit %d" % r.returncode
+    assert not os.path.exists(db), "a failed capture creates no database"
 
 
-def test_bad_filter():
+def test_bad_filter(errors_db, live):
     r = live("-i", "lo", "--filter", "udp port and")
-    check_error(r, L.EXIT_DEVICE, "'lo'", "bad filter 'udp port and'", "syntax error")
+    check_error(errors_db, r, L.EXIT_DEVICE, "'lo'", "bad filter 'udp port and'", "syntax error")
     r = live("-i", "lo", "tcp", "port", "99999")  # trailing words
-    check_error(r, L.EXIT_DEVICE, "'lo'", "bad filter 'tcp port 99999'", "port")
+    check_error(errors_db, r, L.EXIT_DEVICE, "'lo'", "bad filter 'tcp port 99999'", "port")
 
 
-def test_unprintable_interface_name():
+def test_unprintable_interface_name(errors_db, live):
     r = live("-i", "bad\x1b[31mname")
-    check_error(r, L.EXIT_DEVICE, "bad\\x1b[31mname")
-    expect("\x1b" not in r.stderr, "control bytes escaped")
+    check_error(errors_db, r, L.EXIT_DEVICE, "bad\\x1b[31mname")
+    assert "\x1b" not in r.stderr, "control bytes escaped"
 
 
-def test_usage_errors():
+def test_usage_errors(errors_db, live, work):
     for args, needle in [
         (["-i", "lo", "--snaplen", "0"], "--snaplen"),
         (["-i", "lo", "--snaplen", "262145"], "--snaplen"),
@@ -75,47 +83,16 @@ def test_usage_errors():
         (["-i", "lo", "--buffer-size", "0"], "--buffer-size"),
         (["-i", "lo", "--buffer-size", "4g"], "--buffer-size"),
         (["-i", ""], "interface"),
-        (["--duration", "2", os.path.join(WORK, "x.pcap")], "--live"),
-        (["--no-promisc", os.path.join(WORK, "x.pcap")], "--live"),
+        (["--duration", "2", os.path.join(work, "x.pcap")], "--live"),
+        (["--no-promisc", os.path.join(work, "x.pcap")], "--live"),
     ]:
         r = live(*args)
-        expect(r.returncode == L.EXIT_USAGE, "%r: exit %d: %r" % (args, r.returncode, r.stderr))
-        expect(r.stderr.startswith("capdb: error: ") and needle in r.stderr, "%r: %r" % (args, r.stderr))
-        expect(L.captures(DB) == BEFORE, "%r: capture rows changed" % (args,))
+        assert r.returncode == L.EXIT_USAGE, "%r: exit %d: %r" % (args, r.returncode, r.stderr)
+        assert r.stderr.startswith("capdb: error: ") and needle in r.stderr, "%r: %r" % (args, r.stderr)
+        assert L.captures(errors_db.path) == errors_db.before, "%r: capture rows changed" % (args,)
 
 
-def unprivileged_prefix():
-    """A command prefix that runs as nobody, or None."""
-    if os.geteuid() != 0:
-        return None
-    if shutil.which("setpriv"):
-        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
-    if shutil.which("runuser"):
-        return ["runuser", "-u", "nobody", "--"]
-    return None
-
-
-def test_no_permission():
-    prefix = unprivileged_prefix()
-    if prefix is None:
-        print("  skipped: not root, or no setpriv/runuser to become nobody")
-        return
-    probe = subprocess.run(prefix + [L.CAPDB, "--version"], capture_output=True, text=True, env=L.env())
-    if probe.returncode != 0:
-        print("  skipped: nobody cannot run %s: %s" % (L.CAPDB, probe.stderr.strip()))
-        return
-    r = subprocess.run(prefix + [L.CAPDB, "ingest", "--db", DB, "-i", "lo", "--duration", "1"],
-                       capture_output=True, text=True, env=L.env(), timeout=20)
-    check_error(r, L.EXIT_PERMISSION, "'lo'", "permission denied",
+def test_no_permission(errors_db, as_nobody):
+    r = L.run(["ingest", "--db", errors_db.path, "-i", "lo", "--duration", "1"], user=as_nobody, timeout=20)
+    check_error(errors_db, r, L.EXIT_PERMISSION, "'lo'", "permission denied",
                 "sudo setcap cap_net_raw,cap_net_admin=eip $(command -v capdb)")
-
-
-if __name__ == "__main__":
-    L.run_tests([
-        test_no_such_interface,
-        test_no_such_interface_new_database,
-        test_bad_filter,
-        test_unprintable_interface_name,
-        test_usage_errors,
-        test_no_permission,
-    ])

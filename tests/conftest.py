@@ -32,6 +32,14 @@ def tmp():
         yield path
 
 
+@pytest.fixture(autouse=True)
+def stop_leftover_processes():
+    """After each test, kills the capdb processes it started and left
+    running (a live capture, say, when an assertion failed first)."""
+    yield
+    lib.stop_leftovers()
+
+
 @pytest.fixture(scope="session")
 def as_nobody(capdb):
     """The user to pass to capdb_testlib.run(user=...) to run capdb

@@ -121,10 +121,26 @@ def run(args, stdin_bytes=None, env=None, cwd=None, timeout=120, stdin=None, pre
     return r
 
 
+_started = []  # what start() began, for stop_leftovers()
+
+
 def start(args, env=None, **kw):
     """Starts capdb in the background with text stdout and stderr piped."""
-    return subprocess.Popen([capdb_path()] + [str(a) for a in args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env if env is not None else clean_env(), **kw)
+    p = subprocess.Popen([capdb_path()] + [str(a) for a in args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env if env is not None else clean_env(), **kw)
+    _started.append(p)
+    return p
+
+
+def stop_leftovers():
+    """Kills what start() began and is still running (left by a test that
+    failed before stopping it); returns how many."""
+    left = [p for p in _started if p.poll() is None]
+    for p in left:
+        p.kill()
+        p.wait()
+    _started.clear()
+    return len(left)
 
 
 def ingest_fresh(path, db):

@@ -1,9 +1,12 @@
-"""Shared helpers for capdb's integration tests (standard library only).
+"""The helpers shared by capdb's Python test suites (integration, live and
+reliability; standard library only, so that a script run by hand needs no
+pytest). tests/conftest.py wraps the ones that pytest fixtures need.
 
-Environment (set by tests/meson.build):
+Environment (set by the suites' meson.build files):
   CAPDB           path of the capdb binary
   CAPDB_TESTDATA  the testdata directory
   CAPDB_EXPECTED  tests/integration/expected
+  CAPDB_KEEP_TMP  keep temporary directories for inspection
 
 Run by hand without them, the defaults are <repo>/build/capdb,
 <repo>/testdata and <repo>/tests/integration/expected.
@@ -19,6 +22,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -31,12 +35,23 @@ STATUSES = {"ok", "non_ip", "truncated", "malformed", "unsupported"}
 
 # Exit codes from the spec.
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_DAMAGED, EXIT_UNSUPPORTED, EXIT_DATABASE = 0, 2, 3, 4, 5, 6
+EXIT_DEVICE, EXIT_PERMISSION = 7, 8
 
 # What `capdb ingest` must return for each test capture (default 0).
 INGEST_EXIT = {
     "truncated.pcap": EXIT_DAMAGED,
     "unsupported_link.pcap": EXIT_UNSUPPORTED,
 }
+
+
+def skip(reason):
+    """Skips what is running: the current test (or module) under pytest; a
+    script run by hand prints the reason and exits 77."""
+    pytest = sys.modules.get("pytest")
+    if pytest is not None:
+        pytest.skip(reason, allow_module_level=True)
+    print("SKIP: " + reason)
+    sys.exit(SKIP)
 
 
 def testdata_dir():
@@ -48,18 +63,16 @@ def expected_dir():
 
 
 def capdb_path():
-    """The capdb binary, or exit 77 (skip) when run by hand without one."""
+    """The capdb binary; when there is none, skips (see skip())."""
     path = os.environ.get("CAPDB")
     if path:
         if not os.access(path, os.X_OK):
-            print("FAIL: CAPDB=%s is not an executable file" % path, file=sys.stderr)
-            sys.exit(1)
+            raise RuntimeError("CAPDB=%s is not an executable file" % path)
         return os.path.abspath(path)
     default = os.path.join(REPO, "build", "capdb")
     if os.access(default, os.X_OK):
         return default
-    print("SKIP: no capdb binary: set CAPDB or build %s" % default)
-    sys.exit(SKIP)
+    skip("no capdb binary: set CAPDB or build %s" % default)
 
 
 def capture_files(root=None):
@@ -85,20 +98,111 @@ def clean_env(**extra):
     return env
 
 
-def run(args, stdin_bytes=None, env=None, cwd=None, timeout=120):
-    """Runs capdb with args; returns CompletedProcess with text stdout/stderr."""
-    cmd = [capdb_path()] + list(args)
-    p = subprocess.run(cmd, input=stdin_bytes, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+class Result(subprocess.CompletedProcess):
+    """A finished capdb run with text stdout and stderr; str() shows the
+    command, the exit code and both streams, for assertion messages."""
+
+    def __str__(self):
+        return describe(self)
+
+
+def run(args, stdin_bytes=None, env=None, cwd=None, timeout=120, stdin=None, preexec_fn=None, user=None):
+    """Runs capdb with args (as `user` when given: see as_user); returns a
+    Result. stdin_bytes is fed to its standard input; else stdin (a file)
+    is, if given."""
+    cmd = [capdb_path()] + [str(a) for a in args]
+    if user:
+        cmd = as_user(user) + cmd
+    p = subprocess.run(cmd, input=stdin_bytes, stdin=None if stdin_bytes is not None else stdin,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=preexec_fn,
                        env=env if env is not None else clean_env(), cwd=cwd, timeout=timeout)
-    p.stdout = p.stdout.decode("utf-8", "replace")
-    p.stderr = p.stderr.decode("utf-8", "replace")
-    p.cmd = cmd
+    r = Result(cmd, p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
+    r.cmd = cmd
+    return r
+
+
+_started = []  # what start() began, for stop_leftovers()
+
+
+def start(args, env=None, **kw):
+    """Starts capdb in the background with text stdout and stderr piped."""
+    p = subprocess.Popen([capdb_path()] + [str(a) for a in args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env if env is not None else clean_env(), **kw)
+    _started.append(p)
     return p
 
 
+def stop_leftovers():
+    """Kills what start() began and is still running (left by a test that
+    failed before stopping it); returns how many."""
+    left = [p for p in _started if p.poll() is None]
+    for p in left:
+        p.kill()
+        p.wait()
+    _started.clear()
+    return len(left)
+
+
+def ingest_fresh(path, db):
+    """Ingests the test capture `path` into a new database `db` (any old one
+    and its -wal, -shm and -journal are removed first). Returns the problems:
+    an exit code other than INGEST_EXIT's for the capture, or none."""
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+    want = INGEST_EXIT.get(os.path.basename(path), EXIT_OK)
+    p = run(["ingest", "--db", db, path])
+    if p.returncode != want:
+        return ["ingest exit %d, expected %d\n%s" % (p.returncode, want, describe(p))]
+    return []
+
+
 def describe(p):
+    """A run's command (arguments with spaces or control bytes quoted), exit
+    code and output, for assertion messages."""
+    cmd = " ".join(repr(c) if any(ch in c for ch in " \n\x1b") else c for c in p.cmd)
     return "$ %s\nexit %d\n--- stdout ---\n%s--- stderr ---\n%s" % (
-        " ".join(p.cmd), p.returncode, p.stdout[:4000], p.stderr[:4000])
+        cmd, p.returncode, p.stdout[:4000], p.stderr[:4000])
+
+
+def as_user(user):
+    """The command prefix that runs a program as `user` (only 'nobody'); needs root."""
+    if user == "nobody":
+        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+    raise ValueError(user)
+
+
+def nobody_cannot_run_capdb():
+    """Why capdb cannot be run as user nobody here (not root, no setpriv, or
+    the binary is out of nobody's reach), or None when it can."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        return "needs root and setpriv to run capdb as nobody"
+    p = subprocess.run(as_user("nobody") + [capdb_path(), "--version"], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    if p.returncode != 0:
+        return "user nobody cannot run %s" % capdb_path()
+    return None
+
+
+def poll(predicate, timeout, interval=0.01):
+    """Calls predicate until it returns a true value or timeout seconds have
+    passed; returns (its last value, seconds waited)."""
+    t0 = time.monotonic()
+    while True:
+        value = predicate()
+        waited = time.monotonic() - t0
+        if value or waited > timeout:
+            return value, waited
+        time.sleep(interval)
+
+
+def wait_until(predicate, timeout, what, interval=0.01):
+    """Waits for predicate() to return a true value, and returns it; fails
+    with 'timed out after N s waiting for <what>' after timeout seconds."""
+    value, waited = poll(predicate, timeout, interval)
+    if not value:
+        raise AssertionError("timed out after %.1f s waiting for %s" % (waited, what))
+    return value
 
 
 def parse_csv(text):
@@ -254,8 +358,35 @@ def _ng_options(data, e):
 # --------------------------------------------------------------------------
 # Reporting
 
+class Checks:
+    """Soft assertions for a test that checks many independent things:
+    expect() records a failed condition and goes on, so that one run names
+    every failure; done() then fails the test with all of them."""
+
+    def __init__(self):
+        self.failures = []
+
+    def expect(self, name, cond, msg):
+        """Records msg under name unless cond holds; returns cond."""
+        if not cond:
+            self.failures.append("%s: %s" % (name, msg))
+            print("FAIL: %s: %s" % (name, msg), flush=True)
+        return bool(cond)
+
+    def fail(self, name, msg):
+        self.expect(name, False, msg)
+
+    def ok(self, name, detail=""):
+        print("ok   %s%s" % (name, (": " + detail) if detail else ""), flush=True)
+
+    def done(self):
+        if self.failures:
+            raise AssertionError("%d failed checks:\n%s" % (len(self.failures), "\n".join(self.failures)))
+
+
 class Failures:
-    """Collects failure messages; report() prints them and a closing line."""
+    """Collects failure messages; report() prints them and a closing line
+    (for scripts run by hand, such as test_expected.py --regen)."""
 
     def __init__(self, name):
         self.name = name

@@ -46,18 +46,6 @@ def pcap_bytes(records, nsec=False, big_endian=False):
     return out
 
 
-def wait_until(predicate, timeout=20.0, what="condition"):
-    """Polls predicate until it returns something true; fails after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out waiting for %s" % what)
-        time.sleep(0.02)  # poll interval, not synchronisation
-
-
 class CaptureEdgeCase(unittest.TestCase):
     def setUp(self):
         self._tmp = lib.TempDir()
@@ -74,14 +62,9 @@ class CaptureEdgeCase(unittest.TestCase):
         return lib.parse_csv(self.ok("query", "--db", self.db, "--format", "csv", *args).stdout)[1]
 
     def captures(self):
-        """capdb captures as dicts: id, state, packets, source."""
-        p = self.ok("captures", "--db", self.db)
-        rows = []
-        for line in p.stdout.splitlines()[1:]:
-            f = line.split()
-            if len(f) >= 9:
-                rows.append({"id": f[0], "state": f[1], "packets": int(f[2]), "source": f[-1]})
-        return rows
+        """capdb captures as dicts (--format json): id, state, packets, source, ..."""
+        p = self.ok("captures", "--db", self.db, "--format", "json")
+        return [json.loads(line) for line in p.stdout.splitlines()]
 
 
 class TestY2038(CaptureEdgeCase):
@@ -193,20 +176,11 @@ class TestInterrupt(CaptureEdgeCase):
                 raise AssertionError("capdb exited early (%d): %s" % (proc.returncode, err.decode()))
             if not os.path.exists(self.db):
                 return False
-            p = lib.run(["captures", "--db", self.db])
+            p = lib.run(["captures", "--db", self.db, "--format", "json"])
             if p.returncode != 0:
                 return False  # the database is being created
-            return any(c["packets"] >= n for c in self.captures_of(p.stdout))
-        wait_until(done, what="%d committed packets" % n)
-
-    @staticmethod
-    def captures_of(text):
-        rows = []
-        for line in text.splitlines()[1:]:
-            f = line.split()
-            if len(f) >= 9:
-                rows.append({"state": f[1], "packets": int(f[2])})
-        return rows
+            return any(json.loads(line)["packets"] >= n for line in p.stdout.splitlines())
+        lib.wait_until(done, 20.0, "%d committed packets" % n)
 
     def stop(self, proc, sig=signal.SIGINT):
         start = time.monotonic()
@@ -276,7 +250,7 @@ class TestInterrupt(CaptureEdgeCase):
             if proc.poll() is not None:
                 raise AssertionError("capdb exited early (%d)" % proc.returncode)
             return False
-        wait_until(handler_installed, what="capdb's SIGINT handler")
+        lib.wait_until(handler_installed, 20.0, "capdb's SIGINT handler")
         rc, elapsed, err = self.stop(proc)
         proc.stdin.close()
         self.assertEqual(rc, EXIT_INTERRUPTED, err)

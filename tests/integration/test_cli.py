@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """capdb command-line behaviour: usage, exit codes, error lines, ingest
 (duplicates, several files, stdin, CAPDB_DB), query filters, ordering,
 output formats and --preview-bytes.
@@ -9,7 +8,8 @@ reads the files independently of capdb). Filter results are also checked
 against the same predicate applied in Python to capdb's unfiltered CSV
 export, whose correctness test_tshark_compare.py establishes.
 
-Exit 0 when all pass, 1 otherwise; 77 when there is no capdb binary.
+Run with pytest (see the README's Tests section); skipped when there is no
+capdb binary.
 """
 
 import csv
@@ -998,11 +998,3 @@ class TestCapturesListing(CapdbCase):
         self.assertIsInstance(c["received"], int)
 
 
-if __name__ == "__main__":
-    lib.capdb_path()  # exit 77 when there is no binary
-    prog = unittest.main(exit=False, verbosity=2)
-    res = prog.result
-    failed = {id(t) if not hasattr(t, "test_case") else id(t.test_case) for t, _ in res.failures + res.errors}
-    print("\ncli: %d passed, %d failed, %d skipped" % (
-        res.testsRun - len(failed) - len(res.skipped), len(failed), len(res.skipped)))
-    sys.exit(0 if res.wasSuccessful() else 1)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Golden-output test: capdb's line and CSV output for every test capture.
 
 For each *.pcap / *.pcapng under testdata: ingest into a fresh database
@@ -14,7 +13,8 @@ the line output is the CSV output rendered as the spec says:
 with the non-IP labels the spec names (ARP, LLDP, "ethertype 0x88b5",
 "DLT 147", "EN10MB"), and that caplen / wirelen / timestamps / offsets /
 preview bytes agree with the capture file itself (read by
-capdb_testlib.read_capture, not by capdb).
+capdb_testlib.read_capture, not by capdb). One pytest test per capture, and
+one that no expected file is left without its capture.
 
 Regenerating (by hand, never in CI):
     CAPDB=build/capdb python3 tests/integration/test_expected.py --regen [CAPTURE...]
@@ -33,6 +33,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capdb_testlib as lib  # noqa: E402
 
+try:
+    import pytest
+except ImportError:  # --regen by hand needs no pytest
+    pytest = None
+
 LINE_RE = re.compile(r"^Time: (-?\d+), (.+), (\d+) bytes: \[([0-9A-F]*)\.\.\.\]$")
 ETHERTYPE_LABELS = {0x0806: "ARP", 0x88CC: "LLDP", 0x88B5: "ethertype 0x88b5"}
 LINKTYPE_LABELS = {1: "EN10MB", 147: "DLT 147"}
@@ -40,16 +45,8 @@ LINKTYPE_LABELS = {1: "EN10MB", 147: "DLT 147"}
 
 def capture_outputs(path, tmp):
     """Ingests path into a fresh db; returns (line text, csv text, problems)."""
-    problems = []
     db = os.path.join(tmp, "expected.db")
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        if os.path.exists(db + suffix):
-            os.unlink(db + suffix)
-    name = os.path.basename(path)
-    want = lib.INGEST_EXIT.get(name, 0)
-    p = lib.run(["ingest", "--db", db, path])
-    if p.returncode != want:
-        problems.append("ingest exit %d, expected %d\n%s" % (p.returncode, want, lib.describe(p)))
+    problems = lib.ingest_fresh(path, db)
     line = lib.run(["query", "--db", db])
     if line.returncode != 0:
         problems.append("query (line) failed\n%s" % lib.describe(line))
@@ -139,11 +136,62 @@ def diff(expected, actual, name):
                                         "expected/" + name, "capdb output"))
 
 
+def expected_name(path):
+    """The base name of a capture's expected files: its path under testdata
+    with '__' for the directory separators."""
+    return os.path.relpath(path, lib.testdata_dir()).replace(os.sep, "__")
+
+
+def golden_problems(name, line_text, csv_text, exp_dir):
+    """Differences between capdb's outputs and the expected files."""
+    problems = []
+    for ext, text in (("line", line_text), ("csv", csv_text)):
+        exp_path = os.path.join(exp_dir, "%s.%s" % (name, ext))
+        try:
+            with open(exp_path, newline="") as f:
+                expected = f.read()
+        except FileNotFoundError:
+            problems.append("missing %s (generate with --regen, then review it)" % exp_path)
+            continue
+        if expected != text:
+            problems.append("%s output differs from %s:\n%s"
+                            % (ext, exp_path, diff(expected, text, "%s.%s" % (name, ext))))
+    return problems
+
+
+def stale_expected_files(paths, exp_dir):
+    """Expected files in exp_dir for which no capture in paths exists."""
+    names = {expected_name(p) for p in paths}
+    return [f for f in sorted(os.listdir(exp_dir))
+            if os.path.splitext(f)[1] in (".line", ".csv") and os.path.splitext(f)[0] not in names]
+
+
+if pytest is not None:
+    CAPTURES = lib.capture_files()
+
+    def test_testdata_has_captures():
+        assert CAPTURES, "no captures found under %s" % lib.testdata_dir()
+
+    @pytest.mark.parametrize("path", CAPTURES, ids=expected_name)
+    def test_capture_output(path, capdb, tmp):
+        name = expected_name(path)
+        line_text, csv_text, problems = capture_outputs(path, tmp)
+        problems += consistency_problems(path, line_text, csv_text)
+        problems += golden_problems(name, line_text, csv_text, lib.expected_dir())
+        assert not problems, "%s:\n%s" % (name, "\n".join(problems))
+
+    def test_no_stale_expected_files():
+        stale = stale_expected_files(CAPTURES, lib.expected_dir())
+        assert not stale, "expected files without a capture in testdata (stale?): %s" % stale
+
+
 def main():
-    ap = argparse.ArgumentParser(description="capdb golden-output test")
-    ap.add_argument("--regen", action="store_true", help="write the expected files (then review them!)")
+    ap = argparse.ArgumentParser(description="capdb golden outputs: write the expected files (run the test "
+                                             "itself with pytest)")
+    ap.add_argument("--regen", action="store_true", required=True,
+                    help="write the expected files (then review them!)")
     ap.add_argument("--force", action="store_true",
-                    help="with --regen: write even when capdb disagrees with tshark or the checks")
+                    help="write even when capdb disagrees with tshark or the checks")
     ap.add_argument("captures", nargs="*", help="capture names or paths (default: all of testdata)")
     args = ap.parse_args()
     lib.capdb_path()
@@ -156,57 +204,29 @@ def main():
         print("FAIL: no captures found under %s" % lib.testdata_dir())
         return 1
     report = lib.Failures("expected_output")
-    tshark_cmp = None
-    if args.regen:
-        import test_tshark_compare as tshark_cmp
-        if not tshark_cmp.tshark_available():
-            print("WARNING: tshark is missing: regenerated files are NOT checked against tshark")
-            tshark_cmp = None
-        os.makedirs(exp_dir, exist_ok=True)
+    import test_tshark_compare as tshark_cmp
+    if not tshark_cmp.tshark_available():
+        print("WARNING: tshark is missing: regenerated files are NOT checked against tshark")
+        tshark_cmp = None
+    os.makedirs(exp_dir, exist_ok=True)
     with lib.TempDir() as tmp:
         for path in paths:
-            name = os.path.relpath(path, lib.testdata_dir()).replace(os.sep, "__")
+            name = expected_name(path)
             line_text, csv_text, problems = capture_outputs(path, tmp)
             problems += consistency_problems(path, line_text, csv_text)
-            if args.regen:
-                if tshark_cmp is not None:
-                    _, _, tp = tshark_cmp.compare_capture(path, tmp)
-                    problems += ["tshark: " + x for x in tp]
-                if problems and not args.force:
-                    for pr in problems:
-                        report.fail("%s: %s" % (name, pr), name)
-                    print("NOT written: expected/%s.{line,csv} (capdb output disagrees; --force to override)" % name)
-                    continue
-                for ext, text in (("line", line_text), ("csv", csv_text)):
-                    with open(os.path.join(exp_dir, "%s.%s" % (name, ext)), "w", newline="") as f:
-                        f.write(text)
-                report.ok("wrote expected/%s.{line,csv}%s" % (name, " (with problems, --force)" if problems else ""))
+            if tshark_cmp is not None:
+                _, _, tp = tshark_cmp.compare_capture(path, tmp)
+                problems += ["tshark: " + x for x in tp]
+            if problems and not args.force:
+                for pr in problems:
+                    report.fail("%s: %s" % (name, pr), name)
+                print("NOT written: expected/%s.{line,csv} (capdb output disagrees; --force to override)" % name)
                 continue
-            for pr in problems:
-                report.fail("%s: %s" % (name, pr), name)
-            bad = bool(problems)
             for ext, text in (("line", line_text), ("csv", csv_text)):
-                exp_path = os.path.join(exp_dir, "%s.%s" % (name, ext))
-                try:
-                    with open(exp_path, newline="") as f:
-                        expected = f.read()
-                except FileNotFoundError:
-                    report.fail("%s: missing %s (generate with --regen, then review it)" % (name, exp_path), name)
-                    bad = True
-                    continue
-                if expected != text:
-                    report.fail("%s: %s output differs from %s:\n%s" % (name, ext, exp_path, diff(expected, text, "%s.%s" % (name, ext))), name)
-                    bad = True
-            if not bad:
-                report.ok("%s" % name)
-    if not args.captures and os.path.isdir(exp_dir):
-        names = {os.path.relpath(p, lib.testdata_dir()).replace(os.sep, "__") for p in paths}
-        for f in sorted(os.listdir(exp_dir)):
-            base, ext = os.path.splitext(f)
-            if ext in (".line", ".csv") and base not in names:
-                report.fail("expected/%s has no capture in testdata (stale?)" % f, f)
-    if args.regen:
-        print("\nReview the regenerated files (git diff %s) before committing them." % exp_dir)
+                with open(os.path.join(exp_dir, "%s.%s" % (name, ext)), "w", newline="") as f:
+                    f.write(text)
+            report.ok("wrote expected/%s.{line,csv}%s" % (name, " (with problems, --force)" if problems else ""))
+    print("\nReview the regenerated files (git diff %s) before committing them." % exp_dir)
     return report.report()
 
 

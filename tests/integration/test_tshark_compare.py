@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Compares capdb's per-packet decoding with tshark's, for every capture
 under testdata (*.pcap, *.pcapng, recursively).
 
@@ -21,8 +20,8 @@ shows (capdb stops at the first header it cannot trust), but whatever
 they do report must agree with tshark. A row with status ok or non_ip must
 carry every IP field tshark finds.
 
-Exit 0: all agree. 1: a difference (each printed). 77: tshark is missing.
-Usage: test_tshark_compare.py [CAPTURE...]   (default: all of testdata)
+One pytest test per capture (select one with -k NAME); all are skipped
+when tshark is missing.
 """
 
 import os
@@ -32,6 +31,11 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import capdb_testlib as lib  # noqa: E402
+
+try:
+    import pytest
+except ImportError:  # test_expected.py --regen imports this module without pytest
+    pytest = None
 
 TSHARK_FIELDS = [
     "frame.number", "frame.len", "frame.cap_len", "frame.time_epoch", "frame.protocols",
@@ -142,17 +146,10 @@ def expected_from_tshark(frame):
 
 def ingest_and_export(path, tmp):
     """Ingests path into a fresh db; returns (rows, problems)."""
-    problems = []
     db = os.path.join(tmp, "cmp.db")
-    if os.path.exists(db):
-        os.unlink(db)
-    name = os.path.basename(path)
-    want = lib.INGEST_EXIT.get(name, 0)
-    p = lib.run(["ingest", "--db", db, path])
-    if p.returncode != want:
-        problems.append("ingest exit %d, expected %d\n%s" % (p.returncode, want, lib.describe(p)))
-        if not os.path.exists(db):
-            return [], problems
+    problems = lib.ingest_fresh(path, db)
+    if problems and not os.path.exists(db):
+        return [], problems
     q = lib.run(["query", "--db", db, "--format", "csv"])
     if q.returncode != 0:
         problems.append("query failed\n%s" % lib.describe(q))
@@ -223,32 +220,17 @@ def compare_capture(path, tmp):
     return len(frames), n_ip, problems
 
 
-def main(argv):
-    if not tshark_available():
-        print("SKIP: tshark is not installed (apt-get install tshark); nothing to compare against")
-        return lib.SKIP
-    lib.capdb_path()  # skips if there is no capdb
-    paths = argv[1:] or lib.capture_files()
-    if not paths:
-        print("FAIL: no captures found under %s" % lib.testdata_dir())
-        return 1
-    report = lib.Failures("tshark_compare")
-    total = 0
-    with lib.TempDir() as tmp:
-        for path in paths:
-            n, n_ip, problems = compare_capture(path, tmp)
-            total += n
-            name = os.path.relpath(path, lib.testdata_dir())
-            if problems:
-                for pr in problems:
-                    report.fail("%s: %s" % (name, pr), name)
-                print("%-24s %3d packets compared (%d IP): %d differences" % (name, n, n_ip, len(problems)))
-            else:
-                report.ok()
-                print("%-24s %3d packets compared (%d IP): all agree" % (name, n, n_ip))
-    print("%d packets in %d captures" % (total, len(paths)))
-    return report.report()
+if pytest is not None:
+    CAPTURES = lib.capture_files()
+    pytestmark = pytest.mark.skipif(
+        not tshark_available(), reason="tshark is not installed (apt-get install tshark); nothing to compare against")
 
+    def test_testdata_has_captures():
+        assert CAPTURES, "no captures found under %s" % lib.testdata_dir()
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    @pytest.mark.parametrize("path", CAPTURES, ids=lambda p: os.path.relpath(p, lib.testdata_dir()))
+    def test_capture_agrees_with_tshark(path, capdb, tmp):
+        name = os.path.relpath(path, lib.testdata_dir())
+        n, n_ip, problems = compare_capture(path, tmp)
+        print("%-24s %3d packets compared (%d IP): %d differences" % (name, n, n_ip, len(problems)))
+        assert not problems, "%s:\n%s" % (name, "\n".join(problems))

@@ -1,13 +1,8 @@
-"""Shared helpers for capdb's live-capture tests (standard library only).
-
-Environment (set by tests/live/meson.build):
-  CAPDB           path of the capdb binary (default: <repo>/build/capdb)
-  CAPDB_TESTDATA  the testdata directory (default: <repo>/testdata)
-
-Each test exits 77 (meson's "skipped") with a printed reason when live
-capture is not possible here: not root and no capture capability, or no
-loopback interface.
-"""
+"""Helpers for capdb's live-capture tests: a UDP port on 127.0.0.1, a
+capture in the background, and `capdb captures` parsed. The binary, the
+environment, runs and polling come from capdb_testlib (shared by every
+suite); conftest.py beside this file skips the tests that capture when this
+process may not."""
 
 import json
 import os
@@ -17,67 +12,31 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-
-SKIP = 77
-EXIT_OK, EXIT_USAGE, EXIT_DEVICE, EXIT_PERMISSION = 0, 2, 7, 8
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
+from capdb_testlib import (EXIT_DEVICE, EXIT_PERMISSION, EXIT_USAGE, poll, run, start,  # noqa: E402,F401
+                           wait_until)
 
 # Ethernet + IPv4 + UDP headers on lo (DLT_EN10MB).
 LO_UDP_OVERHEAD = 14 + 20 + 8
 
 
-def capdb_path():
-    path = os.environ.get("CAPDB") or os.path.join(REPO, "build", "capdb")
-    if not os.access(path, os.X_OK):
-        print("SKIP: no capdb binary: set CAPDB or build %s" % path)
-        sys.exit(SKIP)
-    return path
-
-
-CAPDB = capdb_path()
-
-
-def env():
-    e = dict(os.environ)
-    e.pop("CAPDB_DB", None)
-    e["LC_ALL"] = "C"
-    e["TZ"] = "UTC"
-    return e
-
-
-def run(args, timeout=60, **kw):
-    """Runs capdb with args; returns the CompletedProcess (text mode)."""
-    return subprocess.run([CAPDB] + list(args), capture_output=True, text=True, timeout=timeout,
-                          env=env(), **kw)
-
-
-def start(args):
-    """Starts capdb in the background with its output piped."""
-    return subprocess.Popen([CAPDB] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env())
-
-
-def require_live_capture(workdir):
-    """Exits 77 unless this process may capture on lo."""
+def live_capture_refused(workdir):
+    """Why this process may not capture on lo (a reason to skip), or None."""
     db = os.path.join(workdir, "probe.db")
-    r = run(["ingest", "-i", "lo", "--db", db, "--duration", "0.1", "udp port 9"])
-    if r.returncode == EXIT_PERMISSION:
-        print("SKIP: live capture is not permitted here (run the tests as root, or give capdb "
-              "cap_net_raw,cap_net_admin): " + r.stderr.strip())
-        sys.exit(SKIP)
-    if r.returncode != 0:
-        print("SKIP: cannot capture on lo: " + r.stderr.strip())
-        sys.exit(SKIP)
+    r = run(["ingest", "-i", "lo", "--db", db, "--duration", "0.1", "udp port 9"], timeout=60)
     for suffix in ("", "-wal", "-shm"):
         try:
             os.unlink(db + suffix)
         except FileNotFoundError:
             pass
+    if r.returncode == EXIT_PERMISSION:
+        return ("live capture is not permitted here (run the tests as root, or give capdb "
+                "cap_net_raw,cap_net_admin): " + r.stderr.strip())
+    if r.returncode != 0:
+        return "cannot capture on lo: " + r.stderr.strip()
+    return None
 
 
 class UdpPort:
@@ -109,7 +68,7 @@ class UdpPort:
 
 
 def query_json(db, *args):
-    r = run(["query", "--db", db, "--format", "json"] + list(args))
+    r = run(["query", "--db", db, "--format", "json"] + list(args), timeout=60)
     if r.returncode != 0:
         raise AssertionError("query failed (%d): %s" % (r.returncode, r.stderr))
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
@@ -118,7 +77,7 @@ def query_json(db, *args):
 def captures(db):
     """`capdb captures` rows as dicts: id, state, packets, source, received,
     dropped_kernel, dropped_iface (None when absent) and the whole line."""
-    r = run(["captures", "--db", db])
+    r = run(["captures", "--long", "--db", db], timeout=60)
     if r.returncode != 0:
         raise AssertionError("captures failed (%d): %s" % (r.returncode, r.stderr))
     rows = []
@@ -133,20 +92,11 @@ def captures(db):
     return rows
 
 
-def wait_for(predicate, timeout, step=0.02):
-    """Polls predicate until it returns a true value or timeout seconds pass;
-    returns (value, seconds waited)."""
-    t0 = time.monotonic()
-    while True:
-        v = predicate()
-        if v or time.monotonic() - t0 > timeout:
-            return v, time.monotonic() - t0
-        time.sleep(step)
-
-
 def wait_listening(proc, timeout=10):
     """Reads proc's stderr until capdb says it is listening; returns the line.
-    The rest of stderr is collected on a thread into proc.stderr_lines."""
+    capdb prints it once the capture handle is active and its filter set, so
+    every packet sent after it is captured. The rest of stderr is collected
+    on a thread into proc.stderr_lines (complete once finish() returns)."""
     proc.stderr_lines = []
     got = threading.Event()
 
@@ -157,15 +107,17 @@ def wait_listening(proc, timeout=10):
                 got.set()
         got.set()
 
-    threading.Thread(target=pump, daemon=True).start()
-    if not got.wait(timeout) or proc.poll() is not None and not any("listening on" in l for l in proc.stderr_lines):
+    proc.stderr_pump = threading.Thread(target=pump, daemon=True)
+    proc.stderr_pump.start()
+    got.wait(timeout)
+    listening = [line for line in proc.stderr_lines if "listening on" in line]
+    if not listening:
         raise AssertionError("capdb did not start capturing: %r" % "".join(proc.stderr_lines))
-    # The handle is open before the line is printed; give the loop a moment.
-    time.sleep(0.05)
+    return listening[0]
 
 
 def finish(proc, sig=signal.SIGINT, timeout=10):
-    """Sends sig, waits for proc; returns (exit code, stderr text)."""
+    """Sends sig (unless None), waits for proc; returns (exit code, stderr text)."""
     if sig is not None:
         proc.send_signal(sig)
     try:
@@ -174,35 +126,8 @@ def finish(proc, sig=signal.SIGINT, timeout=10):
         proc.kill()
         proc.wait()
         raise AssertionError("capdb did not stop within %s s of signal %s" % (timeout, sig))
-    time.sleep(0.05)  # let the stderr pump drain
-    return proc.returncode, "".join(getattr(proc, "stderr_lines", []))
-
-
-def run_tests(tests):
-    """Runs each test function (which raises AssertionError on failure),
-    prints one line per test and a closing 'N passed, N failed' line, and
-    exits 1 if any failed."""
-    passed = failed = 0
-    for t in tests:
-        t0 = time.monotonic()
-        try:
-            t()
-        except AssertionError as e:
-            failed += 1
-            print("FAIL %s (%.1f s): %s" % (t.__name__, time.monotonic() - t0, e), flush=True)
-            continue
-        passed += 1
-        print("ok   %s (%.1f s)" % (t.__name__, time.monotonic() - t0), flush=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(1 if failed else 0)
-
-
-def expect(cond, what):
-    if not cond:
-        raise AssertionError(what)
-
-
-def tempdir():
-    d = tempfile.mkdtemp(prefix="capdb-live-")
-    os.chmod(d, 0o755)  # readable by an unprivileged test user
-    return d
+    pump = getattr(proc, "stderr_pump", None)
+    if pump is not None:
+        pump.join(timeout)  # stderr ends when the process does
+        return proc.returncode, "".join(proc.stderr_lines)
+    return proc.returncode, proc.stderr.read()

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """`capdb query --follow`: prints the existing matches, then each matching
 packet as a live capture commits it, and exits 0 on SIGINT. Needs root (or
-capture capabilities); exits 77 otherwise."""
+capture capabilities); skipped otherwise."""
 
 import json
 import os
@@ -11,11 +10,11 @@ import subprocess
 import threading
 import time
 
-import livelib as L
-from livelib import expect
+import pytest
 
-WORK = L.tempdir()
-L.require_live_capture(WORK)
+import livelib as L
+
+pytestmark = pytest.mark.usefixtures("live_capture")
 
 
 class Follower:
@@ -47,8 +46,8 @@ class Follower:
         return self.proc.returncode, self.proc.stderr.read()
 
 
-def test_follow_prints_old_then_new_rows():
-    db = os.path.join(WORK, "follow.db")
+def test_follow_prints_old_then_new_rows(work):
+    db = os.path.join(work, "follow.db")
     port, other = L.UdpPort(), L.UdpPort()
     filt = "udp port %d or udp port %d" % (port.port, other.port)
 
@@ -56,46 +55,46 @@ def test_follow_prints_old_then_new_rows():
     first = L.start(["ingest", "-i", "lo", "--db", db, "--count", "2", filt])
     L.wait_listening(first)
     port.send(b"old-1")
-    time.sleep(0.01)
+    time.sleep(0.01)  # traffic: two packets 10 ms apart
     port.send(b"old-2")
     rc, err = L.finish(first, sig=None)
-    expect(rc == 0, "first capture: exit %d: %s" % (rc, err))
+    assert rc == 0, "first capture: exit %d: %s" % (rc, err)
 
     f = Follower(db, "--port", str(port.port))
     try:
         for i in range(2):
             _, row = f.next(3)
-            expect(row is not None, "existing row %d not printed" % (i + 1))
-            expect(row["packet"] == i + 1 and row["capture"] == 1, "existing rows in order: %r" % row)
+            assert row is not None, "existing row %d not printed" % (i + 1)
+            assert row["packet"] == i + 1 and row["capture"] == 1, "existing rows in order: %r" % row
 
         live = L.start(["ingest", "-i", "lo", "--db", db, filt])
         L.wait_listening(live)
         try:
             other.send(b"not for the follower")  # matches the capture filter, not the query
             for i in range(3):
-                time.sleep(0.3 * i)
+                time.sleep(0.3 * i)  # traffic: packets at different phases of --follow's polling
                 port.send(b"new-%d" % i)
                 sent = time.monotonic()
                 when, row = f.next(3)
-                expect(row is not None, "new row %d not printed within 3 s" % i)
+                assert row is not None, "new row %d not printed within 3 s" % i
                 print("  new row %d printed after %.3f s" % (i, when - sent))
-                expect(when - sent < 1.5, "new row %d printed after %.3f s" % (i, when - sent))
-                expect(row["capture"] == 2 and row["dport"] == port.port, "new row: %r" % row)
-                expect(row["wirelen"] == L.LO_UDP_OVERHEAD + len(b"new-%d" % i), "new row length: %r" % row)
+                assert when - sent < 1.5, "new row %d printed after %.3f s" % (i, when - sent)
+                assert row["capture"] == 2 and row["dport"] == port.port, "new row: %r" % row
+                assert row["wirelen"] == L.LO_UDP_OVERHEAD + len(b"new-%d" % i), "new row length: %r" % row
         finally:
             rc, err = L.finish(live)
-        expect(rc == 0, "live capture: exit %d: %s" % (rc, err))
+        assert rc == 0, "live capture: exit %d: %s" % (rc, err)
         _, extra = f.next(0.6)
-        expect(extra is None, "a row printed that does not match or was printed twice: %r" % extra)
+        assert extra is None, "a row printed that does not match or was printed twice: %r" % extra
     finally:
         rc, err = f.stop()
-    expect(rc == 0, "query --follow exit %d after SIGINT: %s" % (rc, err))
+    assert rc == 0, "query --follow exit %d after SIGINT: %s" % (rc, err)
     port.close()
     other.close()
 
 
-def test_follow_rows_within_a_poll_are_in_time_order():
-    db = os.path.join(WORK, "order.db")
+def test_follow_rows_within_a_poll_are_in_time_order(work):
+    db = os.path.join(work, "order.db")
     port = L.UdpPort()
     live = L.start(["ingest", "-i", "lo", "--db", db, "udp port %d" % port.port])
     L.wait_listening(live)
@@ -103,7 +102,7 @@ def test_follow_rows_within_a_poll_are_in_time_order():
     try:
         for i in range(40):
             port.send(b"o%d" % i)
-            time.sleep(0.01)
+            time.sleep(0.01)  # traffic at a rate: several rows per poll, over several polls
         rows = []
         while len(rows) < 40:
             _, row = f.next(3)
@@ -113,67 +112,59 @@ def test_follow_rows_within_a_poll_are_in_time_order():
     finally:
         L.finish(live)
         rc, _ = f.stop()
-    expect(len(rows) == 40, "follow printed %d of 40 rows" % len(rows))
-    expect([r["packet"] for r in rows] == list(range(1, 41)), "each row once, in order")
+    assert len(rows) == 40, "follow printed %d of 40 rows" % len(rows)
+    assert [r["packet"] for r in rows] == list(range(1, 41)), "each row once, in order"
     ts = [r["ts_ns"] for r in rows]
-    expect(ts == sorted(ts), "time order")
-    expect(rc == 0, "exit %d" % rc)
+    assert ts == sorted(ts), "time order"
+    assert rc == 0, "exit %d" % rc
     port.close()
 
 
-def test_follow_usage():
-    db = os.path.join(WORK, "follow.db")
+def test_follow_usage(work):
+    db = os.path.join(work, "follow.db")
     r = L.run(["query", "--db", db, "--follow", "--count"])
-    expect(r.returncode == L.EXIT_USAGE, "--follow --count: exit %d" % r.returncode)
-    r = L.run(["query", "--db", os.path.join(WORK, "missing.db"), "--follow"])
-    expect(r.returncode == 6, "--follow on a missing database: exit %d: %s" % (r.returncode, r.stderr))
+    assert r.returncode == L.EXIT_USAGE, "--follow --count: exit %d" % r.returncode
+    r = L.run(["query", "--db", os.path.join(work, "missing.db"), "--follow"])
+    assert r.returncode == 6, "--follow on a missing database: exit %d: %s" % (r.returncode, r.stderr)
 
 
-def test_follow_limit_exits_when_reached():
+
+def test_follow_limit_exits_when_reached(work):
     """--limit N: exits 0 at once when N matches are stored, else as soon as
     the Nth arrives, without waiting for a further commit."""
-    db = os.path.join(WORK, "limit.db")
+    db = os.path.join(work, "limit.db")
     port = L.UdpPort()
     first = L.start(["ingest", "-i", "lo", "--db", db, "--count", "1", "udp port %d" % port.port])
     L.wait_listening(first)
     port.send(b"stored")
     rc, err = L.finish(first, sig=None)
-    expect(rc == 0, "first capture: exit %d: %s" % (rc, err))
+    assert rc == 0, "first capture: exit %d: %s" % (rc, err)
 
     try:
         r = L.run(["query", "--db", db, "--follow", "--limit", "1", "--format", "json"], timeout=10)
     except subprocess.TimeoutExpired:
         raise AssertionError("query --follow --limit 1 did not exit with 1 match stored")
-    expect(r.returncode == 0 and len(r.stdout.splitlines()) == 1, "--limit 1 with 1 stored: %r" % (r,))
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 1, "--limit 1 with 1 stored: %r" % (r,)
 
     f = Follower(db, "--limit", "3")
     live = L.start(["ingest", "-i", "lo", "--db", db, "udp port %d" % port.port])
     L.wait_listening(live)
     try:
         _, row = f.next(3)
-        expect(row is not None and row["capture"] == 1, "stored row first: %r" % row)
+        assert row is not None and row["capture"] == 1, "stored row first: %r" % row
         for i in range(2):
             port.send(b"new-%d" % i)
             _, row = f.next(3)
-            expect(row is not None and row["capture"] == 2, "new row %d: %r" % (i, row))
+            assert row is not None and row["capture"] == 2, "new row %d: %r" % (i, row)
         try:
             f.proc.wait(3)
         except subprocess.TimeoutExpired:
             raise AssertionError("query --follow --limit 3 still running after its third row")
-        expect(f.proc.returncode == 0, "exit %d: %s" % (f.proc.returncode, f.proc.stderr.read()))
+        assert f.proc.returncode == 0, "exit %d: %s" % (f.proc.returncode, f.proc.stderr.read())
         port.send(b"after")  # the capture goes on; the follower has gone
     finally:
         if f.proc.poll() is None:
             f.stop()
         rc, err = L.finish(live)
-    expect(rc == 0, "live capture: exit %d: %s" % (rc, err))
+    assert rc == 0, "live capture: exit %d: %s" % (rc, err)
     port.close()
-
-
-if __name__ == "__main__":
-    L.run_tests([
-        test_follow_prints_old_then_new_rows,
-        test_follow_rows_within_a_poll_are_in_time_order,
-        test_follow_usage,
-        test_follow_limit_exits_when_reached,
-    ])

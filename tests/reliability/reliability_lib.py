@@ -1,39 +1,19 @@
-"""Helpers shared by capdb's reliability tests (standard library only).
+"""Helpers of capdb's reliability tests: synthetic captures, resource
+limits and database checks read with SQLite directly. The binary, the
+environment, runs and temporary directories come from capdb_testlib (shared
+by every suite), re-exported here."""
 
-Environment (set by tests/reliability/meson.build):
-  CAPDB           path of the capdb binary (default <repo>/build/capdb)
-  CAPDB_TESTDATA  the testdata directory (default <repo>/testdata)
-  CAPDB_KEEP_TMP  keep temporary directories for inspection
-"""
-
-import csv
 import hashlib
-import io
 import os
 import random
 import resource
-import shutil
 import sqlite3
 import struct
-import subprocess
 import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-SKIP = 77  # meson: test skipped
-
-EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_DAMAGED, EXIT_UNSUPPORTED, EXIT_DATABASE = 0, 2, 3, 4, 5, 6
-
-
-def skip(reason):
-    print("SKIP: " + reason)
-    sys.exit(SKIP)
-
-
-# The binary, the test data and the environment capdb runs in are found the
-# same way as for the integration tests: one definition for both suites.
-sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-from capdb_testlib import TempDir, capdb_path, clean_env, testdata_dir  # noqa: E402,F401
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
+from capdb_testlib import (Checks, TempDir, as_user, capdb_path, clean_env, parse_csv,  # noqa: E402,F401
+                           poll, run, testdata_dir)
 
 
 def limits(memory_bytes=1 << 30, cpu_seconds=None):
@@ -45,57 +25,12 @@ def limits(memory_bytes=1 << 30, cpu_seconds=None):
     return apply
 
 
-class Result:
-    def __init__(self, cmd, returncode, stdout, stderr):
-        self.cmd, self.returncode, self.stdout, self.stderr = cmd, returncode, stdout, stderr
-
-    def __str__(self):
-        return "$ %s\nexit %s\n--- stdout ---\n%s\n--- stderr ---\n%s" % (
-            " ".join(repr(c) if any(ch in c for ch in " \n\x1b") else c for c in self.cmd),
-            self.returncode, self.stdout[:3000], self.stderr[:3000])
-
-
-def run(args, timeout=120, stdin=None, input_bytes=None, preexec_fn=None, user=None, env=None, cwd=None):
-    """Runs capdb; returns a Result with text output. user: run as this user
-    (via setpriv) -- only when root."""
-    cmd = [capdb_path()] + [str(a) for a in args]
-    if user:
-        cmd = as_user(user) + cmd
-    p = subprocess.run(cmd, input=input_bytes, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                       timeout=timeout, preexec_fn=preexec_fn, env=env or clean_env(), cwd=cwd)
-    return Result(cmd, p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace"))
-
-
-def as_user(user):
-    if user == "nobody":
-        return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
-    raise ValueError(user)
-
-
-def can_switch_user():
-    """True when we are root and setpriv can drop to nobody."""
-    if os.geteuid() != 0 or not shutil.which("setpriv"):
-        return False
-    p = subprocess.run(as_user("nobody") + ["true"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return p.returncode == 0
-
-
-def parse_csv(text):
-    rows = list(csv.DictReader(io.StringIO(text)))
-    return rows
-
-
 def sha256_file(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
-
-
-def db_files_digest(db):
-    """SHA-256 of the database and of its -wal/-shm if present."""
-    return {suffix: sha256_file(db + suffix) for suffix in ("", "-wal", "-shm") if os.path.exists(db + suffix)}
 
 
 # --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -32,8 +33,18 @@ struct DeviceListFreer {
     void operator()(pcap_if_t* list) const noexcept { pcap_freealldevs(list); }
 };
 
-constexpr const char* kPermissionHint =
-    "run as root, or allow this binary to capture: sudo setcap cap_net_raw,cap_net_admin=eip $(command -v capdb)";
+// What to do about a refused capture: name the running binary, which may
+// not be the capdb on $PATH (setcap also refuses a symbolic link).
+std::string permission_hint() {
+    std::string self(PATH_MAX, '\0');
+    const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size());
+    if (n <= 0) self = "$(command -v capdb)";
+    else self.resize(static_cast<std::size_t>(n));
+    const bool plain = self.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") ==
+                       std::string::npos;
+    return fmt::format("run as root, or allow this binary to capture: sudo setcap cap_net_raw,cap_net_admin=eip {}",
+                       plain || n <= 0 ? self : fmt::format("'{}'", printable(self)));
+}
 
 // Nanoseconds since the epoch from a libpcap timestamp whose fraction is in
 // units of 1/ticks_per_sec (1e6 or 1e9), saturating beyond int64 range.
@@ -89,11 +100,11 @@ struct LiveCapture::Impl {
             case PCAP_ERROR_NO_SUCH_DEVICE:
                 fail("no such interface; list them with 'capdb interfaces'");
             case PCAP_ERROR_PERM_DENIED:
-                fail(fmt::format("permission denied ({}); {}", pcap_message(p, "not permitted"), kPermissionHint),
+                fail(fmt::format("permission denied ({}); {}", pcap_message(p, "not permitted"), permission_hint()),
                      Exit::permission);
             case PCAP_ERROR_PROMISC_PERM_DENIED:
                 fail(fmt::format("no permission for promiscuous mode ({}); use --no-promisc, or {}",
-                                 pcap_message(p, "not permitted"), kPermissionHint),
+                                 pcap_message(p, "not permitted"), permission_hint()),
                      Exit::permission);
             case PCAP_ERROR_IFACE_NOT_UP:
                 fail("the interface is down");

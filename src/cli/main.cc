@@ -193,25 +193,6 @@ int usage_error(const CLI::App* cmd, const std::string& message) {
     return static_cast<int>(Exit::usage);
 }
 
-// Where `setcap` must point: the running binary, which may not be the capdb
-// on $PATH.
-std::string setcap_command() {
-    std::string self(PATH_MAX, '\0');
-    const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size());
-    if (n <= 0) return "sudo setcap cap_net_raw,cap_net_admin=eip $(command -v capdb)";
-    self.resize(static_cast<std::size_t>(n));
-    const bool plain = self.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") ==
-                       std::string::npos;
-    return "sudo setcap cap_net_raw,cap_net_admin=eip " + (plain ? self : "'" + printable(self) + "'");
-}
-
-// The capture library's advice names the capdb on $PATH; name this binary.
-std::string with_setcap_path(std::string message) {
-    constexpr std::string_view kOnPath = "sudo setcap cap_net_raw,cap_net_admin=eip $(command -v capdb)";
-    if (const auto at = message.find(kOnPath); at != std::string::npos)
-        message.replace(at, kOnPath.size(), setcap_command());
-    return message;
-}
 
 }  // namespace
 
@@ -274,8 +255,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {
-        const std::string message = e.code() == Exit::permission ? with_setcap_path(e.what()) : e.what();
-        std::fprintf(stderr, "capdb: error: %s\n", message.c_str());
+        std::fprintf(stderr, "capdb: error: %s\n", e.what());
         return static_cast<int>(e.code());
     } catch (const std::exception& e) {
         std::fprintf(stderr, "capdb: internal error: %s\n", e.what());

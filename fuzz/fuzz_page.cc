@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "capdb/error.h"
-#include "capdb/filter.h"
 #include "fuzz_check.h"
-#include "store/block_codec.h"
+#include "store/format/host_grouping.h"
+#include "store/format/page_codec.h"
 
 namespace {
 
@@ -113,12 +113,12 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         check(got.ts_ns >= encoded.ts_min && got.ts_ns <= encoded.ts_max, "round trip: page time bounds");
     }
     // The filtered decode keeps exactly the matching rows.
-    Filter f;
+    store::RowPredicate f;
     f.from_ns = batch.packets[batch.packets.size() / 2].ts_ns;
     store::DecodedPage filtered;
     filtered.decode(encoded.data, 3, 100, &f);
     std::size_t want = 0;
-    for (const auto& p : batch.packets) want += p.ts_ns >= *f.from_ns;
+    for (const auto& p : batch.packets) want += p.ts_ns >= f.from_ns;
     check(filtered.packets().size() == want, "filtered decode");
 }
 

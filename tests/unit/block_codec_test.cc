@@ -1,4 +1,5 @@
-#include "store/block_codec.h"
+#include "store/format/host_grouping.h"
+#include "store/format/page_codec.h"
 
 #include <gtest/gtest.h>
 

@@ -8,6 +8,7 @@
 #include <bitset>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -35,7 +36,13 @@ void read_postings(std::span<const std::uint8_t> b, std::int64_t first_block, F&
     StoredReader in(b, "posting list");
     std::int64_t block = first_block;
     while (!in.done()) {
-        block += static_cast<std::int64_t>(in.varint());
+        // Block ids are positive and fit in int64: a delta that leaves that
+        // range is corruption (and adding it would overflow).
+        const std::uint64_t delta = in.varint();
+        if (block < 0 || delta > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max() - block))
+            in.corrupt("block number out of range");
+        block += static_cast<std::int64_t>(delta);
+        if (block <= 0) in.corrupt("block number out of range");
         const std::uint64_t n = in.varint();
         std::uint64_t page = 0;
         for (std::uint64_t k = 0; k < n; ++k) {

@@ -10,6 +10,9 @@
 #include <tuple>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "capdb/error.h"
 #include "store/format/postings.h"
 
 namespace capdb::store {
@@ -23,7 +26,7 @@ constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
 // (plus the blocks not yet covered by postings), or through the block time
 // indexes. Other conditions are checked per packet.
 constexpr const char* kPostingsSql =
-    "SELECT p.first_block, p.blocks FROM postings p WHERE p.addr BETWEEN ?1 AND ?2";
+    "SELECT p.addr, p.first_block, p.blocks FROM postings p WHERE p.addr BETWEEN ?1 AND ?2";
 constexpr const char* kBlockByIdSql =
     "SELECT b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b WHERE b.id = ?1";
 constexpr const char* kUnindexedSql =
@@ -65,6 +68,24 @@ struct BlockConditions {
     }
 };
 
+// Runs f; a DatabaseError from it (a corrupt stored structure) is thrown
+// again naming the database and where (called only then) in it.
+template <class F, class Where>
+void naming(const sqlite::Database& db, F&& f, Where&& where) {
+    try {
+        f();
+    } catch (const DatabaseError& e) {
+        throw DatabaseError(fmt::format("database '{}': {}: {}", printable(db.path()), where(), e.what()));
+    }
+}
+
+// The posting key of an address as it prints: IPv4 or IPv6.
+std::string key_text(std::span<const std::uint8_t> key) {
+    if (key.size() == 4) return Address::from_v4(key.data()).to_string();
+    if (key.size() == 16) return Address::from_v6(key.data()).to_string();
+    return fmt::format("a {}-byte key", key.size());
+}
+
 // The address condition that chooses blocks through the postings, if any.
 const Prefix* address_condition(const RowPredicate& p) {
     for (const auto* prefix : {&p.src, &p.dst, &p.host})
@@ -83,13 +104,16 @@ struct BlockHit {
 
 // Candidate blocks: columns col..col+5 of a row are capture, first_seq,
 // ts_min, ts_max, page_index, packets.
-BlockHit read_hit(const sqlite::Statement& st, int col, const PageSet& pages) {
+BlockHit read_hit(const sqlite::Database& db, std::int64_t id, const sqlite::Statement& st, int col,
+                  const PageSet& pages) {
     BlockHit h;
     h.capture = st.i64(col);
     h.first_seq = static_cast<std::uint64_t>(st.i64(col + 1));
     h.ts_min = st.i64(col + 2);
     h.ts_max = st.i64(col + 3);
-    decode_page_index(st.blob(col + 4), h.ts_min, pages, h.pages);
+    naming(
+        db, [&] { decode_page_index(st.blob(col + 4), h.ts_min, pages, h.pages); },
+        [&] { return fmt::format("page index of block {}", id); });
     h.packets = static_cast<std::uint64_t>(st.i64(col + 5));
     return h;
 }
@@ -100,7 +124,7 @@ std::map<std::int64_t, BlockHit> scan_blocks(sqlite::Database& db, const BlockCo
     std::map<std::int64_t, BlockHit> blocks;
     sqlite::Statement st(db, cond.sql(base));
     cond.bind(st);
-    while (st.step()) blocks[st.i64(0)] = read_hit(st, 1, all);
+    while (st.step()) blocks[st.i64(0)] = read_hit(db, st.i64(0), st, 1, all);
     return blocks;
 }
 
@@ -116,21 +140,34 @@ std::map<std::int64_t, BlockHit> candidate_blocks(sqlite::Database& db, const Fi
         sqlite::Statement postings(db, kPostingsSql);
         for (const auto& r : key_ranges(*addr)) {
             postings.reset().bind_blob(1, r.lo).bind_blob(2, r.hi);
-            while (postings.step())
-                read_postings(postings.blob(1), postings.i64(0),
-                              [&](std::int64_t block, std::size_t page) { masks[block].set(page); });
+            while (postings.step()) {
+                naming(
+                    db,
+                    [&] {
+                        read_postings(postings.blob(2), postings.i64(1),
+                                      [&](std::int64_t block, std::size_t page) { masks[block].set(page); });
+                    },
+                    [&] {
+                        return fmt::format("posting list of {} from block {}", key_text(postings.blob(0)),
+                                           postings.i64(1));
+                    });
+            }
         }
         sqlite::Statement block(db, kBlockByIdSql);
         for (const auto& [id, mask] : masks) {
             block.reset().bind(1, id);
             if (block.step() && cond.admits(id, block.i64(0), block.i64(2), block.i64(3)))
-                blocks[id] = read_hit(block, 0, mask);
+                blocks[id] = read_hit(db, id, block, 0, mask);
         }
         add_scanned(kUnindexedSql);
     } else {
         add_scanned(kBlocksByTimeSql);
     }
     return blocks;
+}
+
+std::string page_name(std::int64_t block, std::uint16_t page) {
+    return fmt::format("page {} of block {} (pages.id {})", page, block, block * kMaxPagesPerBlock + page);
 }
 
 // Puts a block's matching rows in (ts, seq) order. Rows come out of the
@@ -272,7 +309,9 @@ void QueryEngine::query(const Filter& filter, const std::optional<BlockRange>& r
                 page = std::move(spare_pages.back());
                 spare_pages.pop_back();
             }
-            page->decode(data.blob(0), hit.capture, hit.first_seq, &predicate);
+            naming(
+                db_, [&] { page->decode(data.blob(0), hit.capture, hit.first_seq, &predicate); },
+                [&] { return page_name(block_id, n); });
             ++stats_.pages;
             data.reset();
             if (page->packets().empty()) {
@@ -320,7 +359,9 @@ std::uint64_t QueryEngine::count(const Filter& filter) {
             }
             data.reset().bind(1, block_id * kMaxPagesPerBlock + n);
             if (!data.step()) continue;
-            page.decode(data.blob(0), hit.capture, hit.first_seq, &predicate);
+            naming(
+                db_, [&] { page.decode(data.blob(0), hit.capture, hit.first_seq, &predicate); },
+                [&] { return page_name(block_id, n); });
             ++stats_.pages;
             data.reset();
             total += page.packets().size();

@@ -56,6 +56,7 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         p.file_offset = static_cast<std::int64_t>(u(16, 3)) - 1;  // offsets as a reader reports them
         const std::uint8_t flags = d[19];
         p.summary.status = static_cast<Status>(flags % 5);
+        p.time_invalid = flags >> 7 & 1;
         p.summary.network = (flags >> 3 & 3) == 1 ? Network::ipv4 : (flags >> 3 & 3) == 2 ? Network::ipv6 : Network::none;
         p.summary.has_ports = p.summary.network != Network::none && (flags >> 5 & 1);
         p.summary.fragment = p.summary.network != Network::none && (flags >> 6 & 1);
@@ -100,6 +101,7 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         check(got.ts_ns == want.ts_ns && got.caplen == want.caplen && got.wirelen == want.wirelen,
               "round trip: time or lengths");
         check(got.file_offset == want.file_offset, "round trip: file offset");
+        check(got.time_invalid == want.time_invalid, "round trip: time_invalid");
         const Summary& a = got.summary;
         const Summary& b = want.summary;
         check(a.status == b.status && a.network == b.network && a.ethertype == b.ethertype &&

@@ -19,6 +19,7 @@ void expect_same(const PacketView& a, const PacketView& b) {
     EXPECT_EQ(a.wirelen, b.wirelen);
     EXPECT_EQ(a.file_offset, b.file_offset);
     EXPECT_EQ(a.linktype, b.linktype);
+    EXPECT_EQ(a.time_invalid, b.time_invalid);
     EXPECT_EQ(a.summary.status, b.summary.status);
     EXPECT_EQ(a.summary.network, b.summary.network);
     EXPECT_EQ(a.summary.ethertype, b.summary.ethertype);
@@ -65,6 +66,9 @@ TEST(PageCodec, RoundTripsEveryField) {
     packets[3].view.file_offset = -1;  // unknown offsets survive too
     packets[4].view.ts_ns = -5;        // before 1970
     packets[5].view.wirelen = 0;       // caplen > wirelen
+    packets[6].view.time_invalid = true;
+    packets[7].view.time_invalid = true;
+    packets[7].view.summary.status = Status::malformed;  // the flag beside every status
     PendingBatch batch;
     for (const auto& p : packets) batch.add(p.get());
     EncodedPage page;

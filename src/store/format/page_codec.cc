@@ -23,7 +23,7 @@ enum StreamId : std::size_t {
     kCaplen,        // varint
     kWireDelta,     // zig-zag varint: wirelen - caplen
     kOffset,        // zig-zag varint: offset - (previous offset + previous caplen); first: offset
-    kFlags,         // 1 byte: status(3) | network(2) << 3 | has_ports << 5 | fragment << 6
+    kFlags,         // 1 byte: status(3) | network(2) << 3 | has_ports << 5 | fragment << 6 | time_invalid << 7
     kEthertype,     // 2 bytes big-endian
     kIp,            // IP rows: proto byte, src index varint, dst index varint
     kPorts,         // rows with ports: 2+2 bytes big-endian
@@ -62,7 +62,8 @@ void ZstdDCtxFree::operator()(ZSTD_DCtx_s* c) const noexcept { ZSTD_freeDCtx(c);
 
 void PendingBatch::add(const PacketView& p) {
     PendingPacket pp{p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
-                     static_cast<std::uint32_t>(arena.size()), static_cast<std::uint32_t>(p.preview.size())};
+                     static_cast<std::uint32_t>(arena.size()), static_cast<std::uint32_t>(p.preview.size()),
+                     p.time_invalid};
     arena.insert(arena.end(), p.preview.begin(), p.preview.end());
     packets.push_back(pp);
 }
@@ -127,7 +128,8 @@ void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, E
         prev_end = p.file_offset + p.caplen;
         const unsigned network = s.network == Network::ipv4 ? 1 : s.network == Network::ipv6 ? 2 : 0;
         w[kFlags].byte(static_cast<std::uint8_t>(static_cast<unsigned>(s.status) | network << 3 |
-                                                 (s.has_ports ? 1u << 5 : 0u) | (s.fragment ? 1u << 6 : 0u)));
+                                                 (s.has_ports ? 1u << 5 : 0u) | (s.fragment ? 1u << 6 : 0u) |
+                                                 (p.time_invalid ? 1u << 7 : 0u)));
         w[kEthertype].be16(s.ethertype);
         if (s.network != Network::none) {
             if (r.src_id == kNoAddress || r.dst_id == kNoAddress)
@@ -303,6 +305,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         p.caplen = static_cast<std::uint32_t>(caplen);
         p.wirelen = static_cast<std::uint32_t>(wire);
         p.file_offset = file_offset;
+        p.time_invalid = (flags >> 7) & 1;
         Summary& s = p.summary;
         s.status = static_cast<Status>(flags & 7);
         s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;

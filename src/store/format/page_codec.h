@@ -25,7 +25,9 @@ struct ZSTD_DCtx_s;
 namespace capdb::store {
 
 // Version of the page layout, the first byte of every uncompressed page.
-inline constexpr std::uint8_t kPageVersion = 2;
+// 3: bit 7 of a row's flags byte holds PacketView::time_invalid. Schema
+// version 2 databases hold only version 3 pages.
+inline constexpr std::uint8_t kPageVersion = 3;
 
 // A packet waiting to be encoded; its preview lives in the owning batch's arena.
 struct PendingPacket {
@@ -36,6 +38,7 @@ struct PendingPacket {
     Summary summary;
     std::uint32_t preview_off;
     std::uint32_t preview_len;
+    bool time_invalid;
 };
 
 // Packets handed from the reading thread to the storage thread.

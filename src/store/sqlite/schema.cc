@@ -149,26 +149,30 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (!options.read_only && sqlite3_db_readonly(db->get(), "main") == 1)
         throw DatabaseError(fmt::format("database '{}' is read-only: its file or directory is not writable",
                                         printable(path)));
+    // Every check passes before anything is written: a database this capdb
+    // refuses (another application's, newer, older) keeps every byte and
+    // its journal mode.
     if (tables > 0 && app_id != kApplicationId)
         throw DatabaseError(fmt::format("'{}' is an SQLite database but not a capdb database", printable(path)));
-    if (version > kSchemaVersion)
+    if (tables > 0 && version > kSchemaVersion)
         throw DatabaseError(fmt::format("database '{}' has schema version {}, written by a newer capdb; this capdb reads "
-                                        "version {} and older",
+                                        "version {}",
                                         printable(path), version, kSchemaVersion));
+    if (tables > 0 && version < kSchemaVersion)
+        throw DatabaseError(fmt::format("database '{}' has schema version {}, written by an older capdb; re-ingest its "
+                                        "captures into a new database (this capdb reads version {})",
+                                        printable(path), version, kSchemaVersion));
+    if (tables == 0 && (options.read_only || !options.create))
+        throw DatabaseError(fmt::format("database '{}' is empty, not a capdb database", printable(path)));
+
+    if (!options.read_only) db->exec("PRAGMA journal_mode=WAL");
     if (tables == 0) {
-        if (options.read_only || !options.create)
-            throw DatabaseError(fmt::format("database '{}' is empty, not a capdb database", printable(path)));
-        db->exec("PRAGMA journal_mode=WAL");
         sqlite::Transaction tx(*db);
         db->exec(kSchema);
         db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
         tx.commit();
-    } else if (!options.read_only) {
-        db->exec("PRAGMA journal_mode=WAL");
     }
     if (!options.read_only) db->exec("PRAGMA synchronous=NORMAL");
-    if (version != 0 && version != kSchemaVersion && tables > 0)
-        throw DatabaseError(fmt::format("database '{}' has unknown schema version {}", printable(path), version));
     if (options.read_only) {
         // A query reads each packet page once and re-reads only the upper
         // levels of the b-trees: a small page cache recycles its buffers

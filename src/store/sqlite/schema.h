@@ -10,9 +10,10 @@
 
 namespace capdb::store {
 
-// 2: pages of version 3 (time_invalid stored); version 1 databases may hold
-// pages of versions 1 and 2.
-inline constexpr int kSchemaVersion = 1;
+// The schema version (PRAGMA user_version) this capdb writes and reads.
+// 2: pages of version 3 (with time_invalid). Version 1 databases may hold
+// pages of versions 1 and 2 and are refused (re-ingest their captures).
+inline constexpr int kSchemaVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 
 // Opens the database at path as capdb's: creates it (mode 0600, with the

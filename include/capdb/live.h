@@ -99,9 +99,9 @@ struct LiveIngestOptions {
     std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
     std::optional<std::chrono::nanoseconds> duration;  // stop after this long
     std::optional<std::uint64_t> count;  // stop after this many packets
-    // Longest a captured packet waits before it is committed: a flush is
-    // requested this often while packets arrive (the commit follows within
-    // milliseconds on the storage thread).
+    // Longest a captured packet waits before it is committed: a commit is
+    // requested (CaptureWriter::request_commit) this often while packets
+    // arrive; it follows within milliseconds on the storage thread.
     std::chrono::milliseconds flush_interval{500};
     // Decoded packets waiting for storage are held in memory up to this many
     // bytes (about 90 bytes a packet with 16-byte previews), so that a slow

@@ -73,17 +73,21 @@ struct CaptureInfo {
 };
 
 // Appends one capture's packets. Packets become visible to readers when a
-// batch commits: every `batch` packets, on flush(), and in finish()/fail().
-// Committed packets always form a prefix of the capture, and the capture
-// row's counts agree with them.
+// batch commits: every `batch` packets, soon after request_commit(), and in
+// finish()/fail(). Commits happen on a storage thread of the writer's own,
+// so append() and request_commit() do not wait for them (only for queue
+// space). Committed packets always form a prefix of the capture, and the
+// capture row's counts agree with them.
 class CaptureWriter {
 public:
     virtual ~CaptureWriter() = default;
     [[nodiscard]] virtual CaptureId id() const noexcept = 0;
     // p.capture and p.seq are assigned by the writer.
     virtual void append(const PacketView& p) = 0;
-    // Commits everything appended so far.
-    virtual void flush() = 0;
+    // Asks the storage thread to commit everything appended so far, and
+    // returns without waiting for the commit (a live capture must not stop
+    // for an fsync). The packets are visible once it is done.
+    virtual void request_commit() = 0;
     // Commits and marks the capture complete (or interrupted, for a live
     // capture stopped early) with its identity and statistics.
     virtual void finish(CaptureState final_state, const std::string& sha256,

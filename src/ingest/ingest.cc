@@ -95,6 +95,7 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             view.caplen = raw.caplen;
             view.wirelen = raw.wirelen;
             view.file_offset = raw.file_offset;
+            view.time_invalid = raw.time_invalid;
             view.summary = decode(linktype, raw.data);
             view.preview = raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes));
             writer->append(view);

@@ -51,6 +51,7 @@ struct Chunk {
         Summary summary;
         std::uint32_t preview_off;
         std::uint32_t preview_len;
+        bool time_invalid;
     };
     std::vector<Entry> packets;
     std::vector<std::uint8_t> arena;  // previews
@@ -146,7 +147,7 @@ void capture_loop(LiveCapture& capture, const LiveIngestOptions& options, std::u
     const LiveCapture::PacketHandler on_packet = [&](const RawPacket& raw) {
         const auto keep = static_cast<std::uint32_t>(std::min<std::size_t>(raw.data.size(), preview_bytes));
         chunk.packets.push_back({raw.ts_ns, raw.caplen, raw.wirelen, decode(linktype, raw.data),
-                                 static_cast<std::uint32_t>(chunk.arena.size()), keep});
+                                 static_cast<std::uint32_t>(chunk.arena.size()), keep, raw.time_invalid});
         chunk.arena.insert(chunk.arena.end(), raw.data.begin(), raw.data.begin() + keep);
     };
     for (;;) {
@@ -196,12 +197,12 @@ LiveOutcome ingest_live(Store& store, LiveCapture& capture, const LiveIngestOpti
     PacketView view;
     view.linktype = meta.linktype;
     view.file_offset = -1;
-    Clock::time_point last_flush = Clock::now();
-    bool unflushed = false;  // packets appended since the last flush
+    Clock::time_point last_request = Clock::now();
+    bool uncommitted = false;  // packets appended since the last commit request
     Chunk chunk;
     for (;;) {
         milliseconds timeout = kMaxWait;
-        if (unflushed) timeout = std::min(timeout, until(last_flush + options.flush_interval, Clock::now()));
+        if (uncommitted) timeout = std::min(timeout, until(last_request + options.flush_interval, Clock::now()));
         const ChunkQueue::Pop got = queue.pop(chunk, timeout);
         if (got == ChunkQueue::Pop::closed) break;
         if (got == ChunkQueue::Pop::chunk) {
@@ -210,17 +211,18 @@ LiveOutcome ingest_live(Store& store, LiveCapture& capture, const LiveIngestOpti
                 view.caplen = e.caplen;
                 view.wirelen = e.wirelen;
                 view.summary = e.summary;
+                view.time_invalid = e.time_invalid;
                 view.preview = std::span(chunk.arena).subspan(e.preview_off, e.preview_len);
                 writer->append(view);
                 out.counts.add(e.summary, e.wirelen);
             }
-            unflushed = unflushed || !chunk.packets.empty();
+            uncommitted = uncommitted || !chunk.packets.empty();
         }
         const Clock::time_point now = Clock::now();
-        if (unflushed && now - last_flush >= options.flush_interval) {
-            writer->flush();
-            unflushed = false;
-            last_flush = now;
+        if (uncommitted && now - last_request >= options.flush_interval) {
+            writer->request_commit();
+            uncommitted = false;
+            last_request = now;
         }
     }
     reader.join();

@@ -144,7 +144,7 @@ TEST(SqliteStore, ExactWhilePostingsLag) {
     meta.source = "live";
     auto w = fx.store->begin_capture(meta, 10);  // 100 blocks: more than one postings segment
     for (const auto& p : packets) w->append(p.get());
-    w->flush();
+    w->request_commit();
     fx.captures.push_back(packets);
     auto reader = open_sqlite_store(fx.path, {.read_only = true, .create = false});
     for (int i = 0; i < 400 && reader->count(Filter{}) < 1000; ++i) ::usleep(5000);
@@ -310,7 +310,7 @@ TEST(SqliteStore, DuplicatesAndUnfinishedCaptures) {
         auto w = fx.store->begin_capture(meta, 10);
         auto packets = testing::random_packets(35, 4);
         for (const auto& p : packets) w->append(p.get());
-        w->flush();
+        w->request_commit();
         w->fail("interrupted");
     }
     Filter second;
@@ -322,7 +322,7 @@ TEST(SqliteStore, DuplicatesAndUnfinishedCaptures) {
     EXPECT_EQ(fx.store->captures().size(), 1u);
 }
 
-TEST(SqliteStore, FlushMakesPacketsVisibleBeforeFinish) {
+TEST(SqliteStore, RequestedCommitMakesPacketsVisibleBeforeFinish) {
     Fixture fx;
     fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
     CaptureMeta meta;
@@ -331,7 +331,7 @@ TEST(SqliteStore, FlushMakesPacketsVisibleBeforeFinish) {
     auto w = fx.store->begin_capture(meta, 100000);
     auto packets = testing::random_packets(10, 5);
     for (const auto& p : packets) w->append(p.get());
-    w->flush();
+    w->request_commit();
     auto reader = open_sqlite_store(fx.path, {.read_only = true, .create = false});
     std::uint64_t seen = 0;
     for (int i = 0; i < 200 && seen < 10; ++i) {

@@ -250,7 +250,7 @@ public:
         if (current_.packets.size() >= handoff_rows_ || commit) submit(commit);
     }
 
-    void flush() override { submit(true); }
+    void request_commit() override { submit(true); }
 
     void finish(CaptureState state, const std::string& sha256, const std::optional<LiveStats>& stats) override {
         drain();

@@ -296,6 +296,49 @@ TEST(SqliteStore, RefusesOlderSchemaWithoutWriting) {
     expect_refused_untouched(path, "has schema version 1, written by an older capdb; re-ingest its captures");
 }
 
+// The message of the DatabaseError a query of store throws ("" if none).
+std::string query_error(Store& store, const Filter& f) {
+    try {
+        store.query(f, [](const PacketView&) { return true; });
+    } catch (const DatabaseError& e) {
+        return e.what();
+    }
+    return {};
+}
+
+// A corrupt stored structure is an error that names the database and the
+// structure: the page (its block and number), the page index, the posting
+// list (its address and segment).
+TEST(SqliteStore, CorruptStructuresAreNamed) {
+    Fixture fx;
+    fx.fill(1, 3000, 1000, 4);
+    fx.store.reset();
+    auto reopen_after = [&](const char* sql) {
+        fx.store.reset();
+        set_pragma(fx.path, sql);
+        fx.store = open_sqlite_store(fx.path, {.read_only = true, .create = false});
+    };
+    reopen_after("UPDATE pages SET data = x'28b52ffd00' WHERE id = 2 * 256 + 1");
+    const std::string page = query_error(*fx.store, Filter{});
+    EXPECT_NE(page.find("'" + fx.path + "'"), std::string::npos) << page;
+    EXPECT_NE(page.find("page 1 of block 2"), std::string::npos) << page;
+    EXPECT_NE(page.find("corrupt packet page"), std::string::npos) << page;
+    reopen_after("UPDATE blocks SET page_index = x'ff' WHERE id = 3");
+    const std::string index = query_error(*fx.store, Filter{});
+    EXPECT_NE(index.find("page index of block 3"), std::string::npos) << index;
+    reopen_after("UPDATE postings SET blocks = x'ffffffffffffffffff01' || blocks WHERE addr = x'0a000005'");
+    Filter by_host;
+    by_host.host = parse_prefix("10.0.0.5");
+    const std::string postings = query_error(*fx.store, by_host);
+    EXPECT_NE(postings.find("posting list of 10.0.0.5 from block 1"), std::string::npos) << postings;
+    EXPECT_NE(postings.find("block number out of range"), std::string::npos) << postings;
+    // A query that reads none of them still answers.
+    Filter other;
+    other.host = parse_prefix("10.0.1.20");
+    other.to_ns = 1'600'000'000'500'000'000;
+    EXPECT_EQ(query_error(*fx.store, other), "");
+}
+
 TEST(SqliteStore, DuplicatesAndUnfinishedCaptures) {
     Fixture fx;
     fx.fill(1, 100, 10, 3);

@@ -40,7 +40,7 @@ void decode_page(std::span<const std::uint8_t> compressed) {
 
 // Packets from bytes: 24 bytes each.
 void round_trip(const std::uint8_t* data, std::size_t size) {
-    store::PendingBatch batch;
+    PacketBatch batch;
     std::size_t n = 0;
     for (std::size_t off = 0; off + 24 <= size && n < store::kPageRows; off += 24, ++n) {
         const std::uint8_t* d = data + off;

@@ -2,6 +2,7 @@
 // (store/sqlite_store.cc) is the one implementation today.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "capdb/batch.h"
 #include "capdb/filter.h"
 #include "capdb/packet.h"
 
@@ -75,14 +77,24 @@ struct CaptureInfo {
 // Appends one capture's packets. Packets become visible to readers when a
 // batch commits: every `batch` packets, soon after request_commit(), and in
 // finish()/fail(). Commits happen on a storage thread of the writer's own,
-// so append() and request_commit() do not wait for them (only for queue
-// space). Committed packets always form a prefix of the capture, and the
-// capture row's counts agree with them.
+// fed through one queue bounded in bytes; append() waits only while that
+// queue is over its bound, and request_commit() never waits. Committed
+// packets always form a prefix of the capture, and the capture row's counts
+// agree with them.
 class CaptureWriter {
 public:
     virtual ~CaptureWriter() = default;
     [[nodiscard]] virtual CaptureId id() const noexcept = 0;
-    // p.capture and p.seq are assigned by the writer.
+    // Hands the next packets (in file order) to the storage thread.
+    virtual void append(PacketBatch&& batch) = 0;
+    // An empty batch to fill, with the capacity of a spent one when there is
+    // one.
+    [[nodiscard]] virtual PacketBatch spare_batch() = 0;
+    // Most packets the next batch should hold, so that commits fall every
+    // `batch` packets (at most kBatchPackets).
+    [[nodiscard]] virtual std::uint32_t batch_room() const noexcept = 0;
+    // Appends one packet (copied); handed over in batches. For writers of a
+    // few packets (tests); readers fill PacketBatches.
     virtual void append(const PacketView& p) = 0;
     // Asks the storage thread to commit everything appended so far, and
     // returns without waiting for the commit (a live capture must not stop
@@ -129,9 +141,10 @@ public:
     // Removes one capture and its packets.
     virtual void remove_capture(CaptureId id) = 0;
 
-    // batch: packets per committed batch.
-    [[nodiscard]] virtual std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta,
-                                                                       std::uint32_t batch) = 0;
+    // batch: packets per committed batch; queue_bytes: the bound of the
+    // writer's queue.
+    [[nodiscard]] virtual std::unique_ptr<CaptureWriter> begin_capture(
+        const CaptureMeta& meta, std::uint32_t batch, std::size_t queue_bytes = kDefaultQueueBytes) = 0;
 
     // Every packet p with matches(filter, p), in (ts_ns, capture, seq) order,
     // at most filter.limit of them.

@@ -13,7 +13,7 @@ namespace capdb::store {
 namespace {
 
 // Rows in batch order, addresses not numbered yet.
-std::vector<RowRef> rows_of(const PendingBatch& batch) {
+std::vector<RowRef> rows_of(const PacketBatch& batch) {
     std::vector<RowRef> rows;
     std::uint32_t i = 0;
     for (const auto& p : batch.packets) rows.push_back({&p, batch.arena.data() + p.preview_off, i++});
@@ -25,7 +25,7 @@ std::vector<RowRef> rows_of(const PendingBatch& batch) {
 // the rows of each anchor (a row's endpoint with fewer rows in the block)
 // are one contiguous run, and within it the rows with one other endpoint
 // are one run in file order.
-void expect_grouped(const std::vector<RowRef>& rows, const PendingBatch& batch, const AddressTable& table) {
+void expect_grouped(const std::vector<RowRef>& rows, const PacketBatch& batch, const AddressTable& table) {
     ASSERT_EQ(rows.size(), batch.packets.size());
     std::vector<bool> seen(rows.size());
     std::map<Address, std::uint32_t> packets_of;
@@ -74,7 +74,7 @@ void expect_grouped(const std::vector<RowRef>& rows, const PendingBatch& batch, 
 }
 
 // packets added to batch, as rows grouped by group_by_host (checked).
-std::vector<RowRef> grouped(const std::vector<testing::OwnedPacket>& packets, PendingBatch& batch,
+std::vector<RowRef> grouped(const std::vector<testing::OwnedPacket>& packets, PacketBatch& batch,
                             AddressTable& table) {
     for (const auto& p : packets) batch.add(p.get());
     auto rows = rows_of(batch);
@@ -87,7 +87,7 @@ TEST(HostGrouping, RandomBlocksKeepTheContract) {
     for (std::uint32_t seed = 1; seed <= 20; ++seed) {
         SCOPED_TRACE(seed);
         auto packets = testing::random_packets(200 + 300 * seed, seed);
-        PendingBatch batch;
+        PacketBatch batch;
         AddressTable table;
         grouped(packets, batch, table);
     }
@@ -117,7 +117,7 @@ testing::OwnedPacket ipv4_packet(std::uint32_t i, std::uint8_t proto, const Addr
 
 // Where the rows with host are in a block grouped by group_by_host.
 std::vector<std::size_t> rows_with(const std::vector<testing::OwnedPacket>& packets, const Address& host) {
-    PendingBatch batch;
+    PacketBatch batch;
     AddressTable table;
     const auto rows = grouped(packets, batch, table);
     std::vector<std::size_t> at;
@@ -199,7 +199,7 @@ TEST(HostGrouping, AddressTableNumbersInOrderOfFirstAppearance) {
 // can, plus at most one where the group straddles a page boundary.
 TEST(HostGrouping, RareHostsTouchFewPages) {
     auto packets = testing::random_packets(kMaxBlockRows / 4, 31);
-    PendingBatch batch;
+    PacketBatch batch;
     AddressTable table;
     const auto rows = grouped(packets, batch, table);
     std::map<Address, std::set<std::size_t>> pages_of;

@@ -38,7 +38,7 @@ void expect_same(const PacketView& a, const PacketView& b) {
 }
 
 // Rows in batch order, addresses not numbered yet.
-std::vector<RowRef> rows_of(const PendingBatch& batch) {
+std::vector<RowRef> rows_of(const PacketBatch& batch) {
     std::vector<RowRef> rows;
     std::uint32_t i = 0;
     for (const auto& p : batch.packets) rows.push_back({&p, batch.arena.data() + p.preview_off, i++});
@@ -46,17 +46,17 @@ std::vector<RowRef> rows_of(const PendingBatch& batch) {
 }
 
 // Rows in batch order, addresses numbered.
-std::vector<RowRef> refs(const PendingBatch& batch, AddressTable& table) {
+std::vector<RowRef> refs(const PacketBatch& batch, AddressTable& table) {
     auto rows = rows_of(batch);
     number_addresses(rows, table);
     return rows;
 }
-std::vector<RowRef> refs(const PendingBatch& batch) {
+std::vector<RowRef> refs(const PacketBatch& batch) {
     AddressTable table;
     return refs(batch, table);
 }
 
-void encode_all(const PendingBatch& batch, EncodedPage& page) {
+void encode_all(const PacketBatch& batch, EncodedPage& page) {
     PageEncoder enc;
     enc.encode(refs(batch), 1, page);
 }
@@ -69,7 +69,7 @@ TEST(PageCodec, RoundTripsEveryField) {
     packets[6].view.time_invalid = true;
     packets[7].view.time_invalid = true;
     packets[7].view.summary.status = Status::malformed;  // the flag beside every status
-    PendingBatch batch;
+    PacketBatch batch;
     for (const auto& p : packets) batch.add(p.get());
     EncodedPage page;
     encode_all(batch, page);
@@ -96,7 +96,7 @@ TEST(PageCodec, RoundTripsEveryField) {
 // empty (its data() may be null) and every preview comes back empty.
 TEST(PageCodec, PagesWithoutPreviews) {
     auto packets = testing::random_packets(40, 8);
-    PendingBatch batch;
+    PacketBatch batch;
     for (auto& p : packets) {
         p.preview.clear();
         batch.add(p.get());
@@ -115,7 +115,7 @@ TEST(PageCodec, PagesWithoutPreviews) {
 
 TEST(PageCodec, DictionaryHoldsDistinctAddresses) {
     auto packets = testing::random_packets(kPageRows, 3);
-    PendingBatch batch;
+    PacketBatch batch;
     std::set<Address> expected;
     for (const auto& p : packets) {
         batch.add(p.get());
@@ -138,7 +138,7 @@ TEST(PageCodec, DictionaryHoldsDistinctAddresses) {
 // page (the sanitizer build checks that).
 TEST(PageCodec, CorruptPagesFailCleanly) {
     auto packets = testing::random_packets(kPageRows, 11);
-    PendingBatch batch;
+    PacketBatch batch;
     for (const auto& p : packets) batch.add(p.get());
     EncodedPage page;
     encode_all(batch, page);
@@ -176,7 +176,7 @@ TEST(PageCodec, CorruptPagesFailCleanly) {
 // Pages of grouped rows round-trip, each packet with its number in the block.
 TEST(PageCodec, GroupedRowsKeepTheirPacketNumbers) {
     auto packets = testing::random_packets(3 * kPageRows, 17);
-    PendingBatch batch;
+    PacketBatch batch;
     for (const auto& p : packets) batch.add(p.get());
     auto rows = rows_of(batch);
     AddressTable table;

@@ -60,14 +60,6 @@ std::span<const std::uint8_t> address_key(const Address& a) noexcept {
 void ZstdCCtxFree::operator()(ZSTD_CCtx_s* c) const noexcept { ZSTD_freeCCtx(c); }
 void ZstdDCtxFree::operator()(ZSTD_DCtx_s* c) const noexcept { ZSTD_freeDCtx(c); }
 
-void PendingBatch::add(const PacketView& p) {
-    PendingPacket pp{p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
-                     static_cast<std::uint32_t>(arena.size()), static_cast<std::uint32_t>(p.preview.size()),
-                     p.time_invalid};
-    arena.insert(arena.end(), p.preview.begin(), p.preview.end());
-    packets.push_back(pp);
-}
-
 bool RowPredicate::matches(const PacketView& p) const noexcept {
     if (p.ts_ns < from_ns || p.ts_ns > to_ns) return false;
     const Summary& s = p.summary;
@@ -116,7 +108,7 @@ void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, E
     std::int64_t prev_index = 0;
     std::int64_t prev_end = 0;  // previous offset + caplen
     for (const RowRef& r : rows) {
-        const PendingPacket& p = *r.packet;
+        const PacketBatch::Packet& p = *r.packet;
         const Summary& s = p.summary;
         w[kSeq].varint(zigzag(std::int64_t{r.index} - prev_index));
         prev_index = r.index;

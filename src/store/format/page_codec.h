@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "capdb/address.h"
+#include "capdb/batch.h"
 #include "capdb/packet.h"
 #include "store/format/block_layout.h"
 
@@ -29,40 +30,13 @@ namespace capdb::store {
 // version 2 databases hold only version 3 pages.
 inline constexpr std::uint8_t kPageVersion = 3;
 
-// A packet waiting to be encoded; its preview lives in the owning batch's arena.
-struct PendingPacket {
-    std::int64_t ts_ns;
-    std::uint32_t caplen;
-    std::uint32_t wirelen;
-    std::int64_t file_offset;
-    Summary summary;
-    std::uint32_t preview_off;
-    std::uint32_t preview_len;
-    bool time_invalid;
-};
-
-// Packets handed from the reading thread to the storage thread.
-struct PendingBatch {
-    std::vector<PendingPacket> packets;
-    std::vector<std::uint8_t> arena;
-
-    void clear() noexcept {
-        packets.clear();
-        arena.clear();
-    }
-    void add(const PacketView& p);
-    [[nodiscard]] std::span<const std::uint8_t> preview(const PendingPacket& p) const noexcept {
-        return {arena.data() + p.preview_off, p.preview_len};
-    }
-};
-
 inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
 
 // A packet of a block being encoded: its fields, preview, offset (in file
 // order) from the block's first packet, and the numbers of its addresses in
 // the block's AddressTable (kNoAddress for a row without IP addresses).
 struct RowRef {
-    const PendingPacket* packet;
+    const PacketBatch::Packet* packet;
     const std::uint8_t* preview;
     std::uint32_t index;
     std::uint32_t src_id = kNoAddress;

@@ -29,8 +29,9 @@ public:
     std::uint64_t remove_unfinished(const std::string& source) override { return catalog_.remove_unfinished(source); }
     void remove_capture(CaptureId id) override { catalog_.remove_capture(id); }
 
-    std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch) override {
-        return make_capture_writer(path_, catalog_.add(meta), meta, batch);
+    std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
+                                                 std::size_t queue_bytes) override {
+        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes);
     }
 
     void query(const Filter& filter, const RowCallback& on_row) override {

@@ -24,14 +24,12 @@ namespace {
 
 constexpr std::int64_t kMinTs = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
-// Packets handed from the reading thread to the storage thread at a time.
-constexpr std::uint32_t kHandoffRows = 4096;
 // Postings are written once per segment of this many blocks (or at the end
 // of a capture, or after kSegmentMaxAge); blocks not yet covered are scanned.
 constexpr std::uint32_t kSegmentBlocks = 64;
 constexpr auto kSegmentMaxAge = std::chrono::seconds(10);
-// Batches waiting for the storage thread.
-constexpr std::size_t kQueueDepth = 8;
+// Spent batches kept for reuse.
+constexpr std::size_t kSpareBatches = 4;
 
 std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
     auto db = std::make_unique<sqlite::Database>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
@@ -59,7 +57,7 @@ public:
 
     // Adds a batch (the next packets in file order) to the open block,
     // writing the block first if the batch would not fit in it.
-    void add(PendingBatch&& batch) {
+    void add(PacketBatch&& batch) {
         if (batch.packets.empty()) return;
         if (block_rows_ + batch.packets.size() > kMaxBlockRows) write_block();
         for (const auto& p : batch.packets) {
@@ -96,7 +94,7 @@ public:
     }
 
     // Batches written since the last call, emptied, for reuse.
-    std::vector<PendingBatch> take_spent() { return std::exchange(spent_, {}); }
+    std::vector<PacketBatch> take_spent() { return std::exchange(spent_, {}); }
 
 private:
     void begin() {
@@ -114,8 +112,8 @@ private:
         next_block_.reset();
         rows_.clear();
         std::uint32_t index = 0;
-        for (const PendingBatch& b : block_)
-            for (const PendingPacket& p : b.packets) rows_.push_back({&p, b.arena.data() + p.preview_off, index++});
+        for (const PacketBatch& b : block_)
+            for (const PacketBatch::Packet& p : b.packets) rows_.push_back({&p, b.arena.data() + p.preview_off, index++});
         group_by_host(rows_, addresses_);
         std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
         if (pages_of_.size() < addresses_.size()) pages_of_.resize(addresses_.size());
@@ -149,7 +147,7 @@ private:
             segment_[addresses_[id]].add(block_id, segment_first_, pages_of_[id]);
         next_seq_ += rows_.size();
         block_rows_ = 0;
-        for (PendingBatch& b : block_) {
+        for (PacketBatch& b : block_) {
             b.clear();
             spent_.push_back(std::move(b));
         }
@@ -194,9 +192,9 @@ private:
     std::uint64_t next_seq_ = 0;  // the open block's first packet number
 
     // The open block: batches in file order, not yet written.
-    std::vector<PendingBatch> block_;
+    std::vector<PacketBatch> block_;
     std::size_t block_rows_ = 0;
-    std::vector<PendingBatch> spent_;
+    std::vector<PacketBatch> spent_;
 
     // Scratch of write_block(), kept for its capacity.
     std::vector<RowRef> rows_;
@@ -214,18 +212,17 @@ private:
 };
 
 struct Job {
-    PendingBatch batch;
+    PacketBatch batch;
     bool commit = false;  // commit after this batch
     bool stop = false;    // last job
 };
 
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
-    SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch)
+    SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
+                        std::size_t queue_bytes)
         : path_(std::move(path)), id_(id), linktype_(meta.linktype),
-          batch_size_(std::max<std::uint32_t>(batch, 1)),
-          handoff_rows_(std::min(kHandoffRows, batch_size_)) {
-        current_.packets.reserve(handoff_rows_);
+          batch_size_(std::max<std::uint32_t>(batch, 1)), queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
         thread_ = std::thread([this] { run(); });
     }
 
@@ -243,14 +240,31 @@ public:
 
     CaptureId id() const noexcept override { return id_; }
 
-    void append(const PacketView& p) override {
-        current_.add(p);
-        ++since_commit_;
+    void append(PacketBatch&& batch) override {
+        if (batch.empty()) return;
+        since_commit_ += batch.size();
         const bool commit = since_commit_ >= batch_size_;
-        if (current_.packets.size() >= handoff_rows_ || commit) submit(commit);
+        submit(std::move(batch), commit);
     }
 
-    void request_commit() override { submit(true); }
+    PacketBatch spare_batch() override {
+        std::lock_guard lock(mu_);
+        if (free_.empty()) return {};
+        PacketBatch b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+    }
+
+    std::uint32_t batch_room() const noexcept override {
+        return static_cast<std::uint32_t>(std::min<std::uint64_t>(kBatchPackets, batch_size_ - since_commit_));
+    }
+
+    void append(const PacketView& p) override {
+        current_.add(p);
+        if (current_.size() >= batch_room()) flush_current(false);
+    }
+
+    void request_commit() override { flush_current(true); }
 
     void finish(CaptureState state, const std::string& sha256, const std::optional<LiveStats>& stats) override {
         drain();
@@ -265,32 +279,36 @@ public:
     }
 
 private:
-    void submit(bool commit) {
+    // Hands current_ (with a commit request if asked) to the storage thread.
+    void flush_current(bool commit) {
+        PacketBatch b = std::exchange(current_, {});
+        since_commit_ += b.size();
+        if (since_commit_ >= batch_size_) commit = true;
+        submit(std::move(b), commit);
+    }
+
+    // Queues a batch. Waits while the queue holds more than its bound of
+    // batches (never for a job without packets, so that a commit request
+    // does not wait behind a slow commit).
+    void submit(PacketBatch&& batch, bool commit) {
         rethrow_if_failed();
         if (commit) since_commit_ = 0;
-        if (current_.packets.empty() && !commit) return;
-        Job job;
-        job.commit = commit;
+        if (batch.empty() && !commit) return;
+        const std::size_t bytes = batch.empty() ? 0 : batch.bytes();
         {
             std::unique_lock lock(mu_);
-            space_.wait(lock, [&] { return queue_.size() < kQueueDepth || error_; });
-            if (!free_.empty()) {
-                job.batch = std::move(free_.back());
-                free_.pop_back();
-            }
-            std::swap(job.batch, current_);
-            queue_.push_back(std::move(job));
+            if (bytes > 0) space_.wait(lock, [&] { return queued_bytes_ < queue_limit_ || queue_.empty() || error_; });
+            queued_bytes_ += bytes;
+            queue_.push_back(Job{std::move(batch), commit, false});
         }
         ready_.notify_one();
-        current_.clear();
-        current_.packets.reserve(handoff_rows_);
     }
 
     // Waits for the storage thread to commit everything and stop; opens the
     // writer's own connection for the final update.
     void drain() {
         if (thread_.joinable()) {
-            submit(true);
+            flush_current(true);
             stop_thread();
         }
         rethrow_if_failed();
@@ -318,6 +336,18 @@ private:
         }
     }
 
+    // Takes the next job off the queue, waiting for one.
+    Job take() {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !queue_.empty(); });
+        Job job = std::move(queue_.front());
+        queue_.pop_front();
+        if (!job.batch.empty()) queued_bytes_ -= job.batch.bytes();
+        lock.unlock();
+        space_.notify_one();
+        return job;
+    }
+
     // --- storage thread ---
     void run() {
         bool stop_taken = false;  // the last job is off the queue
@@ -325,21 +355,14 @@ private:
             auto db = open_connection(path_);
             BlockWriter blocks(*db, id_, linktype_);
             for (;;) {
-                Job job;
-                {
-                    std::unique_lock lock(mu_);
-                    ready_.wait(lock, [&] { return !queue_.empty(); });
-                    job = std::move(queue_.front());
-                    queue_.pop_front();
-                }
+                Job job = take();
                 stop_taken = job.stop;
-                space_.notify_one();
                 blocks.add(std::move(job.batch));
                 if (job.commit) blocks.commit(job.stop);
                 if (auto spent = blocks.take_spent(); !spent.empty()) {
                     std::lock_guard lock(mu_);
-                    for (PendingBatch& b : spent)
-                        if (free_.size() < 2 * kQueueDepth) free_.push_back(std::move(b));
+                    for (PacketBatch& b : spent)
+                        if (free_.size() < kSpareBatches) free_.push_back(std::move(b));
                 }
                 if (job.stop) break;
             }
@@ -353,13 +376,11 @@ private:
         // the last job: nothing more will come, and waiting would deadlock
         // the thread that joins this one).
         for (;;) {
-            std::unique_lock lock(mu_);
-            if (!error_ || stop_taken) break;
-            ready_.wait(lock, [&] { return !queue_.empty(); });
-            bool stop = queue_.front().stop;
-            queue_.pop_front();
-            space_.notify_all();
-            if (stop) break;
+            {
+                std::lock_guard lock(mu_);
+                if (!error_ || stop_taken) break;
+            }
+            if (take().stop) break;
         }
     }
 
@@ -367,16 +388,17 @@ private:
     CaptureId id_;
     std::uint32_t linktype_;
     std::uint32_t batch_size_;
-    std::uint32_t handoff_rows_;
-    PendingBatch current_;
-    std::uint64_t since_commit_ = 0;
+    std::size_t queue_limit_;
+    PacketBatch current_;              // append(const PacketView&)'s batch
+    std::uint64_t since_commit_ = 0;  // packets handed over since the last commit request
     bool finished_ = false;
     std::unique_ptr<sqlite::Database> db_;  // for finish()/fail(), after the thread ends
 
     std::mutex mu_;
     std::condition_variable ready_, space_;
     std::deque<Job> queue_;
-    std::vector<PendingBatch> free_;
+    std::size_t queued_bytes_ = 0;     // PacketBatch::bytes() of the batches in queue_
+    std::vector<PacketBatch> free_;    // spent batches, for spare_batch()
     std::exception_ptr error_;
     std::thread thread_;
 };
@@ -384,8 +406,8 @@ private:
 }  // namespace
 
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
-                                                   std::uint32_t batch) {
-    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch);
+                                                   std::uint32_t batch, std::size_t queue_bytes) {
+    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes);
 }
 
 }  // namespace capdb::store

@@ -105,9 +105,10 @@ struct LiveIngestOptions {
     // arrive; it follows within milliseconds on the storage thread.
     std::chrono::milliseconds flush_interval{500};
     // Decoded packets waiting for storage are held in memory up to this many
-    // bytes (about 90 bytes a packet with 16-byte previews), so that a slow
-    // commit does not stop the reading of packets; beyond it the kernel
-    // buffer fills and the kernel drops.
+    // bytes (PacketBatch::bytes(): about 100 bytes a packet with 16-byte
+    // previews in full batches), so that a slow commit does not stop the
+    // reading of packets; beyond it the kernel buffer fills and the kernel
+    // drops.
     std::size_t queue_bytes = kDefaultQueueBytes;
     std::function<bool()> should_stop;   // polled at least every 100 ms; true ends the capture
 };

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <chrono>
 #include <random>
 
 #include <sqlite3.h>
@@ -294,6 +295,37 @@ TEST(SqliteStore, RequestedCommitMakesPacketsVisibleBeforeFinish) {
     ASSERT_TRUE(info);
     ASSERT_TRUE(info->live_stats);
     EXPECT_EQ(info->live_stats->received, 10u);
+}
+
+// While the storage thread is stuck in a commit (here: another connection
+// holds the write lock), appending within the queue's bound and asking for
+// commits return at once: a live capture never waits for a commit.
+TEST(SqliteStore, AppendAndCommitRequestsDoNotWaitForACommit) {
+    Fixture fx;
+    fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
+    CaptureMeta meta;
+    meta.source = "lo";
+    meta.live = true;
+    auto w = fx.store->begin_capture(meta, 100000, std::size_t{64} << 20);
+    sqlite3* blocker = nullptr;
+    ASSERT_EQ(sqlite3_open(fx.path.c_str(), &blocker), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(blocker, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+    const auto packets = testing::random_packets(20 * kBatchPackets, 6);
+    const auto start = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < packets.size(); i += kBatchPackets) {
+        PacketBatch batch = w->spare_batch();
+        for (std::size_t k = i; k < i + kBatchPackets; ++k) batch.add(packets[k].get());
+        w->append(std::move(batch));
+        w->request_commit();
+    }
+    // The storage thread waits for the lock (up to its 30 s busy timeout):
+    // had append() or request_commit() waited for it, this took that long.
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+    EXPECT_EQ(fx.store->count(Filter{}), 0u);  // nothing could commit meanwhile
+    ASSERT_EQ(sqlite3_exec(blocker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(blocker);
+    w->finish(CaptureState::complete, "", LiveStats{});
+    EXPECT_EQ(fx.store->count(Filter{}), packets.size());
 }
 
 }  // namespace

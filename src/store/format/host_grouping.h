@@ -1,5 +1,5 @@
 // The order of a block's rows: each host's packets together, so that a
-// query for a rare host reads few pages (see DESIGN.md, "Blocks").
+// query for a rare host reads few pages (see DESIGN.md, "Host grouping").
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// The packet page: the unit of compression of a block (see DESIGN.md, "Pages").
+// The packet page: the unit of compression of a block (see DESIGN.md, "Page").
 //
 // A block (one commit's worth of a capture's packets, in file order) is
 // ordered by host (host_grouping.h) and cut into pages of up to kPageRows

@@ -1,4 +1,4 @@
-// The store's index formats (see DESIGN.md, "Page indexes and postings"):
+// The store's index formats (see DESIGN.md, "Page index and postings"):
 // a block's page index (what each of its pages holds in time and packets)
 // and the posting lists that name, per address, the pages holding it.
 // Decoders throw DatabaseError for malformed bytes, never read outside them

@@ -1,4 +1,4 @@
-// The SQLite store's reader (see DESIGN.md, "Queries"): finds candidate
+// The SQLite store's reader (see DESIGN.md, "Threads and queues"): finds candidate
 // blocks and pages through the postings or the block time indexes, decodes
 // the pages with a RowPredicate and merges the rows in time order.
 #pragma once

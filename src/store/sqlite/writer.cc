@@ -244,6 +244,7 @@ public:
 
     void append(PacketBatch&& batch) override {
         if (batch.empty()) return;
+        if (!current_.empty()) flush_current(false);  // packets stay in file order
         since_commit_ += batch.size();
         const bool commit = since_commit_ >= batch_size_;
         submit(std::move(batch), commit);
@@ -289,9 +290,9 @@ private:
         submit(std::move(b), commit);
     }
 
-    // Queues a batch. Waits while the queue holds more than its bound of
-    // batches (never for a job without packets, so that a commit request
-    // does not wait behind a slow commit).
+    // Queues a batch. Waits while the queue holds more than its bound in
+    // bytes (never for a job without packets, so that a commit request does
+    // not wait behind a slow commit).
     void submit(PacketBatch&& batch, bool commit) {
         rethrow_if_failed();
         if (commit) since_commit_ = 0;

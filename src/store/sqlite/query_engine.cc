@@ -298,7 +298,9 @@ void QueryEngine::query(const Filter& filter, const std::optional<BlockRange>& r
             b = spare.back();
             spare.pop_back();
         }
-        for (const auto& [n, m] : hit.pages) {
+        for (const PageHit& page_hit : hit.pages) {
+            const std::uint16_t n = page_hit.number;
+            const PageMeta& m = page_hit.meta;
             if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;
             data.reset().bind(1, block_id * kMaxPagesPerBlock + n);
             if (!data.step()) continue;
@@ -350,8 +352,12 @@ std::uint64_t QueryEngine::count(const Filter& filter) {
     stats_.blocks = blocks.size();
     sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
     DecodedPage page;  // reused: its buffers keep their capacity
-    for (const auto& [block_id, hit] : blocks) {
-        for (const auto& [n, m] : hit.pages) {
+    for (const auto& entry : blocks) {
+        const std::int64_t block_id = entry.first;
+        const BlockHit& hit = entry.second;
+        for (const PageHit& page_hit : hit.pages) {
+            const std::uint16_t n = page_hit.number;
+            const PageMeta& m = page_hit.meta;
             if (m.ts_max < from || m.ts_min > to) continue;
             if (!per_packet && m.ts_min >= from && m.ts_max <= to) {
                 total += m.packets;

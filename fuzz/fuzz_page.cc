@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "capdb/error.h"
-#include "capdb/filter.h"
 #include "fuzz_check.h"
-#include "store/block_codec.h"
+#include "store/format/host_grouping.h"
+#include "store/format/page_codec.h"
 
 namespace {
 
@@ -40,7 +40,7 @@ void decode_page(std::span<const std::uint8_t> compressed) {
 
 // Packets from bytes: 24 bytes each.
 void round_trip(const std::uint8_t* data, std::size_t size) {
-    store::PendingBatch batch;
+    PacketBatch batch;
     std::size_t n = 0;
     for (std::size_t off = 0; off + 24 <= size && n < store::kPageRows; off += 24, ++n) {
         const std::uint8_t* d = data + off;
@@ -56,6 +56,7 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         p.file_offset = static_cast<std::int64_t>(u(16, 3)) - 1;  // offsets as a reader reports them
         const std::uint8_t flags = d[19];
         p.summary.status = static_cast<Status>(flags % 5);
+        p.time_invalid = flags >> 7 & 1;
         p.summary.network = (flags >> 3 & 3) == 1 ? Network::ipv4 : (flags >> 3 & 3) == 2 ? Network::ipv6 : Network::none;
         p.summary.has_ports = p.summary.network != Network::none && (flags >> 5 & 1);
         p.summary.fragment = p.summary.network != Network::none && (flags >> 6 & 1);
@@ -100,6 +101,7 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         check(got.ts_ns == want.ts_ns && got.caplen == want.caplen && got.wirelen == want.wirelen,
               "round trip: time or lengths");
         check(got.file_offset == want.file_offset, "round trip: file offset");
+        check(got.time_invalid == want.time_invalid, "round trip: time_invalid");
         const Summary& a = got.summary;
         const Summary& b = want.summary;
         check(a.status == b.status && a.network == b.network && a.ethertype == b.ethertype &&
@@ -113,12 +115,12 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         check(got.ts_ns >= encoded.ts_min && got.ts_ns <= encoded.ts_max, "round trip: page time bounds");
     }
     // The filtered decode keeps exactly the matching rows.
-    Filter f;
+    store::RowPredicate f;
     f.from_ns = batch.packets[batch.packets.size() / 2].ts_ns;
     store::DecodedPage filtered;
     filtered.decode(encoded.data, 3, 100, &f);
     std::size_t want = 0;
-    for (const auto& p : batch.packets) want += p.ts_ns >= *f.from_ns;
+    for (const auto& p : batch.packets) want += p.ts_ns >= f.from_ns;
     check(filtered.packets().size() == want, "filtered decode");
 }
 

@@ -1,18 +1,21 @@
 // Offline ingest: read a capture file, decode every packet, store it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <string>
 
+#include "capdb/batch.h"
 #include "capdb/error.h"
 #include "capdb/store.h"
 
 namespace capdb {
 
 struct IngestOptions {
-    std::uint32_t batch = 65536;          // packets per committed batch
+    std::uint32_t batch = kDefaultCommitPackets;  // packets per committed batch
+    std::size_t queue_bytes = kFileQueueBytes;    // bound of the queue of batches to the storage thread
     std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
     std::FILE* progress = nullptr;       // where to draw a progress bar (a terminal), or null
     // Asked before each read of the input (and every 200 ms while a pipe is

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "capdb/batch.h"
 #include "capdb/capture.h"
 #include "capdb/store.h"
 
@@ -95,20 +96,21 @@ std::string describe_interface(const InterfaceInfo& info);
 // Live ingest
 
 struct LiveIngestOptions {
-    std::uint32_t batch = 8192;          // packets per committed batch
+    std::uint32_t batch = kDefaultCommitPackets;  // packets per committed batch
     std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
     std::optional<std::chrono::nanoseconds> duration;  // stop after this long
     std::optional<std::uint64_t> count;  // stop after this many packets
-    // Longest a captured packet waits before it is committed: a flush is
-    // requested this often while packets arrive (the commit follows within
-    // milliseconds on the storage thread).
+    // Longest a captured packet waits before it is committed: a commit is
+    // requested (CaptureWriter::request_commit) this often while packets
+    // arrive; it follows within milliseconds on the storage thread.
     std::chrono::milliseconds flush_interval{500};
     // Decoded packets waiting for storage are held in memory up to this many
-    // bytes (about 90 bytes a packet with 16-byte previews), so that a slow
-    // commit does not stop the reading of packets; beyond it the kernel
-    // buffer fills and the kernel drops.
-    std::size_t queue_bytes = std::size_t{64} << 20;
-    std::function<bool()> should_stop;   // polled at least every 100 ms, on another thread; true ends the capture
+    // bytes (PacketBatch::bytes(): about 100 bytes a packet with 16-byte
+    // previews in full batches), so that a slow commit does not stop the
+    // reading of packets; beyond it the kernel buffer fills and the kernel
+    // drops.
+    std::size_t queue_bytes = kDefaultQueueBytes;
+    std::function<bool()> should_stop;   // polled at least every 100 ms; true ends the capture
 };
 
 struct LiveOutcome {
@@ -119,8 +121,8 @@ struct LiveOutcome {
 
 // Captures from capture into store until should_stop, the duration or the
 // count, then commits every captured packet and marks the capture complete
-// with libpcap's statistics. capture is read on a thread of its own while this
-// runs (see live_ingest.cc). The capture row is created only here, after the
+// with libpcap's statistics. capture is read on the calling thread; the
+// store's writer commits on a thread of its own (see live_ingest.cc). The capture row is created only here, after the
 // handle is open and filtered, so a device error leaves no row behind. Throws
 // DeviceError when the capture fails mid-way (the packets before it are
 // committed and the capture is marked failed) and DatabaseError for storage

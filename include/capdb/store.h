@@ -2,6 +2,7 @@
 // (store/sqlite_store.cc) is the one implementation today.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "capdb/batch.h"
 #include "capdb/filter.h"
 #include "capdb/packet.h"
 
@@ -73,19 +75,34 @@ struct CaptureInfo {
 };
 
 // Appends one capture's packets. Packets become visible to readers when a
-// batch commits: every `batch` packets, on flush(), and in finish()/fail().
-// Committed packets always form a prefix of the capture, and the capture
-// row's counts agree with them.
+// batch commits: every `batch` packets, soon after request_commit(), and in
+// finish()/fail(). Commits happen on a storage thread of the writer's own,
+// fed through one queue bounded in bytes; append() waits only while that
+// queue is over its bound, and request_commit() never waits. Committed
+// packets always form a prefix of the capture, and the capture row's counts
+// agree with them.
 class CaptureWriter {
 public:
     virtual ~CaptureWriter() = default;
     [[nodiscard]] virtual CaptureId id() const noexcept = 0;
-    // p.capture and p.seq are assigned by the writer.
+    // Hands the next packets (in file order) to the storage thread.
+    virtual void append(PacketBatch&& batch) = 0;
+    // An empty batch to fill, with the capacity of a spent one when there is
+    // one.
+    [[nodiscard]] virtual PacketBatch spare_batch() = 0;
+    // Most packets the next batch should hold, so that commits fall every
+    // `batch` packets (at most kBatchPackets).
+    [[nodiscard]] virtual std::uint32_t batch_room() const noexcept = 0;
+    // Appends one packet (copied); handed over in batches. For writers of a
+    // few packets (tests); readers fill PacketBatches.
     virtual void append(const PacketView& p) = 0;
-    // Commits everything appended so far.
-    virtual void flush() = 0;
-    // Commits and marks the capture complete (or interrupted, for a live
-    // capture stopped early) with its identity and statistics.
+    // Asks the storage thread to commit everything appended so far, and
+    // returns without waiting for the commit (a live capture must not stop
+    // for an fsync). The packets are visible once it is done.
+    virtual void request_commit() = 0;
+    // Commits and marks the capture complete, or interrupted (a file ingest
+    // stopped by a signal before the end of its input), with its identity and
+    // statistics.
     virtual void finish(CaptureState final_state, const std::string& sha256,
                         const std::optional<LiveStats>& stats) = 0;
     // Commits what was appended and marks the capture failed with a reason.
@@ -125,9 +142,10 @@ public:
     // Removes one capture and its packets.
     virtual void remove_capture(CaptureId id) = 0;
 
-    // batch: packets per committed batch.
-    [[nodiscard]] virtual std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta,
-                                                                       std::uint32_t batch) = 0;
+    // batch: packets per committed batch; queue_bytes: the bound of the
+    // writer's queue.
+    [[nodiscard]] virtual std::unique_ptr<CaptureWriter> begin_capture(
+        const CaptureMeta& meta, std::uint32_t batch, std::size_t queue_bytes = kDefaultQueueBytes) = 0;
 
     // Every packet p with matches(filter, p), in (ts_ns, capture, seq) order,
     // at most filter.limit of them.

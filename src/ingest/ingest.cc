@@ -81,30 +81,33 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     meta.snaplen = reader.snaplen();
     meta.preview_bytes = std::min(options.preview_bytes, kMaxPreviewBytes);
     if (!reader.is_stdin() && reader.file_size() > 0) meta.file_size = reader.file_size();
-    auto writer = store.begin_capture(meta, options.batch);
+    auto writer = store.begin_capture(meta, options.batch, options.queue_bytes);
     out.capture = writer->id();
 
     ProgressBar progress(options.progress, reader.file_size() > (64u << 20) ? reader.file_size() : 0);
     const std::uint32_t linktype = reader.linktype();
     RawPacket raw;
-    PacketView view;
-    view.linktype = linktype;
-    // should_stop is asked by the reader, before each read of the input.
+    // Packets go into a batch as they are read and decoded; a full batch
+    // moves to the writer's storage thread.
+    PacketBatch batch = writer->spare_batch();
+    std::uint32_t room = writer->batch_room();
     try {
         std::uint64_t n = 0;
         while (reader.next(raw)) {
-            view.ts_ns = raw.ts_ns;
-            view.caplen = raw.caplen;
-            view.wirelen = raw.wirelen;
-            view.time_invalid = raw.time_invalid;
-            view.file_offset = raw.file_offset;
-            view.summary = decode(linktype, raw.data);
-            view.preview = raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes));
-            writer->append(view);
-            out.counts.add(view.summary, raw.wirelen);
+            const Summary summary = decode(linktype, raw.data);
+            batch.add(raw.ts_ns, raw.caplen, raw.wirelen, raw.file_offset, summary,
+                      raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes)), raw.time_invalid);
+            out.counts.add(summary, raw.wirelen);
+            if (batch.size() >= room) {
+                writer->append(std::move(batch));
+                batch = writer->spare_batch();
+                room = writer->batch_room();
+            }
             if ((++n & 0x3fff) == 0) progress.update(reader.bytes_read());
         }
+        writer->append(std::move(batch));
     } catch (const DamagedError& e) {
+        writer->append(std::move(batch));  // the packets before the damage
         // Keep what was read before the damage, and the file's identity so
         // that the same damaged file is not ingested twice.
         std::string sha;

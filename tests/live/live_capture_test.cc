@@ -121,11 +121,11 @@ TEST_F(FollowStore, RangesSelectWhatWasCommittedSince) {
 
     auto w2 = store_->begin_capture(meta, 8192);
     for (std::int64_t t : {15, 5}) w2->append(udp(t, 80));
-    w2->flush();  // asynchronous: committed by the storage thread shortly
+    w2->request_commit();  // asynchronous: committed by the storage thread shortly
     for (int i = 0; i < 500 && store_->max_block_id() == b1; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     const std::int64_t b2 = store_->max_block_id();
-    ASSERT_GT(b2, b1) << "flush() did not commit while the writer stays open";
+    ASSERT_GT(b2, b1) << "request_commit() did not commit while the writer stays open";
 
     EXPECT_EQ(times({0, b1}), (std::vector<std::int64_t>{10, 20, 30}));
     EXPECT_EQ(times({b1, b2}), (std::vector<std::int64_t>{5, 15}));  // in time order

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/inotify.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -38,12 +39,26 @@ class RecordingWriter : public CaptureWriter {
 public:
     explicit RecordingWriter(Record& r) : r_(r) {}
     [[nodiscard]] CaptureId id() const noexcept override { return 1; }
+    void append(PacketBatch&& batch) override {
+        for (const PacketBatch::Packet& p : batch.packets) {
+            PacketView v;
+            v.ts_ns = p.ts_ns;
+            v.caplen = p.caplen;
+            v.wirelen = p.wirelen;
+            v.file_offset = p.file_offset;
+            v.summary = p.summary;
+            v.time_invalid = p.time_invalid;
+            r_.packets.push_back(v);
+        }
+    }
+    [[nodiscard]] PacketBatch spare_batch() override { return {}; }
+    [[nodiscard]] std::uint32_t batch_room() const noexcept override { return kBatchPackets; }
     void append(const PacketView& p) override {
         PacketView v = p;
         v.preview = {};
         r_.packets.push_back(v);
     }
-    void flush() override {}
+    void request_commit() override {}
     void finish(CaptureState s, const std::string&, const std::optional<LiveStats>&) override { r_.final_state = s; }
     void fail(const std::string& reason, const std::string&) override {
         r_.final_state = CaptureState::failed;
@@ -74,7 +89,7 @@ public:
     bool has_file_of_size(std::uint64_t size) override { return size == known_size; }
     std::uint64_t remove_unfinished(const std::string&) override { return 0; }
     void remove_capture(CaptureId) override {}
-    std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta&, std::uint32_t) override {
+    std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta&, std::uint32_t, std::size_t) override {
         return std::make_unique<RecordingWriter>(record);
     }
     void query(const Filter&, const RowCallback&) override {}
@@ -195,7 +210,13 @@ TEST(Ingest, StopOnAQuietPipeMarksInterrupted) {
 
     RecordingStore store;
     IngestOptions options;
-    options.should_stop = [&store] { return store.record.packets.size() >= 3; };
+    // The reader asks before each read of the input: once the pipe holds no
+    // more bytes, it has every packet and would wait for more.
+    const int read_end = fds[0];
+    options.should_stop = [read_end] {
+        int unread = 0;
+        return ::ioctl(read_end, FIONREAD, &unread) == 0 && unread == 0;
+    };
     const IngestOutcome out = ingest_file(store, "/dev/fd/" + std::to_string(fds[0]), options);
     {
         std::lock_guard lock(mu);

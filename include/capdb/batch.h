@@ -1,0 +1,68 @@
+// PacketBatch: decoded packets on their way from a reader (file or live) to
+// a store's writer, the one unit that is filled, queued and encoded.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "capdb/packet.h"
+
+namespace capdb {
+
+// Packets per committed block unless --batch says otherwise: every ingest's
+// default, defined here only.
+inline constexpr std::uint32_t kDefaultCommitPackets = 65536;
+// Most packets a reader puts in one PacketBatch before handing it over.
+inline constexpr std::uint32_t kBatchPackets = 4096;
+// Decoded packets waiting for storage are held in memory up to this many
+// bytes. Live capture: a slow commit (a WAL checkpoint's fsync) costs queue
+// space, not packets. A file reader can wait, and needs only enough to keep
+// the storage thread busy.
+inline constexpr std::size_t kDefaultQueueBytes = std::size_t{64} << 20;
+inline constexpr std::size_t kFileQueueBytes = std::size_t{4} << 20;
+
+// Packets of one capture in file order, each with its summary; previews are
+// copied into one arena. Filled by the reader, moved into the writer, which
+// hands it back empty (with its capacity) for reuse.
+struct PacketBatch {
+    struct Packet {
+        std::int64_t ts_ns;
+        std::uint32_t caplen;
+        std::uint32_t wirelen;
+        std::int64_t file_offset;  // -1 unknown
+        Summary summary;
+        std::uint32_t preview_off;  // in arena
+        std::uint32_t preview_len;
+        bool time_invalid;
+    };
+    std::vector<Packet> packets;
+    std::vector<std::uint8_t> arena;
+
+    // Appends a packet; preview is copied.
+    void add(std::int64_t ts_ns, std::uint32_t caplen, std::uint32_t wirelen, std::int64_t file_offset,
+             const Summary& summary, std::span<const std::uint8_t> preview, bool time_invalid) {
+        packets.push_back({ts_ns, caplen, wirelen, file_offset, summary, static_cast<std::uint32_t>(arena.size()),
+                           static_cast<std::uint32_t>(preview.size()), time_invalid});
+        arena.insert(arena.end(), preview.begin(), preview.end());
+    }
+    void add(const PacketView& p) {
+        add(p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary, p.preview, p.time_invalid);
+    }
+    [[nodiscard]] std::span<const std::uint8_t> preview(const Packet& p) const noexcept {
+        return {arena.data() + p.preview_off, p.preview_len};
+    }
+    [[nodiscard]] std::size_t size() const noexcept { return packets.size(); }
+    [[nodiscard]] bool empty() const noexcept { return packets.empty(); }
+    // Memory held, for byte-bounded queues.
+    [[nodiscard]] std::size_t bytes() const noexcept {
+        return sizeof(PacketBatch) + packets.capacity() * sizeof(Packet) + arena.capacity();
+    }
+    void clear() noexcept {
+        packets.clear();
+        arena.clear();
+    }
+};
+
+}  // namespace capdb

@@ -1,0 +1,321 @@
+#include "store/format/page_codec.h"
+
+#include <zstd.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+#include "util/bytes.h"
+
+namespace capdb::store {
+
+namespace {
+
+constexpr int kZstdLevel = 1;
+
+enum StreamId : std::size_t {
+    kSeq = 0,       // zig-zag varint: index in block - previous index (first: index)
+    kTs,            // zig-zag varint: ts - previous ts (first: ts - page ts_min)
+    kCaplen,        // varint
+    kWireDelta,     // zig-zag varint: wirelen - caplen
+    kOffset,        // zig-zag varint: offset - (previous offset + previous caplen); first: offset
+    kFlags,         // 1 byte: status(3) | network(2) << 3 | has_ports << 5 | fragment << 6 | time_invalid << 7
+    kEthertype,     // 2 bytes big-endian
+    kIp,            // IP rows: proto byte, src index varint, dst index varint
+    kPorts,         // rows with ports: 2+2 bytes big-endian
+    kPreview,       // per row: length varint, then that many bytes
+    kStreamCount
+};
+
+// Most bytes one row can add to each stream.
+constexpr std::array<std::size_t, kStreamCount> kRowBound{
+    10,         // kSeq
+    10,         // kTs
+    5,          // kCaplen
+    10,         // kWireDelta
+    10,         // kOffset
+    1,          // kFlags
+    2,          // kEthertype
+    1 + 5 + 5,  // kIp
+    4,          // kPorts
+    5,          // kPreview (plus the bytes themselves)
+};
+
+// Readers of a decoded page: any overrun means the page is corrupt.
+StoredReader page_reader(std::span<const std::uint8_t> b) { return StoredReader(b, "packet page"); }
+
+[[noreturn]] void corrupt(const char* why) { page_reader({}).corrupt(why); }
+
+}  // namespace
+
+std::span<const std::uint8_t> address_key(const Address& a) noexcept {
+    if (a.is_v4()) return std::span<const std::uint8_t>(a.bytes).subspan(12, 4);
+    return std::span<const std::uint8_t>(a.bytes);
+}
+
+void ZstdCCtxFree::operator()(ZSTD_CCtx_s* c) const noexcept { ZSTD_freeCCtx(c); }
+void ZstdDCtxFree::operator()(ZSTD_DCtx_s* c) const noexcept { ZSTD_freeDCtx(c); }
+
+bool RowPredicate::matches(const PacketView& p) const noexcept {
+    if (p.ts_ns < from_ns || p.ts_ns > to_ns) return false;
+    const Summary& s = p.summary;
+    const bool ip = s.network != Network::none;
+    if (src && !(ip && src->contains(s.src))) return false;
+    if (dst && !(ip && dst->contains(s.dst))) return false;
+    if (host && !(ip && (host->contains(s.src) || host->contains(s.dst)))) return false;
+    if (proto && !(ip && s.ip_proto == *proto)) return false;
+    if (sport && !(s.has_ports && s.src_port == *sport)) return false;
+    if (dport && !(s.has_ports && s.dst_port == *dport)) return false;
+    if (port && !(s.has_ports && (s.src_port == *port || s.dst_port == *port))) return false;
+    return true;
+}
+
+std::uint32_t PageEncoder::intern(std::uint32_t id, const Address& a, EncodedPage& out) {
+    if (id >= page_index_.size()) page_index_.resize(std::size_t{id} + 1, kNoAddress);
+    std::uint32_t& slot = page_index_[id];
+    if (slot == kNoAddress) {
+        slot = static_cast<std::uint32_t>(out.addresses.size());
+        out.addresses.push_back(a);
+        out.address_ids.push_back(id);
+    }
+    return slot;
+}
+
+void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out) {
+    out.addresses.clear();
+    out.address_ids.clear();
+
+    std::int64_t ts_min = rows.front().packet->ts_ns, ts_max = ts_min;
+    std::size_t preview_bytes = 0;
+    for (const RowRef& r : rows) {
+        ts_min = std::min(ts_min, r.packet->ts_ns);
+        ts_max = std::max(ts_max, r.packet->ts_ns);
+        preview_bytes += r.packet->preview_len;
+    }
+    // Stream k is written at begin[k] of scratch_.
+    std::array<std::size_t, kStreamCount + 1> begin{};
+    for (std::size_t k = 0; k < kStreamCount; ++k)
+        begin[k + 1] = begin[k] + kRowBound[k] * rows.size() + (k == kPreview ? preview_bytes : 0);
+    if (scratch_.size() < begin[kStreamCount]) scratch_.resize(begin[kStreamCount]);
+    std::array<ByteWriter, kStreamCount> w{};
+    for (std::size_t k = 0; k < kStreamCount; ++k) w[k].p = scratch_.data() + begin[k];
+
+    std::int64_t prev_ts = ts_min;
+    std::int64_t prev_index = 0;
+    std::int64_t prev_end = 0;  // previous offset + caplen
+    for (const RowRef& r : rows) {
+        const PacketBatch::Packet& p = *r.packet;
+        const Summary& s = p.summary;
+        w[kSeq].varint(zigzag(std::int64_t{r.index} - prev_index));
+        prev_index = r.index;
+        w[kTs].varint(zigzag(wrapping_sub(p.ts_ns, prev_ts)));
+        prev_ts = p.ts_ns;
+        w[kCaplen].varint(p.caplen);
+        w[kWireDelta].varint(zigzag(std::int64_t{p.wirelen} - std::int64_t{p.caplen}));
+        w[kOffset].varint(zigzag(p.file_offset - prev_end));
+        prev_end = p.file_offset + p.caplen;
+        const unsigned network = s.network == Network::ipv4 ? 1 : s.network == Network::ipv6 ? 2 : 0;
+        w[kFlags].byte(static_cast<std::uint8_t>(static_cast<unsigned>(s.status) | network << 3 |
+                                                 (s.has_ports ? 1u << 5 : 0u) | (s.fragment ? 1u << 6 : 0u) |
+                                                 (p.time_invalid ? 1u << 7 : 0u)));
+        w[kEthertype].be16(s.ethertype);
+        if (s.network != Network::none) {
+            if (r.src_id == kNoAddress || r.dst_id == kNoAddress)
+                throw Error(Exit::internal, "page encoder: addresses not numbered");
+            w[kIp].byte(s.ip_proto);
+            w[kIp].varint(intern(r.src_id, s.src, out));
+            w[kIp].varint(intern(r.dst_id, s.dst, out));
+        }
+        if (s.has_ports) {
+            w[kPorts].be16(s.src_port);
+            w[kPorts].be16(s.dst_port);
+        }
+        w[kPreview].varint(p.preview_len);
+        w[kPreview].bytes(r.preview, p.preview_len);
+    }
+    // The page's dictionary is complete: reset the map for the next page.
+    for (std::uint32_t id : out.address_ids) page_index_[id] = kNoAddress;
+
+    std::array<std::size_t, kStreamCount> size{};
+    std::size_t streams_total = 0;
+    for (std::size_t k = 0; k < kStreamCount; ++k) {
+        size[k] = static_cast<std::size_t>(w[k].p - (scratch_.data() + begin[k]));
+        streams_total += size[k];
+    }
+    // Header, dictionary, stream sizes, then the streams back to back.
+    const std::size_t bound = 1 + 4 * 10 + out.addresses.size() * 17 + kStreamCount * 10 + streams_total;
+    if (raw_.size() < bound) raw_.resize(bound);
+    ByteWriter h{raw_.data()};
+    h.byte(kPageVersion);
+    h.varint(rows.size());
+    h.varint(linktype);
+    h.varint(zigzag(ts_min));
+    h.varint(out.addresses.size());
+    for (const Address& a : out.addresses) {
+        const auto key = address_key(a);
+        h.byte(static_cast<std::uint8_t>(key.size()));
+        h.bytes(key.data(), key.size());
+    }
+    for (std::size_t k = 0; k < kStreamCount; ++k) h.varint(size[k]);
+    for (std::size_t k = 0; k < kStreamCount; ++k) h.bytes(scratch_.data() + begin[k], size[k]);
+    const auto raw_size = static_cast<std::size_t>(h.p - raw_.data());
+
+    if (!zstd_) zstd_.reset(ZSTD_createCCtx());
+    if (!zstd_) throw Error(Exit::internal, "zstd: cannot create a compression context");
+    out.data.resize(ZSTD_compressBound(raw_size));
+    std::size_t n = ZSTD_compressCCtx(zstd_.get(), out.data.data(), out.data.size(), raw_.data(), raw_size, kZstdLevel);
+    if (ZSTD_isError(n)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
+    out.data.resize(n);
+    out.ts_min = ts_min;
+    out.ts_max = ts_max;
+    out.packets = static_cast<std::uint32_t>(rows.size());
+}
+
+void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
+                         const RowPredicate* predicate) {
+    unsigned long long size = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
+        corrupt("bad compressed frame");
+    raw_.resize(static_cast<std::size_t>(size));
+    thread_local std::unique_ptr<ZSTD_DCtx_s, ZstdDCtxFree> zstd;
+    if (!zstd) zstd.reset(ZSTD_createDCtx());
+    if (!zstd) throw Error(Exit::internal, "zstd: cannot create a decompression context");
+    std::size_t n = ZSTD_decompressDCtx(zstd.get(), raw_.data(), raw_.size(), compressed.data(), compressed.size());
+    if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
+
+    StoredReader hdr = page_reader(raw_);
+    if (hdr.u8() != kPageVersion) corrupt("unknown page version");
+    const std::uint64_t count = hdr.varint();
+    if (count > kPageRows) corrupt("row count");
+    const auto linktype = static_cast<std::uint32_t>(hdr.varint());
+    std::int64_t ts = unzigzag(hdr.varint());
+    const std::uint64_t ndict = hdr.varint();
+    if (ndict > 2 * count) corrupt("dictionary size");
+    std::vector<Address>& dict = dict_;
+    dict.resize(static_cast<std::size_t>(ndict));
+    for (auto& a : dict) {
+        std::uint8_t len = hdr.u8();
+        auto key = hdr.take(len);
+        if (len == 4) a = Address::from_v4(key.data());
+        else if (len == 16) a = Address::from_v6(key.data());
+        else corrupt("address length");
+    }
+    std::array<std::uint64_t, kStreamCount> sizes{};
+    for (auto& s : sizes) s = hdr.varint();
+    std::array<StoredReader, kStreamCount> streams{
+        page_reader({}), page_reader({}), page_reader({}), page_reader({}), page_reader({}),
+        page_reader({}), page_reader({}), page_reader({}), page_reader({}), page_reader({})};
+    // The streams follow the header back to back, up to the page's end.
+    std::size_t pos = raw_.size();
+    {
+        // Each size is checked before it is added: a sum that wraps around
+        // would otherwise pass and place streams outside the page.
+        std::uint64_t total = 0;
+        for (auto s : sizes) {
+            if (s > raw_.size() - total) corrupt("stream sizes");
+            total += s;
+        }
+        pos = raw_.size() - static_cast<std::size_t>(total);
+    }
+    for (std::size_t k = 0; k < kStreamCount; ++k) {
+        streams[k] = page_reader(std::span<const std::uint8_t>(raw_).subspan(pos, static_cast<std::size_t>(sizes[k])));
+        pos += static_cast<std::size_t>(sizes[k]);
+    }
+
+    // Address conditions, answered once per dictionary entry: bit 0 the
+    // source prefix holds it, bit 1 the destination prefix, bit 2 the host
+    // prefix (a bit is set when its condition is absent).
+    const bool by_address = predicate && predicate->by_address();
+    if (by_address) {
+        const RowPredicate& f = *predicate;
+        dict_match_.resize(dict.size());
+        for (std::size_t k = 0; k < dict.size(); ++k) {
+            const Address& a = dict[k];
+            dict_match_[k] = static_cast<std::uint8_t>((!f.src || f.src->contains(a) ? 1 : 0) |
+                                                      (!f.dst || f.dst->contains(a) ? 2 : 0) |
+                                                      (!f.host || f.host->contains(a) ? 4 : 0));
+        }
+    }
+
+    // Each row's fields are read into locals; a PacketView is built only for
+    // a row that passes the address test (the test a selective query fails
+    // for most rows), in place in packets_, whose capacity is reserved so
+    // that it never moves.
+    packets_.clear();
+    packets_.reserve(static_cast<std::size_t>(count));
+    std::int64_t prev_end = 0;
+    std::int64_t index = 0;
+    for (std::uint64_t i = 0; i < count; ++i) {
+        index = wrapping_add(index, unzigzag(streams[kSeq].varint()));
+        if (index < 0) corrupt("packet number");
+        ts = wrapping_add(ts, unzigzag(streams[kTs].varint()));
+        const std::uint64_t caplen = streams[kCaplen].varint();
+        if (caplen > UINT32_MAX) corrupt("length");
+        const std::int64_t wire = wrapping_add(static_cast<std::int64_t>(caplen), unzigzag(streams[kWireDelta].varint()));
+        if (wire < 0 || wire > UINT32_MAX) corrupt("length");
+        const std::int64_t file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
+        prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));
+        const std::uint8_t flags = streams[kFlags].u8();
+        const std::uint16_t ethertype = streams[kEthertype].be16();
+        const unsigned net = (flags >> 3) & 3;
+        std::uint8_t ip_proto = 0;
+        std::size_t si = 0, di = 0;
+        bool address_ok = !by_address;
+        if (net == 1 || net == 2) {
+            ip_proto = streams[kIp].u8();
+            const std::uint64_t s = streams[kIp].varint();
+            const std::uint64_t d = streams[kIp].varint();
+            if (s >= dict.size() || d >= dict.size()) corrupt("address index");
+            si = static_cast<std::size_t>(s);
+            di = static_cast<std::size_t>(d);
+            if (by_address) {
+                const unsigned ms = dict_match_[si];
+                const unsigned md = dict_match_[di];
+                address_ok = (ms & 1) && (md & 2) && ((ms | md) & 4);
+            }
+        }
+        const bool has_ports = (flags >> 5) & 1;
+        std::uint16_t src_port = 0, dst_port = 0;
+        if (has_ports) {
+            src_port = streams[kPorts].be16();
+            dst_port = streams[kPorts].be16();
+        }
+        const std::uint64_t plen = streams[kPreview].varint();
+        if (plen > kMaxPreviewBytes) corrupt("preview length");
+        const auto preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+        if (!address_ok) continue;
+
+        PacketView& p = packets_.emplace_back();
+        p.capture = capture;
+        p.seq = first_seq + static_cast<std::uint64_t>(index);
+        p.linktype = linktype;
+        p.ts_ns = ts;
+        p.caplen = static_cast<std::uint32_t>(caplen);
+        p.wirelen = static_cast<std::uint32_t>(wire);
+        p.file_offset = file_offset;
+        p.time_invalid = (flags >> 7) & 1;
+        Summary& s = p.summary;
+        s.status = static_cast<Status>(flags & 7);
+        s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
+        s.has_ports = has_ports;
+        s.fragment = (flags >> 6) & 1;
+        s.ethertype = ethertype;
+        if (s.network != Network::none) {
+            s.ip_proto = ip_proto;
+            s.src = dict[si];
+            s.dst = dict[di];
+        }
+        s.src_port = src_port;
+        s.dst_port = dst_port;
+        p.preview = preview;
+        // RowPredicate::matches is the definition of a match; the dictionary
+        // test only spares it the rows whose addresses already fail.
+        if (predicate && !predicate->matches(p)) packets_.pop_back();
+    }
+}
+
+}  // namespace capdb::store

@@ -1,0 +1,225 @@
+#include "store/sqlite/catalog.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+
+#include <fmt/format.h>
+
+#include "store/format/block_layout.h"
+
+namespace capdb {
+
+const char* capture_state_name(CaptureState s) noexcept {
+    switch (s) {
+        case CaptureState::running: return "running";
+        case CaptureState::complete: return "complete";
+        case CaptureState::failed: return "failed";
+        case CaptureState::interrupted: return "interrupted";
+    }
+    return "?";
+}
+
+void PacketCounts::add(const Summary& s, std::uint32_t wirelen) noexcept {
+    // Each packet counts in exactly one kind.
+    ++packets;
+    bytes += wirelen;
+    if (s.status == Status::unsupported) ++unsupported;
+    else if (s.status == Status::truncated || s.status == Status::malformed) ++malformed;
+    else if (s.network == Network::ipv4) ++ipv4;
+    else if (s.network == Network::ipv6) ++ipv6;
+    else ++other;
+}
+
+namespace store {
+
+namespace {
+
+CaptureState parse_state(const std::string& s) {
+    if (s == "complete") return CaptureState::complete;
+    if (s == "failed") return CaptureState::failed;
+    if (s == "interrupted") return CaptureState::interrupted;
+    return CaptureState::running;
+}
+
+const char* const kCaptureColumns =
+    "id, source, live, filter, file_size, sha256, linktype, snaplen, preview_bytes, state, error, started_at,"
+    " first_ts, last_ts, packets, ipv4, ipv6, other, malformed, unsupported, bytes, received, dropped_kernel,"
+    " dropped_iface, writer_pid";
+
+// Whether the process that writes a running capture still exists.
+bool process_alive(std::int64_t pid) {
+    return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+}
+
+// A row of kCaptureColumns.
+CaptureInfo read_capture(const sqlite::Statement& st) {
+    CaptureInfo c;
+    c.id = st.i64(0);
+    c.meta.source = st.text(1);
+    c.meta.live = st.i64(2) != 0;
+    c.meta.filter = st.text(3);
+    if (auto v = st.opt_i64(4)) c.meta.file_size = static_cast<std::uint64_t>(*v);
+    c.sha256 = st.text(5);
+    c.meta.linktype = static_cast<std::uint32_t>(st.i64(6));
+    c.meta.snaplen = static_cast<std::uint32_t>(st.i64(7));
+    c.meta.preview_bytes = static_cast<std::uint32_t>(st.i64(8));
+    c.state = parse_state(st.text(9));
+    c.error = st.text(10);
+    c.started_at_ns = st.i64(11);
+    c.first_ts_ns = st.opt_i64(12);
+    c.last_ts_ns = st.opt_i64(13);
+    auto u = [&](int col) { return static_cast<std::uint64_t>(st.i64(col)); };
+    c.counts.packets = u(14);
+    c.counts.ipv4 = u(15);
+    c.counts.ipv6 = u(16);
+    c.counts.other = u(17);
+    c.counts.malformed = u(18);
+    c.counts.unsupported = u(19);
+    c.counts.bytes = u(20);
+    if (!st.is_null(21)) c.live_stats = LiveStats{u(21), u(22), u(23)};
+    // A capture whose writer died (SIGKILL, a second Ctrl-C, a crash) stays
+    // 'running' in the database; it is reported as failed. What it committed
+    // stays queryable.
+    if (const auto pid = st.opt_i64(24); c.state == CaptureState::running && pid && !process_alive(*pid)) {
+        c.state = CaptureState::failed;
+        if (c.error.empty()) c.error = fmt::format("its writer (process {}) ended before finishing", *pid);
+    }
+    return c;
+}
+
+}  // namespace
+
+std::int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::vector<CaptureInfo> Catalog::captures() {
+    sqlite::Statement st(db_, fmt::format("SELECT {} FROM captures ORDER BY id", kCaptureColumns));
+    std::vector<CaptureInfo> out;
+    while (st.step()) out.push_back(read_capture(st));
+    return out;
+}
+
+std::optional<CaptureInfo> Catalog::capture(CaptureId id) {
+    sqlite::Statement st(db_, fmt::format("SELECT {} FROM captures WHERE id=?1", kCaptureColumns));
+    st.bind(1, id);
+    if (st.step()) return read_capture(st);
+    return std::nullopt;
+}
+
+std::optional<CaptureInfo> Catalog::find_by_sha256(const std::string& sha256) {
+    sqlite::Statement st(
+        db_, fmt::format("SELECT {} FROM captures WHERE sha256=?1 AND state IN ('complete', 'failed') LIMIT 1",
+                         kCaptureColumns));
+    st.bind(1, std::string_view(sha256));
+    if (st.step()) return read_capture(st);
+    return std::nullopt;
+}
+
+bool Catalog::has_file_of_size(std::uint64_t size) {
+    sqlite::Statement st(db_, "SELECT 1 FROM captures WHERE file_size=?1 AND sha256 IS NOT NULL LIMIT 1");
+    st.bind(1, static_cast<std::int64_t>(size));
+    return st.step();
+}
+
+std::uint64_t Catalog::remove_unfinished(const std::string& source) {
+    sqlite::Statement ids(db_,
+        "SELECT id, state, writer_pid FROM captures WHERE source=?1 AND live=0 AND sha256 IS NULL");
+    ids.bind(1, std::string_view(source));
+    std::vector<std::int64_t> victims;
+    while (ids.step()) {
+        // A running capture whose writer is alive is another ingest at
+        // work, not a leftover of a crash.
+        const auto pid = ids.opt_i64(2);
+        const bool writer_alive = ids.text(1) == "running" && pid && process_alive(*pid);
+        if (!writer_alive) victims.push_back(ids.i64(0));
+    }
+    ids.reset();
+    for (std::int64_t id : victims) remove_capture(id);
+    return victims.size();
+}
+
+void Catalog::remove_capture(CaptureId id) {
+    sqlite::Transaction tx(db_);
+    sqlite::Statement blocks(db_, "SELECT id FROM blocks WHERE capture_id=?1");
+    blocks.bind(1, id);
+    std::vector<std::int64_t> block_ids;
+    while (blocks.step()) block_ids.push_back(blocks.i64(0));
+    sqlite::Statement del_pages(db_, "DELETE FROM pages WHERE id BETWEEN ?1 AND ?2");
+    for (std::int64_t b : block_ids) {
+        del_pages.reset().bind(1, b * kMaxPagesPerBlock).bind(2, b * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
+        del_pages.run();
+    }
+    if (!block_ids.empty()) {
+        // postings are keyed by address first: one pass over them.
+        sqlite::Statement del_post(db_,
+            "DELETE FROM postings WHERE first_block IN (SELECT id FROM blocks WHERE capture_id=?1)");
+        del_post.bind(1, id);
+        del_post.run();
+    }
+    sqlite::Statement del_blocks(db_, "DELETE FROM blocks WHERE capture_id=?1");
+    del_blocks.bind(1, id);
+    del_blocks.run();
+    sqlite::Statement del_cap(db_, "DELETE FROM captures WHERE id=?1");
+    del_cap.bind(1, id);
+    del_cap.run();
+    tx.commit();
+}
+
+CaptureId Catalog::add(const CaptureMeta& meta) {
+    sqlite::Transaction tx(db_);
+    sqlite::Statement st(db_,
+        "INSERT INTO captures(source, live, filter, file_size, linktype, snaplen, preview_bytes, state,"
+        " started_at, writer_pid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)");
+    st.bind(1, std::string_view(meta.source))
+        .bind(2, std::int64_t{meta.live ? 1 : 0})
+        .bind(4, meta.file_size)
+        .bind(5, std::int64_t{meta.linktype})
+        .bind(6, std::int64_t{meta.snaplen})
+        .bind(7, std::int64_t{meta.preview_bytes})
+        .bind(8, now_ns())
+        .bind(9, std::int64_t{::getpid()});
+    if (meta.filter.empty()) st.bind_null(3);
+    else st.bind(3, std::string_view(meta.filter));
+    st.run();
+    const CaptureId id = db_.last_insert_rowid();
+    tx.commit();
+    return id;
+}
+
+void Catalog::mark_finished(CaptureId id, CaptureState state, const std::string& sha256,
+                            const std::optional<LiveStats>& stats) {
+    sqlite::Transaction tx(db_);
+    sqlite::Statement st(db_,
+                         "UPDATE captures SET state=?1, sha256=?2, finished_at=?3, received=?4,"
+                         " dropped_kernel=?5, dropped_iface=?6 WHERE id=?7");
+    st.bind(1, std::string_view(capture_state_name(state)));
+    if (sha256.empty()) st.bind_null(2);
+    else st.bind(2, std::string_view(sha256));
+    st.bind(3, now_ns());
+    if (stats) {
+        st.bind(4, static_cast<std::int64_t>(stats->received));
+        st.bind(5, static_cast<std::int64_t>(stats->dropped_kernel));
+        st.bind(6, static_cast<std::int64_t>(stats->dropped_iface));
+    }
+    st.bind(7, id);
+    st.run();
+    tx.commit();
+}
+
+void Catalog::mark_failed(CaptureId id, const std::string& reason, const std::string& sha256) {
+    sqlite::Transaction tx(db_);
+    sqlite::Statement st(db_, "UPDATE captures SET state='failed', error=?1, finished_at=?2, sha256=?4 WHERE id=?3");
+    st.bind(1, std::string_view(reason)).bind(2, now_ns()).bind(3, id);
+    if (sha256.empty()) st.bind_null(4);
+    else st.bind(4, std::string_view(sha256));
+    st.run();
+    tx.commit();
+}
+
+}  // namespace store
+}  // namespace capdb

@@ -1,0 +1,416 @@
+#include "store/sqlite/writer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <limits>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "store/format/host_grouping.h"
+#include "store/format/page_codec.h"
+#include "store/format/postings.h"
+#include "store/sqlite/catalog.h"
+#include "store/sqlite/sqlite.h"
+
+namespace capdb::store {
+
+namespace {
+
+constexpr std::int64_t kMinTs = std::numeric_limits<std::int64_t>::min();
+constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
+// Postings are written once per segment of this many blocks (or at the end
+// of a capture, or after kSegmentMaxAge); blocks not yet covered are scanned.
+constexpr std::uint32_t kSegmentBlocks = 64;
+constexpr auto kSegmentMaxAge = std::chrono::seconds(10);
+// Spent batches kept for reuse: two blocks' worth at the default commit
+// size. A block returns all its batches at once; kept, they spare the
+// reader allocating (and touching) a few hundred KiB anew for most batches.
+constexpr std::size_t kSpareBatches = 2 * (kDefaultCommitPackets / kBatchPackets);
+
+std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
+    auto db = std::make_unique<sqlite::Database>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
+    sqlite3_busy_timeout(db->get(), 30000);
+    db->exec("PRAGMA synchronous=NORMAL");
+    return db;
+}
+
+// The storage thread's work for one capture: batches become blocks (grouped
+// by host, cut into pages), blocks become postings once per segment, and
+// commit() makes everything so far visible in one transaction with the
+// capture's counts. Committed blocks always form a prefix of the capture.
+class BlockWriter {
+public:
+    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype)
+        : db_(db), capture_(capture), linktype_(linktype),
+          insert_block_(db, "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
+                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+          insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
+          insert_posting_(db, "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)"),
+          mark_indexed_(db, "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3"),
+          next_block_(db, "SELECT coalesce(max(id), 0) + 1 FROM blocks"),
+          update_capture_(db, "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5,"
+                              " unsupported=?6, bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10") {}
+
+    // Adds a batch (the next packets in file order) to the open block,
+    // writing the block first if the batch would not fit in it.
+    void add(PacketBatch&& batch) {
+        if (batch.packets.empty()) return;
+        if (block_rows_ + batch.packets.size() > kMaxBlockRows) write_block();
+        for (const auto& p : batch.packets) {
+            counts_.add(p.summary, p.wirelen);
+            first_ts_ = std::min(first_ts_.value_or(kMaxTs), p.ts_ns);
+            last_ts_ = std::max(last_ts_.value_or(kMinTs), p.ts_ns);
+        }
+        block_rows_ += batch.packets.size();
+        block_.push_back(std::move(batch));
+    }
+
+    // Writes the open block and, when the segment is due (or last), its
+    // postings, and commits them with the capture's counts.
+    void commit(bool last) {
+        write_block();
+        if (segment_blocks_ > 0 && (last || segment_blocks_ >= kSegmentBlocks ||
+                                    std::chrono::steady_clock::now() - segment_started_ > kSegmentMaxAge))
+            write_postings();
+        if (!tx_) return;
+        update_capture_.reset()
+            .bind(1, static_cast<std::int64_t>(counts_.packets))
+            .bind(2, static_cast<std::int64_t>(counts_.ipv4))
+            .bind(3, static_cast<std::int64_t>(counts_.ipv6))
+            .bind(4, static_cast<std::int64_t>(counts_.other))
+            .bind(5, static_cast<std::int64_t>(counts_.malformed))
+            .bind(6, static_cast<std::int64_t>(counts_.unsupported))
+            .bind(7, static_cast<std::int64_t>(counts_.bytes))
+            .bind(8, first_ts_)
+            .bind(9, last_ts_)
+            .bind(10, capture_);
+        update_capture_.run();
+        tx_->commit();
+        tx_.reset();
+    }
+
+    // Batches written since the last call, emptied, for reuse.
+    std::vector<PacketBatch> take_spent() { return std::exchange(spent_, {}); }
+
+private:
+    void begin() {
+        if (!tx_) tx_ = std::make_unique<sqlite::Transaction>(db_);
+    }
+
+    // Encodes the open block's pages and inserts them, the block row and
+    // the block's addresses into the segment's postings.
+    void write_block() {
+        if (block_rows_ == 0) return;
+        begin();
+        next_block_.reset();
+        next_block_.step();
+        const std::int64_t block_id = next_block_.i64(0);
+        next_block_.reset();
+        rows_.clear();
+        std::uint32_t index = 0;
+        for (const PacketBatch& b : block_)
+            for (const PacketBatch::Packet& p : b.packets) rows_.push_back({&p, b.arena.data() + p.preview_off, index++});
+        group_by_host(rows_, addresses_);
+        std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
+        if (pages_of_.size() < addresses_.size()) pages_of_.resize(addresses_.size());
+        for (std::uint32_t id = 0; id < addresses_.size(); ++id) pages_of_[id].clear();
+        page_index_.clear();
+        std::uint16_t n = 0;
+        for (std::size_t start = 0; start < rows_.size(); start += kPageRows, ++n) {
+            const std::size_t len = std::min<std::size_t>(kPageRows, rows_.size() - start);
+            encoder_.encode(std::span<const RowRef>(rows_).subspan(start, len), linktype_, page_);
+            ts_min = std::min(ts_min, page_.ts_min);
+            ts_max = std::max(ts_max, page_.ts_max);
+            insert_page_.reset().bind(1, block_id * kMaxPagesPerBlock + n).bind_blob(2, page_.data);
+            insert_page_.run();
+            page_index_.push_back({page_.packets, page_.ts_min, page_.ts_max});
+            for (std::uint32_t id : page_.address_ids) pages_of_[id].push_back(n);
+        }
+        insert_block_.reset()
+            .bind(1, block_id)
+            .bind(2, capture_)
+            .bind(3, static_cast<std::int64_t>(next_seq_))
+            .bind(4, static_cast<std::int64_t>(rows_.size()))
+            .bind(5, std::int64_t{n})
+            .bind(6, ts_min)
+            .bind(7, ts_max)
+            .bind_blob(8, encode_page_index(page_index_, ts_min));
+        insert_block_.run();
+        if (segment_blocks_ == 0) segment_first_ = block_id;
+        segment_last_ = block_id;
+        ++segment_blocks_;
+        for (std::uint32_t id = 0; id < addresses_.size(); ++id)
+            segment_[addresses_[id]].add(block_id, segment_first_, pages_of_[id]);
+        next_seq_ += rows_.size();
+        block_rows_ = 0;
+        for (PacketBatch& b : block_) {
+            b.clear();
+            spent_.push_back(std::move(b));
+        }
+        block_.clear();
+    }
+
+    // Inserts the segment's posting lists (in key order) and marks its
+    // blocks indexed.
+    void write_postings() {
+        if (segment_blocks_ == 0) return;
+        begin();
+        std::vector<const std::pair<const Address, PostingList>*> sorted;
+        sorted.reserve(segment_.size());
+        for (const auto& entry : segment_) sorted.push_back(&entry);
+        std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) {
+            auto ka = address_key(a->first), kb = address_key(b->first);
+            return std::lexicographical_compare(ka.begin(), ka.end(), kb.begin(), kb.end());
+        });
+        for (const auto* entry : sorted) {
+            insert_posting_.reset()
+                .bind_blob(1, address_key(entry->first))
+                .bind(2, segment_first_)
+                .bind_blob(3, entry->second.bytes);
+            insert_posting_.run();
+        }
+        mark_indexed_.reset().bind(1, segment_first_).bind(2, segment_last_).bind(3, capture_);
+        mark_indexed_.run();
+        segment_.clear();
+        segment_blocks_ = 0;
+        segment_started_ = std::chrono::steady_clock::now();
+    }
+
+    sqlite::Database& db_;
+    const CaptureId capture_;
+    const std::uint32_t linktype_;
+    sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, update_capture_;
+    std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()
+
+    // What the capture row says once the transaction commits.
+    PacketCounts counts_;
+    std::optional<std::int64_t> first_ts_, last_ts_;
+    std::uint64_t next_seq_ = 0;  // the open block's first packet number
+
+    // The open block: batches in file order, not yet written.
+    std::vector<PacketBatch> block_;
+    std::size_t block_rows_ = 0;
+    std::vector<PacketBatch> spent_;
+
+    // Scratch of write_block(), kept for its capacity.
+    std::vector<RowRef> rows_;
+    AddressTable addresses_;
+    PageEncoder encoder_;
+    EncodedPage page_;
+    std::vector<PageMeta> page_index_;
+    std::vector<std::vector<std::uint16_t>> pages_of_;  // address number -> its pages in the block
+
+    // Postings of the blocks written since the last segment was indexed.
+    std::unordered_map<Address, PostingList, AddressHash> segment_;
+    std::int64_t segment_first_ = 0, segment_last_ = 0;
+    std::uint32_t segment_blocks_ = 0;
+    std::chrono::steady_clock::time_point segment_started_ = std::chrono::steady_clock::now();
+};
+
+struct Job {
+    PacketBatch batch;
+    bool commit = false;  // commit after this batch
+    bool stop = false;    // last job
+};
+
+class SqliteCaptureWriter final : public CaptureWriter {
+public:
+    SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
+                        std::size_t queue_bytes)
+        : path_(std::move(path)), id_(id), linktype_(meta.linktype),
+          batch_size_(std::max<std::uint32_t>(batch, 1)), queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
+        thread_ = std::thread([this] { run(); });
+    }
+
+    ~SqliteCaptureWriter() override {
+        if (!finished_) {
+            try {
+                fail("ingest aborted", {});
+            } catch (...) {
+                // The committed prefix stays, marked unfinished; the next
+                // ingest of the same file redoes it.
+            }
+        }
+        stop_thread();
+    }
+
+    CaptureId id() const noexcept override { return id_; }
+
+    void append(PacketBatch&& batch) override {
+        if (batch.empty()) return;
+        if (!current_.empty()) flush_current(false);  // packets stay in file order
+        since_commit_ += batch.size();
+        const bool commit = since_commit_ >= batch_size_;
+        submit(std::move(batch), commit);
+    }
+
+    PacketBatch spare_batch() override {
+        std::lock_guard lock(mu_);
+        if (free_.empty()) return {};
+        PacketBatch b = std::move(free_.back());
+        free_.pop_back();
+        return b;
+    }
+
+    std::uint32_t batch_room() const noexcept override {
+        return static_cast<std::uint32_t>(std::min<std::uint64_t>(kBatchPackets, batch_size_ - since_commit_));
+    }
+
+    void append(const PacketView& p) override {
+        current_.add(p);
+        if (current_.size() >= batch_room()) flush_current(false);
+    }
+
+    void request_commit() override { flush_current(true); }
+
+    void finish(CaptureState state, const std::string& sha256, const std::optional<LiveStats>& stats) override {
+        drain();
+        Catalog(*db_).mark_finished(id_, state, sha256, stats);
+        finished_ = true;
+    }
+
+    void fail(const std::string& reason, const std::string& sha256) override {
+        finished_ = true;
+        drain();
+        Catalog(*db_).mark_failed(id_, reason, sha256);
+    }
+
+private:
+    // Hands current_ (with a commit request if asked) to the storage thread.
+    void flush_current(bool commit) {
+        PacketBatch b = std::exchange(current_, {});
+        since_commit_ += b.size();
+        if (since_commit_ >= batch_size_) commit = true;
+        submit(std::move(b), commit);
+    }
+
+    // Queues a batch. Waits while the queue holds more than its bound in
+    // bytes (never for a job without packets, so that a commit request does
+    // not wait behind a slow commit).
+    void submit(PacketBatch&& batch, bool commit) {
+        rethrow_if_failed();
+        if (commit) since_commit_ = 0;
+        if (batch.empty() && !commit) return;
+        const std::size_t bytes = batch.empty() ? 0 : batch.bytes();
+        {
+            std::unique_lock lock(mu_);
+            if (bytes > 0) space_.wait(lock, [&] { return queued_bytes_ < queue_limit_ || queue_.empty() || error_; });
+            queued_bytes_ += bytes;
+            queue_.push_back(Job{std::move(batch), commit, false});
+        }
+        ready_.notify_one();
+    }
+
+    // Waits for the storage thread to commit everything and stop; opens the
+    // writer's own connection for the final update.
+    void drain() {
+        if (thread_.joinable()) {
+            flush_current(true);
+            stop_thread();
+        }
+        rethrow_if_failed();
+        if (!db_) db_ = open_connection(path_);
+    }
+
+    void stop_thread() {
+        if (thread_.joinable()) {
+            {
+                std::lock_guard lock(mu_);
+                queue_.push_back(Job{{}, true, true});
+            }
+            ready_.notify_one();
+            thread_.join();
+        }
+    }
+
+    void rethrow_if_failed() {
+        std::lock_guard lock(mu_);
+        if (error_) {
+            auto e = error_;
+            error_ = nullptr;
+            finished_ = true;
+            std::rethrow_exception(e);
+        }
+    }
+
+    // Takes the next job off the queue, waiting for one.
+    Job take() {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !queue_.empty(); });
+        Job job = std::move(queue_.front());
+        queue_.pop_front();
+        if (!job.batch.empty()) queued_bytes_ -= job.batch.bytes();
+        lock.unlock();
+        space_.notify_one();
+        return job;
+    }
+
+    // --- storage thread ---
+    void run() {
+        bool stop_taken = false;  // the last job is off the queue
+        try {
+            auto db = open_connection(path_);
+            BlockWriter blocks(*db, id_, linktype_);
+            for (;;) {
+                Job job = take();
+                stop_taken = job.stop;
+                blocks.add(std::move(job.batch));
+                if (job.commit) blocks.commit(job.stop);
+                if (auto spent = blocks.take_spent(); !spent.empty()) {
+                    std::lock_guard lock(mu_);
+                    for (PacketBatch& b : spent)
+                        if (free_.size() < kSpareBatches) free_.push_back(std::move(b));
+                }
+                if (job.stop) break;
+            }
+        } catch (...) {
+            std::lock_guard lock(mu_);
+            error_ = std::current_exception();
+            space_.notify_all();
+        }
+        // After a failure keep consuming until told to stop, so that
+        // producers never wait on a dead thread (unless the failure was in
+        // the last job: nothing more will come, and waiting would deadlock
+        // the thread that joins this one).
+        for (;;) {
+            {
+                std::lock_guard lock(mu_);
+                if (!error_ || stop_taken) break;
+            }
+            if (take().stop) break;
+        }
+    }
+
+    std::string path_;
+    CaptureId id_;
+    std::uint32_t linktype_;
+    std::uint32_t batch_size_;
+    std::size_t queue_limit_;
+    PacketBatch current_;              // append(const PacketView&)'s batch
+    std::uint64_t since_commit_ = 0;  // packets handed over since the last commit request
+    bool finished_ = false;
+    std::unique_ptr<sqlite::Database> db_;  // for finish()/fail(), after the thread ends
+
+    std::mutex mu_;
+    std::condition_variable ready_, space_;
+    std::deque<Job> queue_;
+    std::size_t queued_bytes_ = 0;     // PacketBatch::bytes() of the batches in queue_
+    std::vector<PacketBatch> free_;    // spent batches, for spare_batch()
+    std::exception_ptr error_;
+    std::thread thread_;
+};
+
+}  // namespace
+
+std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
+                                                   std::uint32_t batch, std::size_t queue_bytes) {
+    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes);
+}
+
+}  // namespace capdb::store

@@ -1,0 +1,22 @@
+// The SQLite capture writer (see DESIGN.md, "Threads and queues"): the
+// thread that appends hands PacketBatches through one byte-bounded queue to a
+// storage thread of the writer's own, which encodes blocks and commits them
+// on its own connection.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "capdb/store.h"
+
+namespace capdb::store {
+
+// A writer for capture id (already in the catalogue) of the database at path.
+// batch: packets per commit; queue_bytes: the bound of the queue of batches
+// waiting for the storage thread.
+std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
+                                                   std::uint32_t batch, std::size_t queue_bytes);
+
+}  // namespace capdb::store

@@ -1,0 +1,220 @@
+#include "store/format/page_codec.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include "capdb/error.h"
+#include "store/format/host_grouping.h"
+#include "testutil.h"
+
+namespace capdb::store {
+namespace {
+
+void expect_same(const PacketView& a, const PacketView& b) {
+    EXPECT_EQ(a.ts_ns, b.ts_ns);
+    EXPECT_EQ(a.caplen, b.caplen);
+    EXPECT_EQ(a.wirelen, b.wirelen);
+    EXPECT_EQ(a.file_offset, b.file_offset);
+    EXPECT_EQ(a.linktype, b.linktype);
+    EXPECT_EQ(a.time_invalid, b.time_invalid);
+    EXPECT_EQ(a.summary.status, b.summary.status);
+    EXPECT_EQ(a.summary.network, b.summary.network);
+    EXPECT_EQ(a.summary.ethertype, b.summary.ethertype);
+    EXPECT_EQ(a.summary.has_ports, b.summary.has_ports);
+    EXPECT_EQ(a.summary.fragment, b.summary.fragment);
+    if (a.summary.network != Network::none) {
+        EXPECT_EQ(a.summary.ip_proto, b.summary.ip_proto);
+        EXPECT_EQ(a.summary.src, b.summary.src);
+        EXPECT_EQ(a.summary.dst, b.summary.dst);
+    }
+    if (a.summary.has_ports) {
+        EXPECT_EQ(a.summary.src_port, b.summary.src_port);
+        EXPECT_EQ(a.summary.dst_port, b.summary.dst_port);
+    }
+    EXPECT_TRUE(std::equal(a.preview.begin(), a.preview.end(), b.preview.begin(), b.preview.end()));
+}
+
+// Rows in batch order, addresses not numbered yet.
+std::vector<RowRef> rows_of(const PacketBatch& batch) {
+    std::vector<RowRef> rows;
+    std::uint32_t i = 0;
+    for (const auto& p : batch.packets) rows.push_back({&p, batch.arena.data() + p.preview_off, i++});
+    return rows;
+}
+
+// Rows in batch order, addresses numbered.
+std::vector<RowRef> refs(const PacketBatch& batch, AddressTable& table) {
+    auto rows = rows_of(batch);
+    number_addresses(rows, table);
+    return rows;
+}
+std::vector<RowRef> refs(const PacketBatch& batch) {
+    AddressTable table;
+    return refs(batch, table);
+}
+
+void encode_all(const PacketBatch& batch, EncodedPage& page) {
+    PageEncoder enc;
+    enc.encode(refs(batch), 1, page);
+}
+
+TEST(PageCodec, RoundTripsEveryField) {
+    auto packets = testing::random_packets(kPageRows, 7);
+    packets[3].view.file_offset = -1;  // unknown offsets survive too
+    packets[4].view.ts_ns = -5;        // before 1970
+    packets[5].view.wirelen = 0;       // caplen > wirelen
+    packets[6].view.time_invalid = true;
+    packets[7].view.time_invalid = true;
+    packets[7].view.summary.status = Status::malformed;  // the flag beside every status
+    PacketBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    EncodedPage page;
+    encode_all(batch, page);
+    EXPECT_EQ(page.packets, kPageRows);
+    EXPECT_LT(page.data.size(), kPageRows * 40);  // compressed well below the raw fields
+
+    DecodedPage dec;
+    dec.decode(page.data, 42, 1000);
+    ASSERT_EQ(dec.packets().size(), packets.size());
+    std::int64_t lo = INT64_MAX, hi = INT64_MIN;
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        SCOPED_TRACE(i);
+        expect_same(packets[i].get(), dec.packets()[i]);
+        EXPECT_EQ(dec.packets()[i].capture, 42);
+        EXPECT_EQ(dec.packets()[i].seq, 1000 + i);
+        lo = std::min(lo, packets[i].view.ts_ns);
+        hi = std::max(hi, packets[i].view.ts_ns);
+    }
+    EXPECT_EQ(page.ts_min, lo);
+    EXPECT_EQ(page.ts_max, hi);
+}
+
+// Packets stored with --preview-bytes 0: the batch's preview arena stays
+// empty (its data() may be null) and every preview comes back empty.
+TEST(PageCodec, PagesWithoutPreviews) {
+    auto packets = testing::random_packets(40, 8);
+    PacketBatch batch;
+    for (auto& p : packets) {
+        p.preview.clear();
+        batch.add(p.get());
+    }
+    ASSERT_TRUE(batch.arena.empty());
+    EncodedPage page;
+    encode_all(batch, page);
+    DecodedPage dec;
+    dec.decode(page.data, 1, 0);
+    ASSERT_EQ(dec.packets().size(), packets.size());
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        EXPECT_TRUE(dec.packets()[i].preview.empty());
+        expect_same(packets[i].get(), dec.packets()[i]);
+    }
+}
+
+TEST(PageCodec, DictionaryHoldsDistinctAddresses) {
+    auto packets = testing::random_packets(kPageRows, 3);
+    PacketBatch batch;
+    std::set<Address> expected;
+    for (const auto& p : packets) {
+        batch.add(p.get());
+        if (p.view.summary.network != Network::none) {
+            expected.insert(p.view.summary.src);
+            expected.insert(p.view.summary.dst);
+        }
+    }
+    EncodedPage page;
+    encode_all(batch, page);
+    std::set<Address> got(page.addresses.begin(), page.addresses.end());
+    EXPECT_EQ(got, expected);
+    EXPECT_EQ(got.size(), page.addresses.size());
+}
+
+// A damaged page either throws DatabaseError saying the page is corrupt or,
+// where the damage is undetectable (zstd frames carry no checksum, and a
+// changed byte in a stream may still be a valid value), decodes to rows
+// that respect the format's bounds. It never crashes or reads outside the
+// page (the sanitizer build checks that).
+TEST(PageCodec, CorruptPagesFailCleanly) {
+    auto packets = testing::random_packets(kPageRows, 11);
+    PacketBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    EncodedPage page;
+    encode_all(batch, page);
+    std::mt19937 rng(5);
+    int rounds = 0, thrown = 0, truncated = 0, truncated_thrown = 0;
+    for (int round = 0; round < 2000; ++round, ++rounds) {
+        std::vector<std::uint8_t> bad = page.data;
+        const int flips = 1 + static_cast<int>(rng() % 4);
+        for (int k = 0; k < flips; ++k) bad[rng() % bad.size()] ^= static_cast<std::uint8_t>(1 + rng() % 255);
+        const bool cut = round % 7 == 0;
+        if (cut) bad.resize(rng() % bad.size());
+        truncated += cut;
+        DecodedPage dec;
+        try {
+            dec.decode(bad, 1, 1000);
+        } catch (const DatabaseError& e) {
+            EXPECT_NE(std::string(e.what()).find("corrupt packet page"), std::string::npos) << e.what();
+            ++thrown;
+            truncated_thrown += cut;
+            continue;
+        }
+        EXPECT_LE(dec.packets().size(), kPageRows);
+        for (const PacketView& p : dec.packets()) {
+            EXPECT_GE(p.seq, 1000u);
+            EXPECT_EQ(p.capture, 1);
+            EXPECT_LE(p.preview.size(), kMaxPreviewBytes);
+        }
+    }
+    // A cut frame is always detected; most flipped bytes are.
+    EXPECT_EQ(truncated_thrown, truncated);
+    EXPECT_GT(truncated, 250);
+    EXPECT_GT(thrown, rounds * 3 / 4) << thrown << " of " << rounds;
+}
+
+// Pages of grouped rows round-trip, each packet with its number in the block.
+TEST(PageCodec, GroupedRowsKeepTheirPacketNumbers) {
+    auto packets = testing::random_packets(3 * kPageRows, 17);
+    PacketBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    auto rows = rows_of(batch);
+    AddressTable table;
+    group_by_host(rows, table);
+    PageEncoder enc;
+    std::vector<bool> seen(rows.size());
+    for (std::size_t start = 0; start < rows.size(); start += kPageRows) {
+        const auto page_rows = std::span<const RowRef>(rows).subspan(start, kPageRows);
+        EncodedPage page;
+        enc.encode(page_rows, 1, page);
+        ASSERT_EQ(page.addresses.size(), page.address_ids.size());
+        for (std::size_t k = 0; k < page.addresses.size(); ++k) EXPECT_EQ(table[page.address_ids[k]], page.addresses[k]);
+        DecodedPage dec;
+        dec.decode(page.data, 1, 500);
+        ASSERT_EQ(dec.packets().size(), page_rows.size());
+        for (std::size_t i = 0; i < page_rows.size(); ++i) {
+            const PacketView& p = dec.packets()[i];
+            ASSERT_GE(p.seq, 500u);
+            const std::size_t k = p.seq - 500;
+            ASSERT_LT(k, rows.size());
+            EXPECT_FALSE(seen[k]);
+            seen[k] = true;
+            EXPECT_EQ(k, page_rows[i].index);
+            expect_same(packets[k].get(), p);
+        }
+    }
+}
+
+TEST(PageCodec, AddressKeys) {
+    const std::uint8_t v4[4] = {192, 0, 2, 1};
+    const Address a4 = Address::from_v4(v4);  // address_key views into its argument
+    auto k = address_key(a4);
+    ASSERT_EQ(k.size(), 4u);
+    EXPECT_EQ(k[0], 192);
+    std::uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8};
+    const Address a6 = Address::from_v6(v6);
+    EXPECT_EQ(address_key(a6).size(), 16u);
+}
+
+}  // namespace
+}  // namespace capdb::store

@@ -1,0 +1,121 @@
+#include "store/sqlite/schema.h"
+
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <fmt/format.h>
+#include <sqlite3.h>
+
+#include "capdb/error.h"
+#include "capdb/store.h"
+#include "testutil.h"
+
+namespace capdb {
+namespace {
+
+using testing::TempDir;
+
+TEST(Schema, MissingDatabaseIsNotCreated) {
+    TempDir dir;
+    const std::string path = dir.file("none.db");
+    EXPECT_THROW(open_sqlite_store(path, {.read_only = true, .create = false}), DatabaseError);
+    EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(Schema, CreatedPrivate) {
+    TempDir dir;
+    const std::string path = dir.file("p.db");
+    open_sqlite_store(path, {.read_only = false, .create = true});
+    struct stat st{};
+    ASSERT_EQ(::stat(path.c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+void set_pragma(const std::string& path, const char* sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+std::string file_bytes(const std::string& path) {
+    std::string out;
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return out;
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
+    std::fclose(f);
+    return out;
+}
+
+std::string journal_mode(const std::string& path) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr), SQLITE_OK);
+    std::string mode;
+    if (sqlite3_step(st) == SQLITE_ROW) mode = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return mode;
+}
+
+// Opening a database that capdb refuses must leave it exactly as it was:
+// not a byte changed, and its journal mode kept.
+void expect_refused_untouched(const std::string& path, const std::string& message) {
+    ASSERT_EQ(journal_mode(path), "delete");
+    const std::string before = file_bytes(path);
+    for (bool read_only : {false, true}) {
+        try {
+            open_sqlite_store(path, {.read_only = read_only, .create = !read_only});
+            ADD_FAILURE() << path << " opened";
+        } catch (const DatabaseError& e) {
+            EXPECT_NE(std::string(e.what()).find(message), std::string::npos) << e.what();
+            EXPECT_EQ(e.code(), Exit::database);
+        }
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << path << " changed";
+    EXPECT_EQ(journal_mode(path), "delete");
+    EXPECT_FALSE(std::filesystem::exists(path + "-wal"));
+}
+
+// A capdb database in rollback-journal mode (as a copy made by another
+// tool may be) with user_version set.
+std::string capdb_database_of_version(const TempDir& dir, const std::string& name, int version) {
+    const std::string path = dir.file(name);
+    {
+        auto s = open_sqlite_store(path, {.read_only = false, .create = true});
+        CaptureMeta meta;
+        meta.source = "x";
+        auto w = s->begin_capture(meta, 10);
+        for (const auto& p : testing::random_packets(30, 2)) w->append(p.get());
+        w->finish(CaptureState::complete, "x", std::nullopt);
+    }
+    set_pragma(path, "PRAGMA journal_mode=DELETE");
+    set_pragma(path, fmt::format("PRAGMA user_version={}", version).c_str());
+    return path;
+}
+
+TEST(Schema, RefusesNewerSchemaAndForeignDatabasesWithoutWriting) {
+    TempDir dir;
+    expect_refused_untouched(capdb_database_of_version(dir, "n.db", store::kSchemaVersion + 1), "newer capdb");
+    const std::string other = dir.file("other.db");
+    set_pragma(other, "CREATE TABLE t(x); INSERT INTO t VALUES(1)");
+    expect_refused_untouched(other, "not a capdb database");
+}
+
+// Schema version 1 databases may hold pages of formats that this capdb
+// does not read: they are refused with what to do, and left alone.
+TEST(Schema, RefusesOlderSchemaWithoutWriting) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v1.db", 1);
+    expect_refused_untouched(path, "has schema version 1, written by an older capdb; re-ingest its captures");
+}
+
+}  // namespace
+}  // namespace capdb

@@ -1,14 +1,12 @@
 #include "capture/sha256.h"
 
-// SHA256_Init and friends are deprecated in OpenSSL 3 in favour of EVP, but
-// remain supported and are what keeps libcrypto's footprint in capdb small.
-#define OPENSSL_SUPPRESS_DEPRECATED
 #include <fcntl.h>
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <vector>
 
 #include <fmt/format.h>
@@ -18,24 +16,29 @@
 
 namespace capdb {
 
-Sha256::Sha256() : ctx_(std::make_unique<SHA256_CTX>()) {
-    if (SHA256_Init(ctx_.get()) != 1) throw Error(Exit::internal, "cannot initialise SHA-256");
+void Sha256::CtxFree::operator()(evp_md_ctx_st* c) const noexcept { EVP_MD_CTX_free(c); }
+
+Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
+    if (!ctx_ || EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) != 1)
+        throw Error(Exit::internal, "cannot initialise SHA-256");
 }
 
 Sha256::~Sha256() = default;
 
 void Sha256::update(const void* data, std::size_t n) {
-    if (!finished_) SHA256_Update(ctx_.get(), data, n);
+    if (!finished_ && EVP_DigestUpdate(ctx_.get(), data, n) != 1)
+        throw Error(Exit::internal, "SHA-256 update failed");
 }
 
 std::string Sha256::hex() {
     if (finished_) return digest_;
-    unsigned char md[SHA256_DIGEST_LENGTH];
-    SHA256_Final(md, ctx_.get());
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (EVP_DigestFinal_ex(ctx_.get(), md, &len) != 1) throw Error(Exit::internal, "SHA-256 final failed");
     finished_ = true;
     static constexpr char kHex[] = "0123456789abcdef";
-    digest_.reserve(2 * SHA256_DIGEST_LENGTH);
-    for (const unsigned char b : md) {
+    digest_.reserve(2 * std::size_t{len});
+    for (const unsigned char b : std::span(md, len)) {
         digest_ += kHex[b >> 4];
         digest_ += kHex[b & 15];
     }

@@ -36,9 +36,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cerrno>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -231,8 +231,8 @@ public:
     }
     std::uint32_t sample(Rng& rng) const noexcept {
         const auto it = std::upper_bound(cdf_.begin(), cdf_.end(), rng.uniform());
-        return static_cast<std::uint32_t>(std::min<std::ptrdiff_t>(it - cdf_.begin(),
-                                                                   static_cast<std::ptrdiff_t>(cdf_.size()) - 1));
+        return static_cast<std::uint32_t>(
+            std::min<std::ptrdiff_t>(it - cdf_.begin(), static_cast<std::ptrdiff_t>(cdf_.size()) - 1));
     }
 
 private:
@@ -283,8 +283,13 @@ std::string format_ip6(const Ip6& a) {
 
 class Hosts {
 public:
-    explicit Hosts(Rng& rng) : v4_(v4_host_count), v6_(v6_host_count), rank_v4_(v4_host_count), rank_v6_(v6_host_count),
-                               zipf_v4_(v4_host_count, zipf_exponent), zipf_v6_(v6_host_count, zipf_exponent) {
+    explicit Hosts(Rng& rng)
+        : v4_(v4_host_count),
+          v6_(v6_host_count),
+          rank_v4_(v4_host_count),
+          rank_v6_(v6_host_count),
+          zipf_v4_(v4_host_count, zipf_exponent),
+          zipf_v6_(v6_host_count, zipf_exponent) {
         std::unordered_set<std::uint32_t> seen4;
         for (auto& a : v4_) {
             std::uint32_t x;
@@ -334,7 +339,9 @@ public:
     static bool is_v6(std::uint32_t id) noexcept { return id >= v4_host_count; }
     const Ip4& v4(std::uint32_t id) const noexcept { return v4_[id]; }
     const Ip6& v6(std::uint32_t id) const noexcept { return v6_[id - v4_host_count]; }
-    static Mac mac(std::uint32_t id) noexcept { return {0x02, 0x42, lo8(id >> 24), lo8(id >> 16), lo8(id >> 8), lo8(id)}; }
+    static Mac mac(std::uint32_t id) noexcept {
+        return {0x02, 0x42, lo8(id >> 24), lo8(id >> 16), lo8(id >> 8), lo8(id)};
+    }
     // Initial TTL / hop limit of the host's OS, minus a few hops.
     static std::uint8_t ttl(std::uint32_t id) noexcept { return lo8((id % 3 == 0 ? 128U : 64U) - id % 5); }
     std::string text(std::uint32_t id) const { return is_v6(id) ? format_ip6(v6(id)) : format_ip4(v4(id)); }
@@ -384,22 +391,22 @@ struct Flow {
     bool v6 = false;
     std::uint8_t state = 0;
     std::uint8_t service = no_service;
-    std::uint8_t ack_every = 2;   // TCP: client ACKs every n-th data segment
+    std::uint8_t ack_every = 2;  // TCP: client ACKs every n-th data segment
     std::uint8_t unacked = 0;
     std::uint8_t qname_len = 0;
-    bool first_segment = false;   // TCP: next response segment is the first of its response
-    std::uint8_t tls_hdr = 5;     // TLS response stream: header bytes of the current record written (5: all)
-    std::uint16_t tls_len = 0;    // TLS response stream: body length of the current record
-    std::uint16_t tls_left = 0;   // TLS response stream: body bytes of the current record still to write
-    std::uint16_t vlan = 0;       // 0: untagged
+    bool first_segment = false;  // TCP: next response segment is the first of its response
+    std::uint8_t tls_hdr = 5;    // TLS response stream: header bytes of the current record written (5: all)
+    std::uint16_t tls_len = 0;   // TLS response stream: body length of the current record
+    std::uint16_t tls_left = 0;  // TLS response stream: body bytes of the current record still to write
+    std::uint16_t vlan = 0;      // 0: untagged
     std::uint16_t mss = 1460;
     std::uint16_t cport = 0;
     std::uint16_t sport = 0;
-    std::uint16_t ident = 0;      // ICMP identifier / DNS transaction id
-    std::uint16_t icmp_seq = 0;   // ICMP sequence / RTP-like sequence
-    std::uint32_t client = 0;     // host ids
+    std::uint16_t ident = 0;     // ICMP identifier / DNS transaction id
+    std::uint16_t icmp_seq = 0;  // ICMP sequence / RTP-like sequence
+    std::uint32_t client = 0;    // host ids
     std::uint32_t server = 0;
-    std::uint32_t cseq = 0;       // TCP: next sequence number of each side; ICMP/UDP: scratch
+    std::uint32_t cseq = 0;  // TCP: next sequence number of each side; ICMP/UDP: scratch
     std::uint32_t sseq = 0;
     std::uint32_t remaining = 0;  // TCP response bytes / UDP datagrams / ICMP messages left
     std::uint32_t rounds = 0;     // TCP request/response rounds left
@@ -415,7 +422,8 @@ class PcapWriter {
 public:
     explicit PcapWriter(const std::string& path) : path_(path), buf_(8U << 20) {
         file_.reset(std::fopen(path.c_str(), "wb"));
-        if (!file_) throw std::runtime_error(fmt::format("cannot open '{}' for writing: {}", path, std::strerror(errno)));
+        if (!file_)
+            throw std::runtime_error(fmt::format("cannot open '{}' for writing: {}", path, std::strerror(errno)));
         std::uint8_t* h = buf_.data();
         put32_host(h, pcap_magic_nano);
         put16_host(h + 4, 2);
@@ -443,7 +451,8 @@ public:
     }
     void close() {
         flush();
-        if (std::fclose(file_.release()) != 0) throw std::runtime_error(fmt::format("cannot write '{}': {}", path_, std::strerror(errno)));
+        if (std::fclose(file_.release()) != 0)
+            throw std::runtime_error(fmt::format("cannot write '{}': {}", path_, std::strerror(errno)));
     }
     std::uint64_t bytes_written() const noexcept { return written_ + used_; }
 
@@ -478,9 +487,9 @@ struct Options {
 };
 
 struct Counts {
-    std::vector<std::uint64_t> packets;      // per host: IP packets with the host as source or destination
-    std::vector<std::uint64_t> src_packets;  // per host: as source
-    std::vector<std::uint64_t> arp_packets;  // per host: ARP packets naming it (tcpdump "host" matches these too)
+    std::vector<std::uint64_t> packets;          // per host: IP packets with the host as source or destination
+    std::vector<std::uint64_t> src_packets;      // per host: as source
+    std::vector<std::uint64_t> arp_packets;      // per host: ARP packets naming it (tcpdump "host" matches these too)
     std::vector<std::uint64_t> service_packets;  // per host x service
     std::array<std::uint64_t, services.size()> port_packets{};
     std::uint64_t frames = 0;
@@ -488,7 +497,11 @@ struct Counts {
     std::uint64_t first_ts = 0;
     std::uint64_t last_ts = 0;
 
-    Counts() : packets(host_count), src_packets(host_count), arp_packets(host_count), service_packets(host_count * services.size()) {}
+    Counts()
+        : packets(host_count),
+          src_packets(host_count),
+          arp_packets(host_count),
+          service_packets(host_count * services.size()) {}
 };
 
 class Generator {
@@ -551,18 +564,18 @@ private:
     void start(Flow& f, Class cls) {
         f = Flow{};
         switch (cls) {
-        case Class::tcp4: start_tcp(f, false); break;
-        case Class::tcp6: start_tcp(f, true); break;
-        case Class::udp4:
-        case Class::udp6:
-            if (rng_.chance(0.9)) {
-                start_dns(f, cls == Class::udp6);
-            } else {
-                start_udp_stream(f, cls == Class::udp6);
-            }
-            break;
-        case Class::icmp4: start_icmp(f); break;
-        case Class::arp: start_arp(f); break;
+            case Class::tcp4: start_tcp(f, false); break;
+            case Class::tcp6: start_tcp(f, true); break;
+            case Class::udp4:
+            case Class::udp6:
+                if (rng_.chance(0.9)) {
+                    start_dns(f, cls == Class::udp6);
+                } else {
+                    start_udp_stream(f, cls == Class::udp6);
+                }
+                break;
+            case Class::icmp4: start_icmp(f); break;
+            case Class::arp: start_arp(f); break;
         }
     }
 
@@ -625,13 +638,15 @@ private:
         f.sport = 53;
         f.ident = static_cast<std::uint16_t>(rng_.next32());
         // <random label>.<domain>.<tld>
-        static constexpr std::array<std::string_view, 8> domains{"example", "corp", "internal", "cdn", "api", "mail", "updates", "metrics"};
+        static constexpr std::array<std::string_view, 8> domains{"example", "corp", "internal", "cdn",
+                                                                 "api",     "mail", "updates",  "metrics"};
         static constexpr std::array<std::string_view, 4> tlds{"com", "net", "org", "io"};
         static constexpr std::string_view alnum = "abcdefghijklmnopqrstuvwxyz0123456789";
         std::size_t n = 0;
         const std::uint32_t first = rng_.between(3, 12);
         f.qname[n++] = lo8(first);
-        for (std::uint32_t i = 0; i < first; ++i) f.qname[n++] = static_cast<std::uint8_t>(alnum[rng_.below(static_cast<std::uint32_t>(alnum.size()))]);
+        for (std::uint32_t i = 0; i < first; ++i)
+            f.qname[n++] = static_cast<std::uint8_t>(alnum[rng_.below(static_cast<std::uint32_t>(alnum.size()))]);
         for (std::string_view label : {domains[rng_.below(domains.size())], tlds[rng_.below(tlds.size())]}) {
             f.qname[n++] = lo8(label.size());
             std::memcpy(&f.qname[n], label.data(), label.size());
@@ -666,7 +681,8 @@ private:
     // --- packet emission ---------------------------------------------------
 
     // Ethernet (+ 802.1Q) header; returns its length.
-    static std::size_t put_ethernet(std::uint8_t* p, const Mac& dst, const Mac& src, std::uint16_t vlan, std::uint16_t type) noexcept {
+    static std::size_t put_ethernet(std::uint8_t* p, const Mac& dst, const Mac& src, std::uint16_t vlan,
+                                    std::uint16_t type) noexcept {
         std::memcpy(p, dst.data(), 6);
         std::memcpy(p + 6, src.data(), 6);
         if (vlan != 0) {
@@ -687,7 +703,8 @@ private:
         const std::uint32_t src = from_client ? f.client : f.server;
         const std::uint32_t dst = from_client ? f.server : f.client;
         count_ip(f, src, dst);
-        std::size_t off = put_ethernet(p, Hosts::mac(dst), Hosts::mac(src), f.vlan, f.v6 ? ethertype_ipv6 : ethertype_ipv4);
+        std::size_t off =
+            put_ethernet(p, Hosts::mac(dst), Hosts::mac(src), f.vlan, f.v6 ? ethertype_ipv6 : ethertype_ipv4);
         std::uint8_t* ip = p + off;
         const auto len = static_cast<std::uint32_t>(l4_len);
         if (f.v6) {
@@ -745,12 +762,12 @@ private:
 
     std::size_t emit(Flow& f, std::uint8_t* frame) {
         switch (f.kind) {
-        case Kind::tcp: return emit_tcp(f, frame);
-        case Kind::dns: return emit_dns(f, frame);
-        case Kind::udp_stream: return emit_udp_stream(f, frame);
-        case Kind::icmp_echo: return emit_icmp(f, frame);
-        case Kind::arp: return emit_arp(f, frame);
-        case Kind::none: break;
+            case Kind::tcp: return emit_tcp(f, frame);
+            case Kind::dns: return emit_dns(f, frame);
+            case Kind::udp_stream: return emit_udp_stream(f, frame);
+            case Kind::icmp_echo: return emit_icmp(f, frame);
+            case Kind::arp: return emit_arp(f, frame);
+            case Kind::none: break;
         }
         throw std::logic_error("emit on an empty flow slot");
     }
@@ -774,7 +791,8 @@ private:
         put16(t + 16, 0);
         put16(t + 18, 0);
         if (syn_opts) {
-            const std::array<std::uint8_t, 12> opts{2, 4, lo8(f.mss >> 8), lo8(f.mss), 1, 1, 4, 2, 1, 3, 3, 7};  // MSS, SACK_PERM, WS
+            const std::array<std::uint8_t, 12> opts{2, 4, lo8(f.mss >> 8), lo8(f.mss), 1, 1, 4, 2, 1, 3,
+                                                    3, 7};  // MSS, SACK_PERM, WS
             std::memcpy(t + 20, opts.data(), opts.size());
         }
         fill_payload(f, from_client, t + hlen, payload, text);
@@ -830,84 +848,84 @@ private:
     std::size_t emit_tcp(Flow& f, std::uint8_t* frame) {
         std::size_t len = 0;
         switch (f.state) {
-        case syn:
-            len = tcp_segment(f, frame, true, tcp_syn, 0);
-            ++f.cseq;
-            f.state = syn_ack;
-            break;
-        case syn_ack:
-            len = tcp_segment(f, frame, false, tcp_syn | tcp_ack, 0);
-            ++f.sseq;
-            f.state = hs_ack;
-            break;
-        case hs_ack:
-            len = tcp_segment(f, frame, true, tcp_ack, 0);
-            f.state = request;
-            break;
-        case request: {
-            const App app = services[f.service].app;
-            const std::string_view text = app == App::http ? http_request() : std::string_view{};
-            const std::size_t n = text.empty() ? rng_.between(40, 700) : text.size();
-            len = tcp_segment(f, frame, true, tcp_psh | tcp_ack, n, text);
-            f.cseq += static_cast<std::uint32_t>(n);
-            f.remaining = response_size();
-            if (app == App::tls) {
-                // The last record needs room for its header and one byte.
-                const std::uint32_t tail = f.remaining % (tls_header_size + tls_max_record);
-                if (tail > 0 && tail <= tls_header_size) f.remaining += tls_header_size + 1 - tail;
-                f.tls_hdr = tls_header_size;
-                f.tls_left = 0;
+            case syn:
+                len = tcp_segment(f, frame, true, tcp_syn, 0);
+                ++f.cseq;
+                f.state = syn_ack;
+                break;
+            case syn_ack:
+                len = tcp_segment(f, frame, false, tcp_syn | tcp_ack, 0);
+                ++f.sseq;
+                f.state = hs_ack;
+                break;
+            case hs_ack:
+                len = tcp_segment(f, frame, true, tcp_ack, 0);
+                f.state = request;
+                break;
+            case request: {
+                const App app = services[f.service].app;
+                const std::string_view text = app == App::http ? http_request() : std::string_view{};
+                const std::size_t n = text.empty() ? rng_.between(40, 700) : text.size();
+                len = tcp_segment(f, frame, true, tcp_psh | tcp_ack, n, text);
+                f.cseq += static_cast<std::uint32_t>(n);
+                f.remaining = response_size();
+                if (app == App::tls) {
+                    // The last record needs room for its header and one byte.
+                    const std::uint32_t tail = f.remaining % (tls_header_size + tls_max_record);
+                    if (tail > 0 && tail <= tls_header_size) f.remaining += tls_header_size + 1 - tail;
+                    f.tls_hdr = tls_header_size;
+                    f.tls_left = 0;
+                }
+                f.first_segment = true;
+                f.unacked = 0;
+                f.state = response;
+                break;
             }
-            f.first_segment = true;
-            f.unacked = 0;
-            f.state = response;
-            break;
-        }
-        case response: {
-            std::string_view text;
-            if (f.first_segment && services[f.service].app == App::http) {
-                // Content-Length covers the rest of the response.
-                const std::uint32_t body = std::max<std::uint32_t>(f.remaining, 300) - 200;
-                text = http_response_header(body);
-                f.remaining = static_cast<std::uint32_t>(text.size()) + body;
+            case response: {
+                std::string_view text;
+                if (f.first_segment && services[f.service].app == App::http) {
+                    // Content-Length covers the rest of the response.
+                    const std::uint32_t body = std::max<std::uint32_t>(f.remaining, 300) - 200;
+                    text = http_response_header(body);
+                    f.remaining = static_cast<std::uint32_t>(text.size()) + body;
+                }
+                f.first_segment = false;
+                const std::uint32_t n = std::min<std::uint32_t>(f.mss, f.remaining);
+                len = tcp_segment(f, frame, false, n == f.remaining ? tcp_psh | tcp_ack : tcp_ack, n, text);
+                f.remaining -= n;
+                f.sseq += n;
+                ++f.unacked;
+                if (f.remaining == 0) {
+                    f.state = last_ack;
+                } else if (f.unacked >= f.ack_every) {
+                    f.state = data_ack;
+                }
+                break;
             }
-            f.first_segment = false;
-            const std::uint32_t n = std::min<std::uint32_t>(f.mss, f.remaining);
-            len = tcp_segment(f, frame, false, n == f.remaining ? tcp_psh | tcp_ack : tcp_ack, n, text);
-            f.remaining -= n;
-            f.sseq += n;
-            ++f.unacked;
-            if (f.remaining == 0) {
-                f.state = last_ack;
-            } else if (f.unacked >= f.ack_every) {
-                f.state = data_ack;
-            }
-            break;
-        }
-        case data_ack:
-            len = tcp_segment(f, frame, true, tcp_ack, 0);
-            f.unacked = 0;
-            f.state = response;
-            break;
-        case last_ack:
-            len = tcp_segment(f, frame, true, tcp_ack, 0);
-            f.state = --f.rounds > 0 ? request : fin1;
-            break;
-        case fin1:
-            len = tcp_segment(f, frame, true, tcp_fin | tcp_ack, 0);
-            ++f.cseq;
-            f.state = fin2;
-            break;
-        case fin2:
-            len = tcp_segment(f, frame, false, tcp_fin | tcp_ack, 0);
-            ++f.sseq;
-            f.state = fin3;
-            break;
-        case fin3:
-            len = tcp_segment(f, frame, true, tcp_ack, 0);
-            f.kind = Kind::none;
-            break;
-        default: throw std::logic_error("bad TCP state");
+            case data_ack:
+                len = tcp_segment(f, frame, true, tcp_ack, 0);
+                f.unacked = 0;
+                f.state = response;
+                break;
+            case last_ack:
+                len = tcp_segment(f, frame, true, tcp_ack, 0);
+                f.state = --f.rounds > 0 ? request : fin1;
+                break;
+            case fin1:
+                len = tcp_segment(f, frame, true, tcp_fin | tcp_ack, 0);
+                ++f.cseq;
+                f.state = fin2;
+                break;
+            case fin2:
+                len = tcp_segment(f, frame, false, tcp_fin | tcp_ack, 0);
+                ++f.sseq;
+                f.state = fin3;
+                break;
+            case fin3:
+                len = tcp_segment(f, frame, true, tcp_ack, 0);
+                f.kind = Kind::none;
+                break;
+            default: throw std::logic_error("bad TCP state");
         }
         return len;
     }
@@ -924,21 +942,23 @@ private:
         append("GET ");
         append(dirs[rng_.below(dirs.size())]);
         for (std::uint32_t i = rng_.between(8, 40); i > 0; --i) text_[n++] = hex[rng_.below(16)];
-        append(" HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: capdb-gencap/1.0\r\nAccept: */*\r\n"
-               "Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n");
+        append(
+            " HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: capdb-gencap/1.0\r\nAccept: */*\r\n"
+            "Accept-Encoding: gzip, deflate\r\nConnection: keep-alive\r\n\r\n");
         return {text_.data(), n};
     }
     std::string_view http_response_header(std::uint32_t body) {
-        const auto r = fmt::format_to_n(text_.data(), text_.size(),
-                                        "HTTP/1.1 200 OK\r\nServer: capdb-gencap\r\nContent-Type: application/octet-stream\r\n"
-                                        "Content-Length: {}\r\nConnection: keep-alive\r\n\r\n",
-                                        body);
+        const auto r =
+            fmt::format_to_n(text_.data(), text_.size(),
+                             "HTTP/1.1 200 OK\r\nServer: capdb-gencap\r\nContent-Type: application/octet-stream\r\n"
+                             "Content-Length: {}\r\nConnection: keep-alive\r\n\r\n",
+                             body);
         return {text_.data(), r.size};
     }
 
     // UDP header at `off`; payload already written after it.
-    static std::size_t finish_udp(std::uint8_t* frame, std::size_t off, std::uint16_t sp, std::uint16_t dp, std::size_t payload,
-                                  std::uint64_t pseudo) noexcept {
+    static std::size_t finish_udp(std::uint8_t* frame, std::size_t off, std::uint16_t sp, std::uint16_t dp,
+                                  std::size_t payload, std::uint64_t pseudo) noexcept {
         std::uint8_t* u = frame + off;
         put16(u, sp);
         put16(u + 2, dp);
@@ -959,9 +979,9 @@ private:
         std::uint8_t* d = frame + off + 8;
         put16(d, f.ident);
         put16(d + 2, query ? 0x0100 : 0x8180);  // RD / QR RD RA
-        put16(d + 4, 1);                         // QDCOUNT
-        put16(d + 6, query ? 0 : 1);             // ANCOUNT
-        put32(d + 8, 0);                         // NSCOUNT, ARCOUNT
+        put16(d + 4, 1);                        // QDCOUNT
+        put16(d + 6, query ? 0 : 1);            // ANCOUNT
+        put32(d + 8, 0);                        // NSCOUNT, ARCOUNT
         std::uint8_t* q = d + 12;
         std::memcpy(q, f.qname.data(), f.qname_len);
         put16(q + f.qname_len, aaaa ? 28 : 1);
@@ -986,7 +1006,8 @@ private:
     std::size_t emit_udp_stream(Flow& f, std::uint8_t* frame) {
         const bool from_client = rng_.chance(0.75);
         const std::size_t limit = f.v6 ? 1400 : 1420;
-        const std::size_t payload = rng_.chance(0.55) ? rng_.between(20, 240) : rng_.between(900, static_cast<std::uint32_t>(limit));
+        const std::size_t payload =
+            rng_.chance(0.55) ? rng_.between(20, 240) : rng_.between(900, static_cast<std::uint32_t>(limit));
         std::uint64_t pseudo = 0;
         const std::size_t off = put_ip(frame, f, from_client, proto_udp, 8 + payload, pseudo);
         // An RTP-like header (version 2, dynamic payload type 96, sequence
@@ -1001,7 +1022,8 @@ private:
         put32(d + 4, f.cseq += 160);
         put32(d + 8, f.flow_label);
         if (--f.remaining == 0) f.kind = Kind::none;
-        return finish_udp(frame, off, from_client ? f.cport : f.sport, from_client ? f.sport : f.cport, payload, pseudo);
+        return finish_udp(frame, off, from_client ? f.cport : f.sport, from_client ? f.sport : f.cport, payload,
+                          pseudo);
     }
 
     // Echo request / reply pairs with Linux ping's 56-byte payload: a
@@ -1038,9 +1060,10 @@ private:
         const std::uint32_t sender = request ? f.client : f.server;
         const std::uint32_t target = request ? f.server : f.client;
         const Mac broadcast{0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-        const std::size_t off = put_ethernet(frame, request ? broadcast : Hosts::mac(target), Hosts::mac(sender), 0, ethertype_arp);
+        const std::size_t off =
+            put_ethernet(frame, request ? broadcast : Hosts::mac(target), Hosts::mac(sender), 0, ethertype_arp);
         std::uint8_t* a = frame + off;
-        put16(a, 1);       // Ethernet
+        put16(a, 1);  // Ethernet
         put16(a + 2, ethertype_ipv4);
         a[4] = 6;
         a[5] = 4;
@@ -1119,24 +1142,27 @@ std::string json_string(std::string_view text) {
 std::string ts_text(std::uint64_t ns) { return fmt::format("{}.{:09}", ns / 1'000'000'000U, ns % 1'000'000'000U); }
 
 std::string host_json(const Hosts& hosts, const Counts& c, std::uint32_t id) {
-    return fmt::format(R"({{"addr": "{}", "packets": {}, "src_packets": {}, "arp_packets": {}, "share": {:.6f}}})", hosts.text(id),
-                       c.packets[id], c.src_packets[id], c.arp_packets[id],
+    return fmt::format(R"({{"addr": "{}", "packets": {}, "src_packets": {}, "arp_packets": {}, "share": {:.6f}}})",
+                       hosts.text(id), c.packets[id], c.src_packets[id], c.arp_packets[id],
                        static_cast<double>(c.packets[id]) / static_cast<double>(c.frames));
 }
 
-void write_json(const std::string& path, const Options& opt, const Hosts& hosts, const Counts& c, std::uint64_t file_bytes) {
+void write_json(const std::string& path, const Options& opt, const Hosts& hosts, const Counts& c,
+                std::uint64_t file_bytes) {
     const std::uint32_t h01 = host_near_share(c, 0.001);
     const std::uint32_t h1 = host_near_share(c, 0.01);
     const std::uint8_t svc = busiest_service(c, h1);
-    const auto top = static_cast<std::size_t>(std::max_element(c.port_packets.begin(), c.port_packets.end()) - c.port_packets.begin());
+    const auto top = static_cast<std::size_t>(std::max_element(c.port_packets.begin(), c.port_packets.end()) -
+                                              c.port_packets.begin());
     std::string out = "{\n";
-    out += fmt::format("  \"file\": {},\n  \"seed\": {},\n  \"packets\": {},\n  \"file_bytes\": {},\n  \"frame_bytes\": {},\n",
-                       json_string(opt.output), opt.seed, c.frames, file_bytes, c.frame_bytes);
+    out += fmt::format(
+        "  \"file\": {},\n  \"seed\": {},\n  \"packets\": {},\n  \"file_bytes\": {},\n  \"frame_bytes\": {},\n",
+        json_string(opt.output), opt.seed, c.frames, file_bytes, c.frame_bytes);
     out += fmt::format("  \"first_ts\": {},\n  \"last_ts\": {},\n", ts_text(c.first_ts), ts_text(c.last_ts));
     out += fmt::format("  \"host_0_1pct\": {},\n", host_json(hosts, c, h01));
     out += fmt::format("  \"host_1pct\": {},\n", host_json(hosts, c, h1));
-    out += fmt::format("  \"busy_port\": {{\"host\": \"{}\", \"port\": {}, \"packets\": {}}},\n", hosts.text(h1), services[svc].port,
-                       c.service_packets[h1 * services.size() + svc]);
+    out += fmt::format("  \"busy_port\": {{\"host\": \"{}\", \"port\": {}, \"packets\": {}}},\n", hosts.text(h1),
+                       services[svc].port, c.service_packets[h1 * services.size() + svc]);
     out += fmt::format("  \"top_port\": {{\"port\": {}, \"packets\": {}}},\n", services[top].port, c.port_packets[top]);
     // Hosts at log-spaced shares (four per decade, 10% down to 0.001%), for
     // picking a host by absolute packet count.
@@ -1230,13 +1256,15 @@ int main(int argc, char** argv) {
         const std::uint32_t h01 = host_near_share(c, 0.001);
         const std::uint32_t h1 = host_near_share(c, 0.01);
         const std::uint8_t svc = busiest_service(c, h1);
-        fmt::print(stderr,
-                   "capdb-gencap: {}: {} packets, {} bytes (avg frame {:.1f} B), {:.3f} s of traffic; generated in {:.2f} s "
-                   "({:.2f} Mpps, {:.0f} MB/s); ~0.1% host {} ({} packets), ~1% host {} ({} packets), its busiest port {} ({} packets)\n",
-                   opt.output, c.frames, file_bytes, static_cast<double>(c.frame_bytes) / static_cast<double>(c.frames),
-                   static_cast<double>(c.last_ts - c.first_ts) / 1e9, secs, static_cast<double>(c.frames) / secs / 1e6,
-                   static_cast<double>(file_bytes) / secs / 1e6, hosts.text(h01), c.packets[h01], hosts.text(h1), c.packets[h1],
-                   services[svc].port, c.service_packets[h1 * services.size() + svc]);
+        fmt::print(
+            stderr,
+            "capdb-gencap: {}: {} packets, {} bytes (avg frame {:.1f} B), {:.3f} s of traffic; generated in {:.2f} s "
+            "({:.2f} Mpps, {:.0f} MB/s); ~0.1% host {} ({} packets), ~1% host {} ({} packets), its busiest port {} ({} "
+            "packets)\n",
+            opt.output, c.frames, file_bytes, static_cast<double>(c.frame_bytes) / static_cast<double>(c.frames),
+            static_cast<double>(c.last_ts - c.first_ts) / 1e9, secs, static_cast<double>(c.frames) / secs / 1e6,
+            static_cast<double>(file_bytes) / secs / 1e6, hosts.text(h01), c.packets[h01], hosts.text(h1),
+            c.packets[h1], services[svc].port, c.service_packets[h1 * services.size() + svc]);
     } catch (const std::exception& e) {
         fmt::print(stderr, "capdb-gencap: error: {}\n", e.what());
         return 1;

@@ -89,7 +89,8 @@ int main(int argc, char** argv) {
         }
     }
     if (rc != PCAP_ERROR_BREAK) {  // -2: end of file
-        fmt::print(stderr, "capdb-readloop: error: reading '{}' after {} packets: {}\n", path, packets, pcap_geterr(pcap.get()));
+        fmt::print(stderr, "capdb-readloop: error: reading '{}' after {} packets: {}\n", path, packets,
+                   pcap_geterr(pcap.get()));
         return 1;
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

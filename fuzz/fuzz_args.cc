@@ -28,7 +28,9 @@ namespace {
 using namespace capdb;
 using fuzz::check;
 
-bool only(std::string_view s, std::string_view allowed) { return s.find_first_not_of(allowed) == std::string_view::npos; }
+bool only(std::string_view s, std::string_view allowed) {
+    return s.find_first_not_of(allowed) == std::string_view::npos;
+}
 
 bool printable_ascii(std::string_view s) {
     for (char c : s)

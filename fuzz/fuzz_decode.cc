@@ -19,8 +19,8 @@
 namespace {
 
 constexpr std::uint32_t kLinkTypes[] = {
-    capdb::dlt::en10mb, capdb::dlt::linux_sll,   capdb::dlt::linux_sll2, capdb::dlt::raw,  capdb::dlt::linktype_raw,
-    capdb::dlt::ipv4,   capdb::dlt::ipv6,        capdb::dlt::null,       capdb::dlt::loop, capdb::dlt::raw_openbsd,
+    capdb::dlt::en10mb, capdb::dlt::linux_sll, capdb::dlt::linux_sll2, capdb::dlt::raw,  capdb::dlt::linktype_raw,
+    capdb::dlt::ipv4,   capdb::dlt::ipv6,      capdb::dlt::null,       capdb::dlt::loop, capdb::dlt::raw_openbsd,
 };
 constexpr std::size_t kSupported = sizeof kLinkTypes / sizeof kLinkTypes[0];
 

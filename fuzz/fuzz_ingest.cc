@@ -14,12 +14,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <string>
@@ -59,7 +59,7 @@ const char* work_dir() {
     if (g_dir[0] != '\0') return g_dir;
     std::string base = "/dev/shm";
     if (const char* t = std::getenv("TMPDIR"); t && *t) base = t;
-    struct stat st{};
+    struct stat st {};
     if (::stat(base.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) base = "/tmp";
     const std::string tmpl = base + "/capdb-fuzz-ingest-XXXXXX";
     check(tmpl.size() < sizeof g_dir, "TMPDIR too long");
@@ -102,15 +102,14 @@ Reread reread(const std::string& path) {
         } catch (const DamagedError&) {
             r.damaged = true;
         }
-    } catch (const InputError&) {
-    }
+    } catch (const InputError&) {}
     return r;
 }
 
 bool same_summary(const Summary& a, const Summary& b) {
-    return a.network == b.network && a.status == b.status && a.ethertype == b.ethertype &&
-           a.ip_proto == b.ip_proto && a.has_ports == b.has_ports && a.fragment == b.fragment &&
-           a.src_port == b.src_port && a.dst_port == b.dst_port && a.src == b.src && a.dst == b.dst;
+    return a.network == b.network && a.status == b.status && a.ethertype == b.ethertype && a.ip_proto == b.ip_proto &&
+           a.has_ports == b.has_ports && a.fragment == b.fragment && a.src_port == b.src_port &&
+           a.dst_port == b.dst_port && a.src == b.src && a.dst == b.dst;
 }
 
 }  // namespace
@@ -153,8 +152,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     store->query(Filter{}, [&](const PacketView& p) {
         check(p.ts_ns >= last_ts, "query() not in time order");
         last_ts = p.ts_ns;
-        rows.push_back({p.seq, {p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
-                                std::vector<std::uint8_t>(p.preview.begin(), p.preview.end())}});
+        rows.push_back({p.seq,
+                        {p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
+                         std::vector<std::uint8_t>(p.preview.begin(), p.preview.end())}});
         fmt::memory_buffer out;
         for (auto format : {OutputFormat::line, OutputFormat::long_form, OutputFormat::json, OutputFormat::csv})
             format_row(out, format, p);

@@ -57,7 +57,9 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         const std::uint8_t flags = d[19];
         p.summary.status = static_cast<Status>(flags % 5);
         p.time_invalid = flags >> 7 & 1;
-        p.summary.network = (flags >> 3 & 3) == 1 ? Network::ipv4 : (flags >> 3 & 3) == 2 ? Network::ipv6 : Network::none;
+        p.summary.network = (flags >> 3 & 3) == 1   ? Network::ipv4
+                            : (flags >> 3 & 3) == 2 ? Network::ipv6
+                                                    : Network::none;
         p.summary.has_ports = p.summary.network != Network::none && (flags >> 5 & 1);
         p.summary.fragment = p.summary.network != Network::none && (flags >> 6 & 1);
         p.summary.ethertype = static_cast<std::uint16_t>(u(20, 2));
@@ -80,8 +82,8 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
     // Rows as the writer hands them over: grouped by host.
     std::vector<store::RowRef> rows;
     for (std::size_t i = 0; i < batch.packets.size(); ++i)
-        rows.push_back({&batch.packets[i], batch.arena.data() + batch.packets[i].preview_off,
-                        static_cast<std::uint32_t>(i)});
+        rows.push_back(
+            {&batch.packets[i], batch.arena.data() + batch.packets[i].preview_off, static_cast<std::uint32_t>(i)});
     store::AddressTable table;
     store::group_by_host(rows, table);
     store::PageEncoder encoder;
@@ -130,9 +132,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 1) return 0;
     const std::span<const std::uint8_t> rest(data + 1, size - 1);
     switch (data[0] % 3) {
-        case 0:
-            decode_page(rest);
-            break;
+        case 0: decode_page(rest); break;
         case 1: {
             std::vector<std::uint8_t> z(ZSTD_compressBound(rest.size()));
             const std::size_t n = ZSTD_compress(z.data(), z.size(), rest.data(), rest.size(), 1);
@@ -141,9 +141,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             decode_page(z);
             break;
         }
-        default:
-            round_trip(rest.data(), rest.size());
-            break;
+        default: round_trip(rest.data(), rest.size()); break;
     }
     return 0;
 }

@@ -44,8 +44,7 @@ void decode_postings(std::span<const std::uint8_t> rest) {
             check(page < store::kMaxPagesPerBlock, "posting page number in range");
             prev = block;
         });
-    } catch (const DatabaseError&) {
-    }
+    } catch (const DatabaseError&) {}
 }
 
 void decode_index(std::span<const std::uint8_t> rest) {

@@ -12,12 +12,12 @@ namespace capdb {
 
 // Link-layer types as libpcap's pcap_datalink() reports them (DLT_ values).
 namespace dlt {
-inline constexpr std::uint32_t null = 0;        // BSD loopback, host-order AF
-inline constexpr std::uint32_t en10mb = 1;      // Ethernet
-inline constexpr std::uint32_t raw = 12;        // raw IP (LINKTYPE_RAW 101 maps here)
+inline constexpr std::uint32_t null = 0;    // BSD loopback, host-order AF
+inline constexpr std::uint32_t en10mb = 1;  // Ethernet
+inline constexpr std::uint32_t raw = 12;    // raw IP (LINKTYPE_RAW 101 maps here)
 inline constexpr std::uint32_t raw_openbsd = 14;
 inline constexpr std::uint32_t linktype_raw = 101;
-inline constexpr std::uint32_t loop = 108;      // OpenBSD loopback, network-order AF
+inline constexpr std::uint32_t loop = 108;  // OpenBSD loopback, network-order AF
 inline constexpr std::uint32_t linux_sll = 113;
 inline constexpr std::uint32_t ipv4 = 228;
 inline constexpr std::uint32_t ipv6 = 229;
@@ -46,12 +46,12 @@ struct Summary {
     // Link-layer protocol of the payload: the EtherType (after any VLAN tags),
     // or its equivalent for SLL/NULL/raw. 0 when unknown.
     std::uint16_t ethertype = 0;
-    std::uint8_t ip_proto = 0;   // upper-layer protocol (after IPv6 extension headers); valid when network != none
-    bool has_ports = false;      // TCP/UDP/SCTP/UDP-Lite ports decoded (first fragment only)
-    bool fragment = false;       // IPv4/IPv6 fragment (first or later)
+    std::uint8_t ip_proto = 0;  // upper-layer protocol (after IPv6 extension headers); valid when network != none
+    bool has_ports = false;     // TCP/UDP/SCTP/UDP-Lite ports decoded (first fragment only)
+    bool fragment = false;      // IPv4/IPv6 fragment (first or later)
     std::uint16_t src_port = 0;
     std::uint16_t dst_port = 0;
-    Address src{};               // valid when network != none
+    Address src{};  // valid when network != none
     Address dst{};
 };
 

@@ -36,10 +36,13 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
     {Exit::input, "input", "a file is missing, unreadable, a directory, empty or not a pcap/pcapng capture"},
     {Exit::damaged, "damaged", "a capture is truncated or corrupt mid-file; the packets before it are stored"},
     {Exit::unsupported, "unsupported", "a link type capdb cannot decode; its packets are stored undecoded"},
-    {Exit::database, "database", "database missing, not capdb's, corrupt, from an older or newer capdb, read-only or full"},
+    {Exit::database, "database",
+     "database missing, not capdb's, corrupt, from an older or newer capdb, read-only or full"},
     {Exit::device, "device", "live capture: no such interface, interface down, bad filter"},
     {Exit::permission, "permission", "live capture: not permitted (see setcap in the README)"},
-    {Exit::interrupted, "interrupted", "stopped by SIGINT or SIGTERM before the input was finished; what was read is committed and the capture is marked interrupted"},
+    {Exit::interrupted, "interrupted",
+     "stopped by SIGINT or SIGTERM before the input was finished; what was read is committed and the capture is marked "
+     "interrupted"},
 };
 
 class Error : public std::runtime_error {

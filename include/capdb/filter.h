@@ -16,11 +16,11 @@ struct Filter {
     std::optional<std::int64_t> to_ns;    // inclusive
     std::optional<Prefix> src;
     std::optional<Prefix> dst;
-    std::optional<Prefix> host;           // src or dst
-    std::optional<std::uint16_t> port;    // src or dst port
+    std::optional<Prefix> host;         // src or dst
+    std::optional<std::uint16_t> port;  // src or dst port
     std::optional<std::uint16_t> sport;
     std::optional<std::uint16_t> dport;
-    std::optional<std::uint8_t> proto;    // IP protocol number
+    std::optional<std::uint8_t> proto;  // IP protocol number
     std::optional<CaptureId> capture;
     std::optional<std::uint64_t> limit;
 

@@ -26,9 +26,9 @@ struct FollowOptions {
 };
 
 enum class FollowEnd {
-    limit,     // filter.limit rows delivered
-    stopped,   // should_stop() said so
-    refused,   // on_row or caught_up returned false
+    limit,    // filter.limit rows delivered
+    stopped,  // should_stop() said so
+    refused,  // on_row or caught_up returned false
 };
 
 // Calls on_row for every packet matching filter: first those stored now, in

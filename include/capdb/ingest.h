@@ -16,8 +16,8 @@ namespace capdb {
 struct IngestOptions {
     std::uint32_t batch = kDefaultCommitPackets;  // packets per committed batch
     std::size_t queue_bytes = kFileQueueBytes;    // bound of the queue of batches to the storage thread
-    std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
-    std::FILE* progress = nullptr;       // where to draw a progress bar (a terminal), or null
+    std::uint32_t preview_bytes = 16;             // bytes of each frame kept as preview
+    std::FILE* progress = nullptr;                // where to draw a progress bar (a terminal), or null
     // Asked before each read of the input (and every 200 ms while a pipe is
     // quiet); true stops the ingest, which keeps what it read and marks the
     // capture interrupted (SIGINT, SIGTERM).
@@ -26,8 +26,8 @@ struct IngestOptions {
 
 struct IngestOutcome {
     CaptureId capture = 0;
-    bool duplicate = false;         // already ingested: nothing stored
-    bool interrupted = false;       // stopped by should_stop
+    bool duplicate = false;    // already ingested: nothing stored
+    bool interrupted = false;  // stopped by should_stop
     PacketCounts counts;
     std::uint32_t linktype = 0;
 };

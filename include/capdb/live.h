@@ -22,9 +22,9 @@ inline constexpr std::uint32_t kDefaultSnaplen = 262144;  // as tcpdump; also th
 inline constexpr std::uint32_t kMaxSnaplen = 262144;
 
 struct LiveOptions {
-    std::string device;                      // interface name; "any" captures on all
-    std::string filter;                      // BPF expression as tcpdump takes it; empty: everything
-    std::uint32_t snaplen = kDefaultSnaplen; // 1..kMaxSnaplen bytes kept per packet
+    std::string device;                       // interface name; "any" captures on all
+    std::string filter;                       // BPF expression as tcpdump takes it; empty: everything
+    std::uint32_t snaplen = kDefaultSnaplen;  // 1..kMaxSnaplen bytes kept per packet
     bool promisc = true;
     std::optional<std::uint32_t> buffer_size;  // kernel capture buffer in bytes; libpcap's default (2 MiB) if unset
     std::chrono::milliseconds buffer_timeout{100};  // longest a packet waits in the kernel buffer
@@ -96,10 +96,10 @@ std::string describe_interface(const InterfaceInfo& info);
 // Live ingest
 
 struct LiveIngestOptions {
-    std::uint32_t batch = kDefaultCommitPackets;  // packets per committed batch
-    std::uint32_t preview_bytes = 16;    // bytes of each frame kept as preview
+    std::uint32_t batch = kDefaultCommitPackets;       // packets per committed batch
+    std::uint32_t preview_bytes = 16;                  // bytes of each frame kept as preview
     std::optional<std::chrono::nanoseconds> duration;  // stop after this long
-    std::optional<std::uint64_t> count;  // stop after this many packets
+    std::optional<std::uint64_t> count;                // stop after this many packets
     // Longest a captured packet waits before it is committed: a commit is
     // requested (CaptureWriter::request_commit) this often while packets
     // arrive; it follows within milliseconds on the storage thread.
@@ -110,13 +110,13 @@ struct LiveIngestOptions {
     // reading of packets; beyond it the kernel buffer fills and the kernel
     // drops.
     std::size_t queue_bytes = kDefaultQueueBytes;
-    std::function<bool()> should_stop;   // polled at least every 100 ms; true ends the capture
+    std::function<bool()> should_stop;  // polled at least every 100 ms; true ends the capture
 };
 
 struct LiveOutcome {
     CaptureId capture = 0;
-    PacketCounts counts;                 // packets captured and stored
-    LiveStats stats;                     // from libpcap at the end
+    PacketCounts counts;  // packets captured and stored
+    LiveStats stats;      // from libpcap at the end
 };
 
 // Captures from capture into store until should_stop, the duration or the

@@ -23,7 +23,7 @@ const char* capture_state_name(CaptureState s) noexcept;
 // one of ipv4, ipv6, other, malformed and unsupported.
 struct PacketCounts {
     std::uint64_t packets = 0;
-    std::uint64_t ipv4 = 0;         // IPv4 decoded as expected
+    std::uint64_t ipv4 = 0;  // IPv4 decoded as expected
     std::uint64_t ipv6 = 0;
     std::uint64_t other = 0;        // non-IP link payloads (ARP, LLDP, ...)
     std::uint64_t malformed = 0;    // truncated or malformed headers, IP or not
@@ -45,9 +45,9 @@ struct PacketCounts {
 
 // What is known of a capture when it starts.
 struct CaptureMeta {
-    std::string source;        // file path, "-" for stdin, or interface name
+    std::string source;  // file path, "-" for stdin, or interface name
     bool live = false;
-    std::string filter;        // BPF expression for live captures
+    std::string filter;  // BPF expression for live captures
     std::uint32_t linktype = 0;
     std::uint32_t snaplen = 0;
     std::uint32_t preview_bytes = 16;
@@ -65,13 +65,13 @@ struct CaptureInfo {
     CaptureId id = 0;
     CaptureMeta meta;
     CaptureState state = CaptureState::running;
-    std::string sha256;        // hex; empty until the capture is complete
+    std::string sha256;  // hex; empty until the capture is complete
     std::optional<std::int64_t> first_ts_ns;
     std::optional<std::int64_t> last_ts_ns;
     PacketCounts counts;
     std::optional<LiveStats> live_stats;
-    std::int64_t started_at_ns = 0;   // wall clock
-    std::string error;                // why it failed, if it did
+    std::int64_t started_at_ns = 0;  // wall clock
+    std::string error;               // why it failed, if it did
 };
 
 // Appends one capture's packets. Packets become visible to readers when a
@@ -103,8 +103,7 @@ public:
     // Commits and marks the capture complete, or interrupted (a file ingest
     // stopped by a signal before the end of its input), with its identity and
     // statistics.
-    virtual void finish(CaptureState final_state, const std::string& sha256,
-                        const std::optional<LiveStats>& stats) = 0;
+    virtual void finish(CaptureState final_state, const std::string& sha256, const std::optional<LiveStats>& stats) = 0;
     // Commits what was appended and marks the capture failed with a reason.
     // sha256 is the file's identity when it was read to the end despite the
     // failure (a damaged record), else empty.

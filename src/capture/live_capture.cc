@@ -2,13 +2,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <cstring>
 #include <exception>
-#include <utility>
-#include <algorithm>
 #include <limits>
+#include <utility>
 
 #include <fmt/format.h>
 #include <pcap/pcap.h>
@@ -38,8 +38,10 @@ struct DeviceListFreer {
 std::string permission_hint() {
     std::string self(PATH_MAX, '\0');
     const ssize_t n = ::readlink("/proc/self/exe", self.data(), self.size());
-    if (n <= 0) self = "$(command -v capdb)";
-    else self.resize(static_cast<std::size_t>(n));
+    if (n <= 0)
+        self = "$(command -v capdb)";
+    else
+        self.resize(static_cast<std::size_t>(n));
     const bool plain = self.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-+") ==
                        std::string::npos;
     return fmt::format("run as root, or allow this binary to capture: sudo setcap cap_net_raw,cap_net_admin=eip {}",
@@ -97,8 +99,7 @@ struct LiveCapture::Impl {
             return;
         }
         switch (rc) {
-            case PCAP_ERROR_NO_SUCH_DEVICE:
-                fail("no such interface; list them with 'capdb interfaces'");
+            case PCAP_ERROR_NO_SUCH_DEVICE: fail("no such interface; list them with 'capdb interfaces'");
             case PCAP_ERROR_PERM_DENIED:
                 fail(fmt::format("permission denied ({}); {}", pcap_message(p, "not permitted"), permission_hint()),
                      Exit::permission);
@@ -106,10 +107,8 @@ struct LiveCapture::Impl {
                 fail(fmt::format("no permission for promiscuous mode ({}); use --no-promisc, or {}",
                                  pcap_message(p, "not permitted"), permission_hint()),
                      Exit::permission);
-            case PCAP_ERROR_IFACE_NOT_UP:
-                fail("the interface is down");
-            default:
-                fail(pcap_message(p, pcap_statustostr(rc)));
+            case PCAP_ERROR_IFACE_NOT_UP: fail("the interface is down");
+            default: fail(pcap_message(p, pcap_statustostr(rc)));
         }
     }
 
@@ -239,8 +238,7 @@ LiveStats LiveCapture::stats() {
 std::vector<InterfaceInfo> list_interfaces() {
     char errbuf[PCAP_ERRBUF_SIZE] = {};
     pcap_if_t* raw = nullptr;
-    if (pcap_findalldevs(&raw, errbuf) != 0)
-        throw DeviceError(fmt::format("cannot list interfaces: {}", errbuf));
+    if (pcap_findalldevs(&raw, errbuf) != 0) throw DeviceError(fmt::format("cannot list interfaces: {}", errbuf));
     std::unique_ptr<pcap_if_t, DeviceListFreer> list(raw);
     std::vector<InterfaceInfo> out;
     for (const pcap_if_t* d = list.get(); d; d = d->next) {

@@ -80,15 +80,16 @@ PcapTime pcap_record_time(const timeval& tv) noexcept {
 enum class Magic { pcap, pcapng, other };
 
 Magic classify(const std::array<unsigned char, 4>& m) noexcept {
-    const std::uint32_t be = (std::uint32_t{m[0]} << 24) | (std::uint32_t{m[1]} << 16) | (std::uint32_t{m[2]} << 8) | m[3];
+    const std::uint32_t be =
+        (std::uint32_t{m[0]} << 24) | (std::uint32_t{m[1]} << 16) | (std::uint32_t{m[2]} << 8) | m[3];
     switch (be) {
-        case 0xa1b2c3d4: case 0xd4c3b2a1:  // microsecond
-        case 0xa1b23c4d: case 0x4d3cb2a1:  // nanosecond
+        case 0xa1b2c3d4:
+        case 0xd4c3b2a1:  // microsecond
+        case 0xa1b23c4d:
+        case 0x4d3cb2a1:  // nanosecond
             return Magic::pcap;
-        case 0x0a0d0d0a:
-            return Magic::pcapng;
-        default:
-            return Magic::other;
+        case 0x0a0d0d0a: return Magic::pcapng;
+        default: return Magic::other;
     }
 }
 
@@ -116,7 +117,7 @@ bool wait_readable(int fd, const std::function<bool()>& should_stop) {
 // should_stop says so, the read fails (EINTR) and stopped is set.
 struct StreamCookie {
     int fd = 0;
-    bool regular = false;          // a regular file: a read never waits
+    bool regular = false;  // a regular file: a read never waits
     std::function<bool()> should_stop;
     bool stopped = false;
     std::unique_ptr<Sha256> hash;  // null when the file is hashed separately
@@ -162,17 +163,15 @@ int cookie_close(void*) { return 0; }
 // cat or tcpdump -r would, rather than read the writer's absence as an
 // empty file. A writer that connects and closes without writing ends the
 // wait. Returns false when should_stop ended it.
-bool wait_for_writer(int fd, const std::function<bool()>& should_stop) {
-    return wait_readable(fd, should_stop);
-}
+bool wait_for_writer(int fd, const std::function<bool()>& should_stop) { return wait_readable(fd, should_stop); }
 
 }  // namespace
 
 struct OfflineReader::Impl {
     std::string path;
     bool is_stdin = false;
-    int fd = -1;                  // owned unless stdin
-    std::uint64_t size = 0;       // regular files only
+    int fd = -1;             // owned unless stdin
+    std::uint64_t size = 0;  // regular files only
     Magic magic = Magic::other;
     // stdio buffer for the FILE libpcap reads (glibc ignores a size given
     // without a buffer); declared before pcap so that it outlives it.
@@ -195,9 +194,10 @@ struct OfflineReader::Impl {
     std::int64_t pcapng_block_start(long end) const {
         std::uint8_t b[4];
         if (end < 12 || ::pread(fd, b, 4, end - 4) != 4) return -1;
-        std::uint32_t len = pcap_is_swapped(pcap.get())
-                                ? (std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3])
-                                : (std::uint32_t{b[3]} << 24 | std::uint32_t{b[2]} << 16 | std::uint32_t{b[1]} << 8 | b[0]);
+        std::uint32_t len =
+            pcap_is_swapped(pcap.get())
+                ? (std::uint32_t{b[0]} << 24 | std::uint32_t{b[1]} << 16 | std::uint32_t{b[2]} << 8 | b[3])
+                : (std::uint32_t{b[3]} << 24 | std::uint32_t{b[2]} << 16 | std::uint32_t{b[1]} << 8 | b[0]);
         if (len < 12 || len > end) return -1;
         return end - len;
     }
@@ -241,7 +241,8 @@ struct OfflineReader::Impl {
     }
 };
 
-OfflineReader::OfflineReader(const std::string& path, std::function<bool()> should_stop) : impl_(std::make_unique<Impl>()) {
+OfflineReader::OfflineReader(const std::string& path, std::function<bool()> should_stop)
+    : impl_(std::make_unique<Impl>()) {
     Impl& m = *impl_;
     m.path = path;
     m.is_stdin = path == "-";
@@ -254,7 +255,7 @@ OfflineReader::OfflineReader(const std::string& path, std::function<bool()> shou
         int flags = fcntl(m.fd, F_GETFL);
         if (flags >= 0) fcntl(m.fd, F_SETFL, flags & ~O_NONBLOCK);
     }
-    struct stat st{};
+    struct stat st {};
     if (fstat(m.fd, &st) != 0) m.input_error(std::strerror(errno));
     if (S_ISDIR(st.st_mode)) m.input_error("is a directory, not a capture file");
     if (S_ISFIFO(st.st_mode) && !m.is_stdin && !wait_for_writer(m.fd, should_stop)) m.interrupted_error();
@@ -357,8 +358,7 @@ std::string OfflineReader::sha256() {
         // Drain what libpcap has not read (trailing bytes still belong to the file).
         std::FILE* fp = pcap_file(m.pcap.get());
         char buf[1 << 16];
-        while (fp && std::fread(buf, 1, sizeof buf, fp) > 0) {
-        }
+        while (fp && std::fread(buf, 1, sizeof buf, fp) > 0) {}
         // Stopped while draining: the digest covers only part of the input.
         if (m.cookie->stopped) return {};
         return m.cookie->hash->hex();

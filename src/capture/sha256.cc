@@ -26,8 +26,7 @@ Sha256::Sha256() : ctx_(EVP_MD_CTX_new()) {
 Sha256::~Sha256() = default;
 
 void Sha256::update(const void* data, std::size_t n) {
-    if (!finished_ && EVP_DigestUpdate(ctx_.get(), data, n) != 1)
-        throw Error(Exit::internal, "SHA-256 update failed");
+    if (!finished_ && EVP_DigestUpdate(ctx_.get(), data, n) != 1) throw Error(Exit::internal, "SHA-256 update failed");
 }
 
 std::string Sha256::hex() {

@@ -69,7 +69,8 @@ int run_live(const IngestArgs& a) {
     if (a.duration) {
         if (!std::isfinite(*a.duration) || *a.duration <= 0 || *a.duration > 1e9)
             throw UsageError("--duration must be a positive number of seconds");
-        opts.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*a.duration));
+        opts.duration =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*a.duration));
     }
     if (a.count) {
         if (*a.count < 1) throw UsageError("--count must be at least 1");
@@ -96,7 +97,7 @@ int run_live(const IngestArgs& a) {
 // that ingest_file() would. Standard input, FIFOs and devices are left to be
 // read once, by ingest_file() itself.
 void check_readable(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     if (path == "-" || (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))) return;
     const OfflineReader probe(path);
 }
@@ -170,13 +171,12 @@ int run_ingest(const IngestArgs& a) {
         }
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::fprintf(stderr,
-                 "capdb: %llu packets (IPv4 %llu, IPv6 %llu, other %llu, malformed %llu) in %.3f s, %.0f packets/s\n",
-                 static_cast<unsigned long long>(total.packets), static_cast<unsigned long long>(total.ipv4),
-                 static_cast<unsigned long long>(total.ipv6),
-                 static_cast<unsigned long long>(total.other + total.unsupported),
-                 static_cast<unsigned long long>(total.malformed), secs,
-                 secs > 0 ? static_cast<double>(total.packets) / secs : 0.0);
+    std::fprintf(
+        stderr, "capdb: %llu packets (IPv4 %llu, IPv6 %llu, other %llu, malformed %llu) in %.3f s, %.0f packets/s\n",
+        static_cast<unsigned long long>(total.packets), static_cast<unsigned long long>(total.ipv4),
+        static_cast<unsigned long long>(total.ipv6), static_cast<unsigned long long>(total.other + total.unsupported),
+        static_cast<unsigned long long>(total.malformed), secs,
+        secs > 0 ? static_cast<double>(total.packets) / secs : 0.0);
     return static_cast<int>(worst);
 }
 

@@ -1,9 +1,9 @@
 // 'capdb captures': the captures of a database, as a listing that fits 100
 // columns, the full listing (--long), or JSON lines (--format json).
 #include <algorithm>
-#include <iterator>
 #include <cstdint>
 #include <cstdio>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -143,13 +143,17 @@ void put_to(fmt::memory_buffer& out, fmt::format_string<Args...> format, Args&&.
 
 template <typename T>
 void json_optional(fmt::memory_buffer& out, const std::optional<T>& v) {
-    if (v) fmt::format_to(std::back_inserter(out), "{}", *v);
-    else fmt::format_to(std::back_inserter(out), "null");
+    if (v)
+        fmt::format_to(std::back_inserter(out), "{}", *v);
+    else
+        fmt::format_to(std::back_inserter(out), "null");
 }
 
 void json_optional_string(fmt::memory_buffer& out, const std::string& s) {
-    if (s.empty()) fmt::format_to(std::back_inserter(out), "null");
-    else json_string(out, s);
+    if (s.empty())
+        fmt::format_to(std::back_inserter(out), "null");
+    else
+        json_string(out, s);
 }
 
 // One object per capture: every field of CaptureInfo, null when absent.
@@ -173,11 +177,15 @@ void print_json(const std::vector<CaptureInfo>& caps) {
         put(",\"last_ts_ns\":");
         json_optional(out, c.last_ts_ns);
         put(",\"first_time\":");
-        if (c.first_ts_ns) json_string(out, format_rfc3339(*c.first_ts_ns));
-        else put("null");
+        if (c.first_ts_ns)
+            json_string(out, format_rfc3339(*c.first_ts_ns));
+        else
+            put("null");
         put(",\"last_time\":");
-        if (c.last_ts_ns) json_string(out, format_rfc3339(*c.last_ts_ns));
-        else put("null");
+        if (c.last_ts_ns)
+            json_string(out, format_rfc3339(*c.last_ts_ns));
+        else
+            put("null");
         const PacketCounts& n = c.counts;
         put(",\"packets\":{},\"ipv4\":{},\"ipv6\":{},\"other\":{},\"malformed\":{},\"unsupported\":{},\"bytes\":{}",
             n.packets, n.ipv4, n.ipv6, n.other, n.malformed, n.unsupported, n.bytes);
@@ -200,9 +208,12 @@ int run_captures(const CapturesArgs& a) {
         throw UsageError(fmt::format("--format: unknown format '{}' (text, json)", printable(a.format)));
     auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
     const std::vector<CaptureInfo> caps = store->captures();
-    if (a.format == "json") print_json(caps);
-    else if (a.long_form) print_long(caps);
-    else print_short(caps);
+    if (a.format == "json")
+        print_json(caps);
+    else if (a.long_form)
+        print_long(caps);
+    else
+        print_short(caps);
     std::fflush(stdout);
     return 0;
 }

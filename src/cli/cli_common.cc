@@ -27,7 +27,7 @@ extern "C" void on_signal(int sig) {
 }  // namespace
 
 void install_signal_handlers() {
-    struct sigaction sa{};
+    struct sigaction sa {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, nullptr);

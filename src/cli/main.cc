@@ -12,8 +12,8 @@
 #include <string_view>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include "capdb/error.h"
 #include "capdb/ingest.h"
@@ -72,8 +72,9 @@ const CLI::Validator kDecimal(
 const char* const kDbHelp = "Database path (default: $CAPDB_DB or ./capdb.db)";
 
 void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
-    ingest.add_option("files", in.files,
-                      "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump")
+    ingest
+        .add_option("files", in.files,
+                    "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump")
         ->type_name("FILE");
     ingest.add_option("--db", in.db, kDbHelp)->type_name("PATH");
     ingest
@@ -88,8 +89,8 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
                                 IngestOptions{}.preview_bytes))
         ->check(kDecimal)
         ->type_name("N");
-    auto* live = ingest.add_option("-i,--live", in.live, "Capture live from this interface ('any' for all)")
-                     ->type_name("IFACE");
+    auto* live =
+        ingest.add_option("-i,--live", in.live, "Capture live from this interface ('any' for all)")->type_name("IFACE");
     ingest.add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")
         ->needs(live)
         ->type_name("EXPR");
@@ -107,8 +108,7 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
         ->needs(live)
         ->type_name("BYTES");
     ingest.add_flag("--no-promisc", in.no_promisc, "Live: do not put the interface in promiscuous mode")->needs(live);
-    ingest
-        .add_option("--buffer-size", in.buffer_size, "Live: kernel capture buffer (bytes; k, m, g suffixes)")
+    ingest.add_option("--buffer-size", in.buffer_size, "Live: kernel capture buffer (bytes; k, m, g suffixes)")
         ->transform(CLI::AsSizeValue(false).description(""))
         ->needs(live)
         ->type_name("BYTES");
@@ -143,9 +143,7 @@ void add_captures_options(CLI::App& captures, CapturesArgs& c) {
 }
 
 // "capdb" or "capdb query": the command whose --help the user wants.
-std::string command_name(const CLI::App* cmd) {
-    return cmd ? "capdb " + cmd->get_name() : std::string("capdb");
-}
+std::string command_name(const CLI::App* cmd) { return cmd ? "capdb " + cmd->get_name() : std::string("capdb"); }
 
 // The words CLI11 could not place, in the order given, as capdb says them.
 std::string extras_message(const CLI::App* cmd, const std::vector<std::string>& words) {
@@ -192,7 +190,6 @@ int usage_error(const CLI::App* cmd, const std::string& message) {
                  command_name(cmd).c_str());
     return static_cast<int>(Exit::usage);
 }
-
 
 }  // namespace
 

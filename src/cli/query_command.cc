@@ -21,7 +21,8 @@ std::optional<Prefix> address_arg(const std::string& flag, const std::optional<s
     if (!arg) return std::nullopt;
     const std::string& text = *arg;
     auto p = parse_prefix(text);
-    if (!p) throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
+    if (!p)
+        throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
     return p;
 }
 
@@ -75,7 +76,8 @@ Filter build_filter(const QueryArgs& a) {
 int run_query(const QueryArgs& a) {
     const Filter filter = build_filter(a);  // all checks before the database is touched
     auto format = parse_format(a.format);
-    if (!format) throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
+    if (!format)
+        throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
     if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
     const std::string db = database_path(a.db);
     auto store = open_sqlite_store(db, {.read_only = true, .create = false});
@@ -91,7 +93,8 @@ int run_query(const QueryArgs& a) {
         FollowOptions options;
         options.should_stop = [] { return g_stop != 0; };
         options.caught_up = [&] { return printer.flush(); };
-        follow(*store, filter, [&](const PacketView& p) { return printer.row(p); }, options);
+        follow(
+            *store, filter, [&](const PacketView& p) { return printer.row(p); }, options);
         return 0;
     }
     if (a.count) {

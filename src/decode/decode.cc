@@ -76,10 +76,8 @@ bool carries_ports(std::uint8_t proto) noexcept {
         case ipproto::udp:
         case ipproto::sctp:
         case ipproto::udplite:
-        case ipproto::dccp:
-            return true;
-        default:
-            return false;
+        case ipproto::dccp: return true;
+        default: return false;
     }
 }
 
@@ -245,9 +243,7 @@ void decode_ipv6(Summary& s, ByteCursor cur) noexcept {
                 if (fragment_offset != 0) return;  // no transport header here
                 break;
             }
-            default:
-                decode_ports(s, payload);
-                return;
+            default: decode_ports(s, payload); return;
         }
     }
 }
@@ -269,9 +265,7 @@ void decode_ip_by_version(Summary& s, ByteCursor cur) noexcept {
             s.ethertype = ethertype::ipv6;
             decode_ipv6(s, cur);
             return;
-        default:
-            s.status = Status::malformed;
-            return;
+        default: s.status = Status::malformed; return;
     }
 }
 
@@ -291,15 +285,9 @@ void decode_ethertype_payload(Summary& s, ByteCursor cur, std::uint16_t type) no
         s.ethertype = type;
     }
     switch (type) {
-        case ethertype::ipv4:
-            decode_ipv4(s, cur);
-            return;
-        case ethertype::ipv6:
-            decode_ipv6(s, cur);
-            return;
-        default:
-            s.status = Status::non_ip;
-            return;
+        case ethertype::ipv4: decode_ipv4(s, cur); return;
+        case ethertype::ipv6: decode_ipv6(s, cur); return;
+        default: s.status = Status::non_ip; return;
     }
 }
 
@@ -386,10 +374,8 @@ bool link_type_supported(std::uint32_t linktype) noexcept {
         case dlt::linux_sll:
         case dlt::ipv4:
         case dlt::ipv6:
-        case dlt::linux_sll2:
-            return true;
-        default:
-            return false;
+        case dlt::linux_sll2: return true;
+        default: return false;
     }
 }
 
@@ -424,20 +410,12 @@ Summary decode(std::uint32_t linktype, std::span<const std::uint8_t> frame) noex
     Summary s;
     const ByteCursor cur{frame};
     switch (linktype) {
-        case dlt::en10mb:
-            decode_ethernet(s, cur);
-            break;
-        case dlt::linux_sll:
-            decode_sll(s, cur);
-            break;
-        case dlt::linux_sll2:
-            decode_sll2(s, cur);
-            break;
+        case dlt::en10mb: decode_ethernet(s, cur); break;
+        case dlt::linux_sll: decode_sll(s, cur); break;
+        case dlt::linux_sll2: decode_sll2(s, cur); break;
         case dlt::raw:
         case dlt::raw_openbsd:
-        case dlt::linktype_raw:
-            decode_ip_by_version(s, cur);
-            break;
+        case dlt::linktype_raw: decode_ip_by_version(s, cur); break;
         case dlt::ipv4:
             s.ethertype = ethertype::ipv4;
             decode_ipv4(s, cur);
@@ -446,15 +424,9 @@ Summary decode(std::uint32_t linktype, std::span<const std::uint8_t> frame) noex
             s.ethertype = ethertype::ipv6;
             decode_ipv6(s, cur);
             break;
-        case dlt::null:
-            decode_null(s, cur, true);
-            break;
-        case dlt::loop:
-            decode_null(s, cur, false);
-            break;
-        default:
-            s.status = Status::unsupported;
-            break;
+        case dlt::null: decode_null(s, cur, true); break;
+        case dlt::loop: decode_null(s, cur, false); break;
+        default: s.status = Status::unsupported; break;
     }
     return s;
 }

@@ -113,8 +113,7 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
         std::string sha;
         try {
             sha = reader.sha256();
-        } catch (const Error&) {
-        }
+        } catch (const Error&) {}
         writer->fail(e.what(), sha);
         throw DamagedCaptureError(fmt::format("{}; the {} packets before it are stored (capture {})", e.what(),
                                               out.counts.packets, out.capture),

@@ -191,8 +191,10 @@ void format_long(fmt::memory_buffer& out, const PacketView& p) {
 
 template <class Int>
 void append_opt(fmt::memory_buffer& out, bool present, Int value, std::string_view absent) {
-    if (present) append_int(out, value);
-    else append(out, absent);
+    if (present)
+        append_int(out, value);
+    else
+        append(out, absent);
 }
 
 void format_json(fmt::memory_buffer& out, const PacketView& p) {
@@ -212,11 +214,15 @@ void format_json(fmt::memory_buffer& out, const PacketView& p) {
     append(out, ",\"status\":\"");
     append(out, status_name(s.status));
     append(out, "\",\"src\":");
-    if (ip) append_json_address(out, s.src);
-    else append(out, "null");
+    if (ip)
+        append_json_address(out, s.src);
+    else
+        append(out, "null");
     append(out, ",\"dst\":");
-    if (ip) append_json_address(out, s.dst);
-    else append(out, "null");
+    if (ip)
+        append_json_address(out, s.dst);
+    else
+        append(out, "null");
     append(out, ",\"proto\":");
     append_opt(out, ip, s.ip_proto, "null");
     append(out, ",\"sport\":");
@@ -312,16 +318,15 @@ namespace {
 constexpr std::size_t kFlushBytes = 32 * 1024;
 }  // namespace
 
-Printer::Printer(OutputFormat format, std::FILE* out) : format_(format), out_(out) {
-    buf_.reserve(kFlushBytes + 4096);
-}
+Printer::Printer(OutputFormat format, std::FILE* out) : format_(format), out_(out) { buf_.reserve(kFlushBytes + 4096); }
 
 Printer::~Printer() { flush(); }
 
 void Printer::begin() {
     if (format_ == OutputFormat::csv)
-        append(buf_, "time,ts_ns,capture,packet,status,src,dst,proto,sport,dport,caplen,wirelen,linktype,ethertype,"
-                     "offset,preview\n");
+        append(buf_,
+               "time,ts_ns,capture,packet,status,src,dst,proto,sport,dport,caplen,wirelen,linktype,ethertype,"
+               "offset,preview\n");
 }
 
 bool Printer::row(const PacketView& p) {

@@ -5,9 +5,7 @@
 
 namespace capdb {
 
-bool Filter::has_packet_conditions() const noexcept {
-    return src || dst || host || port || sport || dport || proto;
-}
+bool Filter::has_packet_conditions() const noexcept { return src || dst || host || port || sport || dport || proto; }
 
 bool matches(const Filter& f, const PacketView& p) noexcept {
     if (f.capture && p.capture != *f.capture) return false;
@@ -169,10 +167,10 @@ struct ProtoName {
     const char* display;
 };
 constexpr ProtoName kProtos[] = {
-    {"icmp", 1, "ICMP"},   {"igmp", 2, "IGMP"},   {"tcp", 6, "TCP"},        {"udp", 17, "UDP"},
-    {"gre", 47, "GRE"},    {"esp", 50, "ESP"},    {"ah", 51, "AH"},         {"icmp6", 58, "ICMPv6"},
-    {"icmpv6", 58, "ICMPv6"}, {"ospf", 89, "OSPF"}, {"pim", 103, "PIM"},    {"vrrp", 112, "VRRP"},
-    {"sctp", 132, "SCTP"}, {"udplite", 136, "UDPLite"}, {"dccp", 33, "DCCP"}, {"ipip", 4, "IPIP"},
+    {"icmp", 1, "ICMP"},      {"igmp", 2, "IGMP"},         {"tcp", 6, "TCP"},    {"udp", 17, "UDP"},
+    {"gre", 47, "GRE"},       {"esp", 50, "ESP"},          {"ah", 51, "AH"},     {"icmp6", 58, "ICMPv6"},
+    {"icmpv6", 58, "ICMPv6"}, {"ospf", 89, "OSPF"},        {"pim", 103, "PIM"},  {"vrrp", 112, "VRRP"},
+    {"sctp", 132, "SCTP"},    {"udplite", 136, "UDPLite"}, {"dccp", 33, "DCCP"}, {"ipip", 4, "IPIP"},
     {"ipv6", 41, "IPv6"},
 };
 

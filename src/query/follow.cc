@@ -8,9 +8,7 @@ namespace capdb {
 namespace {
 
 // A signal (SIGINT) interrupts poll() with EINTR and so ends the wait early.
-void sleep_interruptibly(std::chrono::milliseconds ms) {
-    ::poll(nullptr, 0, static_cast<int>(ms.count()));
-}
+void sleep_interruptibly(std::chrono::milliseconds ms) { ::poll(nullptr, 0, static_cast<int>(ms.count())); }
 
 }  // namespace
 

@@ -63,8 +63,8 @@ std::optional<V4> parse_v4(std::string_view text) noexcept {
 
 std::optional<V6> parse_v6(std::string_view text) noexcept {
     std::array<std::uint16_t, 8> words{};
-    std::size_t count = 0;                       // groups written to words
-    std::size_t gap = std::string_view::npos;    // index in words where "::" stands
+    std::size_t count = 0;                     // groups written to words
+    std::size_t gap = std::string_view::npos;  // index in words where "::" stands
     std::size_t pos = 0;
 
     if (text.starts_with("::")) {

@@ -10,8 +10,10 @@ std::string printable(std::string_view text) {
     for (char c : text) {
         auto u = static_cast<unsigned char>(c);
         if (u < 0x20 || u == 0x7f || u >= 0x80 || c == '\\') {
-            if (c == '\\') out += "\\\\";
-            else out += fmt::format("\\x{:02x}", u);
+            if (c == '\\')
+                out += "\\\\";
+            else
+                out += fmt::format("\\x{:02x}", u);
         } else {
             out += c;
         }

@@ -35,8 +35,8 @@ InterfaceInfo iface(std::string name, std::string desc, bool up, bool running, b
 TEST(DescribeInterface, AsTcpdump) {
     EXPECT_EQ(describe_interface(iface("eth0", "", true, true, false, false, C::connected)),
               "eth0 [Up, Running, Connected]");
-    EXPECT_EQ(describe_interface(iface("any", "Pseudo-device that captures on all interfaces", true, true, false,
-                                       false, C::not_applicable)),
+    EXPECT_EQ(describe_interface(iface("any", "Pseudo-device that captures on all interfaces", true, true, false, false,
+                                       C::not_applicable)),
               "any (Pseudo-device that captures on all interfaces) [Up, Running]");
     EXPECT_EQ(describe_interface(iface("lo", "", true, true, true, false, C::not_applicable)),
               "lo [Up, Running, Loopback]");

@@ -63,8 +63,8 @@ TEST(Address, FromV6CopiesBytes) {
 TEST(Address, IsV4OnlyForTheMappedPrefix) {
     EXPECT_TRUE(v6({0, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304}).is_v4());
     EXPECT_TRUE(v6({0, 0, 0, 0, 0, 0xffff, 0, 0}).is_v4());
-    EXPECT_FALSE(v6({0, 0, 0, 0, 0, 0, 0x0102, 0x0304}).is_v4());        // IPv4-compatible
-    EXPECT_FALSE(v6({0, 0, 0, 0, 0xffff, 0, 0x0102, 0x0304}).is_v4());   // IPv4-translated
+    EXPECT_FALSE(v6({0, 0, 0, 0, 0, 0, 0x0102, 0x0304}).is_v4());       // IPv4-compatible
+    EXPECT_FALSE(v6({0, 0, 0, 0, 0xffff, 0, 0x0102, 0x0304}).is_v4());  // IPv4-translated
     EXPECT_FALSE(v6({0, 0, 0, 0, 0, 0xfffe, 0x0102, 0x0304}).is_v4());
     EXPECT_FALSE(v6({0, 0, 0, 0, 1, 0xffff, 0x0102, 0x0304}).is_v4());
     EXPECT_FALSE(v6({0x0100, 0, 0, 0, 0, 0xffff, 0x0102, 0x0304}).is_v4());
@@ -117,8 +117,7 @@ TEST(AddressToString, Rfc5952) {
         // 4.3 lowercase
         {{0x2001, 0xDB8, 0, 0, 0, 0, 0xABCD, 0xEF01}, "2001:db8::abcd:ef01"},
         {{0xfe80, 0, 0, 0, 0x1ff, 0xfe23, 0x4567, 0x890a}, "fe80::1ff:fe23:4567:890a"},
-        {{0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff},
-         "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
+        {{0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff}, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"},
         // Embedded IPv4: only the mapped form prints as IPv4 (as capdb's v4);
         // IPv4-compatible prints ::a.b.c.d like inet_ntop, tcpdump and tshark;
         // NAT64 and IPv4-translated stay hex, like them too.

@@ -15,7 +15,7 @@
 // count every allocation; without it the check is skipped.
 #if defined(__SANITIZE_ADDRESS__)  // GCC
 #define CAPDB_COUNT_ALLOCATIONS 1
-#elif defined(__has_feature)        // Clang
+#elif defined(__has_feature)  // Clang
 #if __has_feature(address_sanitizer)
 #define CAPDB_COUNT_ALLOCATIONS 1
 #endif
@@ -56,28 +56,27 @@ Summary run(std::uint32_t linktype, const Bytes& frame) {
 // ---- link-layer headers ----
 
 Bytes ether(unsigned type) {
-    return {0x00, 0x11, 0x22, 0x33, 0x44, 0x55,  // destination
-            0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,  // source
+    return {0x00,     0x11,    0x22, 0x33, 0x44, 0x55,  // destination
+            0x66,     0x77,    0x88, 0x99, 0xaa, 0xbb,  // source
             hi(type), lo(type)};
 }
 // One 802.1Q-style tag: TCI then the next EtherType.
 Bytes tag(unsigned vlan_id, unsigned next_type) { return {hi(vlan_id), lo(vlan_id), hi(next_type), lo(next_type)}; }
 
 Bytes sll(unsigned protocol) {
-    return {0x00, 0x00,                                       // packet type: to us
-            0x00, 0x01,                                       // ARPHRD_ETHER
-            0x00, 0x06,                                       // address length
-            0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0x00, 0x00,  // address, padded to 8
+    return {0x00,         0x00,                                             // packet type: to us
+            0x00,         0x01,                                             // ARPHRD_ETHER
+            0x00,         0x06,                                             // address length
+            0x66,         0x77,        0x88, 0x99, 0xaa, 0xbb, 0x00, 0x00,  // address, padded to 8
             hi(protocol), lo(protocol)};
 }
 Bytes sll2(unsigned protocol) {
-    return {hi(protocol), lo(protocol),
-            0x00, 0x00,                                       // reserved
-            0x00, 0x00, 0x00, 0x02,                           // interface index
-            0x00, 0x01,                                       // ARPHRD_ETHER
-            0x04,                                             // packet type: outgoing
-            0x06,                                             // address length
-            0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 0x00, 0x00};
+    return {hi(protocol), lo(protocol), 0x00, 0x00,  // reserved
+            0x00,         0x00,         0x00, 0x02,  // interface index
+            0x00,         0x01,                      // ARPHRD_ETHER
+            0x04,                                    // packet type: outgoing
+            0x06,                                    // address length
+            0x66,         0x77,         0x88, 0x99, 0xaa, 0xbb, 0x00, 0x00};
 }
 Bytes null_le(std::uint8_t af) { return {af, 0x00, 0x00, 0x00}; }
 Bytes null_be(std::uint8_t af) { return {0x00, 0x00, 0x00, af}; }
@@ -88,13 +87,26 @@ Bytes null_be(std::uint8_t af) { return {0x00, 0x00, 0x00, af}; }
 // flags/fragment offset word; options (a multiple of 4 bytes) grow IHL.
 Bytes ipv4(std::uint8_t proto, unsigned total_len, unsigned flags_offset = 0x4000, const Bytes& options = {}) {
     const auto ihl = static_cast<std::uint8_t>(5 + options.size() / 4);
-    Bytes h{static_cast<std::uint8_t>(0x40 | ihl), 0x00, hi(total_len), lo(total_len),
-            0x12, 0x34,                              // identification
-            hi(flags_offset), lo(flags_offset),
-            0x40, proto,                             // TTL, protocol
-            0x00, 0x00,                              // checksum (not checked)
-            192, 168, 1, 2,
-            192, 168, 1, 3};
+    Bytes h{static_cast<std::uint8_t>(0x40 | ihl),
+            0x00,
+            hi(total_len),
+            lo(total_len),
+            0x12,
+            0x34,  // identification
+            hi(flags_offset),
+            lo(flags_offset),
+            0x40,
+            proto,  // TTL, protocol
+            0x00,
+            0x00,  // checksum (not checked)
+            192,
+            168,
+            1,
+            2,
+            192,
+            168,
+            1,
+            3};
     // Appended one by one: a range insert here trips a false -Warray-bounds in GCC 12.
     for (std::uint8_t b : options) h.push_back(b);
     return h;
@@ -102,9 +114,46 @@ Bytes ipv4(std::uint8_t proto, unsigned total_len, unsigned flags_offset = 0x400
 
 // 2001:db8::1 → 2001:db8::2.
 Bytes ipv6(std::uint8_t next, unsigned payload_len) {
-    return {0x60, 0x00, 0x00, 0x00, hi(payload_len), lo(payload_len), next, 0x40,
-            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01,
-            0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02};
+    return {0x60,
+            0x00,
+            0x00,
+            0x00,
+            hi(payload_len),
+            lo(payload_len),
+            next,
+            0x40,
+            0x20,
+            0x01,
+            0x0d,
+            0xb8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0x01,
+            0x20,
+            0x01,
+            0x0d,
+            0xb8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0x02};
 }
 
 // IPv6 extension headers (8 bytes each unless noted).
@@ -117,11 +166,10 @@ Bytes fragment6(std::uint8_t next, unsigned offset_units, bool more) {
     const unsigned word = (offset_units << 3) | (more ? 1u : 0u);
     return {next, 0x00, hi(word), lo(word), 0xde, 0xad, 0xbe, 0xef};
 }
-Bytes auth_header(std::uint8_t next) {  // 24 bytes: payload length 4 → (4 + 2) * 4
-    return {next, 0x04, 0x00, 0x00,
-            0x00, 0x00, 0x10, 0x01,   // SPI
-            0x00, 0x00, 0x00, 0x07,   // sequence
-            1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};  // ICV
+Bytes auth_header(std::uint8_t next) {                       // 24 bytes: payload length 4 → (4 + 2) * 4
+    return {next, 0x04, 0x00, 0x00, 0x00, 0x00, 0x10, 0x01,  // SPI
+            0x00, 0x00, 0x00, 0x07,                          // sequence
+            1,    2,    3,    4,    5,    6,    7,    8,    9, 10, 11, 12};  // ICV
 }
 
 // ---- transport headers ----
@@ -130,24 +178,22 @@ Bytes udp(unsigned sport, unsigned dport, unsigned length = 12) {
     return {hi(sport), lo(sport), hi(dport), lo(dport), hi(length), lo(length), 0x00, 0x00, 0xca, 0xfe, 0xba, 0xbe};
 }
 Bytes tcp(unsigned sport, unsigned dport) {
-    return {hi(sport), lo(sport), hi(dport), lo(dport),
-            0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,  // seq, ack
-            0x50, 0x02, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00};  // SYN
+    return {hi(sport), lo(sport), hi(dport), lo(dport), 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,  // seq, ack
+            0x50,      0x02,      0xff,      0xff,      0x00, 0x00, 0x00, 0x00};                         // SYN
 }
 Bytes sctp(unsigned sport, unsigned dport) {
     return {hi(sport), lo(sport), hi(dport), lo(dport), 0x11, 0x22, 0x33, 0x44, 0x00, 0x00, 0x00, 0x00};
 }
 Bytes dccp(unsigned sport, unsigned dport) {
-    return {hi(sport), lo(sport), hi(dport), lo(dport), 0x04, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x01,
-            0x00, 0x00, 0x00, 0x02};
+    return {hi(sport), lo(sport), hi(dport), lo(dport), 0x04, 0x00, 0x00, 0x00,
+            0x03,      0x00,      0x00,      0x01,      0x00, 0x00, 0x00, 0x02};
 }
 Bytes icmp_echo() { return {0x08, 0x00, 0xf7, 0xfe, 0x00, 0x01, 0x00, 0x01}; }
 Bytes icmp6_echo() { return {0x80, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01}; }
 
 Bytes arp_body() {
-    return {0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01,
-            0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb, 192, 168, 1, 2,
-            0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 192, 168, 1, 3};
+    return {0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
+            192,  168,  1,    2,    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 192,  168,  1,    3};
 }
 Bytes lldp_body() {
     return {0x02, 0x07, 0x04, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,  // chassis ID
@@ -167,8 +213,8 @@ const Address kV6Dst = *parse_address("2001:db8::2");
 // The IPv6 chain used in several tests: hop-by-hop, routing, destination
 // options, fragment (first, M set), UDP. 48 bytes of extension headers.
 Bytes ipv6_chain_udp() {
-    return cat({ipv6(0, 48 + 12), hop_by_hop(43), routing(60), dest_opts(44), fragment6(kUdp, 0, true),
-                udp(5353, 5353)});
+    return cat(
+        {ipv6(0, 48 + 12), hop_by_hop(43), routing(60), dest_opts(44), fragment6(kUdp, 0, true), udp(5353, 5353)});
 }
 
 bool carries_ports(std::uint8_t p) { return p == kTcp || p == kUdp || p == kSctp || p == kUdpLite || p == kDccp; }
@@ -292,8 +338,8 @@ TEST(DecodeEthernet, OneTag) {
 }
 
 TEST(DecodeEthernet, TwoTags) {
-    const Summary s = run(dlt::en10mb,
-                          cat({ether(0x88a8), tag(10, 0x8100), tag(20, 0x86dd), ipv6(kUdp, 12), udp(546, 547)}));
+    const Summary s =
+        run(dlt::en10mb, cat({ether(0x88a8), tag(10, 0x8100), tag(20, 0x86dd), ipv6(kUdp, 12), udp(546, 547)}));
     EXPECT_EQ(s.status, Status::ok);
     EXPECT_EQ(s.network, Network::ipv6);
     EXPECT_EQ(s.ethertype, 0x86dd);
@@ -304,8 +350,9 @@ TEST(DecodeEthernet, TwoTags) {
 }
 
 TEST(DecodeEthernet, ThreeTags) {
-    const Summary s = run(dlt::en10mb, cat({ether(0x9100), tag(1, 0x88a8), tag(2, 0x8100), tag(3, 0x0800),
-                                            ipv4(kIcmp, 28), icmp_echo()}));
+    const Summary s =
+        run(dlt::en10mb,
+            cat({ether(0x9100), tag(1, 0x88a8), tag(2, 0x8100), tag(3, 0x0800), ipv4(kIcmp, 28), icmp_echo()}));
     EXPECT_EQ(s.status, Status::ok);
     EXPECT_EQ(s.network, Network::ipv4);
     EXPECT_EQ(s.ethertype, 0x0800);
@@ -422,11 +469,14 @@ TEST(DecodeIpv4, TransportProtocols) {
         bool ports;
     };
     const Case cases[] = {
-        {kTcp, tcp(443, 51000), true},     {kUdp, udp(443, 51000), true},
-        {kSctp, sctp(443, 51000), true},   {kUdpLite, udp(443, 51000), true},
-        {kDccp, dccp(443, 51000), true},   {kIcmp, icmp_echo(), false},
-        {2, {0x11, 0x64, 0xee, 0x9b, 224, 0, 0, 1}, false},  // IGMP
-        {47, {0x00, 0x00, 0x08, 0x00}, false},                // GRE
+        {kTcp, tcp(443, 51000), true},
+        {kUdp, udp(443, 51000), true},
+        {kSctp, sctp(443, 51000), true},
+        {kUdpLite, udp(443, 51000), true},
+        {kDccp, dccp(443, 51000), true},
+        {kIcmp, icmp_echo(), false},
+        {2, {0x11, 0x64, 0xee, 0x9b, 224, 0, 0, 1}, false},             // IGMP
+        {47, {0x00, 0x00, 0x08, 0x00}, false},                          // GRE
         {50, {0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x01}, false},  // ESP
     };
     for (const auto& c : cases) {
@@ -542,8 +592,8 @@ TEST(DecodeIpv6, EachExtensionHeaderAlone) {
 TEST(DecodeIpv6, AuthHeaderUsesFourByteUnits) {
     // AH then destination options then UDP: a wrong AH size would land the
     // walk in the middle of the ICV.
-    const Summary s = run(dlt::en10mb, cat({ether(0x86dd), ipv6(51, 24 + 8 + 12), auth_header(60), dest_opts(kUdp),
-                                            udp(500, 4500)}));
+    const Summary s =
+        run(dlt::en10mb, cat({ether(0x86dd), ipv6(51, 24 + 8 + 12), auth_header(60), dest_opts(kUdp), udp(500, 4500)}));
     EXPECT_EQ(s.status, Status::ok);
     EXPECT_EQ(s.ip_proto, kUdp);
     EXPECT_EQ(s.src_port, 500);
@@ -551,8 +601,8 @@ TEST(DecodeIpv6, AuthHeaderUsesFourByteUnits) {
 }
 
 TEST(DecodeIpv6, LaterFragment) {
-    const Summary s = run(dlt::en10mb, cat({ether(0x86dd), ipv6(0, 8 + 8 + 12), hop_by_hop(44),
-                                            fragment6(kUdp, 181, true), udp(1, 2)}));
+    const Summary s = run(
+        dlt::en10mb, cat({ether(0x86dd), ipv6(0, 8 + 8 + 12), hop_by_hop(44), fragment6(kUdp, 181, true), udp(1, 2)}));
     EXPECT_EQ(s.status, Status::ok);
     EXPECT_TRUE(s.fragment);
     EXPECT_FALSE(s.has_ports);
@@ -831,17 +881,17 @@ std::vector<Sample> samples() {
     add("eth ipv4 options tcp", dlt::en10mb, cat({ether(0x0800), ipv4(kTcp, 28 + 20, 0, Bytes(8, 1)), tcp(1, 2)}),
         14 + 28 + 4, Status::ok);
     add("eth ipv4 icmp", dlt::en10mb, cat({ether(0x0800), ipv4(kIcmp, 28), icmp_echo()}), 14 + 20, Status::ok);
-    add("eth ipv4 later fragment", dlt::en10mb, cat({ether(0x0800), ipv4(kUdp, 32, 0x2000 | 10), udp(1, 2)}),
-        14 + 20, Status::ok);
+    add("eth ipv4 later fragment", dlt::en10mb, cat({ether(0x0800), ipv4(kUdp, 32, 0x2000 | 10), udp(1, 2)}), 14 + 20,
+        Status::ok);
     add("eth ipv4 first fragment", dlt::en10mb, cat({ether(0x0800), ipv4(kUdp, 32, 0x2000), udp(1, 2)}), 14 + 24,
         Status::ok);
-    add("eth 1 tag ipv4 tcp", dlt::en10mb, cat({ether(0x8100), tag(1, 0x0800), ipv4(kTcp, 40), tcp(1, 2)}),
-        18 + 24, Status::ok);
+    add("eth 1 tag ipv4 tcp", dlt::en10mb, cat({ether(0x8100), tag(1, 0x0800), ipv4(kTcp, 40), tcp(1, 2)}), 18 + 24,
+        Status::ok);
     add("eth 2 tags ipv6 udp", dlt::en10mb,
         cat({ether(0x88a8), tag(1, 0x8100), tag(2, 0x86dd), ipv6(kUdp, 12), udp(1, 2)}), 22 + 44, Status::ok);
     add("eth 3 tags ipv4 sctp", dlt::en10mb,
-        cat({ether(0x9100), tag(1, 0x88a8), tag(2, 0x8100), tag(3, 0x0800), ipv4(kSctp, 32), sctp(1, 2)}),
-        26 + 24, Status::ok);
+        cat({ether(0x9100), tag(1, 0x88a8), tag(2, 0x8100), tag(3, 0x0800), ipv4(kSctp, 32), sctp(1, 2)}), 26 + 24,
+        Status::ok);
     add("eth ipv6 chain", dlt::en10mb, cat({ether(0x86dd), ipv6_chain_udp()}), 14 + 40 + 48 + 4, Status::ok);
     add("eth ipv6 ah tcp", dlt::en10mb, cat({ether(0x86dd), ipv6(51, 44), auth_header(kTcp), tcp(7, 8)}),
         14 + 40 + 24 + 4, Status::ok);
@@ -849,8 +899,8 @@ std::vector<Sample> samples() {
         cat({ether(0x86dd), ipv6(0, 28), hop_by_hop(44), fragment6(kUdp, 5, false), udp(1, 2)}), 14 + 40 + 16,
         Status::ok);
     add("eth ipv6 jumbo", dlt::en10mb,
-        cat({ether(0x86dd), ipv6(0, 0), {kTcp, 0x00, 0xc2, 0x04, 0x00, 0x01, 0x00, 0x00}, tcp(1, 2)}),
-        14 + 40 + 8 + 4, Status::ok);
+        cat({ether(0x86dd), ipv6(0, 0), {kTcp, 0x00, 0xc2, 0x04, 0x00, 0x01, 0x00, 0x00}, tcp(1, 2)}), 14 + 40 + 8 + 4,
+        Status::ok);
     add("eth ipv6 icmp6", dlt::en10mb, cat({ether(0x86dd), ipv6(kIcmp6, 8), icmp6_echo()}), 14 + 40, Status::ok);
     add("eth ipv6 dccp", dlt::en10mb, cat({ether(0x86dd), ipv6(kDccp, 16), dccp(1, 2)}), 14 + 44, Status::ok);
     add("eth arp", dlt::en10mb, cat({ether(0x0806), arp_body()}), 14, Status::non_ip);
@@ -858,8 +908,8 @@ std::vector<Sample> samples() {
     add("eth tagged arp", dlt::en10mb, cat({ether(0x8100), tag(9, 0x0806), arp_body()}), 18, Status::non_ip);
     add("eth llc", dlt::en10mb, cat({ether(0x0026), {0x42, 0x42, 0x03}}), 14, Status::non_ip);
     add("sll ipv4 udp", dlt::linux_sll, cat({sll(0x0800), ipv4(kUdp, 32), udp(1, 2)}), 16 + 24, Status::ok);
-    add("sll tagged ipv4 tcp", dlt::linux_sll, cat({sll(0x8100), tag(5, 0x0800), ipv4(kTcp, 40), tcp(1, 2)}),
-        20 + 24, Status::ok);
+    add("sll tagged ipv4 tcp", dlt::linux_sll, cat({sll(0x8100), tag(5, 0x0800), ipv4(kTcp, 40), tcp(1, 2)}), 20 + 24,
+        Status::ok);
     add("sll arp", dlt::linux_sll, cat({sll(0x0806), arp_body()}), 16, Status::non_ip);
     add("sll2 ipv6 tcp", dlt::linux_sll2, cat({sll2(0x86dd), ipv6(kTcp, 20), tcp(1, 2)}), 20 + 44, Status::ok);
     add("sll2 lldp", dlt::linux_sll2, cat({sll2(0x88cc), lldp_body()}), 20, Status::non_ip);
@@ -915,9 +965,18 @@ TEST(DecodeCut, EveryOffsetOfEveryLinkType) {
 
 // ---- random input ----
 
-constexpr std::uint32_t kAllLinkTypes[] = {dlt::null, dlt::en10mb, dlt::raw, dlt::raw_openbsd, dlt::linktype_raw,
-                                           dlt::loop, dlt::linux_sll, dlt::ipv4, dlt::ipv6, dlt::linux_sll2,
-                                           105, 127};
+constexpr std::uint32_t kAllLinkTypes[] = {dlt::null,
+                                           dlt::en10mb,
+                                           dlt::raw,
+                                           dlt::raw_openbsd,
+                                           dlt::linktype_raw,
+                                           dlt::loop,
+                                           dlt::linux_sll,
+                                           dlt::ipv4,
+                                           dlt::ipv6,
+                                           dlt::linux_sll2,
+                                           105,
+                                           127};
 
 TEST(DecodeRandom, RandomBytes) {
     std::mt19937 rng(20240601);
@@ -956,8 +1015,8 @@ TEST(DecodeRandom, MutatedSamples) {
             std::uniform_int_distribution<std::size_t> cut(0, frame.size());
             frame.resize(cut(rng));
         }
-        const std::uint32_t lt = coin(rng) == 0 ? kAllLinkTypes[static_cast<std::size_t>(i) % std::size(kAllLinkTypes)]
-                                                : base.linktype;
+        const std::uint32_t lt =
+            coin(rng) == 0 ? kAllLinkTypes[static_cast<std::size_t>(i) % std::size(kAllLinkTypes)] : base.linktype;
         const Summary s = run(lt, frame);
         check_invariants(lt, s, std::string("mutated ") + base.name);
         if (s.has_ports) ++decoded_ports;

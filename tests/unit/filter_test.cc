@@ -35,10 +35,10 @@ TEST(ParseTime, Rfc3339) {
 }
 
 TEST(ParseTime, Rejects) {
-    for (const char* bad : {"", " ", "abc", "1490492402.", ".5", "-1", "1e9", "1490492402 ", "2017-13-01",
-                            "2017-02-29", "2017-03-26T24:00:00Z", "2017-03-26T01:60:00Z", "2017-03-26T01:40:02+25:00",
-                            "2017-03-26T01:40:02Zjunk", "2017-3-26", "2017-03-26T", "99999999999999999999",
-                            "9999-12-31T00:00:00Z", "2017-03-26T01:40:02.Z"}) {
+    for (const char* bad :
+         {"", " ", "abc", "1490492402.", ".5", "-1", "1e9", "1490492402 ", "2017-13-01", "2017-02-29",
+          "2017-03-26T24:00:00Z", "2017-03-26T01:60:00Z", "2017-03-26T01:40:02+25:00", "2017-03-26T01:40:02Zjunk",
+          "2017-3-26", "2017-03-26T", "99999999999999999999", "9999-12-31T00:00:00Z", "2017-03-26T01:40:02.Z"}) {
         EXPECT_FALSE(parse_time(bad).has_value()) << "'" << bad << "'";
     }
 }
@@ -128,8 +128,8 @@ TEST(Matches, HostEitherDirectionAndNonIp) {
 
     PacketView arp;  // non-IP: no address, port or protocol condition can match
     arp.summary.status = Status::non_ip;
-    for (auto set : {+[](Filter& g) { g.host = parse_prefix("0.0.0.0/0"); },
-                     +[](Filter& g) { g.proto = 0; }, +[](Filter& g) { g.port = 0; }}) {
+    for (auto set : {+[](Filter& g) { g.host = parse_prefix("0.0.0.0/0"); }, +[](Filter& g) { g.proto = 0; },
+                     +[](Filter& g) { g.port = 0; }}) {
         Filter g;
         set(g);
         EXPECT_FALSE(matches(g, arp));
@@ -169,7 +169,8 @@ TEST(Format, JsonAndCsvFields) {
               R"("src":"2001:db8::1","dst":"2001:db8::2","proto":17,"sport":53,"dport":5353,"caplen":60,)"
               R"("wirelen":70,"linktype":0,"ethertype":null,"offset":24,"preview":""})");
     format_row(c, OutputFormat::csv, p);
-    EXPECT_EQ(fmt::to_string(c), "1970-01-01T00:00:00.000000000Z,0,1,5,ok,2001:db8::1,2001:db8::2,17,53,5353,60,70,0,,24,");
+    EXPECT_EQ(fmt::to_string(c),
+              "1970-01-01T00:00:00.000000000Z,0,1,5,ok,2001:db8::1,2001:db8::2,17,53,5353,60,70,0,,24,");
 }
 
 }  // namespace

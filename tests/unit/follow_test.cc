@@ -65,10 +65,13 @@ struct FollowFixture {
             ++waits;
         };
         o.should_stop = [&] { return static_cast<std::size_t>(waits) > at_wait.size(); };
-        return follow(*reader, f, [&](const PacketView& p) {
-            seen.push_back({p.capture, (p.ts_ns - 1'700'000'000'000'000'000) / 1'000'000'000});
-            return true;
-        }, o);
+        return follow(
+            *reader, f,
+            [&](const PacketView& p) {
+                seen.push_back({p.capture, (p.ts_ns - 1'700'000'000'000'000'000) / 1'000'000'000});
+                return true;
+            },
+            o);
     }
 };
 
@@ -82,10 +85,14 @@ TEST(Follow, StoredMatchesThenLaterCommits) {
     FollowFixture fx;
     fx.commit({{5, 53}, {1, 53}, {3, 80}});
     const FollowEnd end = fx.run(port_filter(53), {
-        [&] { fx.commit({{2, 53}, {9, 80}, {0, 53}}); },  // late but earlier timestamps: printed as they come
-        [] {},                                          // nothing new
-        [&] { fx.commit({{7, 53}}); },
-    });
+                                                      [&] {
+                                                          fx.commit({{2, 53}, {9, 80}, {0, 53}});
+                                                      },      // late but earlier timestamps: printed as they come
+                                                      [] {},  // nothing new
+                                                      [&] {
+                                                          fx.commit({{7, 53}});
+                                                      },
+                                                  });
     EXPECT_EQ(end, FollowEnd::stopped);
     const std::vector<Seen> want{{1, 1}, {1, 5}, {2, 0}, {2, 2}, {3, 7}};
     EXPECT_EQ(fx.seen, want);
@@ -126,11 +133,17 @@ TEST(Follow, LimitReachedInALaterPoll) {
     Filter f = port_filter(53);
     f.limit = 3;
     const FollowEnd end = fx.run(f, {
-        [&] { fx.commit({{2, 80}}); },
-        [&] { fx.commit({{3, 53}}); },
-        [&] { fx.commit({{4, 53}, {5, 53}, {6, 53}}); },
-        [&] { ADD_FAILURE() << "waited after the limit was reached"; },
-    });
+                                        [&] {
+                                            fx.commit({{2, 80}});
+                                        },
+                                        [&] {
+                                            fx.commit({{3, 53}});
+                                        },
+                                        [&] {
+                                            fx.commit({{4, 53}, {5, 53}, {6, 53}});
+                                        },
+                                        [&] { ADD_FAILURE() << "waited after the limit was reached"; },
+                                    });
     EXPECT_EQ(end, FollowEnd::limit);
     EXPECT_EQ(fx.seen, (std::vector<Seen>{{1, 1}, {3, 3}, {4, 4}}));
     EXPECT_EQ(fx.waits, 3);
@@ -143,7 +156,9 @@ TEST(Follow, StopBeforeTheFirstWait) {
     o.wait = [](std::chrono::milliseconds) { ADD_FAILURE() << "waited although stopped"; };
     o.should_stop = [] { return true; };
     int rows = 0;
-    EXPECT_EQ(follow(*fx.reader, Filter{}, [&](const PacketView&) { return ++rows, true; }, o), FollowEnd::stopped);
+    EXPECT_EQ(follow(
+                  *fx.reader, Filter{}, [&](const PacketView&) { return ++rows, true; }, o),
+              FollowEnd::stopped);
     EXPECT_EQ(rows, 1);  // the stored matches are printed before the first stop check
 }
 
@@ -153,10 +168,14 @@ TEST(Follow, RowRefusedOrOutputClosedEnds) {
     FollowOptions o;
     o.wait = [](std::chrono::milliseconds) { ADD_FAILURE() << "waited after output closed"; };
     int rows = 0;
-    EXPECT_EQ(follow(*fx.reader, Filter{}, [&](const PacketView&) { return ++rows < 1; }, o), FollowEnd::refused);
+    EXPECT_EQ(follow(
+                  *fx.reader, Filter{}, [&](const PacketView&) { return ++rows < 1; }, o),
+              FollowEnd::refused);
     EXPECT_EQ(rows, 1);
     o.caught_up = [] { return false; };
-    EXPECT_EQ(follow(*fx.reader, Filter{}, [](const PacketView&) { return true; }, o), FollowEnd::refused);
+    EXPECT_EQ(follow(
+                  *fx.reader, Filter{}, [](const PacketView&) { return true; }, o),
+              FollowEnd::refused);
 }
 
 }  // namespace

@@ -93,8 +93,10 @@ TEST(AddressWrite, RandomV6MatchesInetNtop) {
             bytes[2 * g + 1] = static_cast<std::uint8_t>(w & 0xff);
         }
         const Address a = Address::from_v6(bytes.data());
-        if (a.is_v4()) ++mapped;
-        else if (written(a).starts_with("::") && written(a).find('.') != std::string::npos) ++compatible;
+        if (a.is_v4())
+            ++mapped;
+        else if (written(a).starts_with("::") && written(a).find('.') != std::string::npos)
+            ++compatible;
         expect_writes(a);
     }
     EXPECT_GT(mapped, 1000);

@@ -74,8 +74,7 @@ void expect_grouped(const std::vector<RowRef>& rows, const PacketBatch& batch, c
 }
 
 // packets added to batch, as rows grouped by group_by_host (checked).
-std::vector<RowRef> grouped(const std::vector<testing::OwnedPacket>& packets, PacketBatch& batch,
-                            AddressTable& table) {
+std::vector<RowRef> grouped(const std::vector<testing::OwnedPacket>& packets, PacketBatch& batch, AddressTable& table) {
     for (const auto& p : packets) batch.add(p.get());
     auto rows = rows_of(batch);
     group_by_host(rows, table);
@@ -138,8 +137,8 @@ TEST(HostGrouping, RareHostPacketsSitTogether) {
         const Address busy = ten_zero(1, i % 40 == 0 ? (i / 40) % 4 : i % 4);
         const Address peer = ten_zero(2, i % 50);
         const bool with_rare = i % 40 == 0;  // 50 packets, each with a busy host
-        packets.push_back(ipv4_packet(i, 17, with_rare && i % 80 == 0 ? rare : busy,
-                                      with_rare ? (i % 80 == 0 ? busy : rare) : peer));
+        packets.push_back(
+            ipv4_packet(i, 17, with_rare && i % 80 == 0 ? rare : busy, with_rare ? (i % 80 == 0 ? busy : rare) : peer));
     }
     const auto at = rows_with(packets, rare);
     ASSERT_EQ(at.size(), 50u);

@@ -42,12 +42,14 @@ std::string pcap_bytes(const std::vector<Record>& records, bool nsec, bool big_e
     std::string out;
     put32(out, nsec ? 0xa1b23c4d : 0xa1b2c3d4, big_endian);
     // version 2.4, two 16-bit fields
-    if (big_endian) out.append("\x00\x02\x00\x04", 4);
-    else out.append("\x02\x00\x04\x00", 4);
-    put32(out, 0, big_endian);       // thiszone
-    put32(out, 0, big_endian);       // sigfigs
-    put32(out, 65535, big_endian);   // snaplen
-    put32(out, 1, big_endian);       // linktype EN10MB
+    if (big_endian)
+        out.append("\x00\x02\x00\x04", 4);
+    else
+        out.append("\x02\x00\x04\x00", 4);
+    put32(out, 0, big_endian);      // thiszone
+    put32(out, 0, big_endian);      // sigfigs
+    put32(out, 65535, big_endian);  // snaplen
+    put32(out, 1, big_endian);      // linktype EN10MB
     for (const Record& r : records) {
         put32(out, r.sec, big_endian);
         put32(out, r.frac, big_endian);
@@ -160,9 +162,9 @@ TEST(OfflineReader, PcapSecondsAreUnsigned) {
 // The committed capture of the same times, and its pcapng twin, whose
 // 64-bit timestamps libpcap converts without the 32-bit limit.
 TEST(OfflineReader, Y2038Captures) {
-    const std::vector<std::int64_t> want = {
-        0x7fffffffLL * kSec + 999'999'000, 0x80000000LL * kSec, (0x80000000LL + 86'400) * kSec + 500'000'000,
-        0xffffffffLL * kSec + 999'999'000};
+    const std::vector<std::int64_t> want = {0x7fffffffLL * kSec + 999'999'000, 0x80000000LL * kSec,
+                                            (0x80000000LL + 86'400) * kSec + 500'000'000,
+                                            0xffffffffLL * kSec + 999'999'000};
     for (const char* name : {"y2038.pcap", "y2038.pcapng"}) {
         OfflineReader r(kData + "/" + name);
         RawPacket p;
@@ -185,10 +187,10 @@ TEST(OfflineReader, OutOfRangeSubsecondKeepsSeconds) {
     constexpr std::uint32_t t = 1'600'000'000;
     for (const bool big_endian : {false, true}) {
         {
-            const std::string path = write_file(
-                dir, "us.pcap",
-                pcap_bytes({{t, 0x80000000u}, {t, 1'000'000}, {t, 0xffffffffu}, {t, 999'999}, {t, 0}}, false,
-                           big_endian));
+            const std::string path =
+                write_file(dir, "us.pcap",
+                           pcap_bytes({{t, 0x80000000u}, {t, 1'000'000}, {t, 0xffffffffu}, {t, 999'999}, {t, 0}}, false,
+                                      big_endian));
             OfflineReader r(path);
             RawPacket p;
             for (int i = 0; i < 3; ++i) {
@@ -204,10 +206,10 @@ TEST(OfflineReader, OutOfRangeSubsecondKeepsSeconds) {
             EXPECT_FALSE(p.time_invalid);
         }
         {
-            const std::string path = write_file(
-                dir, "ns.pcap",
-                pcap_bytes({{t, 0x80000000u}, {t, 1'000'000'000}, {t, 0xffffffffu}, {t, 999'999'999}}, true,
-                           big_endian));
+            const std::string path =
+                write_file(dir, "ns.pcap",
+                           pcap_bytes({{t, 0x80000000u}, {t, 1'000'000'000}, {t, 0xffffffffu}, {t, 999'999'999}}, true,
+                                      big_endian));
             OfflineReader r(path);
             RawPacket p;
             for (int i = 0; i < 3; ++i) {

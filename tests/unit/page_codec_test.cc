@@ -188,7 +188,8 @@ TEST(PageCodec, GroupedRowsKeepTheirPacketNumbers) {
         EncodedPage page;
         enc.encode(page_rows, 1, page);
         ASSERT_EQ(page.addresses.size(), page.address_ids.size());
-        for (std::size_t k = 0; k < page.addresses.size(); ++k) EXPECT_EQ(table[page.address_ids[k]], page.addresses[k]);
+        for (std::size_t k = 0; k < page.addresses.size(); ++k)
+            EXPECT_EQ(table[page.address_ids[k]], page.addresses[k]);
         DecodedPage dec;
         dec.decode(page.data, 1, 500);
         ASSERT_EQ(dec.packets().size(), page_rows.size());

@@ -31,7 +31,7 @@ TEST(Schema, CreatedPrivate) {
     TempDir dir;
     const std::string path = dir.file("p.db");
     open_sqlite_store(path, {.read_only = false, .create = true});
-    struct stat st{};
+    struct stat st {};
     ASSERT_EQ(::stat(path.c_str(), &st), 0);
     EXPECT_EQ(st.st_mode & 0777, 0600u);
 }

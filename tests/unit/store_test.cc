@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <filesystem>
 #include <chrono>
+#include <filesystem>
 #include <random>
 
 #include <sqlite3.h>
@@ -110,8 +110,8 @@ TEST(SqliteStore, RandomFiltersMatchReference) {
     fx.fill(2, 6000, 1500, 9);
     std::mt19937 rng(1234);
     const std::int64_t t0 = 1'600'000'000'000'000'000;
-    const char* prefixes[] = {"10.0.0.5", "10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/8", "2001:db8::7",
-                              "2001:db8::/32", "0.0.0.0/0", "::/0", "192.0.2.1", "10.0.0.17/32"};
+    const char* prefixes[] = {"10.0.0.5",      "10.0.0.0/24", "10.0.1.0/24", "10.0.0.0/8", "2001:db8::7",
+                              "2001:db8::/32", "0.0.0.0/0",   "::/0",        "192.0.2.1",  "10.0.0.17/32"};
     for (int round = 0; round < 300; ++round) {
         Filter f;
         if (rng() % 3 == 0) f.from_ns = t0 + static_cast<std::int64_t>(rng() % 6'000'000'000ull);
@@ -165,7 +165,7 @@ TEST(SqliteStore, ExactWhilePostingsLag) {
 TEST(SqliteStore, AddressAndTimeQueriesReadFewPages) {
     Fixture fx;
     fx.fill(1, 100000, 2000, 2);  // 50 blocks of 8 pages
-    Filter after_epoch;  // time only, before every packet: the block sums answer
+    Filter after_epoch;           // time only, before every packet: the block sums answer
     after_epoch.from_ns = 0;
     EXPECT_EQ(fx.store->count(after_epoch), 100000u);
     EXPECT_EQ(store::last_query_stats(*fx.store).pages, 0u);

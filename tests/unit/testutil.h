@@ -46,7 +46,8 @@ struct OwnedPacket {
 
 // Deterministic pseudo-random packets: a few hosts, mixed families and
 // protocols, some non-IP, timestamps mostly increasing with some disorder.
-inline std::vector<OwnedPacket> random_packets(std::size_t n, std::uint32_t seed, std::int64_t t0 = 1'600'000'000'000'000'000) {
+inline std::vector<OwnedPacket> random_packets(std::size_t n, std::uint32_t seed,
+                                               std::int64_t t0 = 1'600'000'000'000'000'000) {
     std::mt19937 engine(seed);
     auto rng = [&engine] { return static_cast<std::uint32_t>(engine()); };
     std::vector<OwnedPacket> out(n);

@@ -81,7 +81,7 @@ std::vector<std::uint32_t> count_endpoints(const std::vector<RowRef>& rows, std:
 // theirs. Node `hosts` stands for the non-IP rows, whose conversation is
 // (hosts, kNoAddress).
 struct Conversations {
-    std::vector<std::uint32_t> of_row;  // row -> conversation
+    std::vector<std::uint32_t> of_row;               // row -> conversation
     std::vector<std::uint32_t> anchor, other, rows;  // per conversation
     std::vector<std::uint32_t> anchors;
     std::vector<std::uint8_t> is_anchor;  // per node

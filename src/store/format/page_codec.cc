@@ -18,16 +18,16 @@ namespace {
 constexpr int kZstdLevel = 1;
 
 enum StreamId : std::size_t {
-    kSeq = 0,       // zig-zag varint: index in block - previous index (first: index)
-    kTs,            // zig-zag varint: ts - previous ts (first: ts - page ts_min)
-    kCaplen,        // varint
-    kWireDelta,     // zig-zag varint: wirelen - caplen
-    kOffset,        // zig-zag varint: offset - (previous offset + previous caplen); first: offset
-    kFlags,         // 1 byte: status(3) | network(2) << 3 | has_ports << 5 | fragment << 6 | time_invalid << 7
-    kEthertype,     // 2 bytes big-endian
-    kIp,            // IP rows: proto byte, src index varint, dst index varint
-    kPorts,         // rows with ports: 2+2 bytes big-endian
-    kPreview,       // per row: length varint, then that many bytes
+    kSeq = 0,    // zig-zag varint: index in block - previous index (first: index)
+    kTs,         // zig-zag varint: ts - previous ts (first: ts - page ts_min)
+    kCaplen,     // varint
+    kWireDelta,  // zig-zag varint: wirelen - caplen
+    kOffset,     // zig-zag varint: offset - (previous offset + previous caplen); first: offset
+    kFlags,      // 1 byte: status(3) | network(2) << 3 | has_ports << 5 | fragment << 6 | time_invalid << 7
+    kEthertype,  // 2 bytes big-endian
+    kIp,         // IP rows: proto byte, src index varint, dst index varint
+    kPorts,      // rows with ports: 2+2 bytes big-endian
+    kPreview,    // per row: length varint, then that many bytes
     kStreamCount
 };
 
@@ -200,15 +200,18 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     for (auto& a : dict) {
         std::uint8_t len = hdr.u8();
         auto key = hdr.take(len);
-        if (len == 4) a = Address::from_v4(key.data());
-        else if (len == 16) a = Address::from_v6(key.data());
-        else corrupt("address length");
+        if (len == 4)
+            a = Address::from_v4(key.data());
+        else if (len == 16)
+            a = Address::from_v6(key.data());
+        else
+            corrupt("address length");
     }
     std::array<std::uint64_t, kStreamCount> sizes{};
     for (auto& s : sizes) s = hdr.varint();
-    std::array<StoredReader, kStreamCount> streams{
-        page_reader({}), page_reader({}), page_reader({}), page_reader({}), page_reader({}),
-        page_reader({}), page_reader({}), page_reader({}), page_reader({}), page_reader({})};
+    std::array<StoredReader, kStreamCount> streams{page_reader({}), page_reader({}), page_reader({}), page_reader({}),
+                                                   page_reader({}), page_reader({}), page_reader({}), page_reader({}),
+                                                   page_reader({}), page_reader({})};
     // The streams follow the header back to back, up to the page's end.
     std::size_t pos = raw_.size();
     {
@@ -236,8 +239,8 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         for (std::size_t k = 0; k < dict.size(); ++k) {
             const Address& a = dict[k];
             dict_match_[k] = static_cast<std::uint8_t>((!f.src || f.src->contains(a) ? 1 : 0) |
-                                                      (!f.dst || f.dst->contains(a) ? 2 : 0) |
-                                                      (!f.host || f.host->contains(a) ? 4 : 0));
+                                                       (!f.dst || f.dst->contains(a) ? 2 : 0) |
+                                                       (!f.host || f.host->contains(a) ? 4 : 0));
         }
     }
 
@@ -255,7 +258,8 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         ts = wrapping_add(ts, unzigzag(streams[kTs].varint()));
         const std::uint64_t caplen = streams[kCaplen].varint();
         if (caplen > UINT32_MAX) corrupt("length");
-        const std::int64_t wire = wrapping_add(static_cast<std::int64_t>(caplen), unzigzag(streams[kWireDelta].varint()));
+        const std::int64_t wire =
+            wrapping_add(static_cast<std::int64_t>(caplen), unzigzag(streams[kWireDelta].varint()));
         if (wire < 0 || wire > UINT32_MAX) corrupt("length");
         const std::int64_t file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
         prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));

@@ -82,17 +82,15 @@ struct RowPredicate {
     std::int64_t to_ns = std::numeric_limits<std::int64_t>::max();    // inclusive
     std::optional<Prefix> src;
     std::optional<Prefix> dst;
-    std::optional<Prefix> host;          // src or dst
-    std::optional<std::uint16_t> port;   // src or dst port
+    std::optional<Prefix> host;         // src or dst
+    std::optional<std::uint16_t> port;  // src or dst port
     std::optional<std::uint16_t> sport;
     std::optional<std::uint16_t> dport;
-    std::optional<std::uint8_t> proto;   // IP protocol number
+    std::optional<std::uint8_t> proto;  // IP protocol number
 
     [[nodiscard]] bool by_address() const noexcept { return src || dst || host; }
     // Conditions other than time: only a packet's own fields answer them.
-    [[nodiscard]] bool has_row_conditions() const noexcept {
-        return by_address() || port || sport || dport || proto;
-    }
+    [[nodiscard]] bool has_row_conditions() const noexcept { return by_address() || port || sport || dport || proto; }
     [[nodiscard]] bool matches(const PacketView& p) const noexcept;
 };
 

@@ -26,11 +26,16 @@ void PacketCounts::add(const Summary& s, std::uint32_t wirelen) noexcept {
     // Each packet counts in exactly one kind.
     ++packets;
     bytes += wirelen;
-    if (s.status == Status::unsupported) ++unsupported;
-    else if (s.status == Status::truncated || s.status == Status::malformed) ++malformed;
-    else if (s.network == Network::ipv4) ++ipv4;
-    else if (s.network == Network::ipv6) ++ipv6;
-    else ++other;
+    if (s.status == Status::unsupported)
+        ++unsupported;
+    else if (s.status == Status::truncated || s.status == Status::malformed)
+        ++malformed;
+    else if (s.network == Network::ipv4)
+        ++ipv4;
+    else if (s.network == Network::ipv6)
+        ++ipv6;
+    else
+        ++other;
 }
 
 namespace store {
@@ -50,9 +55,7 @@ const char* const kCaptureColumns =
     " dropped_iface, writer_pid";
 
 // Whether the process that writes a running capture still exists.
-bool process_alive(std::int64_t pid) {
-    return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
-}
+bool process_alive(std::int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
 // A row of kCaptureColumns.
 CaptureInfo read_capture(const sqlite::Statement& st) {
@@ -128,7 +131,7 @@ bool Catalog::has_file_of_size(std::uint64_t size) {
 
 std::uint64_t Catalog::remove_unfinished(const std::string& source) {
     sqlite::Statement ids(db_,
-        "SELECT id, state, writer_pid FROM captures WHERE source=?1 AND live=0 AND sha256 IS NULL");
+                          "SELECT id, state, writer_pid FROM captures WHERE source=?1 AND live=0 AND sha256 IS NULL");
     ids.bind(1, std::string_view(source));
     std::vector<std::int64_t> victims;
     while (ids.step()) {
@@ -156,8 +159,8 @@ void Catalog::remove_capture(CaptureId id) {
     }
     if (!block_ids.empty()) {
         // postings are keyed by address first: one pass over them.
-        sqlite::Statement del_post(db_,
-            "DELETE FROM postings WHERE first_block IN (SELECT id FROM blocks WHERE capture_id=?1)");
+        sqlite::Statement del_post(
+            db_, "DELETE FROM postings WHERE first_block IN (SELECT id FROM blocks WHERE capture_id=?1)");
         del_post.bind(1, id);
         del_post.run();
     }
@@ -172,7 +175,8 @@ void Catalog::remove_capture(CaptureId id) {
 
 CaptureId Catalog::add(const CaptureMeta& meta) {
     sqlite::Transaction tx(db_);
-    sqlite::Statement st(db_,
+    sqlite::Statement st(
+        db_,
         "INSERT INTO captures(source, live, filter, file_size, linktype, snaplen, preview_bytes, state,"
         " started_at, writer_pid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)");
     st.bind(1, std::string_view(meta.source))
@@ -183,8 +187,10 @@ CaptureId Catalog::add(const CaptureMeta& meta) {
         .bind(7, std::int64_t{meta.preview_bytes})
         .bind(8, now_ns())
         .bind(9, std::int64_t{::getpid()});
-    if (meta.filter.empty()) st.bind_null(3);
-    else st.bind(3, std::string_view(meta.filter));
+    if (meta.filter.empty())
+        st.bind_null(3);
+    else
+        st.bind(3, std::string_view(meta.filter));
     st.run();
     const CaptureId id = db_.last_insert_rowid();
     tx.commit();
@@ -198,8 +204,10 @@ void Catalog::mark_finished(CaptureId id, CaptureState state, const std::string&
                          "UPDATE captures SET state=?1, sha256=?2, finished_at=?3, received=?4,"
                          " dropped_kernel=?5, dropped_iface=?6 WHERE id=?7");
     st.bind(1, std::string_view(capture_state_name(state)));
-    if (sha256.empty()) st.bind_null(2);
-    else st.bind(2, std::string_view(sha256));
+    if (sha256.empty())
+        st.bind_null(2);
+    else
+        st.bind(2, std::string_view(sha256));
     st.bind(3, now_ns());
     if (stats) {
         st.bind(4, static_cast<std::int64_t>(stats->received));
@@ -215,8 +223,10 @@ void Catalog::mark_failed(CaptureId id, const std::string& reason, const std::st
     sqlite::Transaction tx(db_);
     sqlite::Statement st(db_, "UPDATE captures SET state='failed', error=?1, finished_at=?2, sha256=?4 WHERE id=?3");
     st.bind(1, std::string_view(reason)).bind(2, now_ns()).bind(3, id);
-    if (sha256.empty()) st.bind_null(4);
-    else st.bind(4, std::string_view(sha256));
+    if (sha256.empty())
+        st.bind_null(4);
+    else
+        st.bind(4, std::string_view(sha256));
     st.run();
     tx.commit();
 }

@@ -242,7 +242,7 @@ void QueryEngine::query(const Filter& filter, const std::optional<BlockRange>& r
 
     struct LiveBlock {
         std::vector<std::unique_ptr<DecodedPage>> pages;  // the rows point into them
-        std::vector<const PacketView*> rows;                // (ts, seq) order
+        std::vector<const PacketView*> rows;              // (ts, seq) order
         std::size_t next = 0;
     };
     struct Cursor {

@@ -74,7 +74,7 @@ CREATE TABLE postings(
 )sql";
 
 bool file_exists(const std::string& path) {
-    struct stat st{};
+    struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
 }
 
@@ -84,8 +84,10 @@ std::string immutable_uri(const std::string& path) {
     std::string uri = "file:";
     for (const char ch : path) {
         const auto c = static_cast<unsigned char>(ch);
-        if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~') uri += static_cast<char>(c);
-        else uri += fmt::format("%{:02X}", c);
+        if (std::isalnum(c) || c == '/' || c == '-' || c == '.' || c == '_' || c == '~')
+            uri += static_cast<char>(c);
+        else
+            uri += fmt::format("%{:02X}", c);
     }
     return uri + "?immutable=1";
 }
@@ -97,7 +99,8 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (struct stat st{}; exists && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode))
         throw DatabaseError(fmt::format("database '{}' is not a regular file", printable(path)));
     if (!exists && !options.create)
-        throw DatabaseError(fmt::format("database '{}' does not exist (create it with 'capdb ingest')", printable(path)));
+        throw DatabaseError(
+            fmt::format("database '{}' does not exist (create it with 'capdb ingest')", printable(path)));
     if (!exists) {
         // Previews hold payload bytes: the database is private to its owner.
         int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -130,11 +133,11 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         // the shared-memory index. With no -wal file every commit is in the
         // database file itself, so it can be read as immutable.
         const int code = sqlite3_extended_errcode(db->get());
-        const bool no_shm = code == SQLITE_READONLY_DIRECTORY || code == SQLITE_READONLY_CANTINIT ||
-                            code == SQLITE_CANTOPEN;
+        const bool no_shm =
+            code == SQLITE_READONLY_DIRECTORY || code == SQLITE_READONLY_CANTINIT || code == SQLITE_CANTOPEN;
         if (!options.read_only && (code & 0xff) == SQLITE_READONLY)
-            throw DatabaseError(fmt::format("database '{}' is read-only: its file or directory is not writable",
-                                            printable(path)));
+            throw DatabaseError(
+                fmt::format("database '{}' is read-only: its file or directory is not writable", printable(path)));
         if (!(options.read_only && no_shm && !file_exists(path + "-wal")))
             throw DatabaseError(fmt::format("'{}' is not a usable capdb database ({})", printable(path), e.what()));
         db = std::make_unique<sqlite::Database>(immutable_uri(path),
@@ -147,21 +150,23 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     }
     // SQLite opens a file it may not write read-only without saying so.
     if (!options.read_only && sqlite3_db_readonly(db->get(), "main") == 1)
-        throw DatabaseError(fmt::format("database '{}' is read-only: its file or directory is not writable",
-                                        printable(path)));
+        throw DatabaseError(
+            fmt::format("database '{}' is read-only: its file or directory is not writable", printable(path)));
     // Every check passes before anything is written: a database this capdb
     // refuses (another application's, newer, older) keeps every byte and
     // its journal mode.
     if (tables > 0 && app_id != kApplicationId)
         throw DatabaseError(fmt::format("'{}' is an SQLite database but not a capdb database", printable(path)));
     if (tables > 0 && version > kSchemaVersion)
-        throw DatabaseError(fmt::format("database '{}' has schema version {}, written by a newer capdb; this capdb reads "
-                                        "version {}",
-                                        printable(path), version, kSchemaVersion));
+        throw DatabaseError(
+            fmt::format("database '{}' has schema version {}, written by a newer capdb; this capdb reads "
+                        "version {}",
+                        printable(path), version, kSchemaVersion));
     if (tables > 0 && version < kSchemaVersion)
-        throw DatabaseError(fmt::format("database '{}' has schema version {}, written by an older capdb; re-ingest its "
-                                        "captures into a new database (this capdb reads version {})",
-                                        printable(path), version, kSchemaVersion));
+        throw DatabaseError(
+            fmt::format("database '{}' has schema version {}, written by an older capdb; re-ingest its "
+                        "captures into a new database (this capdb reads version {})",
+                        printable(path), version, kSchemaVersion));
     if (tables == 0 && (options.read_only || !options.create))
         throw DatabaseError(fmt::format("database '{}' is empty, not a capdb database", printable(path)));
 

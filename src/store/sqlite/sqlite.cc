@@ -20,8 +20,7 @@ Database::Database(const std::string& path, int flags) : path_(path) {
 void Database::fail(int rc, std::string_view what) const {
     std::string msg = db_ ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc);
     int primary = rc & 0xff;
-    if (primary == SQLITE_FULL)
-        msg = "database or disk is full";
+    if (primary == SQLITE_FULL) msg = "database or disk is full";
     throw DatabaseError(fmt::format("database '{}': {}: {}", printable(path_), what, msg));
 }
 
@@ -39,8 +38,8 @@ void Database::exec(std::string_view sql) {
 
 Statement::Statement(Database& db, std::string_view sql) : db_(&db) {
     sqlite3_stmt* raw = nullptr;
-    int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()),
-                                SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+    int rc = sqlite3_prepare_v3(db.get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &raw,
+                                nullptr);
     stmt_.reset(raw);
     if (rc != SQLITE_OK) db.fail(rc, "prepare");
 }
@@ -89,8 +88,7 @@ bool Statement::step() {
 }
 
 void Statement::run() {
-    while (step()) {
-    }
+    while (step()) {}
     sqlite3_reset(stmt_.get());
 }
 

@@ -47,15 +47,19 @@ std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
 class BlockWriter {
 public:
     BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype)
-        : db_(db), capture_(capture), linktype_(linktype),
-          insert_block_(db, "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
-                            " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        : db_(db),
+          capture_(capture),
+          linktype_(linktype),
+          insert_block_(db,
+                        "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
+                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
           insert_posting_(db, "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)"),
           mark_indexed_(db, "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3"),
           next_block_(db, "SELECT coalesce(max(id), 0) + 1 FROM blocks"),
-          update_capture_(db, "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5,"
-                              " unsupported=?6, bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10") {}
+          update_capture_(db,
+                          "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5,"
+                          " unsupported=?6, bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10") {}
 
     // Adds a batch (the next packets in file order) to the open block,
     // writing the block first if the batch would not fit in it.
@@ -115,7 +119,8 @@ private:
         rows_.clear();
         std::uint32_t index = 0;
         for (const PacketBatch& b : block_)
-            for (const PacketBatch::Packet& p : b.packets) rows_.push_back({&p, b.arena.data() + p.preview_off, index++});
+            for (const PacketBatch::Packet& p : b.packets)
+                rows_.push_back({&p, b.arena.data() + p.preview_off, index++});
         group_by_host(rows_, addresses_);
         std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
         if (pages_of_.size() < addresses_.size()) pages_of_.resize(addresses_.size());
@@ -223,8 +228,11 @@ class SqliteCaptureWriter final : public CaptureWriter {
 public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
                         std::size_t queue_bytes)
-        : path_(std::move(path)), id_(id), linktype_(meta.linktype),
-          batch_size_(std::max<std::uint32_t>(batch, 1)), queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
+        : path_(std::move(path)),
+          id_(id),
+          linktype_(meta.linktype),
+          batch_size_(std::max<std::uint32_t>(batch, 1)),
+          queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
         thread_ = std::thread([this] { run(); });
     }
 
@@ -392,7 +400,7 @@ private:
     std::uint32_t linktype_;
     std::uint32_t batch_size_;
     std::size_t queue_limit_;
-    PacketBatch current_;              // append(const PacketView&)'s batch
+    PacketBatch current_;             // append(const PacketView&)'s batch
     std::uint64_t since_commit_ = 0;  // packets handed over since the last commit request
     bool finished_ = false;
     std::unique_ptr<sqlite::Database> db_;  // for finish()/fail(), after the thread ends
@@ -400,8 +408,8 @@ private:
     std::mutex mu_;
     std::condition_variable ready_, space_;
     std::deque<Job> queue_;
-    std::size_t queued_bytes_ = 0;     // PacketBatch::bytes() of the batches in queue_
-    std::vector<PacketBatch> free_;    // spent batches, for spare_batch()
+    std::size_t queued_bytes_ = 0;   // PacketBatch::bytes() of the batches in queue_
+    std::vector<PacketBatch> free_;  // spent batches, for spare_batch()
     std::exception_ptr error_;
     std::thread thread_;
 };

@@ -1,5 +1,5 @@
 // The commands that read captures, run in this process: ingest (files and
-// live) and interfaces. They use libpcap (loaded on first use).
+// live) and interfaces. They use libpcap.
 #include <sys/stat.h>
 #include <unistd.h>
 

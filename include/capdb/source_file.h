@@ -1,0 +1,97 @@
+// An original capture file read again: its header, and the records at the
+// offsets ingest stored, each checked against what was stored before its
+// bytes are trusted (query -w; see DESIGN.md, "Export"). Pure file reading:
+// no libpcap.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "capdb/error.h"
+
+namespace capdb {
+
+// A capture's original file is missing, changed or was never kept.
+struct SourceError : Error {
+    explicit SourceError(const std::string& m) : Error(Exit::source, m) {}
+};
+
+enum class SourceFormat { pcap, pcapng };
+
+struct SourceHeader {
+    SourceFormat format = SourceFormat::pcap;
+    bool big_endian = false;  // of the file (pcap) or its first section (pcapng)
+    // Decimal digits of the timestamps: pcap 6 or 9 by its magic; pcapng
+    // the finest if_tsresol of the interfaces described before its first
+    // packet (6 when none says; 9 for binary resolutions).
+    std::uint32_t ts_precision = 6;
+    std::uint32_t snaplen = 0;  // pcap's header; pcapng: the first interface's
+};
+
+// Parses the start of a pcap or pcapng file (its first bytes, as many as
+// are at hand). nullopt when it is neither.
+std::optional<SourceHeader> parse_source_header(std::span<const std::uint8_t> start) noexcept;
+
+// What the database holds for one packet.
+struct StoredRecord {
+    std::int64_t ts_ns = 0;
+    std::uint32_t caplen = 0;
+    std::uint32_t wirelen = 0;
+    bool time_invalid = false;  // ts_ns holds whole seconds only
+};
+
+// Bytes to read at a record's offset to hold its header and caplen bytes.
+std::size_t record_read_size(const SourceHeader& header, std::uint32_t caplen) noexcept;
+
+// Checks the record at the start of bytes against the stored one. pcap:
+// seconds and fraction (seconds only when time_invalid), caplen and wire
+// length. pcapng: an enhanced, simple or obsolete packet block whose lengths
+// agree (its timestamp is not checked). Returns the packet's caplen bytes
+// (a view into bytes), or nullopt with why in problem.
+std::optional<std::span<const std::uint8_t>> check_record(const SourceHeader& header,
+                                                          std::span<const std::uint8_t> bytes,
+                                                          const StoredRecord& stored, std::string& problem);
+
+// What ingest recorded about a capture's file.
+struct RecordedFile {
+    std::int64_t capture = 0;
+    std::string path;
+    std::optional<std::uint64_t> size;
+    std::optional<std::int64_t> mtime_ns;
+    std::optional<std::uint32_t> ts_precision;
+};
+
+// The modification time of an open file, ns since the epoch.
+std::int64_t file_mtime_ns(int fd);
+
+// An original file opened again. The constructor checks that it is still
+// the one ingested (regular file, same size and mtime when recorded, a
+// capture header of the same precision); read() checks each record.
+// Throws SourceError naming the capture and the path.
+class SourceFile {
+public:
+    explicit SourceFile(RecordedFile recorded);
+    ~SourceFile();
+    SourceFile(const SourceFile&) = delete;
+    SourceFile& operator=(const SourceFile&) = delete;
+
+    [[nodiscard]] const SourceHeader& header() const noexcept { return header_; }
+
+    // The caplen bytes of packet seq (0-based) whose record is at offset;
+    // valid until the next call.
+    std::span<const std::uint8_t> read(std::uint64_t seq, std::int64_t offset, const StoredRecord& stored);
+
+private:
+    [[noreturn]] void fail(const std::string& what) const;
+
+    RecordedFile recorded_;
+    int fd_ = -1;
+    SourceHeader header_;
+    std::vector<std::uint8_t> buffer_;
+};
+
+}  // namespace capdb

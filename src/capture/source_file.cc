@@ -1,0 +1,248 @@
+#include "capdb/source_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "capdb/cursor.h"
+
+namespace capdb {
+
+namespace {
+
+constexpr std::int64_t kNsPerSec = 1'000'000'000;
+constexpr std::size_t kPcapRecordHeader = 16;
+constexpr std::size_t kPcapngPacketHeader = 28;  // EPB: type, length, interface, ts x2, caplen, origlen
+constexpr std::uint32_t kBlockSection = 0x0a0d0d0a;
+constexpr std::uint32_t kBlockInterface = 1;
+constexpr std::uint32_t kBlockPacket = 2;  // obsolete Packet Block
+constexpr std::uint32_t kBlockSimple = 3;
+constexpr std::uint32_t kBlockEnhanced = 6;
+constexpr std::uint32_t kMaxSnaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
+// How much of a file's start is read for its header (and pcapng's first
+// interface descriptions).
+constexpr std::size_t kHeaderProbe = 64 * 1024;
+
+std::optional<std::uint32_t> u32(ByteCursor& c, bool big_endian) noexcept { return big_endian ? c.be32() : c.le32(); }
+std::optional<std::uint16_t> u16(ByteCursor& c, bool big_endian) noexcept { return big_endian ? c.be16() : c.le16(); }
+
+// The decimal digits of a pcapng if_tsresol value.
+std::uint32_t tsresol_digits(std::uint8_t v) noexcept {
+    if (v & 0x80) return 9;  // 2^-n: kept as nanoseconds
+    return std::min<std::uint32_t>(v, 9);
+}
+
+// The options of an interface description block: the finest if_tsresol.
+std::uint32_t interface_precision(ByteCursor c, bool be) noexcept {
+    std::uint32_t digits = 6;
+    while (c.remaining() >= 4) {
+        const auto code = u16(c, be);
+        const auto len = u16(c, be);
+        if (!code || !len || *code == 0) break;
+        auto value = c.take(*len);
+        if (!value || !c.skip((4u - *len % 4u) % 4u)) break;
+        if (*code == 9 && *len >= 1) digits = tsresol_digits((*value)[0]);
+    }
+    return digits;
+}
+
+std::optional<SourceHeader> parse_pcapng(std::span<const std::uint8_t> start) noexcept {
+    ByteCursor c(start);
+    SourceHeader h;
+    h.format = SourceFormat::pcapng;
+    if (!c.skip(8)) return std::nullopt;
+    const auto bom = c.be32();
+    if (!bom || (*bom != 0x1a2b3c4d && *bom != 0x4d3c2b1a)) return std::nullopt;
+    h.big_endian = *bom == 0x1a2b3c4d;
+    ByteCursor len_cursor(start.subspan(4));
+    const auto shb_len = u32(len_cursor, h.big_endian);
+    if (!shb_len || *shb_len < 28 || *shb_len % 4 != 0) return std::nullopt;
+    ByteCursor blocks(start);
+    if (!blocks.skip(*shb_len)) return h;
+    // The interface descriptions before the first packet.
+    bool first = true;
+    std::uint32_t digits = 0;
+    while (blocks.remaining() >= 12) {
+        ByteCursor b(blocks.rest());
+        const auto type = u32(b, h.big_endian);
+        const auto len = u32(b, h.big_endian);
+        if (!type || !len || *len < 12 || *len % 4 != 0 || !blocks.can_read(*len)) break;
+        if (*type == kBlockPacket || *type == kBlockSimple || *type == kBlockEnhanced || *type == kBlockSection) break;
+        if (*type == kBlockInterface && *len >= 20) {
+            ByteCursor idb(blocks.rest().subspan(8, *len - 12));
+            (void)idb.skip(4);  // link type, reserved
+            const auto snaplen = u32(idb, h.big_endian);
+            if (first && snaplen) h.snaplen = *snaplen;
+            first = false;
+            digits = std::max(digits, interface_precision(idb, h.big_endian));
+        }
+        (void)blocks.skip(*len);
+    }
+    if (digits != 0) h.ts_precision = digits;
+    return h;
+}
+
+}  // namespace
+
+std::optional<SourceHeader> parse_source_header(std::span<const std::uint8_t> start) noexcept {
+    ByteCursor c(start);
+    const auto magic = c.be32();
+    if (!magic) return std::nullopt;
+    if (*magic == kBlockSection) return parse_pcapng(start);
+    SourceHeader h;
+    switch (*magic) {
+        case 0xa1b2c3d4: h.big_endian = true; break;
+        case 0xd4c3b2a1: h.big_endian = false; break;
+        case 0xa1b23c4d:
+            h.big_endian = true;
+            h.ts_precision = 9;
+            break;
+        case 0x4d3cb2a1:
+            h.big_endian = false;
+            h.ts_precision = 9;
+            break;
+        default: return std::nullopt;
+    }
+    // version, thiszone, sigfigs, then the snaplen
+    if (!c.skip(12)) return std::nullopt;
+    const auto snaplen = u32(c, h.big_endian);
+    if (!snaplen) return std::nullopt;
+    h.snaplen = *snaplen;
+    return h;
+}
+
+std::size_t record_read_size(const SourceHeader& header, std::uint32_t caplen) noexcept {
+    return (header.format == SourceFormat::pcap ? kPcapRecordHeader : kPcapngPacketHeader) + caplen;
+}
+
+std::optional<std::span<const std::uint8_t>> check_record(const SourceHeader& header,
+                                                          std::span<const std::uint8_t> bytes,
+                                                          const StoredRecord& stored, std::string& problem) {
+    ByteCursor c(bytes);
+    const bool be = header.big_endian;
+    // libpcap cuts a record longer than the snaplen (or its own maximum) to
+    // that length: the file holds more than was stored.
+    auto caplen_ok = [&](std::uint32_t in_file) {
+        return in_file == stored.caplen ||
+               (in_file > stored.caplen && (stored.caplen == header.snaplen || stored.caplen == kMaxSnaplen));
+    };
+    if (header.format == SourceFormat::pcap) {
+        const auto sec = u32(c, be), frac = u32(c, be), incl = u32(c, be), orig = u32(c, be);
+        if (!orig) {
+            problem = "the record header is cut short (the file ends)";
+            return std::nullopt;
+        }
+        const std::int64_t unit = header.ts_precision == 9 ? 1 : 1000;
+        const std::int64_t stored_sec = stored.ts_ns >= 0 ? stored.ts_ns / kNsPerSec : -1;
+        const bool time_ok = stored.time_invalid
+                                 ? std::int64_t{*sec} == stored_sec
+                                 : std::int64_t{*sec} * kNsPerSec + std::int64_t{*frac} * unit == stored.ts_ns;
+        if (!time_ok || !caplen_ok(*incl) || *orig != stored.wirelen) {
+            problem = fmt::format(
+                "the record header (time {}.{}, {} of {} bytes) is not the stored packet's (time {} ns, {} of {} "
+                "bytes)",
+                *sec, *frac, *incl, *orig, stored.ts_ns, stored.caplen, stored.wirelen);
+            return std::nullopt;
+        }
+    } else {
+        const auto type = u32(c, be), len = u32(c, be);
+        if (!len) {
+            problem = "the block header is cut short (the file ends)";
+            return std::nullopt;
+        }
+        std::uint32_t in_file = 0, orig = 0;
+        if (*type == kBlockEnhanced || *type == kBlockPacket) {
+            const auto skip = c.skip(12);  // interface (and drops), timestamp
+            const auto cl = u32(c, be), ol = u32(c, be);
+            if (!skip || !ol) {
+                problem = "the packet block is cut short (the file ends)";
+                return std::nullopt;
+            }
+            in_file = *cl;
+            orig = *ol;
+            if (std::uint64_t{*len} < kPcapngPacketHeader + 4 + std::uint64_t{in_file}) in_file = UINT32_MAX;
+        } else if (*type == kBlockSimple) {
+            const auto ol = u32(c, be);
+            if (!ol) {
+                problem = "the packet block is cut short (the file ends)";
+                return std::nullopt;
+            }
+            orig = *ol;
+            in_file = *len >= 16 ? std::min(*ol, *len - 16) : UINT32_MAX;
+        } else {
+            problem = fmt::format("no packet block there (block type {:#x})", *type);
+            return std::nullopt;
+        }
+        if (!caplen_ok(in_file) || orig != stored.wirelen) {
+            problem = fmt::format("the packet block ({} of {} bytes) is not the stored packet's ({} of {} bytes)",
+                                  in_file, orig, stored.caplen, stored.wirelen);
+            return std::nullopt;
+        }
+    }
+    auto data = c.take(stored.caplen);
+    if (!data) problem = "the packet's bytes are cut short (the file ends)";
+    return data;
+}
+
+std::int64_t file_mtime_ns(int fd) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return 0;
+    return std::int64_t{st.st_mtim.tv_sec} * kNsPerSec + st.st_mtim.tv_nsec;
+}
+
+SourceFile::SourceFile(RecordedFile recorded) : recorded_(std::move(recorded)) {
+    fd_ = ::open(recorded_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd_ < 0) fail(fmt::format("cannot open it: {}", std::strerror(errno)));
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) fail(std::strerror(errno));
+    if (!S_ISREG(st.st_mode)) fail("it is no longer a regular file");
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (recorded_.size && size != *recorded_.size)
+        fail(fmt::format("it has changed since it was ingested (size {} bytes, was {})", size, *recorded_.size));
+    if (recorded_.mtime_ns && file_mtime_ns(fd_) != *recorded_.mtime_ns)
+        fail("it has changed since it was ingested (modification time)");
+    std::vector<std::uint8_t> start(std::min<std::uint64_t>(size, kHeaderProbe));
+    const ssize_t got = ::pread(fd_, start.data(), start.size(), 0);
+    if (got < 0) fail(std::strerror(errno));
+    start.resize(static_cast<std::size_t>(got));
+    auto header = parse_source_header(start);
+    if (!header) fail("it is no longer a pcap or pcapng capture");
+    if (recorded_.ts_precision && header->ts_precision != *recorded_.ts_precision)
+        fail("it has been replaced (its timestamp precision differs)");
+    header_ = *header;
+}
+
+SourceFile::~SourceFile() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+void SourceFile::fail(const std::string& what) const {
+    throw SourceError(fmt::format("capture {}: original file '{}': {}; its packets cannot be written",
+                                  recorded_.capture, printable(recorded_.path), what));
+}
+
+std::span<const std::uint8_t> SourceFile::read(std::uint64_t seq, std::int64_t offset, const StoredRecord& stored) {
+    if (offset < 0) fail(fmt::format("packet {} has no recorded file offset", seq + 1));
+    buffer_.resize(record_read_size(header_, stored.caplen));
+    std::size_t have = 0;
+    while (have < buffer_.size()) {
+        const ssize_t n = ::pread(fd_, buffer_.data() + have, buffer_.size() - have,
+                                  static_cast<off_t>(offset + static_cast<std::int64_t>(have)));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) fail(fmt::format("packet {}: {}", seq + 1, std::strerror(errno)));
+        if (n == 0) break;
+        have += static_cast<std::size_t>(n);
+    }
+    std::string problem;
+    auto data = check_record(header_, std::span<const std::uint8_t>(buffer_).first(have), stored, problem);
+    if (!data) fail(fmt::format("packet {} (offset {}): {}", seq + 1, offset, problem));
+    return *data;
+}
+
+}  // namespace capdb

@@ -87,11 +87,21 @@ public:
 
 private:
     [[noreturn]] void fail(const std::string& what) const;
+    // Up to n bytes at offset (fewer at the end of the file), valid until
+    // the next call. A read that starts where the previous one ended (or a
+    // few bytes later) fills
+    // a window of kWindowBytes, so that reading a whole file costs a
+    // pread per window rather than per packet.
+    std::span<const std::uint8_t> bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n);
+
+    static constexpr std::size_t kWindowBytes = 1 << 20;
 
     RecordedFile recorded_;
     int fd_ = -1;
     SourceHeader header_;
-    std::vector<std::uint8_t> buffer_;
+    std::vector<std::uint8_t> window_;
+    std::int64_t window_offset_ = 0;
+    std::int64_t next_offset_ = -1;  // where the previous read ended
 };
 
 }  // namespace capdb

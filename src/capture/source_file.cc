@@ -227,20 +227,38 @@ void SourceFile::fail(const std::string& what) const {
                                   recorded_.capture, printable(recorded_.path), what));
 }
 
+std::span<const std::uint8_t> SourceFile::bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n) {
+    const auto in_window = [&] {
+        return offset >= window_offset_ && static_cast<std::uint64_t>(offset - window_offset_) + n <= window_.size();
+    };
+    // pcapng blocks end a few bytes after the part read (padding, the
+    // trailing length): a read starting just past the previous one is
+    // sequential too.
+    const bool sequential = next_offset_ >= 0 && offset >= next_offset_ && offset - next_offset_ <= 64;
+    next_offset_ = offset + static_cast<std::int64_t>(n);
+    if (!in_window()) {
+        window_.resize(sequential ? std::max(n, kWindowBytes) : n);
+        std::size_t have = 0;
+        while (have < window_.size()) {
+            const ssize_t got = ::pread(fd_, window_.data() + have, window_.size() - have,
+                                        static_cast<off_t>(offset + static_cast<std::int64_t>(have)));
+            if (got < 0 && errno == EINTR) continue;
+            if (got < 0) fail(fmt::format("packet {}: {}", seq + 1, std::strerror(errno)));
+            if (got == 0) break;
+            have += static_cast<std::size_t>(got);
+        }
+        window_.resize(have);
+        window_offset_ = offset;
+    }
+    const auto start = static_cast<std::size_t>(offset - window_offset_);
+    return std::span<const std::uint8_t>(window_).subspan(start, std::min(n, window_.size() - start));
+}
+
 std::span<const std::uint8_t> SourceFile::read(std::uint64_t seq, std::int64_t offset, const StoredRecord& stored) {
     if (offset < 0) fail(fmt::format("packet {} has no recorded file offset", seq + 1));
-    buffer_.resize(record_read_size(header_, stored.caplen));
-    std::size_t have = 0;
-    while (have < buffer_.size()) {
-        const ssize_t n = ::pread(fd_, buffer_.data() + have, buffer_.size() - have,
-                                  static_cast<off_t>(offset + static_cast<std::int64_t>(have)));
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) fail(fmt::format("packet {}: {}", seq + 1, std::strerror(errno)));
-        if (n == 0) break;
-        have += static_cast<std::size_t>(n);
-    }
+    const auto bytes = bytes_at(seq, offset, record_read_size(header_, stored.caplen));
     std::string problem;
-    auto data = check_record(header_, std::span<const std::uint8_t>(buffer_).first(have), stored, problem);
+    auto data = check_record(header_, bytes, stored, problem);
     if (!data) fail(fmt::format("packet {} (offset {}): {}", seq + 1, offset, problem));
     return *data;
 }

@@ -132,5 +132,31 @@ TEST(SourceFile, ReadsCheckedRecordsAndRefusesAChangedFile) {
     EXPECT_THROW(SourceFile({7, dir.file("missing.pcap"), b.size(), std::nullopt, 9}), SourceError);
 }
 
+// Records read in file order come through a read-ahead window; the window
+// must give the same bytes as reads out of order, across its edges.
+TEST(SourceFile, SequentialAndScatteredReadsAgree) {
+    testing::TempDir dir;
+    const std::string path = dir.file("big.pcap");
+    Bytes b;
+    pcap_layout::file_header(b, false, 65535, 1);
+    std::vector<std::int64_t> offsets;
+    constexpr int kRecords = 3000;  // 1.5 MB: more than one window
+    for (int i = 0; i < kRecords; ++i) {
+        offsets.push_back(static_cast<std::int64_t>(b.size()));
+        pcap_layout::record_header(b, false, std::int64_t{i} * 1000, 500, 500);
+        for (int j = 0; j < 500; ++j) b.push_back(static_cast<std::uint8_t>(i + j));
+    }
+    write_file(path, b);
+    SourceFile f({1, path, b.size(), std::nullopt, 6});
+    auto expect_record = [&](int i) {
+        const auto data = f.read(static_cast<std::uint64_t>(i), offsets[static_cast<std::size_t>(i)],
+                                 {std::int64_t{i} * 1000, 500, 500, false});
+        ASSERT_EQ(data.size(), 500u);
+        for (int j = 0; j < 500; ++j) ASSERT_EQ(data[static_cast<std::size_t>(j)], static_cast<std::uint8_t>(i + j));
+    };
+    for (int i = 0; i < kRecords; ++i) expect_record(i);
+    for (int i = kRecords - 1; i >= 0; i -= 7) expect_record(i);
+}
+
 }  // namespace
 }  // namespace capdb

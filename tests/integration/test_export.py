@@ -11,6 +11,7 @@ capinfos and mergecap must accept the outputs.
 """
 
 import os
+import pty
 import shutil
 import subprocess
 
@@ -182,17 +183,30 @@ def test_standard_output_and_usage(tmp, testdata):
     r = lib.run(["query", "--db", db, "--write-format", "pcapng"])
     assert r.returncode == lib.EXIT_USAGE, r
     assert not os.path.exists(os.path.join(tmp, "x.pcap"))
-
-
-EXIT_SOURCE = 9
+    # -w - on a terminal: refused before anything is written.
+    controller, terminal = pty.openpty()
+    try:
+        t = subprocess.run([lib.capdb_path(), "query", "--db", db, "-w", "-"], stdout=terminal,
+                           stderr=subprocess.PIPE, env=lib.clean_env(), timeout=60)
+    finally:
+        os.close(terminal)
+        os.close(controller)
+    assert t.returncode == lib.EXIT_USAGE and b"terminal" in t.stderr, t
 
 
 def expect_source_error(db, out, *words):
+    """query -w fails with exit 9 naming what is wrong, and leaves out as it
+    was: absent, or holding its earlier contents."""
+    before = open(out, "rb").read() if os.path.exists(out) else None
     p = lib.run(["query", "--db", db, "-w", out])
-    assert p.returncode == EXIT_SOURCE, p
+    assert p.returncode == lib.EXIT_SOURCE, p
+    assert p.stderr.startswith("capdb: error: ") and p.stderr.count("\n") == 1, p
     for w in words:
         assert w in p.stderr, (w, str(p))
-    assert not [f for f in os.listdir(os.path.dirname(out)) if os.path.basename(out) in f], "a file was left"
+    left = sorted(f for f in os.listdir(os.path.dirname(out)) if f.startswith(os.path.basename(out)))
+    assert left == ([os.path.basename(out)] if before is not None else []), left
+    if before is not None:
+        assert open(out, "rb").read() == before
 
 
 def test_changed_originals_are_errors(tmp, testdata):
@@ -219,9 +233,12 @@ def test_changed_originals_are_errors(tmp, testdata):
     os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
     export(db, [], out)
     os.unlink(out)
-    # Touched.
+    # Touched; an earlier output of the same name stays as it was.
+    with open(out, "wb") as f:
+        f.write(b"earlier output")
     os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     expect_source_error(db, out, "capture 1", "changed")
+    os.unlink(out)
     # Truncated.
     with open(copy, "r+b") as f:
         f.truncate(st.st_size - 10)

@@ -22,8 +22,9 @@ struct ExportResult {
 // ("-": to out). Two passes over the query: the first finds the captures,
 // link types and precisions and opens (and checks) every original file,
 // before a byte is written; the second reads and checks each record and
-// writes it. A regular file is written as path.tmp-XXXXXX and renamed at
-// the end, so that a failure leaves no half-written file.
+// writes it. A file is written as path.tmp-XXXXXX and renamed at the end,
+// so that a failure leaves no half-written file; an existing device or FIFO
+// is written directly.
 // Throws SourceError (a file missing, changed or never kept), UsageError
 // (pcap asked for several link types), Error when writing fails.
 ExportResult export_packets(Store& store, const Filter& filter, WriteFormat format, const std::string& path,

@@ -103,26 +103,34 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
         plan.interfaces.assign(interfaces.begin(), interfaces.end());
     }
 
-    // The output: standard output, or a temporary file beside path.
+    // The output: standard output; a device or FIFO named by path, written
+    // directly; else a temporary file beside path, renamed over it at the end.
     std::unique_ptr<std::FILE, FileCloser> owned;
     std::unique_ptr<TempFile> temp;
     std::string temp_path;
-    if (path != "-") {
+    struct stat st {};
+    const bool special = path != "-" && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+    if (special && S_ISDIR(st.st_mode))
+        throw Error(Exit::input, fmt::format("cannot write '{}': it is a directory", printable(path)));
+    if (special) {
+        owned.reset(std::fopen(path.c_str(), "wb"));
+        if (!owned)
+            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
+        out = owned.get();
+    } else if (path != "-") {
         temp_path = path + ".tmp-XXXXXX";
         const int fd = ::mkstemp(temp_path.data());
         if (fd < 0)
-            throw Error(Exit::input, fmt::format("cannot create '{}': {}", printable(temp_path), std::strerror(errno)));
+            throw Error(Exit::input, fmt::format("cannot create '{}': {}", printable(path), std::strerror(errno)));
         temp = std::make_unique<TempFile>(temp_path);
-        ::fchmod(
-            fd, 0644 & ~[] {
-                const mode_t m = ::umask(0);
-                ::umask(m);
-                return m;
-            }());
+        // What fopen() would have created: 0666 less the umask.
+        const mode_t mask = ::umask(0);
+        ::umask(mask);
+        ::fchmod(fd, 0666 & ~mask);
         owned.reset(::fdopen(fd, "wb"));
         if (!owned) {
             ::close(fd);
-            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(temp_path), std::strerror(errno)));
+            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
         }
         out = owned.get();
     }
@@ -150,7 +158,9 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
     writer.flush();
     if (owned) {
         if (std::fclose(owned.release()) != 0)
-            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(temp_path), std::strerror(errno)));
+            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
+    }
+    if (temp) {
         if (::rename(temp_path.c_str(), path.c_str()) != 0)
             throw Error(Exit::input, fmt::format("cannot rename '{}' to '{}': {}", printable(temp_path),
                                                  printable(path), std::strerror(errno)));

@@ -13,6 +13,7 @@ capinfos and mergecap must accept the outputs.
 import os
 import pty
 import shutil
+import stat
 import subprocess
 
 import pytest
@@ -183,6 +184,18 @@ def test_standard_output_and_usage(tmp, testdata):
     r = lib.run(["query", "--db", db, "--write-format", "pcapng"])
     assert r.returncode == lib.EXIT_USAGE, r
     assert not os.path.exists(os.path.join(tmp, "x.pcap"))
+    # A FIFO is written into, not replaced; a directory or a missing one is exit 3.
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", fifo], stdout=subprocess.PIPE)
+    r = lib.run(["query", "--db", db, "-w", fifo])
+    got = reader.communicate(timeout=60)[0]
+    assert r.returncode == 0, r
+    assert got[24:] == orig[24:]
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    for bad in (tmp, os.path.join(tmp, "no", "such", "dir.pcap")):
+        r = lib.run(["query", "--db", db, "-w", bad])
+        assert r.returncode == lib.EXIT_INPUT and bad in r.stderr, r
     # -w - on a terminal: refused before anything is written.
     controller, terminal = pty.openpty()
     try:

@@ -283,3 +283,40 @@ def test_capinfos_and_mergecap_accept_the_outputs(tmp, testdata):
     m = subprocess.run(["mergecap", "-w", merged] + outs, capture_output=True, text=True)
     assert m.returncode == 0 and not m.stderr.strip(), m.stderr
     assert len(lib.read_capture(merged).records) == sum(len(lib.read_capture(o).records) for o in outs)
+
+
+def test_version2_database_exports_without_migrating(tmp, testdata):
+    """A schema-2 database (no file_mtime, no ts_precision) is read as it
+    is: query -w works, checking size and record headers only, and the
+    database stays at version 2 until an ingest migrates it."""
+    import sqlite3
+    copy = os.path.join(tmp, "copy.pcap")
+    shutil.copy(os.path.join(testdata, "nanosecond.pcap"), copy)
+    db = os.path.join(tmp, "t.db")
+    ingest(db, copy)
+    con = sqlite3.connect(db)
+    con.executescript("ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision;"
+                      "PRAGMA user_version=2; PRAGMA journal_mode=DELETE;")
+    con.close()
+    os.utime(copy, ns=(0, 10**18))  # no recorded mtime: not checked
+    out = os.path.join(tmp, "out.pcap")
+    written = export(db, [], out)
+    assert [r.data for r in written.records] == [r.data for r in sorted(lib.read_capture(copy).records,
+                                                                         key=lambda r: (r.ts_ns, r.number))]
+    with open(out, "rb") as f:
+        assert f.read(4) == b"\x4d\x3c\xb2\xa1"  # the precision from the file's own header
+
+    def version():
+        c = sqlite3.connect(db)
+        try:
+            return c.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            c.close()
+    assert version() == 2
+    with open(copy, "r+b") as f:  # the record headers are still checked
+        f.seek(24 + 12)
+        f.write(b"\x00\x00\x00\x00")
+    p = lib.run(["query", "--db", db, "-w", out + "2"])
+    assert p.returncode == lib.EXIT_SOURCE and "packet" in p.stderr, p
+    ingest(db, os.path.join(testdata, "eth_ipv4.pcap"))
+    assert version() == 3

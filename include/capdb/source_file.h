@@ -50,7 +50,8 @@ std::size_t record_read_size(const SourceHeader& header, std::uint32_t caplen) n
 // Checks the record at the start of bytes against the stored one. pcap:
 // seconds and fraction (seconds only when time_invalid), caplen and wire
 // length. pcapng: an enhanced, simple or obsolete packet block whose lengths
-// agree (its timestamp is not checked). Returns the packet's caplen bytes
+// agree (its time needs the interface: SourceFile::read checks it). Returns
+// the packet's caplen bytes
 // (a view into bytes), or nullopt with why in problem.
 std::optional<std::span<const std::uint8_t>> check_record(const SourceHeader& header,
                                                           std::span<const std::uint8_t> bytes,
@@ -70,7 +71,8 @@ std::int64_t file_mtime_ns(int fd);
 
 // An original file opened again. The constructor checks that it is still
 // the one ingested (regular file, same size and mtime when recorded, a
-// capture header of the same precision); read() checks each record.
+// capture header of the same precision); read() checks each record, for
+// pcapng also its time by its interface.
 // Throws SourceError naming the capture and the path.
 class SourceFile {
 public:
@@ -89,10 +91,36 @@ private:
     [[noreturn]] void fail(const std::string& what) const;
     // Up to n bytes at offset (fewer at the end of the file), valid until
     // the next call. A read that starts where the previous one ended (or a
-    // few bytes later) fills
-    // a window of kWindowBytes, so that reading a whole file costs a
-    // pread per window rather than per packet.
-    std::span<const std::uint8_t> bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n);
+    // few bytes later), or any read with ahead, fills a window of
+    // kWindowBytes, so that reading a whole file costs a pread per window
+    // rather than per packet.
+    std::span<const std::uint8_t> bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n, bool ahead);
+
+    // pcapng: how an interface's timestamps count (if_tsresol, if_tsoffset).
+    struct TsUnit {
+        bool binary = false;  // 2^-exp s, else 10^-exp s
+        std::uint32_t exp = 6;
+        std::int64_t offset_s = 0;
+    };
+    struct Section {
+        std::int64_t start = 0;
+        std::vector<TsUnit> interfaces;
+    };
+    // The time a pcapng packet block stores, in ns as ingest stored it;
+    // nullopt when its resolution is beyond what capdb can compare.
+    static std::optional<std::int64_t> pcapng_ns(const TsUnit& unit, std::uint64_t units) noexcept;
+    // An interface description block's body (after type and length): its
+    // if_tsresol and if_tsoffset.
+    static std::optional<TsUnit> interface_unit(std::span<const std::uint8_t> body, bool big_endian) noexcept;
+    // The interfaces of the section that holds offset, by walking the
+    // file's blocks up to it (once: sections_ remembers them). Only used
+    // when the first section's interfaces do not explain a packet's time.
+    const std::vector<TsUnit>* interfaces_at(std::int64_t offset);
+    // Walks blocks from walked_ until past offset (or, with first_packet, to
+    // the first packet block), recording sections and interfaces.
+    void walk(std::int64_t offset, bool first_packet);
+    void check_pcapng_time(std::uint64_t seq, std::int64_t offset, std::span<const std::uint8_t> block,
+                           const StoredRecord& stored);
 
     static constexpr std::size_t kWindowBytes = 1 << 20;
 
@@ -102,6 +130,10 @@ private:
     std::vector<std::uint8_t> window_;
     std::int64_t window_offset_ = 0;
     std::int64_t next_offset_ = -1;  // where the previous read ended
+    std::vector<TsUnit> leading_;    // the first section's interfaces before its first packet
+    std::vector<Section> sections_;  // walked so far, in file order
+    std::int64_t walked_ = 0;        // blocks before this offset are in sections_
+    bool walk_failed_ = false;
 };
 
 }  // namespace capdb

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -227,14 +228,14 @@ void SourceFile::fail(const std::string& what) const {
                                   recorded_.capture, printable(recorded_.path), what));
 }
 
-std::span<const std::uint8_t> SourceFile::bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n) {
+std::span<const std::uint8_t> SourceFile::bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n, bool ahead) {
     const auto in_window = [&] {
         return offset >= window_offset_ && static_cast<std::uint64_t>(offset - window_offset_) + n <= window_.size();
     };
     // pcapng blocks end a few bytes after the part read (padding, the
     // trailing length): a read starting just past the previous one is
     // sequential too.
-    const bool sequential = next_offset_ >= 0 && offset >= next_offset_ && offset - next_offset_ <= 64;
+    const bool sequential = ahead || (next_offset_ >= 0 && offset >= next_offset_ && offset - next_offset_ <= 64);
     next_offset_ = offset + static_cast<std::int64_t>(n);
     if (!in_window()) {
         window_.resize(sequential ? std::max(n, kWindowBytes) : n);
@@ -256,11 +257,139 @@ std::span<const std::uint8_t> SourceFile::bytes_at(std::uint64_t seq, std::int64
 
 std::span<const std::uint8_t> SourceFile::read(std::uint64_t seq, std::int64_t offset, const StoredRecord& stored) {
     if (offset < 0) fail(fmt::format("packet {} has no recorded file offset", seq + 1));
-    const auto bytes = bytes_at(seq, offset, record_read_size(header_, stored.caplen));
+    const auto bytes = bytes_at(seq, offset, record_read_size(header_, stored.caplen), false);
     std::string problem;
     auto data = check_record(header_, bytes, stored, problem);
     if (!data) fail(fmt::format("packet {} (offset {}): {}", seq + 1, offset, problem));
-    return *data;
+    if (header_.format != SourceFormat::pcapng) return *data;
+    const auto start = static_cast<std::size_t>(data->data() - bytes.data());
+    // May walk the file, and so move the window that bytes points into.
+    check_pcapng_time(seq, offset, bytes, stored);
+    return bytes_at(seq, offset, record_read_size(header_, stored.caplen), false).subspan(start, stored.caplen);
+}
+
+std::optional<std::int64_t> SourceFile::pcapng_ns(const TsUnit& unit, std::uint64_t units) noexcept {
+    // As libpcap reads them at nanosecond precision: whole seconds by the
+    // resolution, plus if_tsoffset; the fraction scaled to nanoseconds.
+    if (unit.binary ? unit.exp > 63 : unit.exp > 19) return std::nullopt;
+    std::uint64_t per_sec = 1;
+    for (std::uint32_t i = 0; i < unit.exp; ++i) per_sec *= unit.binary ? 2 : 10;
+    // libpcap's arithmetic, wrapping where it wraps (u_int64_t).
+    std::uint64_t frac = units % per_sec;
+    if (unit.binary) {
+        frac = frac * 1'000'000'000u / per_sec;
+    } else if (unit.exp < 9) {
+        for (std::uint32_t i = unit.exp; i < 9; ++i) frac *= 10;
+    } else {
+        for (std::uint32_t i = 9; i < unit.exp; ++i) frac /= 10;
+    }
+    const auto sec = static_cast<std::int64_t>(units / per_sec + static_cast<std::uint64_t>(unit.offset_s));
+    // As OfflineReader's to_ns(): saturating beyond int64 nanoseconds.
+    std::int64_t ns = 0;
+    if (__builtin_mul_overflow(sec, kNsPerSec, &ns) || __builtin_add_overflow(ns, static_cast<std::int64_t>(frac), &ns))
+        return sec < 0 ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
+    return ns;
+}
+
+std::optional<SourceFile::TsUnit> SourceFile::interface_unit(std::span<const std::uint8_t> body, bool be) noexcept {
+    ByteCursor c(body);
+    if (!c.skip(8)) return std::nullopt;  // link type, reserved, snaplen
+    SourceFile::TsUnit unit;
+    while (c.remaining() >= 4) {
+        const auto code = u16(c, be);
+        const auto len = u16(c, be);
+        if (!code || !len || *code == 0) break;
+        auto value = c.take(*len);
+        if (!value || !c.skip((4u - *len % 4u) % 4u)) break;
+        if (*code == 9 && *len >= 1) {
+            unit.binary = ((*value)[0] & 0x80) != 0;
+            unit.exp = (*value)[0] & 0x7fu;
+        } else if (*code == 14 && *len == 8) {
+            ByteCursor v(*value);
+            const auto a = u32(v, be), b = u32(v, be);
+            const std::uint64_t raw = be ? (std::uint64_t{*a} << 32 | *b) : (std::uint64_t{*b} << 32 | *a);
+            unit.offset_s = static_cast<std::int64_t>(raw);
+        }
+    }
+    return unit;
+}
+
+void SourceFile::walk(std::int64_t offset, bool first_packet) {
+    while (!walk_failed_ && walked_ <= offset) {
+        const auto head = bytes_at(0, walked_, 12, true);
+        if (head.size() < 12) break;  // the end of the file
+        const bool be = header_.big_endian;
+        ByteCursor c(head);
+        auto type = u32(c, be);
+        auto len = u32(c, be);
+        if (*type == kBlockSection) {
+            // Each section says its own byte order.
+            ByteCursor bom_cursor(head.subspan(8));
+            const auto bom = bom_cursor.be32();
+            if (!bom || (*bom != 0x1a2b3c4d && *bom != 0x4d3c2b1a) || (*bom == 0x1a2b3c4d) != header_.big_endian) {
+                walk_failed_ = true;  // another byte order: not followed
+                break;
+            }
+            sections_.push_back({walked_, {}});
+        }
+        if (!len || *len < 12 || *len % 4 != 0 || sections_.empty()) {
+            walk_failed_ = true;
+            break;
+        }
+        if (first_packet && (*type == kBlockEnhanced || *type == kBlockPacket || *type == kBlockSimple)) break;
+        if (*type == kBlockInterface) {
+            const auto block = bytes_at(0, walked_, *len, true);
+            auto unit = block.size() == *len ? interface_unit(block.subspan(8, *len - 12), be) : std::nullopt;
+            if (!unit) {
+                walk_failed_ = true;
+                break;
+            }
+            sections_.back().interfaces.push_back(*unit);
+        }
+        walked_ += *len;
+    }
+}
+
+const std::vector<SourceFile::TsUnit>* SourceFile::interfaces_at(std::int64_t offset) {
+    walk(offset, false);
+    const Section* found = nullptr;
+    for (const auto& section : sections_)
+        if (section.start <= offset) found = &section;
+    return found ? &found->interfaces : nullptr;
+}
+
+void SourceFile::check_pcapng_time(std::uint64_t seq, std::int64_t offset, std::span<const std::uint8_t> block,
+                                   const StoredRecord& stored) {
+    const bool be = header_.big_endian;
+    ByteCursor c(block);
+    const auto type = u32(c, be);
+    if (!type || (*type != kBlockEnhanced && *type != kBlockPacket) || stored.time_invalid) return;
+    (void)c.skip(4);
+    std::optional<std::uint32_t> interface;
+    if (*type == kBlockPacket) {
+        interface = u16(c, be);
+        (void)c.skip(2);
+    } else {
+        interface = u32(c, be);
+    }
+    const auto hi = u32(c, be), lo = u32(c, be);
+    if (!interface || !hi || !lo) return;  // check_record has seen the whole header
+    const std::uint64_t units = std::uint64_t{*hi} << 32 | *lo;
+    auto explains = [&](const std::vector<TsUnit>& interfaces) {
+        if (*interface >= interfaces.size()) return false;
+        const auto ns = pcapng_ns(interfaces[*interface], units);
+        return !ns || *ns == stored.ts_ns;
+    };
+    if (leading_.empty() && sections_.empty()) {
+        walk(std::numeric_limits<std::int64_t>::max(), true);
+        if (!sections_.empty()) leading_ = sections_.front().interfaces;
+    }
+    if (explains(leading_)) return;
+    // A later section, or an interface described after the first packet.
+    const auto* interfaces = interfaces_at(offset);
+    if (interfaces && explains(*interfaces)) return;
+    fail(fmt::format("packet {} (offset {}): the packet block's time is not the stored packet's ({} ns)", seq + 1,
+                     offset, stored.ts_ns));
 }
 
 }  // namespace capdb

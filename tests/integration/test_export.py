@@ -320,3 +320,22 @@ def test_version2_database_exports_without_migrating(tmp, testdata):
     assert p.returncode == lib.EXIT_SOURCE and "packet" in p.stderr, p
     ingest(db, os.path.join(testdata, "eth_ipv4.pcap"))
     assert version() == 3
+
+
+def test_pcapng_rewritten_time_is_an_error(tmp, testdata):
+    copy = os.path.join(tmp, "copy.pcapng")
+    shutil.copy(os.path.join(testdata, "two_if.pcapng"), copy)
+    db = os.path.join(tmp, "t.db")
+    ingest(db, copy)
+    out = os.path.join(tmp, "out.pcapng")
+    export(db, [], out, "pcapng")
+    os.unlink(out)
+    st = os.stat(copy)
+    first = lib.read_capture(copy).records[0]
+    with open(copy, "r+b") as f:  # the low byte of the first packet's timestamp
+        f.seek(first.offset + 16)
+        low = f.read(1)[0]
+        f.seek(first.offset + 16)
+        f.write(bytes([low ^ 1]))
+    os.utime(copy, ns=(st.st_atime_ns, st.st_mtime_ns))
+    expect_source_error(db, out, "capture 1", "packet 1", "time")

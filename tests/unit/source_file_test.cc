@@ -158,5 +158,67 @@ TEST(SourceFile, SequentialAndScatteredReadsAgree) {
     for (int i = kRecords - 1; i >= 0; i -= 7) expect_record(i);
 }
 
+void put32(Bytes& b, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) b.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+}
+
+// An interface description with if_tsresol and if_tsoffset (seconds).
+void interface_with_offset(Bytes& b, std::uint8_t tsresol, std::uint64_t offset_s) {
+    put32(b, 1);
+    put32(b, 44);
+    put32(b, 1);  // Ethernet, reserved
+    put32(b, 65535);
+    put32(b, 9 | 1u << 16);  // if_tsresol, length 1
+    put32(b, tsresol);
+    put32(b, 14 | 8u << 16);  // if_tsoffset, length 8
+    put32(b, static_cast<std::uint32_t>(offset_s));
+    put32(b, static_cast<std::uint32_t>(offset_s >> 32));
+    put32(b, 0);
+    put32(b, 44);
+}
+
+// pcapng timestamps are checked by the interface of the packet's own
+// section: its if_tsresol (decimal or binary) and if_tsoffset, also for
+// interfaces described after the first packet and in a second section.
+TEST(SourceFile, PcapngTimesByTheirSectionsInterfaces) {
+    testing::TempDir dir;
+    const std::string path = dir.file("s.pcapng");
+    const Bytes data{1, 2, 3, 4};
+    Bytes b;
+    struct Packet {
+        std::int64_t offset;
+        std::int64_t ts_ns;
+    };
+    std::vector<Packet> packets;
+    auto packet = [&](std::uint32_t interface, std::uint64_t units, std::int64_t ts_ns) {
+        packets.push_back({static_cast<std::int64_t>(b.size()), ts_ns});
+        pcap_layout::enhanced_packet(b, interface, units, 4, data);
+    };
+    pcap_layout::section_header(b);
+    pcap_layout::interface_description(b, 1, 65535, 6);
+    packet(0, 1'000'000'500'000, 1'000'000'500'000'000);  // microseconds
+    interface_with_offset(b, 0x80 | 10, 100);             // 2^-10 s, +100 s
+    packet(1, 5 * 1024 + 512, 105'500'000'000);
+    pcap_layout::section_header(b);
+    interface_with_offset(b, 3, 0);  // milliseconds
+    packet(0, 7'001, 7'001'000'000);
+    write_file(path, b);
+
+    SourceFile f({1, path, b.size(), std::nullopt, std::nullopt});
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        const auto got = f.read(i, packets[i].offset, {packets[i].ts_ns, 4, 4, false});
+        EXPECT_EQ(Bytes(got.begin(), got.end()), data) << i;
+    }
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        SourceFile fresh({1, path, b.size(), std::nullopt, std::nullopt});
+        try {
+            (void)fresh.read(i, packets[i].offset, {packets[i].ts_ns + 1, 4, 4, false});
+            ADD_FAILURE() << "packet " << i << ": a wrong time was accepted";
+        } catch (const SourceError& e) {
+            EXPECT_NE(std::string(e.what()).find("time"), std::string::npos) << e.what();
+        }
+    }
+}
+
 }  // namespace
 }  // namespace capdb

@@ -32,6 +32,7 @@ import os
 import platform
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -54,6 +55,7 @@ READLOOP_RUNS = 3
 TCPDUMP_RUNS = 5
 TCPDUMP_BIG_RUNS = 3
 FULL_OUTPUT_RUNS = 3
+EXPORT_RUNS = 3
 TIMEOUT = 4 * 3600  # seconds; generous, only guards against hangs
 
 
@@ -176,6 +178,50 @@ def time_command(what: str, cmd: list[str], runs: int) -> tuple[list[float], int
 
 # ---------------------------------------------------------------------------
 # Steps
+
+
+def pcap_packets(path: Path) -> int:
+    """Records in a little- or big-endian pcap file (headers only)."""
+    data = path.read_bytes()
+    e = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    off, n = 24, 0
+    while off + 16 <= len(data):
+        off += 16 + struct.unpack(e + "I", data[off + 8:off + 12])[0]
+        n += 1
+    return n
+
+
+def export_rows(table: "Table", capdb: str, db: Path, capture: Capture, addr: str, workdir: Path,
+                label: str, bulk: bool) -> None:
+    """query -w against tcpdump -w for one host (runs alternating, median
+    of EXPORT_RUNS), and, if bulk, the whole capture against cp."""
+    out = workdir / "export.pcap"
+    theirs = workdir / "tcpdump-export.pcap"
+    capdb_cmd = [capdb, "query", "--db", str(db), "--host", addr, "-w", str(out)]
+    tcpdump = shutil.which("tcpdump")
+    c_times: list[float] = []
+    t_times: list[float] = []
+    for _ in range(EXPORT_RUNS):
+        c_times += time_command("capdb query -w", capdb_cmd, 1)[0]
+        if tcpdump:
+            t_times += time_command("tcpdump -w", [tcpdump, "-r", str(capture.path), "-w", str(theirs),
+                                                   f"host {addr} or (vlan and host {addr})"], 1)[0]
+    c = statistics.median(c_times)
+    value = f"{ms(c)}, {pcap_packets(out)} packets"
+    if t_times:
+        t = statistics.median(t_times)
+        value += f"; tcpdump -w {ms(t)}, {pcap_packets(theirs)} packets (ARP too); {t / c:.0f}x"
+    table.info(f"{label}selective export: query --host X -w out.pcap vs tcpdump -r -w 'host X or (vlan and host X)' "
+               f"(median of {EXPORT_RUNS})", value)
+    if bulk:
+        bulk_cmd = [capdb, "query", "--db", str(db), "-w", str(out)]
+        b_times = time_command("capdb query -w (all)", bulk_cmd, EXPORT_RUNS)[0]
+        cp_times = time_command("cp", ["cp", str(capture.path), str(theirs)], EXPORT_RUNS)[0]
+        b, cp = statistics.median(b_times), statistics.median(cp_times)
+        table.info(f"{label}bulk export: query -w out.pcap, every packet, vs cp (median of {EXPORT_RUNS})",
+                   f"{ms(b)} ({mpps(capture.packets / b)}, {capture.size / b / 1e6:.0f} MB/s); cp {ms(cp)}; {b / cp:.1f}x cp")
+    out.unlink(missing_ok=True)
+    theirs.unlink(missing_ok=True)
 
 
 def machine_info() -> str:
@@ -511,6 +557,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     else:
         notes.append("tcpdump is not installed: the tcpdump comparison was skipped")
 
+    progress("export (query -w) against tcpdump -w and cp")
+    export_table = Table()
+    export_rows(export_table, args.capdb, small_db, small, selective["addr"], workdir, "", bulk=True)
+
     # --- scaling capture ------------------------------------------------------
     big = None
     big_ingest = None
@@ -550,6 +600,9 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
                 t_times += time_command("tcpdump", tcpdump_big_cmd, 1)[0]
                 c_times += time_command("capdb query", capdb_big_cmd, max(1, args.runs // TCPDUMP_BIG_RUNS))[0]
             big_tcpdump = (statistics.median(t_times), statistics.median(c_times))
+        progress("export (query -w) on the big capture against tcpdump -w")
+        export_rows(export_table, args.capdb, big_db, big, big_queries[1].args[1], workdir, f"{si(big.packets)}: ",
+                    bulk=False)
 
     # --- table ------------------------------------------------------------------
     n = small.packets
@@ -638,6 +691,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
                     f">= {TARGET_TCPDUMP_SPEEDUP:.0f}x", None)
         table.check("peak RSS, ingest 20 M packets", "--big-packets 0", f"<= {mib(TARGET_PEAK_RSS)}", None)
         table.check("latency ratio big/small capture", "--big-packets 0", f"<= {TARGET_SCALING_RATIO:.0f}x", None)
+
+    table.rows += export_table.rows
 
     print("# capdb benchmark\n")
     print(f"Machine: {machine}  ")

@@ -119,6 +119,25 @@ def ingest_seeds(testdata):
             write("ingest", "seed-" + os.path.basename(path), f.read())
 
 
+def source_seeds(testdata):
+    """fuzz_source: mode 0, the start of each capture; mode 1, the first
+    record of each little-endian microsecond pcap, and one pcapng enhanced
+    packet block, each after its stored row (see fuzz_source.cc)."""
+    clear_seeds("source")
+    for path in sorted(glob.glob(os.path.join(testdata, "*.pcap*"))):
+        name = os.path.basename(path)
+        with open(path, "rb") as f:
+            start = f.read(400)
+        write("source", "seed-header-" + name, b"\x00" + start)
+        if start[:4] == b"\xd4\xc3\xb2\xa1" and len(start) >= 40:
+            sec, frac, incl, orig = struct.unpack("<IIII", start[24:40])
+            row = struct.pack("<qII", sec * 10**9 + frac * 1000, incl, orig) + b"\x00"
+            write("source", "seed-record-" + name, b"\x01\x00" + row + start[24:40 + incl])
+    data = b"abcde"
+    epb = struct.pack("<IIIIIII", 6, 40, 0, 0, 77, 5, 9) + data + b"\x00" * 3 + struct.pack("<I", 40)
+    write("source", "seed-record-epb", b"\x01\x02" + struct.pack("<qII", 77, 5, 9) + b"\x00" + epb)
+
+
 ARGS = [
     "192.0.2.1", "10.0.0.0/8", "0.0.0.0/0", "255.255.255.255/32", "2001:db8::1", "2001:db8::/32",
     "::", "::/0", "::1", "::ffff:192.0.2.1", "::ffff:192.0.2.0/120", "1:2:3:4:5:6:7:8", "fe80::1%eth0",
@@ -170,6 +189,7 @@ def main():
     decode_seeds(a.testdata)
     ingest_seeds(a.testdata)
     args_seeds()
+    source_seeds(a.testdata)
     page_seeds(a.testdata, a.capdb)
     for t in sorted(os.listdir(os.path.join(HERE, "corpus"))):
         print("%-8s %5d files" % (t, len(os.listdir(os.path.join(HERE, "corpus", t)))))

@@ -53,6 +53,12 @@ public:
     [[nodiscard]] bool interrupted() const noexcept;
     // Size of a regular file; 0 for a pipe.
     [[nodiscard]] std::uint64_t file_size() const noexcept;
+    // A regular file's modification time (ns since the epoch) when opened; 0
+    // for a pipe.
+    [[nodiscard]] std::int64_t file_mtime_ns() const noexcept;
+    // Decimal digits of the input's timestamps (6 or 9; see SourceHeader);
+    // 0 when unknown (pcapng read from a pipe).
+    [[nodiscard]] std::uint32_t ts_precision() const noexcept;
     // Bytes consumed so far (approximate for pcapng), for progress display.
     [[nodiscard]] std::uint64_t bytes_read() const noexcept;
     // SHA-256 (lowercase hex) of every byte of the input. For a regular file it

@@ -18,6 +18,7 @@ enum class Exit : int {
     database = 6,
     device = 7,
     permission = 8,
+    source = 9,
     interrupted = 130,
 };
 
@@ -40,6 +41,9 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
      "database missing, not capdb's, corrupt, from an older or newer capdb, read-only or full"},
     {Exit::device, "device", "live capture: no such interface, interface down, bad filter"},
     {Exit::permission, "permission", "live capture: not permitted (see setcap in the README)"},
+    {Exit::source, "source",
+     "query -w: a capture's original file is missing, changed or replaced, or its packets were never kept (live "
+     "capture, standard input)"},
     {Exit::interrupted, "interrupted",
      "stopped by SIGINT or SIGTERM before the input was finished; what was read is committed and the capture is marked "
      "interrupted"},

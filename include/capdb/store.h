@@ -52,6 +52,14 @@ struct CaptureMeta {
     std::uint32_t snaplen = 0;
     std::uint32_t preview_bytes = 16;
     std::optional<std::uint64_t> file_size;
+    // The file's modification time (ns since the epoch) when it was read;
+    // with file_size, how query -w knows the file is still the one ingested.
+    // Unset for stdin, live captures and captures from before schema 3.
+    std::optional<std::int64_t> file_mtime_ns;
+    // Decimal digits of the source's timestamps: 6 (microsecond pcap, and
+    // pcapng's default), 9 (nanosecond pcap, pcapng if_tsresol 9); unset
+    // when unknown (live, and captures from before schema 3).
+    std::optional<std::uint32_t> ts_precision;
 };
 
 // Live capture statistics from pcap_stats.

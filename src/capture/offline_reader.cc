@@ -18,6 +18,7 @@
 
 #include "capdb/capture.h"
 #include "capdb/error.h"
+#include "capdb/source_file.h"
 #include "capture/sha256.h"
 
 namespace capdb {
@@ -91,6 +92,11 @@ Magic classify(const std::array<unsigned char, 4>& m) noexcept {
         case 0x0a0d0d0a: return Magic::pcapng;
         default: return Magic::other;
     }
+}
+
+bool is_nanosecond_pcap(const std::array<unsigned char, 4>& m) noexcept {
+    const std::array<unsigned char, 4> be{0xa1, 0xb2, 0x3c, 0x4d}, le{0x4d, 0x3c, 0xb2, 0xa1};
+    return m == be || m == le;
 }
 
 // How long a wait for input on a pipe lasts before should_stop is asked
@@ -172,6 +178,8 @@ struct OfflineReader::Impl {
     bool is_stdin = false;
     int fd = -1;             // owned unless stdin
     std::uint64_t size = 0;  // regular files only
+    std::int64_t mtime_ns = 0;
+    std::uint32_t ts_precision = 0;
     Magic magic = Magic::other;
     // stdio buffer for the FILE libpcap reads (glibc ignores a size given
     // without a buffer); declared before pcap so that it outlives it.
@@ -276,6 +284,13 @@ OfflineReader::OfflineReader(const std::string& path, std::function<bool()> shou
             m.input_error("is gzip-compressed; decompress it first (zcat FILE | capdb ingest -)");
         m.magic = classify(magic);
         if (m.magic == Magic::other) m.input_error("not a pcap or pcapng capture (unknown magic number)");
+        m.mtime_ns = capdb::file_mtime_ns(m.fd);
+        std::vector<std::uint8_t> start(std::min<std::uint64_t>(m.size, 64 * 1024));
+        const ssize_t n = ::pread(m.fd, start.data(), start.size(), 0);
+        if (n > 0) {
+            start.resize(static_cast<std::size_t>(n));
+            if (auto h = parse_source_header(start)) m.ts_precision = h->ts_precision;
+        }
     }
     m.cookie = std::make_unique<StreamCookie>();
     m.cookie->fd = m.fd;
@@ -298,6 +313,7 @@ OfflineReader::OfflineReader(const std::string& path, std::function<bool()> shou
     m.pcap.reset(p);
     m.magic = classify(m.cookie->magic);
     m.regular = regular;
+    if (!regular && m.magic == Magic::pcap) m.ts_precision = is_nanosecond_pcap(m.cookie->magic) ? 9 : 6;
     if (regular) m.start_hasher();
 }
 
@@ -350,6 +366,8 @@ bool OfflineReader::is_pcapng() const noexcept { return impl_->magic == Magic::p
 bool OfflineReader::is_stdin() const noexcept { return impl_->is_stdin; }
 bool OfflineReader::interrupted() const noexcept { return impl_->cookie->stopped; }
 std::uint64_t OfflineReader::file_size() const noexcept { return impl_->size; }
+std::int64_t OfflineReader::file_mtime_ns() const noexcept { return impl_->mtime_ns; }
+std::uint32_t OfflineReader::ts_precision() const noexcept { return impl_->ts_precision; }
 std::uint64_t OfflineReader::bytes_read() const noexcept { return impl_->cookie->consumed; }
 
 std::string OfflineReader::sha256() {

@@ -35,6 +35,8 @@ struct QueryArgs {
     std::string format = "line";
     bool count = false;
     bool follow = false;
+    std::optional<std::string> write;         // -w FILE
+    std::optional<std::string> write_format;  // pcap, pcapng
 };
 
 struct CapturesArgs {

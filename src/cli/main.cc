@@ -39,6 +39,7 @@ Examples:
   capdb query --host 10.0.0.0/8 --port 443 --from 2017-03-26T01:00:00Z --to 2017-03-26T02:00
   capdb query --proto udp --dport 53 --format csv > dns.csv
   capdb query --count --from 1490492400 --to 1490496000
+  capdb query --host 10.1.2.3 --port 53 -w dns.pcap  the packets themselves, for tcpdump or Wireshark
   capdb captures                                list what has been ingested
   capdb ingest -i eth0 tcp port 443             capture live until Ctrl-C; queryable within a second
   capdb ingest -i any --duration 60 --filter 'udp port 53'
@@ -133,6 +134,11 @@ void add_query_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--format", q.format, "line (default), long, json or csv")->type_name("FORMAT");
     query.add_flag("--count", q.count, "Print only the number of matching packets");
     query.add_flag("-f,--follow", q.follow, "Keep printing new matching packets as they are committed, until Ctrl-C");
+    query
+        .add_option("-w,--write", q.write,
+                    "Write the matching packets whole, read from their original files, to FILE ('-': standard output)")
+        ->type_name("FILE");
+    query.add_option("--write-format", q.write_format, "With -w: pcap (default) or pcapng")->type_name("FORMAT");
 }
 
 void add_captures_options(CLI::App& captures, CapturesArgs& c) {

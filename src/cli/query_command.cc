@@ -1,5 +1,7 @@
 // 'capdb query': filters parsed and checked before the database is touched,
 // then the matches printed (or counted, or followed).
+#include <unistd.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <optional>
@@ -8,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "capdb/export.h"
 #include "capdb/filter.h"
 #include "capdb/follow.h"
 #include "capdb/format.h"
@@ -79,6 +82,22 @@ int run_query(const QueryArgs& a) {
     if (!format)
         throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
     if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
+    WriteFormat write_format = WriteFormat::pcap;
+    if (a.write_format) {
+        if (!a.write) throw UsageError("--write-format needs -w FILE");
+        if (*a.write_format == "pcapng")
+            write_format = WriteFormat::pcapng;
+        else if (*a.write_format != "pcap")
+            throw UsageError(
+                fmt::format("--write-format: unknown format '{}' (pcap, pcapng)", printable(*a.write_format)));
+    }
+    if (a.write) {
+        if (a.write->empty()) throw UsageError("-w: the file name is empty");
+        if (a.count) throw UsageError("-w cannot be combined with --count");
+        if (a.follow) throw UsageError("-w cannot be combined with --follow (not supported yet)");
+        if (*a.write == "-" && ::isatty(STDOUT_FILENO))
+            throw UsageError("-w -: standard output is a terminal; redirect it to a file or a pipe");
+    }
     const std::string db = database_path(a.db);
     auto store = open_sqlite_store(db, {.read_only = true, .create = false});
     // An id of no capture is the command line's mistake, not the database's:
@@ -95,6 +114,13 @@ int run_query(const QueryArgs& a) {
         options.caught_up = [&] { return printer.flush(); };
         follow(
             *store, filter, [&](const PacketView& p) { return printer.row(p); }, options);
+        return 0;
+    }
+    if (a.write) {
+        const ExportResult r = export_packets(*store, filter, write_format, *a.write, stdout);
+        std::fprintf(stderr, "capdb: %llu packets, %llu bytes written to %s\n",
+                     static_cast<unsigned long long>(r.packets), static_cast<unsigned long long>(r.bytes),
+                     *a.write == "-" ? "standard output" : printable(*a.write).c_str());
         return 0;
     }
     if (a.count) {

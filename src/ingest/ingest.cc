@@ -80,7 +80,11 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     meta.linktype = reader.linktype();
     meta.snaplen = reader.snaplen();
     meta.preview_bytes = std::min(options.preview_bytes, kMaxPreviewBytes);
-    if (!reader.is_stdin() && reader.file_size() > 0) meta.file_size = reader.file_size();
+    if (!reader.is_stdin() && reader.file_size() > 0) {
+        meta.file_size = reader.file_size();
+        meta.file_mtime_ns = reader.file_mtime_ns();
+    }
+    if (reader.ts_precision() != 0) meta.ts_precision = reader.ts_precision();
     auto writer = store.begin_capture(meta, options.batch, options.queue_bytes);
     out.capture = writer->id();
 

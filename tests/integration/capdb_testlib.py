@@ -35,7 +35,7 @@ STATUSES = {"ok", "non_ip", "truncated", "malformed", "unsupported"}
 
 # Exit codes from the spec.
 EXIT_OK, EXIT_USAGE, EXIT_INPUT, EXIT_DAMAGED, EXIT_UNSUPPORTED, EXIT_DATABASE = 0, 2, 3, 4, 5, 6
-EXIT_DEVICE, EXIT_PERMISSION = 7, 8
+EXIT_DEVICE, EXIT_PERMISSION, EXIT_SOURCE = 7, 8, 9
 
 # What `capdb ingest` must return for each test capture (default 0).
 INGEST_EXIT = {

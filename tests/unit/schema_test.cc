@@ -117,5 +117,53 @@ TEST(Schema, RefusesOlderSchemaWithoutWriting) {
     expect_refused_untouched(path, "has schema version 1, written by an older capdb; re-ingest its captures");
 }
 
+std::int64_t user_version(const std::string& path) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr), SQLITE_OK);
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr), SQLITE_OK);
+    std::int64_t v = -1;
+    if (sqlite3_step(st) == SQLITE_ROW) v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+// A version-2 database: read as it is by a read-only open (never written),
+// migrated to version 3 by a writing one, its captures kept.
+TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v2.db", 2);
+    set_pragma(path, "ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision");
+    const std::string before = file_bytes(path);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        const auto caps = s->captures();
+        ASSERT_EQ(caps.size(), 1u);
+        EXPECT_FALSE(caps[0].meta.file_mtime_ns);
+        EXPECT_FALSE(caps[0].meta.ts_precision);
+        EXPECT_EQ(caps[0].counts.packets, 30u);
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-2 database";
+    EXPECT_EQ(user_version(path), 2);
+    {
+        auto s = open_sqlite_store(path, {.read_only = false, .create = true});
+        CaptureMeta meta;
+        meta.source = "y";
+        meta.file_mtime_ns = 1234;
+        meta.ts_precision = 9;
+        auto w = s->begin_capture(meta, 10);
+        w->finish(CaptureState::complete, "y", std::nullopt);
+    }
+    EXPECT_EQ(user_version(path), store::kSchemaVersion);
+    auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+    const auto caps = s->captures();
+    ASSERT_EQ(caps.size(), 2u);
+    EXPECT_FALSE(caps[0].meta.file_mtime_ns);
+    EXPECT_EQ(caps[0].counts.packets, 30u);
+    EXPECT_EQ(caps[1].meta.file_mtime_ns, 1234);
+    EXPECT_EQ(caps[1].meta.ts_precision, 9u);
+}
+
 }  // namespace
 }  // namespace capdb

@@ -52,7 +52,9 @@ CaptureState parse_state(const std::string& s) {
 const char* const kCaptureColumns =
     "id, source, live, filter, file_size, sha256, linktype, snaplen, preview_bytes, state, error, started_at,"
     " first_ts, last_ts, packets, ipv4, ipv6, other, malformed, unsupported, bytes, received, dropped_kernel,"
-    " dropped_iface, writer_pid";
+    " dropped_iface, writer_pid, {}";
+const char* const kFileIdentityColumns = "file_mtime, ts_precision";
+const char* const kNoFileIdentity = "NULL, NULL";
 
 // Whether the process that writes a running capture still exists.
 bool process_alive(std::int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
@@ -90,6 +92,8 @@ CaptureInfo read_capture(const sqlite::Statement& st) {
         c.state = CaptureState::failed;
         if (c.error.empty()) c.error = fmt::format("its writer (process {}) ended before finishing", *pid);
     }
+    c.meta.file_mtime_ns = st.opt_i64(25);
+    if (auto v = st.opt_i64(26)) c.meta.ts_precision = static_cast<std::uint32_t>(*v);
     return c;
 }
 
@@ -100,24 +104,32 @@ std::int64_t now_ns() {
         .count();
 }
 
+Catalog::Catalog(sqlite::Database& db) : db_(db) {
+    sqlite::Statement st(db_, "SELECT 1 FROM pragma_table_info('captures') WHERE name='file_mtime'");
+    has_file_identity_ = st.step();
+}
+
+std::string Catalog::select_captures() const {
+    return fmt::format(fmt::runtime(fmt::format("SELECT {} FROM captures", kCaptureColumns)),
+                       has_file_identity_ ? kFileIdentityColumns : kNoFileIdentity);
+}
+
 std::vector<CaptureInfo> Catalog::captures() {
-    sqlite::Statement st(db_, fmt::format("SELECT {} FROM captures ORDER BY id", kCaptureColumns));
+    sqlite::Statement st(db_, select_captures() + " ORDER BY id");
     std::vector<CaptureInfo> out;
     while (st.step()) out.push_back(read_capture(st));
     return out;
 }
 
 std::optional<CaptureInfo> Catalog::capture(CaptureId id) {
-    sqlite::Statement st(db_, fmt::format("SELECT {} FROM captures WHERE id=?1", kCaptureColumns));
+    sqlite::Statement st(db_, select_captures() + " WHERE id=?1");
     st.bind(1, id);
     if (st.step()) return read_capture(st);
     return std::nullopt;
 }
 
 std::optional<CaptureInfo> Catalog::find_by_sha256(const std::string& sha256) {
-    sqlite::Statement st(
-        db_, fmt::format("SELECT {} FROM captures WHERE sha256=?1 AND state IN ('complete', 'failed') LIMIT 1",
-                         kCaptureColumns));
+    sqlite::Statement st(db_, select_captures() + " WHERE sha256=?1 AND state IN ('complete', 'failed') LIMIT 1");
     st.bind(1, std::string_view(sha256));
     if (st.step()) return read_capture(st);
     return std::nullopt;
@@ -178,7 +190,8 @@ CaptureId Catalog::add(const CaptureMeta& meta) {
     sqlite::Statement st(
         db_,
         "INSERT INTO captures(source, live, filter, file_size, linktype, snaplen, preview_bytes, state,"
-        " started_at, writer_pid) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9)");
+        " started_at, writer_pid, file_mtime, ts_precision) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9,"
+        " ?10, ?11)");
     st.bind(1, std::string_view(meta.source))
         .bind(2, std::int64_t{meta.live ? 1 : 0})
         .bind(4, meta.file_size)
@@ -186,7 +199,12 @@ CaptureId Catalog::add(const CaptureMeta& meta) {
         .bind(6, std::int64_t{meta.snaplen})
         .bind(7, std::int64_t{meta.preview_bytes})
         .bind(8, now_ns())
-        .bind(9, std::int64_t{::getpid()});
+        .bind(9, std::int64_t{::getpid()})
+        .bind(10, meta.file_mtime_ns);
+    if (meta.ts_precision)
+        st.bind(11, std::int64_t{*meta.ts_precision});
+    else
+        st.bind_null(11);
     if (meta.filter.empty())
         st.bind_null(3);
     else

@@ -19,7 +19,9 @@ std::int64_t now_ns();
 // capture live in blocks; remove_capture() deletes them with it.
 class Catalog {
 public:
-    explicit Catalog(sqlite::Database& db) noexcept : db_(db) {}
+    // A version-2 captures table (read-only, not migrated) has no
+    // file_mtime or ts_precision: its captures read without them.
+    explicit Catalog(sqlite::Database& db);
 
     [[nodiscard]] std::vector<CaptureInfo> captures();
     [[nodiscard]] std::optional<CaptureInfo> capture(CaptureId id);
@@ -37,7 +39,10 @@ public:
     void mark_failed(CaptureId id, const std::string& reason, const std::string& sha256);
 
 private:
+    [[nodiscard]] std::string select_captures() const;
+
     sqlite::Database& db_;
+    bool has_file_identity_ = true;  // file_mtime and ts_precision columns
 };
 
 }  // namespace capdb::store

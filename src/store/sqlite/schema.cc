@@ -23,6 +23,8 @@ CREATE TABLE captures(
     live INTEGER NOT NULL,
     filter TEXT,
     file_size INTEGER,
+    file_mtime INTEGER,
+    ts_precision INTEGER,
     sha256 TEXT,
     linktype INTEGER NOT NULL,
     snaplen INTEGER NOT NULL,
@@ -162,7 +164,8 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
             fmt::format("database '{}' has schema version {}, written by a newer capdb; this capdb reads "
                         "version {}",
                         printable(path), version, kSchemaVersion));
-    if (tables > 0 && version < kSchemaVersion)
+    const bool migrate = tables > 0 && version >= kOldestMigratedVersion && version < kSchemaVersion;
+    if (tables > 0 && version < kSchemaVersion && !migrate)
         throw DatabaseError(
             fmt::format("database '{}' has schema version {}, written by an older capdb; re-ingest its "
                         "captures into a new database (this capdb reads version {})",
@@ -175,6 +178,16 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         sqlite::Transaction tx(*db);
         db->exec(kSchema);
         db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
+        tx.commit();
+    }
+    if (migrate && !options.read_only) {
+        // Version 2 to 3: the columns query -w checks an original file with.
+        // A read-only open (a query) never migrates: the catalogue reads a
+        // version-2 captures table without them.
+        sqlite::Transaction tx(*db);
+        db->exec(
+            "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision INTEGER");
+        db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();
     }
     if (!options.read_only) db->exec("PRAGMA synchronous=NORMAL");

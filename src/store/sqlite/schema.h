@@ -13,7 +13,12 @@ namespace capdb::store {
 // The schema version (PRAGMA user_version) this capdb writes and reads.
 // 2: pages of version 3 (with time_invalid). Version 1 databases may hold
 // pages of versions 1 and 2 and are refused (re-ingest their captures).
-inline constexpr int kSchemaVersion = 2;
+// 3: captures gain file_mtime and ts_precision (query -w checks the original
+// file with them). A version-2 database opened for writing is migrated (the
+// new columns added, NULL for its captures); opened read-only it is read as
+// it is, without them.
+inline constexpr int kSchemaVersion = 3;
+inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 
 // Opens the database at path as capdb's: creates it (mode 0600, with the

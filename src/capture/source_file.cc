@@ -39,17 +39,27 @@ std::uint32_t tsresol_digits(std::uint8_t v) noexcept {
     return std::min<std::uint32_t>(v, 9);
 }
 
-// The options of an interface description block: the finest if_tsresol.
-std::uint32_t interface_precision(ByteCursor c, bool be) noexcept {
-    std::uint32_t digits = 6;
+// Calls on_option(code, value) for each option of a pcapng block, from c
+// (at the first option) to opt_endofopt, the end of c, or the first option
+// that does not fit.
+template <class F>
+void for_each_option(ByteCursor c, bool be, F&& on_option) noexcept {
     while (c.remaining() >= 4) {
         const auto code = u16(c, be);
         const auto len = u16(c, be);
         if (!code || !len || *code == 0) break;
         auto value = c.take(*len);
         if (!value || !c.skip((4u - *len % 4u) % 4u)) break;
-        if (*code == 9 && *len >= 1) digits = tsresol_digits((*value)[0]);
+        on_option(*code, *value);
     }
+}
+
+// The options of an interface description block: the finest if_tsresol.
+std::uint32_t interface_precision(ByteCursor c, bool be) noexcept {
+    std::uint32_t digits = 6;
+    for_each_option(c, be, [&](std::uint16_t code, std::span<const std::uint8_t> value) {
+        if (code == 9 && !value.empty()) digits = tsresol_digits(value[0]);
+    });
     return digits;
 }
 
@@ -295,22 +305,18 @@ std::optional<SourceFile::TsUnit> SourceFile::interface_unit(std::span<const std
     ByteCursor c(body);
     if (!c.skip(8)) return std::nullopt;  // link type, reserved, snaplen
     SourceFile::TsUnit unit;
-    while (c.remaining() >= 4) {
-        const auto code = u16(c, be);
-        const auto len = u16(c, be);
-        if (!code || !len || *code == 0) break;
-        auto value = c.take(*len);
-        if (!value || !c.skip((4u - *len % 4u) % 4u)) break;
-        if (*code == 9 && *len >= 1) {
-            unit.binary = ((*value)[0] & 0x80) != 0;
-            unit.exp = (*value)[0] & 0x7fu;
-        } else if (*code == 14 && *len == 8) {
-            ByteCursor v(*value);
-            const auto a = u32(v, be), b = u32(v, be);
-            const std::uint64_t raw = be ? (std::uint64_t{*a} << 32 | *b) : (std::uint64_t{*b} << 32 | *a);
+    for_each_option(c, be, [&](std::uint16_t code, std::span<const std::uint8_t> value) {
+        if (code == 9 && !value.empty()) {
+            unit.binary = (value[0] & 0x80) != 0;
+            unit.exp = value[0] & 0x7fu;
+        } else if (code == 14 && value.size() == 8) {
+            ByteCursor v(value);
+            const auto first = u32(v, be), second = u32(v, be);
+            const std::uint64_t raw =
+                be ? (std::uint64_t{*first} << 32 | *second) : (std::uint64_t{*second} << 32 | *first);
             unit.offset_s = static_cast<std::int64_t>(raw);
         }
-    }
+    });
     return unit;
 }
 

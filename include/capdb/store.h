@@ -124,11 +124,64 @@ using RowCallback = std::function<bool(const PacketView&)>;
 // Blocks are the store's unit of commit. A commit adds blocks whose ids are
 // larger than those of every block committed before it, so a reader that
 // remembers max_block_id() can later ask for exactly what was committed since
-// (`capdb query --follow`). Ids are only reused after a capture holding the
-// newest blocks is removed.
+// (`capdb query --follow`). Ids are never reused, also after a prune.
 struct BlockRange {
     std::int64_t after = 0;    // exclusive
     std::int64_t through = 0;  // inclusive
+};
+
+// Retention (see DESIGN.md, "Retention"). A prune removes blocks with
+// their pages and postings (and, for a capture kept in the packet store,
+// whole segments with their blocks) in one transaction; a capture's row
+// counts only what stays. It never touches a capture's original file.
+struct PruneRequest {
+    // Remove the blocks whose newest packet is older than this (ns since the
+    // epoch): a block straddling it stays whole.
+    std::optional<std::int64_t> before_ns;
+    // Only this capture; alone (no before_ns, no keep_bytes), all of it.
+    std::optional<CaptureId> capture;
+    // Then remove the oldest blocks (by their newest packet) until the
+    // database (pages in use), its WAL and the packet store measure at most
+    // this many bytes.
+    std::optional<std::uint64_t> keep_bytes;
+    // Compute everything, change nothing.
+    bool dry_run = false;
+};
+
+// What a database occupies, in bytes. Free pages (left by deletions, reused
+// before the file grows; `capdb vacuum` returns them) do not count.
+struct StoreSize {
+    std::uint64_t database = 0;  // pages in use times the page size
+    std::uint64_t free = 0;      // free pages in the database file
+    std::uint64_t wal = 0;       // the -wal file
+    std::uint64_t packets = 0;   // files of the packet store directory
+    [[nodiscard]] std::uint64_t total() const noexcept { return database + wal + packets; }
+};
+
+struct PrunedCapture {
+    CaptureId id = 0;
+    std::uint64_t blocks = 0;
+    std::uint64_t packets = 0;   // packets removed
+    std::uint64_t kept = 0;      // packets left
+    bool removed = false;        // the capture row went too (nothing left of it)
+};
+
+struct PruneResult {
+    std::vector<PrunedCapture> captures;  // the captures that lost packets, by id
+    std::uint64_t blocks = 0;
+    std::uint64_t packets = 0;
+    std::uint64_t segments = 0;  // packet store files deleted (or to delete, dry run)
+    // Every packet at or after this time is still there (the newest removed
+    // packet's time + 1); unset when nothing was removed.
+    std::optional<std::int64_t> kept_from_ns;
+    StoreSize before, after;
+    bool dry_run = false;
+};
+
+struct VacuumResult {
+    StoreSize before, after;
+    std::uint64_t file_before = 0, file_after = 0;  // the database file's size
+    bool wal_truncated = false;  // the WAL was emptied (no reader held it)
 };
 
 class Store {
@@ -159,10 +212,19 @@ public:
     virtual void query(const Filter& filter, const RowCallback& on_row) = 0;
     [[nodiscard]] virtual std::uint64_t count(const Filter& filter) = 0;
 
-    // The id of the newest committed block; 0 when there is none.
+    // The largest block id ever committed (also when that block was pruned
+    // since); 0 when there was none.
     [[nodiscard]] virtual std::int64_t max_block_id() = 0;
     // As query(), restricted to the packets of the blocks in range.
     virtual void query_blocks(const Filter& filter, const BlockRange& range, const RowCallback& on_row) = 0;
+
+    // Retention (needs a store opened for writing). prune() throws
+    // UsageError for a request that names no capture of the database.
+    virtual PruneResult prune(const PruneRequest& request) = 0;
+    [[nodiscard]] virtual StoreSize size() = 0;
+    // Rewrites the database without its free pages and empties the WAL.
+    // Throws DatabaseError while a capture is being written.
+    virtual VacuumResult vacuum() = 0;
 };
 
 struct StoreOptions {

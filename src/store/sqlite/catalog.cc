@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "store/format/block_layout.h"
+#include "store/sqlite/retention.h"
 
 namespace capdb {
 
@@ -160,6 +161,7 @@ std::uint64_t Catalog::remove_unfinished(const std::string& source) {
 
 void Catalog::remove_capture(CaptureId id) {
     sqlite::Transaction tx(db_);
+    raise_block_high_water(db_);
     sqlite::Statement blocks(db_, "SELECT id FROM blocks WHERE capture_id=?1");
     blocks.bind(1, id);
     std::vector<std::int64_t> block_ids;

@@ -73,7 +73,16 @@ CREATE TABLE postings(
     blocks BLOB NOT NULL,
     PRIMARY KEY(addr, first_block)
 ) WITHOUT ROWID;
+CREATE TABLE high_water(
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 )sql";
+
+// Version 3 to 4, retention's part: the largest block id ever committed,
+// recorded when blocks are deleted, so that ids are never reused.
+const char* const kHighWaterTable =
+    "CREATE TABLE IF NOT EXISTS high_water(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID";
 
 bool file_exists(const std::string& path) {
     struct stat st {};
@@ -185,8 +194,11 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         // A read-only open (a query) never migrates: the catalogue reads a
         // version-2 captures table without them.
         sqlite::Transaction tx(*db);
-        db->exec(
-            "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision INTEGER");
+        if (version < 3)
+            db->exec(
+                "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision "
+                "INTEGER");
+        if (version < 4) db->exec(kHighWaterTable);
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();
     }

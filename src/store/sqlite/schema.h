@@ -17,7 +17,10 @@ namespace capdb::store {
 // file with them). A version-2 database opened for writing is migrated (the
 // new columns added, NULL for its captures); opened read-only it is read as
 // it is, without them.
-inline constexpr int kSchemaVersion = 3;
+// 4: high_water ('block_id': the largest block id ever committed, raised
+// when blocks are deleted, so that a pruned id is never given again). A
+// read-only open of a version 2 or 3 database reads it without the table.
+inline constexpr int kSchemaVersion = 4;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 

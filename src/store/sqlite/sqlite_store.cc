@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "store/sqlite/catalog.h"
+#include "store/sqlite/retention.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite.h"
 #include "store/sqlite/writer.h"
@@ -18,7 +19,7 @@ namespace {
 class SqliteStore final : public Store {
 public:
     SqliteStore(std::string path, std::unique_ptr<sqlite::Database> db)
-        : path_(std::move(path)), db_(std::move(db)), catalog_(*db_), engine_(*db_) {}
+        : path_(std::move(path)), db_(std::move(db)), catalog_(*db_), engine_(*db_), retention_(*db_, path_) {}
 
     std::vector<CaptureInfo> captures() override { return catalog_.captures(); }
     std::optional<CaptureInfo> capture(CaptureId id) override { return catalog_.capture(id); }
@@ -43,6 +44,10 @@ public:
         if (range.through > range.after) engine_.query(filter, range, on_row);
     }
 
+    PruneResult prune(const PruneRequest& request) override { return retention_.prune(request); }
+    StoreSize size() override { return retention_.size(); }
+    VacuumResult vacuum() override { return retention_.vacuum(); }
+
     [[nodiscard]] const QueryStats& last_stats() const noexcept { return engine_.last_stats(); }
 
 private:
@@ -50,6 +55,7 @@ private:
     std::unique_ptr<sqlite::Database> db_;
     Catalog catalog_;
     QueryEngine engine_;
+    Retention retention_;
 };
 
 }  // namespace

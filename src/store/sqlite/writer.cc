@@ -16,6 +16,7 @@
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
 #include "store/sqlite/catalog.h"
+#include "store/sqlite/retention.h"
 #include "store/sqlite/sqlite.h"
 
 namespace capdb::store {
@@ -56,10 +57,17 @@ public:
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
           insert_posting_(db, "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)"),
           mark_indexed_(db, "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3"),
-          next_block_(db, "SELECT coalesce(max(id), 0) + 1 FROM blocks"),
+          next_block_(db, max_block_id_sql(has_high_water(db))),
+          segment_blocks_alive_(db, "SELECT count(*) FROM blocks WHERE capture_id=?1 AND id BETWEEN ?2 AND ?3"),
+          block_alive_(db, "SELECT 1 FROM blocks WHERE id=?1"),
+          first_alive_(db, "SELECT coalesce(min(id), 0) FROM blocks WHERE capture_id=?1 AND id BETWEEN ?2 AND ?3"),
+          // Counts are added, not set: a prune may have taken this
+          // capture's older blocks off them since the last commit.
           update_capture_(db,
-                          "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5,"
-                          " unsupported=?6, bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10") {}
+                          "UPDATE captures SET packets=packets+?1, ipv4=ipv4+?2, ipv6=ipv6+?3, other=other+?4,"
+                          " malformed=malformed+?5, unsupported=unsupported+?6, bytes=bytes+?7,"
+                          " first_ts=coalesce(min(first_ts, ?8), first_ts, ?8),"
+                          " last_ts=coalesce(max(last_ts, ?9), last_ts, ?9) WHERE id=?10") {}
 
     // Adds a batch (the next packets in file order) to the open block,
     // writing the block first if the batch would not fit in it.
@@ -97,6 +105,9 @@ public:
         update_capture_.run();
         tx_->commit();
         tx_.reset();
+        counts_ = {};
+        first_ts_.reset();
+        last_ts_.reset();
     }
 
     // Batches written since the last call, emptied, for reuse.
@@ -114,7 +125,7 @@ private:
         begin();
         next_block_.reset();
         next_block_.step();
-        const std::int64_t block_id = next_block_.i64(0);
+        const std::int64_t block_id = next_block_.i64(0) + 1;
         next_block_.reset();
         rows_.clear();
         std::uint32_t index = 0;
@@ -166,6 +177,7 @@ private:
     void write_postings() {
         if (segment_blocks_ == 0) return;
         begin();
+        drop_pruned_blocks();
         std::vector<const std::pair<const Address, PostingList>*> sorted;
         sorted.reserve(segment_.size());
         for (const auto& entry : segment_) sorted.push_back(&entry);
@@ -190,10 +202,59 @@ private:
     sqlite::Database& db_;
     const CaptureId capture_;
     const std::uint32_t linktype_;
-    sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, update_capture_;
+    // A prune may have removed blocks of the segment since they were
+    // written: their entries go, and the lists start at the first block
+    // left (a posting row's first block always exists; see retention.cc).
+    void drop_pruned_blocks() {
+        segment_blocks_alive_.reset().bind(1, capture_).bind(2, segment_first_).bind(3, segment_last_);
+        const bool all_alive =
+            segment_blocks_alive_.step() && segment_blocks_alive_.i64(0) == std::int64_t{segment_blocks_};
+        segment_blocks_alive_.reset();
+        if (all_alive) return;
+        std::unordered_map<std::int64_t, bool> alive;
+        auto is_alive = [&](std::int64_t id) {
+            auto [it, fresh] = alive.try_emplace(id, false);
+            if (fresh) {
+                block_alive_.reset().bind(1, id);
+                it->second = block_alive_.step();
+                block_alive_.reset();
+            }
+            return it->second;
+        };
+        first_alive_.reset().bind(1, capture_).bind(2, segment_first_).bind(3, segment_last_);
+        const std::int64_t first = first_alive_.step() ? first_alive_.i64(0) : 0;
+        first_alive_.reset();
+        std::vector<std::uint16_t> pages;
+        for (auto it = segment_.begin(); it != segment_.end();) {
+            PostingList kept;
+            std::int64_t current = 0;
+            auto flush = [&] {
+                if (current != 0 && !pages.empty()) kept.add(current, first, pages);
+                pages.clear();
+            };
+            read_postings(it->second.bytes, segment_first_, [&](std::int64_t block, std::size_t page) {
+                if (block != current) {
+                    flush();
+                    current = block;
+                }
+                if (is_alive(block)) pages.push_back(static_cast<std::uint16_t>(page));
+            });
+            flush();
+            if (kept.bytes.empty()) {
+                it = segment_.erase(it);
+            } else {
+                it->second = std::move(kept);
+                ++it;
+            }
+        }
+        segment_first_ = first;
+    }
+
+    sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
+        block_alive_, first_alive_, update_capture_;
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()
 
-    // What the capture row says once the transaction commits.
+    // What the transaction adds to the capture row.
     PacketCounts counts_;
     std::optional<std::int64_t> first_ts_, last_ts_;
     std::uint64_t next_seq_ = 0;  // the open block's first packet number

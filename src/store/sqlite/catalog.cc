@@ -161,7 +161,7 @@ std::uint64_t Catalog::remove_unfinished(const std::string& source) {
 
 void Catalog::remove_capture(CaptureId id) {
     sqlite::Transaction tx(db_);
-    raise_block_high_water(db_);
+    raise_high_water(db_);
     sqlite::Statement blocks(db_, "SELECT id FROM blocks WHERE capture_id=?1");
     blocks.bind(1, id);
     std::vector<std::int64_t> block_ids;
@@ -192,8 +192,9 @@ CaptureId Catalog::add(const CaptureMeta& meta) {
     sqlite::Statement st(
         db_,
         "INSERT INTO captures(source, live, filter, file_size, linktype, snaplen, preview_bytes, state,"
-        " started_at, writer_pid, file_mtime, ts_precision) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9,"
-        " ?10, ?11)");
+        " started_at, writer_pid, file_mtime, ts_precision, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9,"
+        " ?10, ?11, (" +
+            next_capture_id_sql(has_high_water(db_)) + "))");
     st.bind(1, std::string_view(meta.source))
         .bind(2, std::int64_t{meta.live ? 1 : 0})
         .bind(4, meta.file_size)

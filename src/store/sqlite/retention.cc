@@ -25,6 +25,9 @@ namespace capdb::store {
 
 namespace {
 
+// As every capdb connection (schema.cc).
+constexpr int kBusyTimeoutMs = 30000;
+
 std::uint64_t file_size_or_zero(const std::string& path) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return 0;
@@ -70,27 +73,32 @@ public:
         sqlite::Statement st(db_, capture ? "SELECT id, capture_id, ts_max, packets FROM blocks WHERE capture_id=?1"
                                           : "SELECT id, capture_id, ts_max, packets FROM blocks");
         if (capture) st.bind(1, *capture);
-        while (st.step())
-            out.push_back({st.i64(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3))});
-        std::sort(out.begin(), out.end(),
-                  [](const BlockRow& a, const BlockRow& b) { return std::tie(a.ts_max, a.id) < std::tie(b.ts_max, b.id); });
+        while (st.step()) out.push_back({st.i64(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3))});
+        std::sort(out.begin(), out.end(), [](const BlockRow& a, const BlockRow& b) {
+            return std::tie(a.ts_max, a.id) < std::tie(b.ts_max, b.id);
+        });
         return out;
     }
 
-    // Bytes the database frees when the block goes (its pages and page
-    // index; postings are a small share): an estimate, checked by measuring.
+    // The bytes of a block's pages and page index.
     std::uint64_t estimate(const BlockRow& b) {
         if (!estimate_.get()) {
-            estimate_ = sqlite::Statement(
-                db_,
-                "SELECT (SELECT coalesce(sum(length(data)), 0) FROM pages WHERE id BETWEEN ?1 AND ?2)"
-                " + (SELECT length(page_index) FROM blocks WHERE id = ?3)");
+            estimate_ =
+                sqlite::Statement(db_,
+                                  "SELECT (SELECT coalesce(sum(length(data)), 0) FROM pages WHERE id BETWEEN ?1 AND ?2)"
+                                  " + (SELECT length(page_index) FROM blocks WHERE id = ?3)");
         }
         estimate_.reset()
             .bind(1, b.id * kMaxPagesPerBlock)
             .bind(2, b.id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1)
             .bind(3, b.id);
-        return estimate_.step() ? static_cast<std::uint64_t>(estimate_.i64(0)) + 64 : 64;
+        return estimate_.step() ? static_cast<std::uint64_t>(estimate_.i64(0)) : 0;
+    }
+
+    // The bytes of every page's data.
+    std::uint64_t page_bytes() {
+        sqlite::Statement st(db_, "SELECT coalesce(sum(length(data)), 0) FROM pages");
+        return st.step() ? static_cast<std::uint64_t>(st.i64(0)) : 0;
     }
 
     // Deletes the blocks with their pages and postings, and takes their
@@ -126,7 +134,9 @@ public:
         }
         sqlite::Statement del_pages(db_, "DELETE FROM pages WHERE id BETWEEN ?1 AND ?2");
         for (const BlockRow& b : doomed) {
-            del_pages.reset().bind(1, b.id * kMaxPagesPerBlock).bind(2, b.id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
+            del_pages.reset()
+                .bind(1, b.id * kMaxPagesPerBlock)
+                .bind(2, b.id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
             del_pages.run();
         }
         db_.exec("DELETE FROM blocks WHERE id IN (SELECT id FROM temp.pruned)");
@@ -165,14 +175,16 @@ public:
             if (kept.step()) pc.kept = static_cast<std::uint64_t>(kept.i64(0));
             result_.captures.push_back(pc);
         }
-        if (kept_from_ && *kept_from_ < std::numeric_limits<std::int64_t>::max()) result_.kept_from_ns = *kept_from_ + 1;
+        if (kept_from_ && *kept_from_ < std::numeric_limits<std::int64_t>::max())
+            result_.kept_from_ns = *kept_from_ + 1;
     }
 
 private:
     // Adds the packets of a block's pages to counts, by kind, as ingest
     // counted them.
     void count_block(const BlockRow& b, PacketCounts& counts) {
-        if (!page_data_.get()) page_data_ = sqlite::Statement(db_, "SELECT id, data FROM pages WHERE id BETWEEN ?1 AND ?2");
+        if (!page_data_.get())
+            page_data_ = sqlite::Statement(db_, "SELECT id, data FROM pages WHERE id BETWEEN ?1 AND ?2");
         page_data_.reset().bind(1, b.id * kMaxPagesPerBlock).bind(2, b.id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
         while (page_data_.step()) {
             try {
@@ -281,6 +293,17 @@ private:
     std::optional<std::int64_t> kept_from_;  // the newest removed packet's time
 };
 
+// Copies the WAL into the database and empties it, if no other connection
+// is reading or writing just now; never waits (a live capture's commits
+// must not queue behind it). The WAL is otherwise reused from its start
+// once a later checkpoint completes.
+void checkpoint_without_waiting(sqlite::Database& db) {
+    sqlite3_busy_timeout(db.get(), 0);
+    int log = 0, done = 0;
+    sqlite3_wal_checkpoint_v2(db.get(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+    sqlite3_busy_timeout(db.get(), kBusyTimeoutMs);
+}
+
 }  // namespace
 
 bool has_high_water(sqlite::Database& db) {
@@ -294,10 +317,18 @@ std::string max_block_id_sql(bool high_water) {
            " (SELECT coalesce(max(value), 0) FROM high_water WHERE name='block_id'))";
 }
 
-void raise_block_high_water(sqlite::Database& db) {
+std::string next_capture_id_sql(bool high_water) {
+    if (!high_water) return "SELECT coalesce(max(id), 0) + 1 FROM captures";
+    return "SELECT max((SELECT coalesce(max(id), 0) FROM captures),"
+           " (SELECT coalesce(max(value), 0) FROM high_water WHERE name='capture_id')) + 1";
+}
+
+void raise_high_water(sqlite::Database& db) {
     if (!has_high_water(db)) return;
     db.exec(
         "INSERT INTO high_water(name, value) SELECT 'block_id', coalesce(max(id), 0) FROM blocks WHERE true"
+        " ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value);"
+        "INSERT INTO high_water(name, value) SELECT 'capture_id', coalesce(max(id), 0) FROM captures WHERE true"
         " ON CONFLICT(name) DO UPDATE SET value=max(value, excluded.value)");
 }
 
@@ -322,37 +353,49 @@ PruneResult Retention::prune(const PruneRequest& request) {
     result.before = size();
     db_.exec("CREATE TEMP TABLE IF NOT EXISTS pruned(id INTEGER PRIMARY KEY)");
     sqlite::Transaction tx(db_);
-    raise_block_high_water(db_);
-    Pruner pruner(db_, result);
-    std::vector<BlockRow> blocks = pruner.blocks(request.capture);
-    const bool whole_capture = request.capture && !request.before_ns && !request.keep_bytes;
-    std::size_t next = 0;  // blocks[0, next) are gone
-    if (whole_capture) {
-        next = blocks.size();
-    } else if (request.before_ns) {
-        // blocks are in ts_max order: the ones older than before_ns lead.
-        while (next < blocks.size() && blocks[next].ts_max < *request.before_ns) ++next;
-    }
-    pruner.remove({blocks.begin(), blocks.begin() + static_cast<std::ptrdiff_t>(next)});
-    if (request.keep_bytes) {
-        // Oldest first until the measure fits: each round removes the blocks
-        // whose estimated bytes cover the excess, then measures again.
-        for (;;) {
-            const std::uint64_t now = size().total();
-            if (now <= *request.keep_bytes || next == blocks.size()) break;
-            std::uint64_t excess = now - *request.keep_bytes, freed = 0;
-            const std::size_t from = next;
-            while (next < blocks.size() && freed < excess) freed += pruner.estimate(blocks[next++]);
-            pruner.remove({blocks.begin() + static_cast<std::ptrdiff_t>(from),
-                           blocks.begin() + static_cast<std::ptrdiff_t>(next)});
+    raise_high_water(db_);
+    {
+        // In a scope of its own: its statements end before the commit and
+        // the checkpoint.
+        Pruner pruner(db_, result);
+        std::vector<BlockRow> blocks = pruner.blocks(request.capture);
+        const bool whole_capture = request.capture && !request.before_ns && !request.keep_bytes;
+        std::size_t next = 0;  // blocks[0, next) are gone
+        if (whole_capture) {
+            next = blocks.size();
+        } else if (request.before_ns) {
+            // blocks are in ts_max order: the ones older than before_ns lead.
+            while (next < blocks.size() && blocks[next].ts_max < *request.before_ns) ++next;
         }
+        pruner.remove({blocks.begin(), blocks.begin() + static_cast<std::ptrdiff_t>(next)});
+        if (request.keep_bytes) {
+            // Oldest first until the measure fits: each round removes the blocks
+            // whose estimated share of the database covers the excess, then
+            // measures again. A block's share is its pages' bytes scaled by the
+            // database's bytes per page byte (postings and indexes included).
+            for (;;) {
+                const StoreSize now = size();
+                if (now.total() <= *request.keep_bytes || next == blocks.size()) break;
+                const std::uint64_t excess = now.total() - *request.keep_bytes;
+                const double scale =
+                    std::max(1.0, static_cast<double>(now.database) /
+                                      static_cast<double>(std::max<std::uint64_t>(pruner.page_bytes(), 1)));
+                double freed = 0;
+                const std::size_t from = next;
+                while (next < blocks.size() && freed < static_cast<double>(excess))
+                    freed += scale * static_cast<double>(pruner.estimate(blocks[next++]));
+                pruner.remove({blocks.begin() + static_cast<std::ptrdiff_t>(from),
+                               blocks.begin() + static_cast<std::ptrdiff_t>(next)});
+            }
+        }
+        pruner.finish(whole_capture ? request.capture : std::nullopt);
     }
-    pruner.finish(whole_capture ? request.capture : std::nullopt);
     if (request.dry_run) {
         result.after = size();
         return result;  // the transaction rolls back
     }
     tx.commit();
+    checkpoint_without_waiting(db_);
     result.after = size();
     return result;
 }

@@ -1,7 +1,8 @@
 // Retention (see DESIGN.md, "Retention"): prune removes blocks with their
 // pages and postings, and captures left with nothing; vacuum returns the
-// freed pages to the file system. Block ids are never given twice: the
-// largest id ever committed is kept in high_water before blocks go.
+// freed pages to the file system. Block and capture ids are never given
+// twice: the largest ids ever committed are kept in high_water before
+// blocks or captures go.
 #pragma once
 
 #include <cstdint>
@@ -18,10 +19,12 @@ namespace capdb::store {
 
 // SQL of one value: the largest block id ever committed (0 when none).
 [[nodiscard]] std::string max_block_id_sql(bool high_water);
+// SQL of one value: the id for a new capture, larger than any ever given.
+[[nodiscard]] std::string next_capture_id_sql(bool high_water);
 
-// Records the largest block id in high_water. Call inside the transaction
-// that deletes blocks, before it deletes them.
-void raise_block_high_water(sqlite::Database& db);
+// Records the largest block and capture ids in high_water. Call inside the
+// transaction that deletes blocks or captures, before it deletes them.
+void raise_high_water(sqlite::Database& db);
 
 // The prune and vacuum of the database at path, through db (opened for
 // writing).

@@ -96,6 +96,8 @@ public:
     std::uint64_t count(const Filter&) override { return 0; }
     std::int64_t max_block_id() override { return 0; }
     void query_blocks(const Filter&, const BlockRange&, const RowCallback&) override {}
+    std::unique_ptr<PacketReadHold> hold_packets() override { return nullptr; }
+    std::vector<SegmentInfo> segments(CaptureId) override { return {}; }
 };
 
 // Counts the times a file is opened, with inotify. Reads are watched too:

@@ -43,6 +43,20 @@ struct PacketCounts {
     }
 };
 
+// Where a capture's whole packets can be read back (query -w): its original
+// file, capdb's packet store (segments beside the database), or nowhere
+// (summaries only: --no-packets, or live and standard input before the store).
+enum class PacketsAt { file, store, none };
+const char* packets_at_name(PacketsAt p) noexcept;
+
+// The packet store's segment format: pcap (one link type), or pcapng when the
+// input was pcapng.
+enum class SegmentFormat { pcap, pcapng };
+
+// A packet-store segment rotates (at a block boundary) once it holds this
+// many bytes, unless --segment-size says otherwise.
+inline constexpr std::uint64_t kDefaultSegmentBytes = std::uint64_t{64} << 20;
+
 // What is known of a capture when it starts.
 struct CaptureMeta {
     std::string source;  // file path, "-" for stdin, or interface name
@@ -60,6 +74,12 @@ struct CaptureMeta {
     // pcapng's default), 9 (nanosecond pcap, pcapng if_tsresol 9); unset
     // when unknown (live, and captures from before schema 3).
     std::optional<std::uint32_t> ts_precision;
+    // Where its packets are kept. With PacketsAt::store the writer writes
+    // each packet's captured bytes (PacketBatch::add_with_data) to segments
+    // of this format and timestamp precision (6 or 9 decimal digits).
+    PacketsAt packets_at = PacketsAt::file;
+    SegmentFormat segment_format = SegmentFormat::pcap;
+    std::uint32_t segment_ts_precision = 9;
 };
 
 // Live capture statistics from pcap_stats.
@@ -80,6 +100,25 @@ struct CaptureInfo {
     std::optional<LiveStats> live_stats;
     std::int64_t started_at_ns = 0;  // wall clock
     std::string error;               // why it failed, if it did
+    std::uint64_t store_bytes = 0;   // committed bytes of its packet-store segments
+};
+
+// One packet-store segment of a capture: an ordinary pcap or pcapng file
+// holding packets first_seq .. first_seq + packets - 1, whose first `bytes`
+// bytes are committed.
+struct SegmentInfo {
+    std::string path;
+    SegmentFormat format = SegmentFormat::pcap;
+    std::uint64_t first_seq = 0;
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;
+};
+
+// Held while segment files are read (query -w): a prune unlinks segment
+// files only while no such hold exists. Released on destruction.
+class PacketReadHold {
+public:
+    virtual ~PacketReadHold() = default;
 };
 
 // Appends one capture's packets. Packets become visible to readers when a
@@ -225,11 +264,19 @@ public:
     // Rewrites the database without its free pages and empties the WAL.
     // Throws DatabaseError while a capture is being written.
     virtual VacuumResult vacuum() = 0;
+
+    // Packet store. hold_packets() is taken BEFORE the queries whose rows'
+    // segments will be read, and kept until they are read (see DESIGN.md,
+    // "Packet store"). segments() lists a capture's segments by first_seq.
+    [[nodiscard]] virtual std::unique_ptr<PacketReadHold> hold_packets() = 0;
+    [[nodiscard]] virtual std::vector<SegmentInfo> segments(CaptureId id) = 0;
 };
 
 struct StoreOptions {
     bool read_only = false;
     bool create = false;  // create the database if missing (ingest); never for query
+    // Packet-store segments rotate past this many bytes (--segment-size).
+    std::uint64_t segment_bytes = kDefaultSegmentBytes;
 };
 
 // Opens (or creates) the SQLite store at path. Throws DatabaseError naming the

@@ -24,6 +24,10 @@ struct IngestArgs {
     std::optional<std::int64_t> snaplen;
     bool no_promisc = false;
     std::optional<std::uint64_t> buffer_size;  // bytes
+    // The packet store.
+    bool copy = false;
+    bool no_packets = false;
+    std::optional<std::uint64_t> segment_size;  // bytes
 };
 
 struct QueryArgs {

@@ -116,6 +116,20 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
         ->transform(CLI::AsSizeValue(false).description(""))
         ->needs(live)
         ->type_name("BYTES");
+    auto* copy = ingest.add_flag("--copy", in.copy,
+                                 "Also keep the files' packets in the packet store (<db>.packets/), so that the "
+                                 "originals may be deleted");
+    ingest
+        .add_flag("--no-packets", in.no_packets,
+                  "Live capture and standard input: keep only summaries, not the packets (query -w cannot write them)")
+        ->excludes(copy);
+    ingest
+        .add_option("--segment-size", in.segment_size,
+                    fmt::format("Packet store: start a new segment file past this size (bytes; k, m, g suffixes; "
+                                "default {} MiB)",
+                                kDefaultSegmentBytes >> 20))
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->type_name("BYTES");
 }
 
 void add_query_options(CLI::App& query, QueryArgs& q) {

@@ -99,6 +99,8 @@ public:
     PruneResult prune(const PruneRequest&) override { return {}; }
     StoreSize size() override { return {}; }
     VacuumResult vacuum() override { return {}; }
+    std::unique_ptr<PacketReadHold> hold_packets() override { return nullptr; }
+    std::vector<SegmentInfo> segments(CaptureId) override { return {}; }
 };
 
 // Counts the times a file is opened, with inotify. Reads are watched too:

@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -15,6 +16,7 @@
 #include "store/format/host_grouping.h"
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
+#include "store/packets/segment_store.h"
 #include "store/sqlite/catalog.h"
 #include "store/sqlite/retention.h"
 #include "store/sqlite/sqlite.h"
@@ -33,6 +35,9 @@ constexpr auto kSegmentMaxAge = std::chrono::seconds(10);
 // size. A block returns all its batches at once; kept, they spare the
 // reader allocating (and touching) a few hundred KiB anew for most batches.
 constexpr std::size_t kSpareBatches = 2 * (kDefaultCommitPackets / kBatchPackets);
+// Packet bytes (PacketBatch::payload) kept in spare batches, at most: the
+// rest of a spent batch's payload memory is freed.
+constexpr std::size_t kSparePayloadBytes = std::size_t{32} << 20;
 
 std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
     auto db = std::make_unique<sqlite::Database>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
@@ -45,12 +50,19 @@ std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
 // by host, cut into pages), blocks become postings once per segment, and
 // commit() makes everything so far visible in one transaction with the
 // capture's counts. Committed blocks always form a prefix of the capture.
+// With a SegmentWriter, a block's packets are written to its segment before
+// the block's rows (each row's file_offset is its record's in the segment),
+// made durable before the commit, and the segment's row is updated in the
+// same transaction (see DESIGN.md, "Packet store").
 class BlockWriter {
 public:
-    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype)
+    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype, SegmentWriter* segments,
+                SegmentFormat segment_format)
         : db_(db),
           capture_(capture),
           linktype_(linktype),
+          segments_(segments),
+          segment_format_(segment_format),
           insert_block_(db,
                         "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
@@ -67,7 +79,24 @@ public:
                           "UPDATE captures SET packets=packets+?1, ipv4=ipv4+?2, ipv6=ipv6+?3, other=other+?4,"
                           " malformed=malformed+?5, unsupported=unsupported+?6, bytes=bytes+?7,"
                           " first_ts=coalesce(min(first_ts, ?8), first_ts, ?8),"
-                          " last_ts=coalesce(max(last_ts, ?9), last_ts, ?9) WHERE id=?10") {}
+                          " last_ts=coalesce(max(last_ts, ?9), last_ts, ?9) WHERE id=?10") {
+        if (segments_) {
+            insert_segment_.emplace(db,
+                                    "INSERT INTO segments(capture_id, name, format, first_seq, packets, bytes, ts_min,"
+                                    " ts_max) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+            update_segment_.emplace(db,
+                                    "UPDATE segments SET packets = packets + ?1, bytes = ?2, ts_min = min(ts_min, ?3),"
+                                    " ts_max = max(ts_max, ?4) WHERE id = ?5");
+        }
+    }
+
+    // An open transaction is rolled back (by tx_); the segment's bytes
+    // written for it are cut off.
+    ~BlockWriter() {
+        if (tx_ && segments_) segments_->discard_uncommitted();
+    }
+    BlockWriter(const BlockWriter&) = delete;
+    BlockWriter& operator=(const BlockWriter&) = delete;
 
     // Adds a batch (the next packets in file order) to the open block,
     // writing the block first if the batch would not fit in it.
@@ -103,11 +132,15 @@ public:
             .bind(9, last_ts_)
             .bind(10, capture_);
         update_capture_.run();
+        // Durability order: the packets the blocks refer to are durable
+        // before the commit that makes the blocks visible.
+        if (segments_) segments_->sync();
         tx_->commit();
         tx_.reset();
         counts_ = {};
         first_ts_.reset();
         last_ts_.reset();
+        if (segments_) segments_->committed();
     }
 
     // Batches written since the last call, emptied, for reuse.
@@ -127,6 +160,8 @@ private:
         next_block_.step();
         const std::int64_t block_id = next_block_.i64(0) + 1;
         next_block_.reset();
+        SegmentWriter::Placement placed;
+        if (segments_) placed = segments_->write(block_);  // sets each packet's file_offset
         rows_.clear();
         std::uint32_t index = 0;
         for (const PacketBatch& b : block_)
@@ -158,6 +193,7 @@ private:
             .bind(7, ts_max)
             .bind_blob(8, encode_page_index(page_index_, ts_min));
         insert_block_.run();
+        if (segments_) record_segment(placed, ts_min, ts_max);
         if (segment_blocks_ == 0) segment_first_ = block_id;
         segment_last_ = block_id;
         ++segment_blocks_;
@@ -170,6 +206,34 @@ private:
             spent_.push_back(std::move(b));
         }
         block_.clear();
+    }
+
+    // The segments row of the block just written: a new one for a new
+    // segment file, else the current one grown by the block.
+    void record_segment(const SegmentWriter::Placement& placed, std::int64_t ts_min, std::int64_t ts_max) {
+        const auto packets = static_cast<std::int64_t>(rows_.size());
+        const auto bytes = static_cast<std::int64_t>(placed.bytes);
+        if (placed.new_segment) {
+            insert_segment_->reset()
+                .bind(1, capture_)
+                .bind(2, std::string_view(placed.name))
+                .bind(3, std::string_view(segment_format_name(segment_format_)))
+                .bind(4, static_cast<std::int64_t>(next_seq_))
+                .bind(5, packets)
+                .bind(6, bytes)
+                .bind(7, ts_min)
+                .bind(8, ts_max);
+            insert_segment_->run();
+            segment_row_ = db_.last_insert_rowid();
+        } else {
+            update_segment_->reset()
+                .bind(1, packets)
+                .bind(2, bytes)
+                .bind(3, ts_min)
+                .bind(4, ts_max)
+                .bind(5, segment_row_);
+            update_segment_->run();
+        }
     }
 
     // Inserts the segment's posting lists (in key order) and marks its
@@ -250,8 +314,13 @@ private:
         segment_first_ = first;
     }
 
+
+    SegmentWriter* segments_;  // null: the capture keeps no packets
+    const SegmentFormat segment_format_;
     sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
         block_alive_, first_alive_, update_capture_;
+    std::optional<sqlite::Statement> insert_segment_, update_segment_;
+    std::int64_t segment_row_ = 0;             // the current segment's row
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()
 
     // What the transaction adds to the capture row.
@@ -288,10 +357,13 @@ struct Job {
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
-                        std::size_t queue_bytes)
+                        std::size_t queue_bytes, std::uint64_t segment_bytes)
         : path_(std::move(path)),
           id_(id),
           linktype_(meta.linktype),
+          keep_packets_(meta.packets_at == PacketsAt::store),
+          segment_spec_{meta.segment_format, meta.linktype, meta.snaplen, meta.segment_ts_precision},
+          segment_bytes_(segment_bytes),
           batch_size_(std::max<std::uint32_t>(batch, 1)),
           queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
         thread_ = std::thread([this] { run(); });
@@ -425,7 +497,10 @@ private:
         bool stop_taken = false;  // the last job is off the queue
         try {
             auto db = open_connection(path_);
-            BlockWriter blocks(*db, id_, linktype_);
+            std::unique_ptr<SegmentWriter> segments;
+            if (keep_packets_)
+                segments = std::make_unique<SegmentWriter>(packet_dir_of(path_), id_, segment_spec_, segment_bytes_);
+            BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format);
             for (;;) {
                 Job job = take();
                 stop_taken = job.stop;
@@ -433,8 +508,14 @@ private:
                 if (job.commit) blocks.commit(job.stop);
                 if (auto spent = blocks.take_spent(); !spent.empty()) {
                     std::lock_guard lock(mu_);
-                    for (PacketBatch& b : spent)
-                        if (free_.size() < kSpareBatches) free_.push_back(std::move(b));
+                    std::size_t payload = 0;
+                    for (const PacketBatch& b : free_) payload += b.payload.capacity();
+                    for (PacketBatch& b : spent) {
+                        if (free_.size() >= kSpareBatches) break;
+                        if (payload + b.payload.capacity() > kSparePayloadBytes) b.payload = {};
+                        payload += b.payload.capacity();
+                        free_.push_back(std::move(b));
+                    }
                 }
                 if (job.stop) break;
             }
@@ -459,6 +540,9 @@ private:
     std::string path_;
     CaptureId id_;
     std::uint32_t linktype_;
+    bool keep_packets_;  // in the packet store
+    SegmentSpec segment_spec_;
+    std::uint64_t segment_bytes_;
     std::uint32_t batch_size_;
     std::size_t queue_limit_;
     PacketBatch current_;             // append(const PacketView&)'s batch
@@ -478,8 +562,9 @@ private:
 }  // namespace
 
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
-                                                   std::uint32_t batch, std::size_t queue_bytes) {
-    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes);
+                                                   std::uint32_t batch, std::size_t queue_bytes,
+                                                   std::uint64_t segment_bytes) {
+    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes, segment_bytes);
 }
 
 }  // namespace capdb::store

@@ -277,6 +277,10 @@ struct StoreOptions {
     bool create = false;  // create the database if missing (ingest); never for query
     // Packet-store segments rotate past this many bytes (--segment-size).
     std::uint64_t segment_bytes = kDefaultSegmentBytes;
+    // A ring buffer (ingest -i --max-size): after each commit, a capture
+    // writer prunes the oldest packets while the database (pages in use),
+    // its WAL and the packet store measure more than this.
+    std::optional<std::uint64_t> max_bytes = std::nullopt;
 };
 
 // Opens (or creates) the SQLite store at path. Throws DatabaseError naming the

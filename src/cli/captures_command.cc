@@ -71,7 +71,7 @@ std::string elide(const std::string& text, std::size_t width, double head_share)
 // Where a capture's packets can be read back from (query -w): its original
 // file, the packet store, or nowhere (summaries only).
 struct Retrieval {
-    const char* packets_at = "none";  // file, store, none
+    const char* packets_at = "none";  // file, store, none (packets_at_name)
     std::optional<bool> file_ok;      // for file: the file is there with its recorded size and mtime
     bool file_missing = false;
     std::uint64_t store_bytes = 0;  // the capture's segments in the packet store
@@ -85,8 +85,9 @@ struct Retrieval {
 
 Retrieval retrieval(const CaptureInfo& c) {
     Retrieval r;
-    if (!c.meta.live && c.meta.file_size && c.meta.source != "-") {
-        r.packets_at = "file";
+    r.packets_at = packets_at_name(c.meta.packets_at);
+    r.store_bytes = c.store_bytes;
+    if (c.meta.packets_at == PacketsAt::file && c.meta.file_size) {
         struct stat st {};
         r.file_missing = ::stat(c.meta.source.c_str(), &st) != 0;
         r.file_ok = !r.file_missing && S_ISREG(st.st_mode) &&

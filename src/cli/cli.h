@@ -28,6 +28,7 @@ struct IngestArgs {
     bool copy = false;
     bool no_packets = false;
     std::optional<std::uint64_t> segment_size;  // bytes
+    std::optional<std::uint64_t> max_size;      // live ring buffer, bytes
 };
 
 struct QueryArgs {

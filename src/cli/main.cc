@@ -130,6 +130,13 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
                                 kDefaultSegmentBytes >> 20))
         ->transform(CLI::AsSizeValue(false).description(""))
         ->type_name("BYTES");
+    ingest
+        .add_option("--max-size", in.max_size,
+                    "Live: a ring buffer; the oldest packets (segments and their index rows) go when the database, its "
+                    "WAL and the packet store would grow past SIZE (k, M, G suffixes)")
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->needs(live)
+        ->type_name("SIZE");
 }
 
 void add_query_options(CLI::App& query, QueryArgs& q) {

@@ -8,6 +8,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <span>
 #include <tuple>
 #include <unordered_map>
 #include <utility>
@@ -20,6 +21,8 @@
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
 #include "store/sqlite/catalog.h"
+#include "store/packets/segment_store.h"
+#include "store/sqlite/segments.h"
 
 namespace capdb::store {
 
@@ -62,22 +65,100 @@ struct BlockRow {
     std::uint64_t packets = 0;
 };
 
+// A packet-store segment.
+struct SegmentRow {
+    std::int64_t id = 0;
+    std::string name;
+    std::uint64_t first_seq = 0, packets = 0, bytes = 0;
+    std::optional<std::int64_t> ts_max;
+};
+
+// What a prune removes together: a block, or a segment with its blocks.
+struct Unit {
+    CaptureId capture = 0;
+    std::int64_t ts_max = 0;  // its newest packet
+    std::vector<BlockRow> blocks;
+    std::optional<SegmentRow> segment;
+};
+
 // One prune's work inside its transaction.
 class Pruner {
 public:
     Pruner(sqlite::Database& db, PruneResult& result) : db_(db), result_(result) {}
 
-    // The blocks in the order they go: oldest newest packet first.
-    std::vector<BlockRow> blocks(const std::optional<CaptureId>& capture) {
-        std::vector<BlockRow> out;
-        sqlite::Statement st(db_, capture ? "SELECT id, capture_id, ts_max, packets FROM blocks WHERE capture_id=?1"
-                                          : "SELECT id, capture_id, ts_max, packets FROM blocks");
+    // What may go, in the order it goes: oldest newest packet first. A
+    // capture in the packet store goes a segment at a time (a block lies
+    // wholly in one segment), except the segment its live writer is
+    // writing; other captures go a block at a time.
+    std::vector<Unit> units(const std::optional<CaptureId>& capture) {
+        // Segments by capture, in first_seq order.
+        std::map<CaptureId, std::vector<SegmentRow>> segments;
+        if (has_segments_table(db_)) {
+            sqlite::Statement st(db_, capture ? "SELECT id, capture_id, name, first_seq, packets, bytes, ts_max"
+                                                " FROM segments WHERE capture_id=?1"
+                                              : "SELECT id, capture_id, name, first_seq, packets, bytes, ts_max"
+                                                " FROM segments");
+            if (capture) st.bind(1, *capture);
+            while (st.step())
+                segments[st.i64(1)].push_back({st.i64(0), st.text(2), static_cast<std::uint64_t>(st.i64(3)),
+                                               static_cast<std::uint64_t>(st.i64(4)),
+                                               static_cast<std::uint64_t>(st.i64(5)), st.opt_i64(6)});
+        }
+        Catalog catalog(db_);
+        std::set<std::pair<CaptureId, std::int64_t>> open;  // (capture, segment id) being written
+        for (auto& [id, list] : segments) {
+            std::sort(list.begin(), list.end(),
+                      [](const SegmentRow& a, const SegmentRow& b) { return a.first_seq < b.first_seq; });
+            const auto info = catalog.capture(id);
+            if (info && info->state == CaptureState::running && !list.empty()) open.insert({id, list.back().id});
+        }
+        std::vector<Unit> out;
+        std::map<std::pair<CaptureId, std::int64_t>, std::size_t> unit_of;  // (capture, segment id) -> out index
+        sqlite::Statement st(db_, capture ? "SELECT id, capture_id, ts_max, packets, first_seq FROM blocks"
+                                            " WHERE capture_id=?1"
+                                          : "SELECT id, capture_id, ts_max, packets, first_seq FROM blocks");
         if (capture) st.bind(1, *capture);
-        while (st.step()) out.push_back({st.i64(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3))});
-        std::sort(out.begin(), out.end(), [](const BlockRow& a, const BlockRow& b) {
-            return std::tie(a.ts_max, a.id) < std::tie(b.ts_max, b.id);
+        while (st.step()) {
+            const BlockRow row{st.i64(0), st.i64(1), st.i64(2), static_cast<std::uint64_t>(st.i64(3))};
+            const auto first_seq = static_cast<std::uint64_t>(st.i64(4));
+            const SegmentRow* seg = nullptr;
+            if (auto it = segments.find(row.capture); it != segments.end()) {
+                auto& list = it->second;
+                auto after = std::upper_bound(list.begin(), list.end(), first_seq,
+                                              [](std::uint64_t seq, const SegmentRow& r) { return seq < r.first_seq; });
+                if (after != list.begin() && first_seq < std::prev(after)->first_seq + std::prev(after)->packets)
+                    seg = &*std::prev(after);
+            }
+            if (!seg) {
+                out.push_back({row.capture, row.ts_max, {row}, std::nullopt});
+                continue;
+            }
+            if (open.count({row.capture, seg->id})) continue;
+            auto [it, fresh] = unit_of.try_emplace({row.capture, seg->id}, out.size());
+            if (fresh) out.push_back({row.capture, row.ts_max, {}, *seg});
+            Unit& u = out[it->second];
+            u.blocks.push_back(row);
+            u.ts_max = std::max(u.ts_max, row.ts_max);
+        }
+        // Segments without blocks (none are left of them) go with the oldest.
+        for (const auto& [id, list] : segments)
+            for (const SegmentRow& seg : list)
+                if (!unit_of.count({id, seg.id}) && !open.count({id, seg.id}))
+                    out.push_back({id, seg.ts_max.value_or(std::numeric_limits<std::int64_t>::min()), {}, seg});
+        std::sort(out.begin(), out.end(), [](const Unit& a, const Unit& b) {
+            const std::int64_t ida = a.blocks.empty() ? 0 : a.blocks.front().id;
+            const std::int64_t idb = b.blocks.empty() ? 0 : b.blocks.front().id;
+            return std::tie(a.ts_max, ida) < std::tie(b.ts_max, idb);
         });
         return out;
+    }
+
+    // Bytes the unit frees: its blocks' pages and page indexes, scaled
+    // (postings and indexes), and its segment file.
+    double estimate(const Unit& u, double scale) {
+        double n = u.segment ? static_cast<double>(u.segment->bytes) : 0.0;
+        for (const BlockRow& b : u.blocks) n += scale * static_cast<double>(estimate(b));
+        return n;
     }
 
     // The bytes of a block's pages and page index.
@@ -101,9 +182,30 @@ public:
         return st.step() ? static_cast<std::uint64_t>(st.i64(0)) : 0;
     }
 
+    // Removes units: their segments' rows (the files are unlinked after the
+    // commit), their blocks with pages and postings.
+    void remove(std::span<const Unit> units) {
+        std::vector<BlockRow> doomed;
+        sqlite::Statement del_segment(db_, "DELETE FROM segments WHERE id=?1");
+        for (const Unit& u : units) {
+            doomed.insert(doomed.end(), u.blocks.begin(), u.blocks.end());
+            if (u.segment) {
+                del_segment.reset().bind(1, u.segment->id);
+                del_segment.run();
+                unlink_.push_back(u.segment->name);
+                unlink_bytes_ += u.segment->bytes;
+            }
+        }
+        remove_blocks(doomed);
+    }
+
+    // Segment files whose rows are gone, and their bytes.
+    [[nodiscard]] const std::vector<std::string>& unlink() const noexcept { return unlink_; }
+    [[nodiscard]] std::uint64_t unlink_bytes() const noexcept { return unlink_bytes_; }
+
     // Deletes the blocks with their pages and postings, and takes their
     // packets off their captures' counts.
-    void remove(const std::vector<BlockRow>& doomed) {
+    void remove_blocks(const std::vector<BlockRow>& doomed) {
         if (doomed.empty()) return;
         std::map<CaptureId, std::vector<const BlockRow*>> by_capture;
         for (const BlockRow& b : doomed) by_capture[b.capture].push_back(&b);
@@ -164,6 +266,12 @@ public:
                 zero.bind(1, id);
                 zero.run();
                 continue;
+            }
+            for (std::string& name : segment_names(db_, id)) unlink_.push_back(std::move(name));
+            if (has_segments_table(db_)) {
+                sqlite::Statement segs(db_, "DELETE FROM segments WHERE capture_id=?1");
+                segs.bind(1, id);
+                segs.run();
             }
             del.reset().bind(1, id);
             del.run();
@@ -291,6 +399,8 @@ private:
     std::map<CaptureId, PacketCounts> subtract_;
     std::set<CaptureId> emptied_;
     std::optional<std::int64_t> kept_from_;  // the newest removed packet's time
+    std::vector<std::string> unlink_;
+    std::uint64_t unlink_bytes_ = 0;
 };
 
 // Copies the WAL into the database and empties it, if no other connection
@@ -345,12 +455,28 @@ StoreSize Retention::size() {
 }
 
 PruneResult Retention::prune(const PruneRequest& request) {
+    std::vector<std::string> names;
+    PruneResult result = prune_rows(request, 0, names);
+    if (!request.dry_run) {
+        // The rows are gone: no query can find these packets any more. An
+        // export that found them before holds the lock shared until it has
+        // read them; wait for it.
+        unlink_segments(packet_dir_of(path_), names);
+        checkpoint_without_waiting(db_);
+        result.after = size();
+    }
+    return result;
+}
+
+PruneResult Retention::prune_rows(const PruneRequest& request, std::uint64_t unlinked_later,
+                                  std::vector<std::string>& names) {
     PruneResult result;
     result.dry_run = request.dry_run;
     if (request.capture && !Catalog(db_).capture(*request.capture))
         throw UsageError(fmt::format("--capture {}: no such capture in '{}' (see 'capdb captures')", *request.capture,
                                      printable(path_)));
     result.before = size();
+    result.before.packets -= std::min(result.before.packets, unlinked_later);
     db_.exec("CREATE TEMP TABLE IF NOT EXISTS pruned(id INTEGER PRIMARY KEY)");
     sqlite::Transaction tx(db_);
     raise_high_water(db_);
@@ -358,46 +484,72 @@ PruneResult Retention::prune(const PruneRequest& request) {
         // In a scope of its own: its statements end before the commit and
         // the checkpoint.
         Pruner pruner(db_, result);
-        std::vector<BlockRow> blocks = pruner.blocks(request.capture);
+        const std::vector<Unit> units = pruner.units(request.capture);
         const bool whole_capture = request.capture && !request.before_ns && !request.keep_bytes;
-        std::size_t next = 0;  // blocks[0, next) are gone
+        std::size_t next = 0;  // units[0, next) are gone
         if (whole_capture) {
-            next = blocks.size();
+            next = units.size();
         } else if (request.before_ns) {
-            // blocks are in ts_max order: the ones older than before_ns lead.
-            while (next < blocks.size() && blocks[next].ts_max < *request.before_ns) ++next;
+            // units are in ts_max order: the ones older than before_ns lead.
+            while (next < units.size() && units[next].ts_max < *request.before_ns) ++next;
         }
-        pruner.remove({blocks.begin(), blocks.begin() + static_cast<std::ptrdiff_t>(next)});
+        pruner.remove(std::span(units).first(next));
         if (request.keep_bytes) {
-            // Oldest first until the measure fits: each round removes the blocks
-            // whose estimated share of the database covers the excess, then
-            // measures again. A block's share is its pages' bytes scaled by the
-            // database's bytes per page byte (postings and indexes included).
+            // Oldest first until the measure fits: each round removes the
+            // units whose estimated bytes cover the excess, then measures
+            // again. A block's share of the database is its pages' bytes
+            // scaled by the database's bytes per page byte (postings and
+            // indexes included).
             for (;;) {
-                const StoreSize now = size();
-                if (now.total() <= *request.keep_bytes || next == blocks.size()) break;
+                StoreSize now = size();
+                now.packets -= std::min(now.packets, unlinked_later + pruner.unlink_bytes());
+                if (now.total() <= *request.keep_bytes || next == units.size()) break;
                 const std::uint64_t excess = now.total() - *request.keep_bytes;
                 const double scale =
                     std::max(1.0, static_cast<double>(now.database) /
                                       static_cast<double>(std::max<std::uint64_t>(pruner.page_bytes(), 1)));
                 double freed = 0;
                 const std::size_t from = next;
-                while (next < blocks.size() && freed < static_cast<double>(excess))
-                    freed += scale * static_cast<double>(pruner.estimate(blocks[next++]));
-                pruner.remove({blocks.begin() + static_cast<std::ptrdiff_t>(from),
-                               blocks.begin() + static_cast<std::ptrdiff_t>(next)});
+                while (next < units.size() && freed < static_cast<double>(excess))
+                    freed += pruner.estimate(units[next++], scale);
+                pruner.remove(std::span(units).subspan(from, next - from));
             }
         }
         pruner.finish(whole_capture ? request.capture : std::nullopt);
-    }
-    if (request.dry_run) {
+        names = pruner.unlink();
+        result.segments = names.size();
         result.after = size();
-        return result;  // the transaction rolls back
+        result.after.packets -= std::min(result.after.packets, unlinked_later + pruner.unlink_bytes());
     }
-    tx.commit();
-    checkpoint_without_waiting(db_);
-    result.after = size();
+    if (!request.dry_run) tx.commit();  // else it rolls back
     return result;
+}
+
+RingBuffer::RingBuffer(sqlite::Database& db, std::string path, std::uint64_t max_bytes)
+    : retention_(db, path), dir_(packet_dir_of(path)), max_bytes_(max_bytes) {}
+
+void RingBuffer::after_commit() {
+    const StoreSize now = retention_.size();
+    if (now.total() > max_bytes_ + pending_bytes_) {
+        std::vector<std::string> names;
+        PruneRequest request;
+        request.keep_bytes = max_bytes_;
+        const PruneResult r = retention_.prune_rows(request, pending_bytes_, names);
+        for (std::string& name : names) {
+            struct stat st {};
+            if (::stat((dir_ + "/" + name).c_str(), &st) == 0) pending_bytes_ += static_cast<std::uint64_t>(st.st_size);
+            pending_.push_back(std::move(name));
+        }
+        pruned_packets_ += r.packets;
+    }
+    if (pending_.empty()) return;
+    // Never waits: an export reading segments holds the lock shared; the
+    // files go at a later commit.
+    const auto lock = PacketLock::try_exclusive(dir_);
+    if (!lock) return;
+    for (const std::string& name : pending_) ::unlink((dir_ + "/" + name).c_str());
+    pending_.clear();
+    pending_bytes_ = 0;
 }
 
 VacuumResult Retention::vacuum() {

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "capdb/store.h"
 #include "store/sqlite/sqlite.h"
@@ -32,13 +33,40 @@ class Retention {
 public:
     Retention(sqlite::Database& db, std::string path) : db_(db), path_(std::move(path)) {}
 
+    // Removes the rows in one transaction, then unlinks the segment files
+    // whose rows went, holding the packet store's lock exclusively
+    // (waiting for exports that read segments).
     PruneResult prune(const PruneRequest& request);
+    // The transaction alone: the segment files to unlink go to names.
+    // unlinked_later: bytes of the packet store already due to go (not
+    // counted in the measure).
+    PruneResult prune_rows(const PruneRequest& request, std::uint64_t unlinked_later, std::vector<std::string>& names);
     [[nodiscard]] StoreSize size();
     VacuumResult vacuum();
 
 private:
     sqlite::Database& db_;
     std::string path_;
+};
+
+// A capture's ring buffer (ingest --max-size): after each commit, on the
+// storage thread's connection, the oldest units go while the database, WAL
+// and packet store measure more than max_bytes (the segment being written
+// stays). Their files are unlinked only under the store's lock taken
+// without waiting: when an export holds it, they go after a later commit.
+class RingBuffer {
+public:
+    RingBuffer(sqlite::Database& db, std::string path, std::uint64_t max_bytes);
+    void after_commit();
+    [[nodiscard]] std::uint64_t pruned_packets() const noexcept { return pruned_packets_; }
+
+private:
+    Retention retention_;
+    std::string dir_;
+    std::uint64_t max_bytes_;
+    std::vector<std::string> pending_;  // segment files whose rows are gone
+    std::uint64_t pending_bytes_ = 0;
+    std::uint64_t pruned_packets_ = 0;
 };
 
 }  // namespace capdb::store

@@ -24,6 +24,7 @@ public:
         : path_(std::move(path)),
           packet_dir_(packet_dir_of(path_)),
           segment_bytes_(options.segment_bytes),
+          max_bytes_(options.max_bytes),
           db_(std::move(db)),
           catalog_(*db_),
           engine_(*db_),
@@ -54,7 +55,8 @@ public:
 
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
                                                  std::size_t queue_bytes) override {
-        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_);
+        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_,
+                                   max_bytes_);
     }
 
     void query(const Filter& filter, const RowCallback& on_row) override {
@@ -81,6 +83,7 @@ private:
     std::string path_;
     std::string packet_dir_;
     std::uint64_t segment_bytes_;
+    std::optional<std::uint64_t> max_bytes_;
     std::unique_ptr<sqlite::Database> db_;
     Catalog catalog_;
     QueryEngine engine_;

@@ -357,13 +357,15 @@ struct Job {
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
-                        std::size_t queue_bytes, std::uint64_t segment_bytes)
+                        std::size_t queue_bytes, std::uint64_t segment_bytes,
+                        std::optional<std::uint64_t> max_bytes)
         : path_(std::move(path)),
           id_(id),
           linktype_(meta.linktype),
           keep_packets_(meta.packets_at == PacketsAt::store),
           segment_spec_{meta.segment_format, meta.linktype, meta.snaplen, meta.segment_ts_precision},
           segment_bytes_(segment_bytes),
+          max_bytes_(max_bytes),
           batch_size_(std::max<std::uint32_t>(batch, 1)),
           queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
         thread_ = std::thread([this] { run(); });
@@ -501,11 +503,16 @@ private:
             if (keep_packets_)
                 segments = std::make_unique<SegmentWriter>(packet_dir_of(path_), id_, segment_spec_, segment_bytes_);
             BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format);
+            std::optional<RingBuffer> ring;
+            if (max_bytes_) ring.emplace(*db, path_, *max_bytes_);
             for (;;) {
                 Job job = take();
                 stop_taken = job.stop;
                 blocks.add(std::move(job.batch));
-                if (job.commit) blocks.commit(job.stop);
+                if (job.commit) {
+                    blocks.commit(job.stop);
+                    if (ring) ring->after_commit();
+                }
                 if (auto spent = blocks.take_spent(); !spent.empty()) {
                     std::lock_guard lock(mu_);
                     std::size_t payload = 0;
@@ -543,6 +550,7 @@ private:
     bool keep_packets_;  // in the packet store
     SegmentSpec segment_spec_;
     std::uint64_t segment_bytes_;
+    std::optional<std::uint64_t> max_bytes_;  // ring buffer
     std::uint32_t batch_size_;
     std::size_t queue_limit_;
     PacketBatch current_;             // append(const PacketView&)'s batch
@@ -563,8 +571,9 @@ private:
 
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
                                                    std::uint32_t batch, std::size_t queue_bytes,
-                                                   std::uint64_t segment_bytes) {
-    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes, segment_bytes);
+                                                   std::uint64_t segment_bytes,
+                                                   std::optional<std::uint64_t> max_bytes) {
+    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes, segment_bytes, max_bytes);
 }
 
 }  // namespace capdb::store

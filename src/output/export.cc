@@ -106,12 +106,19 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
     // Segment files stay while this is held (a prune unlinks them only
     // after it is released): taken before the queries' read transactions.
     const auto hold = store.hold_packets();
+    // Both passes read the blocks committed by now, and no later ones: a
+    // block committed between them (a live capture's, maybe in a segment
+    // that pass 1 did not list) is not written. Block ids are never reused,
+    // so pass 2 reads the blocks of pass 1 less any pruned since (whose
+    // packets it does not ask for).
+    const BlockRange committed{0, store.max_block_id()};
+    auto each_match = [&](const RowCallback& on_row) { store.query_blocks(filter, committed, on_row); };
     // Pass 1: what the header needs, and every original file checked.
     std::map<CaptureId, Source> sources;
     std::set<std::uint32_t> linktypes;
     std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>> interfaces;
     std::uint32_t max_caplen = 0;
-    store.query(filter, [&](const PacketView& p) {
+    each_match([&](const PacketView& p) {
         auto it = sources.find(p.capture);
         if (it == sources.end()) it = sources.emplace(p.capture, open_source(store, p.capture, p.seq)).first;
         if (p.file_offset < 0)
@@ -179,7 +186,7 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
     PcapWriter writer(out, name, plan);
 
     // Pass 2: each record read back, checked and written.
-    store.query(filter, [&](const PacketView& p) {
+    each_match([&](const PacketView& p) {
         auto it = sources.find(p.capture);
         if (it == sources.end())
             throw SourceError(fmt::format(

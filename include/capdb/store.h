@@ -126,8 +126,8 @@ public:
 // finish()/fail(). Commits happen on a storage thread of the writer's own,
 // fed through one queue bounded in bytes; append() waits only while that
 // queue is over its bound, and request_commit() never waits. Committed
-// packets always form a prefix of the capture, and the capture row's counts
-// agree with them.
+// packets form a prefix of the capture (less what a prune removed since),
+// and the capture row's counts agree with them.
 class CaptureWriter {
 public:
     virtual ~CaptureWriter() = default;

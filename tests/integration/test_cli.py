@@ -995,7 +995,7 @@ class TestCapturesListing(CapdbCase):
         for line in lines:
             self.assertLessEqual(len(line), self.WIDTH, "%d columns: %r" % (len(line), line))
         self.assertIn("live:lo filter 'ud", lines[1])
-        self.assertTrue(lines[1].endswith("udp port 9011'"), lines[1])
+        self.assertTrue(lines[1].endswith("port 9011'"), lines[1])
         long_line = self.ok("captures", "--db", self.db, "--long").stdout.splitlines()[1]
         self.assertIn("live:lo filter '%s'" % filt, long_line)
         self.assertRegex(long_line, r"received \d+, dropped by kernel \d+, dropped by interface \d+")

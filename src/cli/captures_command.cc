@@ -120,6 +120,10 @@ void print_long(const std::vector<CaptureInfo>& caps) {
                         static_cast<unsigned long long>(c.live_stats->received),
                         static_cast<unsigned long long>(c.live_stats->dropped_kernel),
                         static_cast<unsigned long long>(c.live_stats->dropped_iface));
+        if (c.meta.packets_at == PacketsAt::store)
+            std::printf("  packets in the store (%llu bytes)", static_cast<unsigned long long>(c.store_bytes));
+        else if (c.meta.packets_at == PacketsAt::none)
+            std::printf("  packets not kept");
         if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
         std::printf("\n");
     }
@@ -194,6 +198,7 @@ void print_json(const std::vector<CaptureInfo>& caps) {
                 c.live_stats->dropped_kernel, c.live_stats->dropped_iface);
         else
             put(",\"received\":null,\"dropped_kernel\":null,\"dropped_iface\":null");
+        put(",\"packets_at\":\"{}\",\"store_bytes\":{}", packets_at_name(c.meta.packets_at), c.store_bytes);
         put(",\"started_at_ns\":{},\"error\":", c.started_at_ns);
         json_optional_string(out, c.error);
         put("}}\n");

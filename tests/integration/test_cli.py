@@ -944,7 +944,7 @@ class TestCapturesListing(CapdbCase):
         keys = {"id", "state", "source", "live", "filter", "linktype", "snaplen", "preview_bytes", "file_size",
                 "sha256", "first_ts_ns", "last_ts_ns", "first_time", "last_time", "packets", "ipv4", "ipv6",
                 "other", "malformed", "unsupported", "bytes", "received", "dropped_kernel", "dropped_iface",
-                "started_at_ns", "error"}
+                "packets_at", "store_bytes", "started_at_ns", "error"}
         for c in caps:
             self.assertEqual(set(c), keys)
         a, b = caps

@@ -42,10 +42,28 @@ TEST(SegmentName, RoundTripsEveryName) {
 // Whatever a directory holds, a name is a segment's only in its one
 // canonical form: recovery never touches another file.
 TEST(SegmentName, AcceptsOnlyCanonicalNames) {
-    for (const char* bad : {"lock", "", "-", "1-1", "1-1.", "1-1.pcapx", "1-1.pcap.tmp", "01-1.pcap", "1-01.pcap",
-                            "0-1.pcap", "1-0.pcap", "+1-1.pcap", "-1-1.pcap", "1--1.pcap", "1-1-1.pcap",
-                            "1-4294967296.pcap", "9223372036854775808-1.pcap", "a-1.pcap", "1-1.PCAP", "1.1-1.pcap",
-                            " 1-1.pcap", "1-1.pcap "})
+    for (const char* bad : {"lock",
+                            "",
+                            "-",
+                            "1-1",
+                            "1-1.",
+                            "1-1.pcapx",
+                            "1-1.pcap.tmp",
+                            "01-1.pcap",
+                            "1-01.pcap",
+                            "0-1.pcap",
+                            "1-0.pcap",
+                            "+1-1.pcap",
+                            "-1-1.pcap",
+                            "1--1.pcap",
+                            "1-1-1.pcap",
+                            "1-4294967296.pcap",
+                            "9223372036854775808-1.pcap",
+                            "a-1.pcap",
+                            "1-1.PCAP",
+                            "1.1-1.pcap",
+                            " 1-1.pcap",
+                            "1-1.pcap "})
         EXPECT_FALSE(parse_segment_name(bad)) << bad;
     std::mt19937 rng(3);
     const std::string alphabet = "0123456789-.pcapng+ x";
@@ -65,8 +83,8 @@ std::vector<PacketBatch> block_of(std::uint32_t n, std::int64_t t0, std::uint8_t
     std::vector<PacketBatch> block(2);
     for (std::uint32_t i = 0; i < n; ++i) {
         std::vector<std::uint8_t> data(1 + i * 7, static_cast<std::uint8_t>(fill + i));
-        block[i < n / 2 ? 0 : 1].add_with_data(t0 + i * 1000, static_cast<std::uint32_t>(data.size() + 4), -1, {},
-                                               data, 16, false);
+        block[i < n / 2 ? 0 : 1].add_with_data(t0 + i * 1000, static_cast<std::uint32_t>(data.size() + 4), -1, {}, data,
+                                               16, false);
     }
     return block;
 }
@@ -134,15 +152,13 @@ TEST(Recovery, ActsOnlyOnSegmentFilesAsTheVerdictSays) {
     TempDir tmp;
     const std::string dir = tmp.file("s");
     ensure_packet_dir(dir);
-    auto put = [&](const std::string& name, std::size_t n) {
-        std::ofstream(dir + "/" + name) << std::string(n, 'x');
-    };
-    put("1-1.pcap", 100);    // row: 60 committed
-    put("1-2.pcap", 50);     // row: 80 (longer than the file): left alone
-    put("2-1.pcapng", 70);   // no row: removed
-    put("3-1.pcap", 90);     // running: kept
-    put("notes.txt", 10);    // not a segment
-    put("01-1.pcap", 10);    // not canonical
+    auto put = [&](const std::string& name, std::size_t n) { std::ofstream(dir + "/" + name) << std::string(n, 'x'); };
+    put("1-1.pcap", 100);   // row: 60 committed
+    put("1-2.pcap", 50);    // row: 80 (longer than the file): left alone
+    put("2-1.pcapng", 70);  // no row: removed
+    put("3-1.pcap", 90);    // running: kept
+    put("notes.txt", 10);   // not a segment
+    put("01-1.pcap", 10);   // not canonical
     std::vector<std::string> asked;
     const auto r = recover_segments(dir, [&](const SegmentName& n, const std::string& name) {
         asked.push_back(name);

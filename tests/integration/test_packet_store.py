@@ -62,8 +62,10 @@ def export(db, out, *args):
 
 
 def ingest_stdin(db, pcap, *args):
+    """`cat pcap | capdb ingest --db db - args`: standard input is a pipe."""
     with open(pcap, "rb") as f:
-        return run(["ingest", "--db", db, "-"] + list(args), stdin=f)
+        data = f.read()
+    return run(["ingest", "--db", db, "-"] + list(args), stdin_bytes=data)
 
 
 def test_stdin_packets_come_back_exactly(tmp):

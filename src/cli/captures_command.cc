@@ -176,6 +176,10 @@ void print_long(const std::vector<CaptureInfo>& caps) {
                         static_cast<unsigned long long>(c.live_stats->received),
                         static_cast<unsigned long long>(c.live_stats->dropped_kernel),
                         static_cast<unsigned long long>(c.live_stats->dropped_iface));
+        if (c.meta.packets_at == PacketsAt::store)
+            std::printf("  packets in the store (%llu bytes)", static_cast<unsigned long long>(c.store_bytes));
+        else if (c.meta.packets_at == PacketsAt::none)
+            std::printf("  packets not kept");
         if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
         std::printf("\n");
     }

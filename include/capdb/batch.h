@@ -2,6 +2,7 @@
 // a store's writer, the one unit that is filled, queued and encoded.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -24,8 +25,10 @@ inline constexpr std::size_t kDefaultQueueBytes = std::size_t{64} << 20;
 inline constexpr std::size_t kFileQueueBytes = std::size_t{4} << 20;
 
 // Packets of one capture in file order, each with its summary; previews are
-// copied into one arena. Filled by the reader, moved into the writer, which
-// hands it back empty (with its capacity) for reuse.
+// copied into one arena and, when the capture keeps its packets (the packet
+// store), the captured bytes into another (payload). Filled by the reader,
+// moved into the writer, which hands it back empty (with its capacity) for
+// reuse.
 struct PacketBatch {
     struct Packet {
         std::int64_t ts_ns;
@@ -36,16 +39,30 @@ struct PacketBatch {
         std::uint32_t preview_off;  // in arena
         std::uint32_t preview_len;
         bool time_invalid;
+        std::uint32_t data_off = 0;  // in payload
+        std::uint32_t data_len = 0;  // captured bytes kept; 0 when the batch keeps none
     };
     std::vector<Packet> packets;
     std::vector<std::uint8_t> arena;
+    std::vector<std::uint8_t> payload;  // whole captured packets (add_with_data)
 
     // Appends a packet; preview is copied.
     void add(std::int64_t ts_ns, std::uint32_t caplen, std::uint32_t wirelen, std::int64_t file_offset,
              const Summary& summary, std::span<const std::uint8_t> preview, bool time_invalid) {
         packets.push_back({ts_ns, caplen, wirelen, file_offset, summary, static_cast<std::uint32_t>(arena.size()),
-                           static_cast<std::uint32_t>(preview.size()), time_invalid});
+                           static_cast<std::uint32_t>(preview.size()), time_invalid, 0, 0});
         arena.insert(arena.end(), preview.begin(), preview.end());
+    }
+    // Appends a packet and keeps its captured bytes (data, caplen of them)
+    // for the packet store; preview and data are copied.
+    void add_with_data(std::int64_t ts_ns, std::uint32_t wirelen, std::int64_t file_offset, const Summary& summary,
+                       std::span<const std::uint8_t> data, std::uint32_t preview_len, bool time_invalid) {
+        const auto caplen = static_cast<std::uint32_t>(data.size());
+        add(ts_ns, caplen, wirelen, file_offset, summary, data.first(std::min(data.size(), std::size_t{preview_len})),
+            time_invalid);
+        packets.back().data_off = static_cast<std::uint32_t>(payload.size());
+        packets.back().data_len = caplen;
+        payload.insert(payload.end(), data.begin(), data.end());
     }
     void add(const PacketView& p) {
         add(p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary, p.preview, p.time_invalid);
@@ -53,15 +70,20 @@ struct PacketBatch {
     [[nodiscard]] std::span<const std::uint8_t> preview(const Packet& p) const noexcept {
         return {arena.data() + p.preview_off, p.preview_len};
     }
+    // The captured bytes kept by add_with_data(); empty otherwise.
+    [[nodiscard]] std::span<const std::uint8_t> data(const Packet& p) const noexcept {
+        return {payload.data() + p.data_off, p.data_len};
+    }
     [[nodiscard]] std::size_t size() const noexcept { return packets.size(); }
     [[nodiscard]] bool empty() const noexcept { return packets.empty(); }
     // Memory held, for byte-bounded queues.
     [[nodiscard]] std::size_t bytes() const noexcept {
-        return sizeof(PacketBatch) + packets.capacity() * sizeof(Packet) + arena.capacity();
+        return sizeof(PacketBatch) + packets.capacity() * sizeof(Packet) + arena.capacity() + payload.capacity();
     }
     void clear() noexcept {
         packets.clear();
         arena.clear();
+        payload.clear();
     }
 };
 

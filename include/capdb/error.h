@@ -38,12 +38,13 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
     {Exit::damaged, "damaged", "a capture is truncated or corrupt mid-file; the packets before it are stored"},
     {Exit::unsupported, "unsupported", "a link type capdb cannot decode; its packets are stored undecoded"},
     {Exit::database, "database",
-     "database missing, not capdb's, corrupt, from an older or newer capdb, read-only or full"},
+     "database missing, not capdb's, corrupt, from an older or newer capdb, read-only or full (also the packet "
+     "store's disk); vacuum while a capture is being written"},
     {Exit::device, "device", "live capture: no such interface, interface down, bad filter"},
     {Exit::permission, "permission", "live capture: not permitted (see setcap in the README)"},
     {Exit::source, "source",
-     "query -w: a capture's original file is missing, changed or replaced, or its packets were never kept (live "
-     "capture, standard input)"},
+     "query -w: a capture's original file or packet-store segment is missing, changed, damaged or replaced, or its "
+     "packets were never kept (--no-packets)"},
     {Exit::interrupted, "interrupted",
      "stopped by SIGINT or SIGTERM before the input was finished; what was read is committed and the capture is marked "
      "interrupted"},

@@ -22,6 +22,11 @@ struct IngestOptions {
     // quiet); true stops the ingest, which keeps what it read and marks the
     // capture interrupted (SIGINT, SIGTERM).
     std::function<bool()> should_stop;
+    // --copy: a file's packets also go into the packet store (beside the
+    // database), so that the original may be deleted. Standard input's
+    // always do, unless no_packets (--no-packets: summaries only).
+    bool copy = false;
+    bool no_packets = false;
 };
 
 struct IngestOutcome {

@@ -110,6 +110,9 @@ struct LiveIngestOptions {
     // reading of packets; beyond it the kernel buffer fills and the kernel
     // drops.
     std::size_t queue_bytes = kDefaultQueueBytes;
+    // Keep whole packets (up to the snaplen) in the packet store; false
+    // (--no-packets): summaries only.
+    bool keep_packets = true;
     std::function<bool()> should_stop;  // polled at least every 100 ms; true ends the capture
 };
 

@@ -76,7 +76,11 @@ std::int64_t file_mtime_ns(int fd);
 // Throws SourceError naming the capture and the path.
 class SourceFile {
 public:
-    explicit SourceFile(RecordedFile recorded);
+    // kind names the file in errors: "original file", or "store segment" (a
+    // packet-store segment, which must hold at least min_size bytes: those
+    // committed; a live writer may have written more).
+    explicit SourceFile(RecordedFile recorded, std::string kind = "original file",
+                        std::optional<std::uint64_t> min_size = std::nullopt);
     ~SourceFile();
     SourceFile(const SourceFile&) = delete;
     SourceFile& operator=(const SourceFile&) = delete;
@@ -125,6 +129,7 @@ private:
     static constexpr std::size_t kWindowBytes = 1 << 20;
 
     RecordedFile recorded_;
+    std::string kind_;
     int fd_ = -1;
     SourceHeader header_;
     std::vector<std::uint8_t> window_;

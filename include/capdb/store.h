@@ -43,6 +43,20 @@ struct PacketCounts {
     }
 };
 
+// Where a capture's whole packets can be read back (query -w): its original
+// file, capdb's packet store (segments beside the database), or nowhere
+// (summaries only: --no-packets, or live and standard input before the store).
+enum class PacketsAt { file, store, none };
+const char* packets_at_name(PacketsAt p) noexcept;
+
+// The packet store's segment format: pcap (one link type), or pcapng when the
+// input was pcapng.
+enum class SegmentFormat { pcap, pcapng };
+
+// A packet-store segment rotates (at a block boundary) once it holds this
+// many bytes, unless --segment-size says otherwise.
+inline constexpr std::uint64_t kDefaultSegmentBytes = std::uint64_t{64} << 20;
+
 // What is known of a capture when it starts.
 struct CaptureMeta {
     std::string source;  // file path, "-" for stdin, or interface name
@@ -60,6 +74,12 @@ struct CaptureMeta {
     // pcapng's default), 9 (nanosecond pcap, pcapng if_tsresol 9); unset
     // when unknown (live, and captures from before schema 3).
     std::optional<std::uint32_t> ts_precision;
+    // Where its packets are kept. With PacketsAt::store the writer writes
+    // each packet's captured bytes (PacketBatch::add_with_data) to segments
+    // of this format and timestamp precision (6 or 9 decimal digits).
+    PacketsAt packets_at = PacketsAt::file;
+    SegmentFormat segment_format = SegmentFormat::pcap;
+    std::uint32_t segment_ts_precision = 9;
 };
 
 // Live capture statistics from pcap_stats.
@@ -80,6 +100,25 @@ struct CaptureInfo {
     std::optional<LiveStats> live_stats;
     std::int64_t started_at_ns = 0;  // wall clock
     std::string error;               // why it failed, if it did
+    std::uint64_t store_bytes = 0;   // committed bytes of its packet-store segments
+};
+
+// One packet-store segment of a capture: an ordinary pcap or pcapng file
+// holding packets first_seq .. first_seq + packets - 1, whose first `bytes`
+// bytes are committed.
+struct SegmentInfo {
+    std::string path;
+    SegmentFormat format = SegmentFormat::pcap;
+    std::uint64_t first_seq = 0;
+    std::uint64_t packets = 0;
+    std::uint64_t bytes = 0;
+};
+
+// Held while segment files are read (query -w): a prune unlinks segment
+// files only while no such hold exists. Released on destruction.
+class PacketReadHold {
+public:
+    virtual ~PacketReadHold() = default;
 };
 
 // Appends one capture's packets. Packets become visible to readers when a
@@ -87,8 +126,8 @@ struct CaptureInfo {
 // finish()/fail(). Commits happen on a storage thread of the writer's own,
 // fed through one queue bounded in bytes; append() waits only while that
 // queue is over its bound, and request_commit() never waits. Committed
-// packets always form a prefix of the capture, and the capture row's counts
-// agree with them.
+// packets form a prefix of the capture (less what a prune removed since),
+// and the capture row's counts agree with them.
 class CaptureWriter {
 public:
     virtual ~CaptureWriter() = default;
@@ -124,11 +163,64 @@ using RowCallback = std::function<bool(const PacketView&)>;
 // Blocks are the store's unit of commit. A commit adds blocks whose ids are
 // larger than those of every block committed before it, so a reader that
 // remembers max_block_id() can later ask for exactly what was committed since
-// (`capdb query --follow`). Ids are only reused after a capture holding the
-// newest blocks is removed.
+// (`capdb query --follow`). Ids are never reused, also after a prune.
 struct BlockRange {
     std::int64_t after = 0;    // exclusive
     std::int64_t through = 0;  // inclusive
+};
+
+// Retention (see DESIGN.md, "Retention"). A prune removes blocks with
+// their pages and postings (and, for a capture kept in the packet store,
+// whole segments with their blocks) in one transaction; a capture's row
+// counts only what stays. It never touches a capture's original file.
+struct PruneRequest {
+    // Remove the blocks whose newest packet is older than this (ns since the
+    // epoch): a block straddling it stays whole.
+    std::optional<std::int64_t> before_ns;
+    // Only this capture; alone (no before_ns, no keep_bytes), all of it.
+    std::optional<CaptureId> capture;
+    // Then remove the oldest blocks (by their newest packet) until the
+    // database (pages in use), its WAL and the packet store measure at most
+    // this many bytes.
+    std::optional<std::uint64_t> keep_bytes;
+    // Compute everything, change nothing.
+    bool dry_run = false;
+};
+
+// What a database occupies, in bytes. Free pages (left by deletions, reused
+// before the file grows; `capdb vacuum` returns them) do not count.
+struct StoreSize {
+    std::uint64_t database = 0;  // pages in use times the page size
+    std::uint64_t free = 0;      // free pages in the database file
+    std::uint64_t wal = 0;       // the -wal file
+    std::uint64_t packets = 0;   // files of the packet store directory
+    [[nodiscard]] std::uint64_t total() const noexcept { return database + wal + packets; }
+};
+
+struct PrunedCapture {
+    CaptureId id = 0;
+    std::uint64_t blocks = 0;
+    std::uint64_t packets = 0;   // packets removed
+    std::uint64_t kept = 0;      // packets left
+    bool removed = false;        // the capture row went too (nothing left of it)
+};
+
+struct PruneResult {
+    std::vector<PrunedCapture> captures;  // the captures that lost packets, by id
+    std::uint64_t blocks = 0;
+    std::uint64_t packets = 0;
+    std::uint64_t segments = 0;  // packet store files deleted (or to delete, dry run)
+    // Every packet at or after this time is still there (the newest removed
+    // packet's time + 1); unset when nothing was removed.
+    std::optional<std::int64_t> kept_from_ns;
+    StoreSize before, after;
+    bool dry_run = false;
+};
+
+struct VacuumResult {
+    StoreSize before, after;
+    std::uint64_t file_before = 0, file_after = 0;  // the database file's size
+    bool wal_truncated = false;  // the WAL was emptied (no reader held it)
 };
 
 class Store {
@@ -159,15 +251,36 @@ public:
     virtual void query(const Filter& filter, const RowCallback& on_row) = 0;
     [[nodiscard]] virtual std::uint64_t count(const Filter& filter) = 0;
 
-    // The id of the newest committed block; 0 when there is none.
+    // The largest block id ever committed (also when that block was pruned
+    // since); 0 when there was none.
     [[nodiscard]] virtual std::int64_t max_block_id() = 0;
     // As query(), restricted to the packets of the blocks in range.
     virtual void query_blocks(const Filter& filter, const BlockRange& range, const RowCallback& on_row) = 0;
+
+    // Retention (needs a store opened for writing). prune() throws
+    // UsageError for a request that names no capture of the database.
+    virtual PruneResult prune(const PruneRequest& request) = 0;
+    [[nodiscard]] virtual StoreSize size() = 0;
+    // Rewrites the database without its free pages and empties the WAL.
+    // Throws DatabaseError while a capture is being written.
+    virtual VacuumResult vacuum() = 0;
+
+    // Packet store. hold_packets() is taken BEFORE the queries whose rows'
+    // segments will be read, and kept until they are read (see DESIGN.md,
+    // "Packet store"). segments() lists a capture's segments by first_seq.
+    [[nodiscard]] virtual std::unique_ptr<PacketReadHold> hold_packets() = 0;
+    [[nodiscard]] virtual std::vector<SegmentInfo> segments(CaptureId id) = 0;
 };
 
 struct StoreOptions {
     bool read_only = false;
     bool create = false;  // create the database if missing (ingest); never for query
+    // Packet-store segments rotate past this many bytes (--segment-size).
+    std::uint64_t segment_bytes = kDefaultSegmentBytes;
+    // A ring buffer (ingest -i --max-size): after each commit, a capture
+    // writer prunes the oldest packets while the database (pages in use),
+    // its WAL and the packet store measure more than this.
+    std::optional<std::uint64_t> max_bytes = std::nullopt;
 };
 
 // Opens (or creates) the SQLite store at path. Throws DatabaseError naming the

@@ -207,7 +207,8 @@ std::int64_t file_mtime_ns(int fd) {
     return std::int64_t{st.st_mtim.tv_sec} * kNsPerSec + st.st_mtim.tv_nsec;
 }
 
-SourceFile::SourceFile(RecordedFile recorded) : recorded_(std::move(recorded)) {
+SourceFile::SourceFile(RecordedFile recorded, std::string kind, std::optional<std::uint64_t> min_size)
+    : recorded_(std::move(recorded)), kind_(std::move(kind)) {
     fd_ = ::open(recorded_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd_ < 0) fail(fmt::format("cannot open it: {}", std::strerror(errno)));
     struct stat st {};
@@ -216,6 +217,9 @@ SourceFile::SourceFile(RecordedFile recorded) : recorded_(std::move(recorded)) {
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (recorded_.size && size != *recorded_.size)
         fail(fmt::format("it has changed since it was ingested (size {} bytes, was {})", size, *recorded_.size));
+    if (min_size && size < *min_size)
+        fail(fmt::format("it is shorter ({} bytes) than its {} committed bytes: it was cut or damaged", size,
+                         *min_size));
     if (recorded_.mtime_ns && file_mtime_ns(fd_) != *recorded_.mtime_ns)
         fail("it has changed since it was ingested (modification time)");
     std::vector<std::uint8_t> start(std::min<std::uint64_t>(size, kHeaderProbe));
@@ -234,8 +238,8 @@ SourceFile::~SourceFile() {
 }
 
 void SourceFile::fail(const std::string& what) const {
-    throw SourceError(fmt::format("capture {}: original file '{}': {}; its packets cannot be written",
-                                  recorded_.capture, printable(recorded_.path), what));
+    throw SourceError(fmt::format("capture {}: {} '{}': {}; its packets cannot be written", recorded_.capture, kind_,
+                                  printable(recorded_.path), what));
 }
 
 std::span<const std::uint8_t> SourceFile::bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n, bool ahead) {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <climits>
 #include <cmath>
@@ -35,6 +36,23 @@ Options store_options(const IngestArgs& a) {
         if (*a.preview_bytes > kMaxPreviewBytes)
             throw UsageError(fmt::format("--preview-bytes must be at most {}", kMaxPreviewBytes));
         o.preview_bytes = *a.preview_bytes;
+    }
+    return o;
+}
+
+// The store's options: --segment-size checked.
+StoreOptions writable_store(const IngestArgs& a) {
+    StoreOptions o{.read_only = false, .create = true};
+    if (a.segment_size) {
+        if (*a.segment_size < 4096) throw UsageError("--segment-size must be at least 4096 bytes");
+        o.segment_bytes = *a.segment_size;
+    }
+    if (a.max_size) {
+        if (a.no_packets) throw UsageError("--max-size bounds the packet store: it cannot be combined with --no-packets");
+        if (*a.max_size < 2 * o.segment_bytes)
+            throw UsageError(fmt::format("--max-size must be at least twice the segment size ({} bytes)",
+                                         2 * o.segment_bytes));
+        o.max_bytes = *a.max_size;
     }
     return o;
 }
@@ -77,12 +95,15 @@ int run_live(const IngestArgs& a) {
         opts.count = static_cast<std::uint64_t>(*a.count);
     }
     opts.should_stop = [] { return g_stop != 0; };
+    if (a.copy) throw UsageError("--copy applies to files; a live capture keeps its packets unless --no-packets");
+    opts.keep_packets = !a.no_packets;
+    const StoreOptions store_opts = writable_store(a);
 
     // The device first: a missing interface or a bad filter creates nothing.
     install_signal_handlers();
     LiveCapture capture(lo);
     for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", printable(w).c_str());
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = false, .create = true});
+    auto store = open_sqlite_store(database_path(a.db), store_opts);
     std::fprintf(stderr, "capdb: listening on %s, link-type %s, snapshot length %u bytes\n",
                  printable(capture.device()).c_str(), link_type_name(capture.linktype()).c_str(), capture.snaplen());
     const LiveOutcome r = ingest_live(*store, capture, opts);
@@ -108,6 +129,12 @@ int run_ingest(const IngestArgs& a) {
     if (a.live) return run_live(a);
     if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
     IngestOptions opts = store_options<IngestOptions>(a);
+    opts.copy = a.copy;
+    opts.no_packets = a.no_packets;
+    if (a.no_packets && std::find(a.files.begin(), a.files.end(), "-") == a.files.end())
+        throw UsageError(
+            "--no-packets applies to live capture and standard input; a file's packets are read from the file");
+    const StoreOptions store_opts = writable_store(a);
     // Nothing is created unless at least one input can be read: the files
     // are tried in order up to the first readable one, and when there is
     // none, each gets its error line and the database is left alone.
@@ -125,7 +152,7 @@ int run_ingest(const IngestArgs& a) {
         return static_cast<int>(Exit::input);
     }
     const std::string db_path = database_path(a.db);
-    auto store = open_sqlite_store(db_path, {.read_only = false, .create = true});
+    auto store = open_sqlite_store(db_path, store_opts);
     install_signal_handlers();
 
     opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;

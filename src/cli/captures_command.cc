@@ -1,5 +1,7 @@
 // 'capdb captures': the captures of a database, as a listing that fits 100
 // columns, the full listing (--long), or JSON lines (--format json).
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -66,23 +68,73 @@ std::string elide(const std::string& text, std::size_t width, double head_share)
     return text.substr(0, head) + "..." + text.substr(text.size() - (keep - head));
 }
 
+// Where a capture's packets can be read back from (query -w): its original
+// file, the packet store, or nowhere (summaries only).
+struct Retrieval {
+    const char* packets_at = "none";  // file, store, none (packets_at_name)
+    std::optional<bool> file_ok;      // for file: the file is there with its recorded size and mtime
+    bool file_missing = false;
+    std::uint64_t store_bytes = 0;  // the capture's segments in the packet store
+    // file, file:missing, file:changed, store or none.
+    [[nodiscard]] std::string text() const {
+        if (file_missing) return "file:missing";
+        if (file_ok && !*file_ok) return "file:changed";
+        return packets_at;
+    }
+};
+
+Retrieval retrieval(const CaptureInfo& c) {
+    Retrieval r;
+    r.packets_at = packets_at_name(c.meta.packets_at);
+    r.store_bytes = c.store_bytes;
+    if (c.meta.packets_at == PacketsAt::file && c.meta.file_size) {
+        struct stat st {};
+        r.file_missing = ::stat(c.meta.source.c_str(), &st) != 0;
+        r.file_ok = !r.file_missing && S_ISREG(st.st_mode) &&
+                    static_cast<std::uint64_t>(st.st_size) == *c.meta.file_size &&
+                    (!c.meta.file_mtime_ns ||
+                     st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec == *c.meta.file_mtime_ns);
+    }
+    return r;
+}
+
+// "-", "512", "12.3K", "4.0M", "1.2G": bytes in powers of 1024.
+std::string bytes_text(std::uint64_t n) {
+    if (n == 0) return "-";
+    if (n < 1024) return std::to_string(n);
+    const char* units = "KMGTPE";
+    double v = static_cast<double>(n) / 1024;
+    std::size_t u = 0;
+    while (v >= 1024 && u + 1 < 6) {
+        v /= 1024;
+        ++u;
+    }
+    return fmt::format("{:.1f}{}", v, units[u]);
+}
+
 void print_short(const std::vector<CaptureInfo>& caps) {
     struct Row {
-        std::string id, state, packets, first, duration, source;
+        std::string id, state, packets, first, duration, store, from, source;
         bool live = false;
     };
     std::vector<Row> rows;
-    Row header{"ID", "STATE", "PACKETS", "FIRST", "DURATION", "SOURCE"};
+    Row header{"ID", "STATE", "PACKETS", "FIRST", "DURATION", "STORE", "FROM", "SOURCE"};
     std::size_t w_id = header.id.size(), w_state = header.state.size(), w_packets = header.packets.size();
     std::size_t w_first = header.first.size(), w_duration = header.duration.size();
+    std::size_t w_store = header.store.size(), w_from = header.from.size();
     for (const CaptureInfo& c : caps) {
+        const Retrieval where = retrieval(c);
         Row r{std::to_string(c.id),
               capture_state_name(c.state),
               std::to_string(c.counts.packets),
               time_to_second(c.first_ts_ns),
               duration_text(c.first_ts_ns, c.last_ts_ns),
+              bytes_text(where.store_bytes),
+              where.text(),
               source_text(c),
               c.meta.live};
+        w_store = std::max(w_store, r.store.size());
+        w_from = std::max(w_from, r.from.size());
         w_id = std::max(w_id, r.id.size());
         w_state = std::max(w_state, r.state.size());
         w_packets = std::max(w_packets, r.packets.size());
@@ -91,11 +143,12 @@ void print_short(const std::vector<CaptureInfo>& caps) {
         rows.push_back(std::move(r));
     }
     // Columns are separated by two spaces.
-    const std::size_t used = w_id + w_state + w_packets + w_first + w_duration + 5 * 2;
+    const std::size_t used = w_id + w_state + w_packets + w_first + w_duration + w_store + w_from + 7 * 2;
     const std::size_t w_source = used + kMinSourceWidth < kColumns ? kColumns - used : kMinSourceWidth;
     auto print = [&](const Row& r) {
-        std::string line = fmt::format("{:<{}}  {:<{}}  {:>{}}  {:<{}}  {:>{}}  {}", r.id, w_id, r.state, w_state,
-                                       r.packets, w_packets, r.first, w_first, r.duration, w_duration,
+        std::string line = fmt::format("{:<{}}  {:<{}}  {:>{}}  {:<{}}  {:>{}}  {:>{}}  {:<{}}  {}", r.id, w_id, r.state,
+                                       w_state, r.packets, w_packets, r.first, w_first, r.duration, w_duration,
+                                       r.store, w_store, r.from, w_from,
                                        elide(r.source, w_source, r.live ? 2.0 / 3 : 1.0 / 3));
         std::printf("%s\n", line.c_str());
     };
@@ -106,20 +159,27 @@ void print_short(const std::vector<CaptureInfo>& caps) {
 // Every column there is, one capture a line (the listing before --long was
 // an option; scripts that split it on spaces keep working).
 void print_long(const std::vector<CaptureInfo>& caps) {
-    std::printf("%-4s %-11s %10s %9s %9s %7s %9s  %-30s  %-30s  %s\n", "ID", "STATE", "PACKETS", "IPV4", "IPV6",
-                "OTHER", "MALFORMED", "FIRST", "LAST", "SOURCE");
+    std::printf("%-4s %-11s %10s %9s %9s %7s %9s  %-30s  %-30s  %12s  %-12s  %s\n", "ID", "STATE", "PACKETS", "IPV4",
+                "IPV6", "OTHER", "MALFORMED", "FIRST", "LAST", "STORE_BYTES", "FROM", "SOURCE");
     for (const CaptureInfo& c : caps) {
-        std::printf("%-4lld %-11s %10llu %9llu %9llu %7llu %9llu  %-30s  %-30s  %s", static_cast<long long>(c.id),
+        const Retrieval where = retrieval(c);
+        std::printf("%-4lld %-11s %10llu %9llu %9llu %7llu %9llu  %-30s  %-30s  %12llu  %-12s  %s",
+                    static_cast<long long>(c.id),
                     capture_state_name(c.state), static_cast<unsigned long long>(c.counts.packets),
                     static_cast<unsigned long long>(c.counts.ipv4), static_cast<unsigned long long>(c.counts.ipv6),
                     static_cast<unsigned long long>(c.counts.other + c.counts.unsupported),
                     static_cast<unsigned long long>(c.counts.malformed), time_or_dash(c.first_ts_ns).c_str(),
-                    time_or_dash(c.last_ts_ns).c_str(), source_text(c).c_str());
+                    time_or_dash(c.last_ts_ns).c_str(), static_cast<unsigned long long>(where.store_bytes),
+                    where.text().c_str(), source_text(c).c_str());
         if (c.live_stats)
             std::printf("  received %llu, dropped by kernel %llu, dropped by interface %llu",
                         static_cast<unsigned long long>(c.live_stats->received),
                         static_cast<unsigned long long>(c.live_stats->dropped_kernel),
                         static_cast<unsigned long long>(c.live_stats->dropped_iface));
+        if (c.meta.packets_at == PacketsAt::store)
+            std::printf("  packets in the store (%llu bytes)", static_cast<unsigned long long>(c.store_bytes));
+        else if (c.meta.packets_at == PacketsAt::none)
+            std::printf("  packets not kept");
         if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
         std::printf("\n");
     }
@@ -194,6 +254,10 @@ void print_json(const std::vector<CaptureInfo>& caps) {
                 c.live_stats->dropped_kernel, c.live_stats->dropped_iface);
         else
             put(",\"received\":null,\"dropped_kernel\":null,\"dropped_iface\":null");
+        const Retrieval where = retrieval(c);
+        put(",\"packets_at\":\"{}\",\"file_present\":", where.packets_at);
+        json_optional(out, where.file_ok);
+        put(",\"store_bytes\":{}", where.store_bytes);
         put(",\"started_at_ns\":{},\"error\":", c.started_at_ns);
         json_optional_string(out, c.error);
         put("}}\n");

@@ -24,6 +24,11 @@ struct IngestArgs {
     std::optional<std::int64_t> snaplen;
     bool no_promisc = false;
     std::optional<std::uint64_t> buffer_size;  // bytes
+    // The packet store.
+    bool copy = false;
+    bool no_packets = false;
+    std::optional<std::uint64_t> segment_size;  // bytes
+    std::optional<std::uint64_t> max_size;      // live ring buffer, bytes
 };
 
 struct QueryArgs {
@@ -45,6 +50,18 @@ struct CapturesArgs {
     std::string format = "text";
 };
 
+struct PruneArgs {
+    std::string db;
+    std::optional<std::string> before;
+    std::optional<std::int64_t> capture;
+    std::optional<std::uint64_t> keep_size;  // bytes
+    bool dry_run = false;
+};
+
+struct VacuumArgs {
+    std::string db;
+};
+
 // Set by the first SIGINT/SIGTERM; read by other threads too (live capture),
 // hence a lock-free atomic rather than volatile sig_atomic_t.
 extern std::atomic<int> g_stop;
@@ -55,9 +72,15 @@ void install_signal_handlers();
 // --db, else $CAPDB_DB, else ./capdb.db.
 std::string database_path(const std::string& flag);
 
+// A time option's value (see parse_time): unset when absent; UsageError
+// naming the flag when malformed.
+std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg);
+
 int run_ingest(const IngestArgs& args);
 int run_interfaces();
 int run_query(const QueryArgs& args);
 int run_captures(const CapturesArgs& args);
+int run_prune(const PruneArgs& args);
+int run_vacuum(const VacuumArgs& args);
 
 }  // namespace capdb::cli

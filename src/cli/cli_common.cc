@@ -3,6 +3,10 @@
 #include <csignal>
 #include <cstdlib>
 
+#include <fmt/format.h>
+
+#include "capdb/error.h"
+#include "capdb/filter.h"
 #include "cli/cli.h"
 
 namespace capdb::cli {
@@ -38,6 +42,17 @@ std::string database_path(const std::string& flag) {
     if (!flag.empty()) return flag;
     if (const char* env = std::getenv("CAPDB_DB"); env && *env) return env;
     return "capdb.db";
+}
+
+std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto t = parse_time(text);
+    if (!t)
+        throw UsageError(fmt::format(
+            "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
+            flag, printable(text)));
+    return t;
 }
 
 }  // namespace capdb::cli

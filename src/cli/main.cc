@@ -45,6 +45,9 @@ Examples:
   capdb ingest -i any --duration 60 --filter 'udp port 53'
   capdb query --follow --proto udp --port 53    print matches, then new ones as they arrive
   capdb interfaces                              list the capture devices
+  capdb prune --before 2017-03-26 --dry-run     what would go: packets older than a day
+  capdb prune --keep-size 20G                   the oldest packets go until the database fits
+  capdb vacuum                                  return the freed pages to the file system
 )";
 
 // The examples, then the exit codes from the one table in capdb/error.h.
@@ -113,6 +116,27 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
         ->transform(CLI::AsSizeValue(false).description(""))
         ->needs(live)
         ->type_name("BYTES");
+    auto* copy = ingest.add_flag("--copy", in.copy,
+                                 "Also keep the files' packets in the packet store (<db>.packets/), so that the "
+                                 "originals may be deleted");
+    ingest
+        .add_flag("--no-packets", in.no_packets,
+                  "Live capture and standard input: keep only summaries, not the packets (query -w cannot write them)")
+        ->excludes(copy);
+    ingest
+        .add_option("--segment-size", in.segment_size,
+                    fmt::format("Packet store: start a new segment file past this size (bytes; k, m, g suffixes; "
+                                "default {} MiB)",
+                                kDefaultSegmentBytes >> 20))
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->type_name("BYTES");
+    ingest
+        .add_option("--max-size", in.max_size,
+                    "Live: a ring buffer; the oldest packets (segments and their index rows) go when the database, its "
+                    "WAL and the packet store would grow past SIZE (k, M, G suffixes)")
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->needs(live)
+        ->type_name("SIZE");
 }
 
 void add_query_options(CLI::App& query, QueryArgs& q) {
@@ -148,6 +172,27 @@ void add_captures_options(CLI::App& captures, CapturesArgs& c) {
         ->type_name("FORMAT");
 }
 
+void add_prune_options(CLI::App& prune, PruneArgs& p) {
+    prune.add_option("--db", p.db, kDbHelp)->type_name("PATH");
+    prune
+        .add_option("--before", p.before,
+                    "Remove the blocks of packets older than TIME (a block with a packet at or after TIME stays "
+                    "whole); epoch seconds or RFC 3339, as query --from")
+        ->type_name("TIME");
+    prune
+        .add_option("--capture", p.capture,
+                    "Only this capture; alone, remove the whole capture (its original file is never touched)")
+        ->check(kDecimal)
+        ->type_name("ID");
+    prune
+        .add_option("--keep-size", p.keep_size,
+                    "Remove the oldest packets until the database (pages in use), its WAL and the packet store "
+                    "measure at most SIZE (k, M, G suffixes: powers of 1024)")
+        ->transform(CLI::AsSizeValue(false).description(""))
+        ->type_name("SIZE");
+    prune.add_flag("--dry-run", p.dry_run, "Say what would be removed, change nothing");
+}
+
 // "capdb" or "capdb query": the command whose --help the user wants.
 std::string command_name(const CLI::App* cmd) { return cmd ? "capdb " + cmd->get_name() : std::string("capdb"); }
 
@@ -159,7 +204,8 @@ std::string extras_message(const CLI::App* cmd, const std::vector<std::string>& 
         if (w.size() > 1 && w[0] == '-' && w != "--")
             out += fmt::format("unknown option '{}'", printable(w.substr(0, w.find('='))));
         else if (!cmd)
-            out += fmt::format("unknown command '{}' (ingest, query, captures or interfaces)", printable(w));
+            out += fmt::format("unknown command '{}' (ingest, query, captures, prune, vacuum or interfaces)",
+                               printable(w));
         else
             out += fmt::format("unexpected argument '{}'", printable(w));
     }
@@ -222,10 +268,19 @@ int main(int argc, char** argv) {
 
     auto* interfaces = app.add_subcommand("interfaces", "List the interfaces capdb can capture on (as tcpdump -D)");
 
-    for (CLI::App* sub : {ingest, query, captures, interfaces}) sub->allow_extras();
+    PruneArgs pr;
+    auto* prune = app.add_subcommand("prune", "Remove old packets from the database (and the packet store)");
+    add_prune_options(*prune, pr);
+
+    VacuumArgs va;
+    auto* vacuum =
+        app.add_subcommand("vacuum", "Return the database pages freed by prune to the file system, empty the WAL");
+    vacuum->add_option("--db", va.db, kDbHelp)->type_name("PATH");
+
+    for (CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum}) sub->allow_extras();
 
     auto selected = [&]() -> const CLI::App* {
-        for (const CLI::App* sub : {ingest, query, captures, interfaces})
+        for (const CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum})
             if (sub->parsed()) return sub;
         return nullptr;
     };
@@ -255,6 +310,8 @@ int main(int argc, char** argv) {
         if (query->parsed()) return run_query(q);
         if (captures->parsed()) return run_captures(c);
         if (interfaces->parsed()) return run_interfaces();
+        if (prune->parsed()) return run_prune(pr);
+        if (vacuum->parsed()) return run_vacuum(va);
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

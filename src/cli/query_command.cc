@@ -37,17 +37,6 @@ std::optional<std::uint16_t> port_arg(const std::string& flag, const std::option
     return p;
 }
 
-std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg) {
-    if (!arg) return std::nullopt;
-    const std::string& text = *arg;
-    auto t = parse_time(text);
-    if (!t)
-        throw UsageError(fmt::format(
-            "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
-            flag, printable(text)));
-    return t;
-}
-
 Filter build_filter(const QueryArgs& a) {
     Filter f;
     f.from_ns = time_arg("--from", a.from);

@@ -85,6 +85,16 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
         meta.file_mtime_ns = reader.file_mtime_ns();
     }
     if (reader.ts_precision() != 0) meta.ts_precision = reader.ts_precision();
+    // Standard input can be read only once: its packets go into the packet
+    // store unless only summaries are wanted; a file's stay in the file
+    // unless --copy.
+    if (reader.is_stdin())
+        meta.packets_at = options.no_packets ? PacketsAt::none : PacketsAt::store;
+    else
+        meta.packets_at = options.copy ? PacketsAt::store : PacketsAt::file;
+    const bool keep = meta.packets_at == PacketsAt::store;
+    meta.segment_format = reader.is_pcapng() ? SegmentFormat::pcapng : SegmentFormat::pcap;
+    meta.segment_ts_precision = reader.ts_precision() == 6 ? 6 : 9;
     auto writer = store.begin_capture(meta, options.batch, options.queue_bytes);
     out.capture = writer->id();
 
@@ -99,8 +109,12 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
         std::uint64_t n = 0;
         while (reader.next(raw)) {
             const Summary summary = decode(linktype, raw.data);
-            batch.add(raw.ts_ns, raw.caplen, raw.wirelen, raw.file_offset, summary,
-                      raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes)), raw.time_invalid);
+            if (keep)
+                batch.add_with_data(raw.ts_ns, raw.wirelen, raw.file_offset, summary, raw.data, meta.preview_bytes,
+                                    raw.time_invalid);
+            else
+                batch.add(raw.ts_ns, raw.caplen, raw.wirelen, raw.file_offset, summary,
+                          raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes)), raw.time_invalid);
             out.counts.add(summary, raw.wirelen);
             if (batch.size() >= room) {
                 writer->append(std::move(batch));
@@ -110,6 +124,14 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             if ((++n & 0x3fff) == 0) progress.update(reader.bytes_read());
         }
         writer->append(std::move(batch));
+    } catch (const DatabaseError& e) {
+        // The storage thread stopped (the packet store's disk is full, ...):
+        // what was committed stays, and the capture is marked failed when
+        // the database still can be.
+        try {
+            writer->fail(e.what());
+        } catch (const Error&) {}
+        throw;
     } catch (const DamagedError& e) {
         writer->append(std::move(batch));  // the packets before the damage
         // Keep what was read before the damage, and the file's identity so

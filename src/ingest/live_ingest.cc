@@ -43,6 +43,7 @@ milliseconds until(Clock::time_point t, Clock::time_point now) {
 // dispatch that yielded packets. Returns how many packets it took.
 std::uint64_t capture_loop(LiveCapture& capture, const LiveIngestOptions& options, std::uint32_t preview_bytes,
                            CaptureWriter& writer, PacketCounts& counts) {
+    const bool keep = options.keep_packets;
     const std::uint32_t linktype = capture.linktype();
     const Clock::time_point start = Clock::now();
     std::optional<Clock::time_point> deadline;
@@ -53,8 +54,11 @@ std::uint64_t capture_loop(LiveCapture& capture, const LiveIngestOptions& option
     PacketBatch batch = writer.spare_batch();
     const LiveCapture::PacketHandler on_packet = [&](const RawPacket& raw) {
         const Summary summary = decode(linktype, raw.data);
-        batch.add(raw.ts_ns, raw.caplen, raw.wirelen, -1, summary,
-                  raw.data.first(std::min<std::size_t>(raw.data.size(), preview_bytes)), raw.time_invalid);
+        if (keep)
+            batch.add_with_data(raw.ts_ns, raw.wirelen, -1, summary, raw.data, preview_bytes, raw.time_invalid);
+        else
+            batch.add(raw.ts_ns, raw.caplen, raw.wirelen, -1, summary,
+                      raw.data.first(std::min<std::size_t>(raw.data.size(), preview_bytes)), raw.time_invalid);
         counts.add(summary, raw.wirelen);
     };
     for (;;) {
@@ -98,6 +102,11 @@ LiveOutcome ingest_live(Store& store, LiveCapture& capture, const LiveIngestOpti
     meta.linktype = capture.linktype();
     meta.snaplen = capture.snaplen();
     meta.preview_bytes = std::min(options.preview_bytes, kMaxPreviewBytes);
+    // Whole packets (up to the snaplen) go into the packet store, as
+    // nanosecond pcap.
+    meta.packets_at = options.keep_packets ? PacketsAt::store : PacketsAt::none;
+    meta.segment_format = SegmentFormat::pcap;
+    meta.segment_ts_precision = 9;
     auto writer = store.begin_capture(meta, options.batch, options.queue_bytes);
 
     LiveOutcome out;
@@ -106,6 +115,13 @@ LiveOutcome ingest_live(Store& store, LiveCapture& capture, const LiveIngestOpti
         capture_loop(capture, options, meta.preview_bytes, *writer, out.counts);
     } catch (const DeviceError& d) {
         writer->fail(d.what());
+        throw;
+    } catch (const DatabaseError& e) {
+        // The storage thread stopped (the disk is full): what was committed
+        // stays; the capture is marked failed when the database still can be.
+        try {
+            writer->fail(e.what());
+        } catch (const Error&) {}
         throw;
     }
     out.stats = capture.stats();

@@ -24,25 +24,62 @@ struct FileCloser {
     void operator()(std::FILE* f) const noexcept { std::fclose(f); }
 };
 
-// A capture whose packets will be written: its original file and the
-// fields the writer needs.
+// A capture whose packets will be written: its original file, or its
+// packet-store segments (one open at a time), and the fields the writer
+// needs.
 struct Source {
+    CaptureId id = 0;
     std::unique_ptr<SourceFile> file;
+    bool store = false;
+    std::vector<SegmentInfo> segments;  // by first_seq
+    std::size_t open_segment = 0;       // the segment `file` reads, when store
     std::uint32_t snaplen = 0;
     std::uint32_t ts_precision = 9;
 };
+
+// The file that holds packet seq of s: its original file, or the segment
+// whose packets include seq (opened and checked on first use).
+SourceFile& file_for(Source& s, std::uint64_t seq) {
+    if (!s.store) return *s.file;
+    auto it = std::upper_bound(s.segments.begin(), s.segments.end(), seq,
+                               [](std::uint64_t v, const SegmentInfo& g) { return v < g.first_seq; });
+    if (it == s.segments.begin() || seq >= std::prev(it)->first_seq + std::prev(it)->packets)
+        throw SourceError(fmt::format(
+            "capture {}: packet {} is in no segment of the packet store (its segment row is missing); its packets "
+            "cannot be written",
+            s.id, seq + 1));
+    const auto index = static_cast<std::size_t>(std::prev(it) - s.segments.begin());
+    if (!s.file || s.open_segment != index) {
+        s.file.reset();
+        const SegmentInfo& g = s.segments[index];
+        s.file = std::make_unique<SourceFile>(RecordedFile{s.id, g.path, std::nullopt, std::nullopt, std::nullopt},
+                                              "store segment", g.bytes);
+        s.open_segment = index;
+    }
+    return *s.file;
+}
 
 Source open_source(Store& store, CaptureId id, std::uint64_t first_seq) {
     const auto info = store.capture(id);
     if (!info) throw SourceError(fmt::format("capture {} is gone from the database", id));
     const auto& m = info->meta;
-    if (m.live || m.source == "-" || !m.file_size)
+    Source s;
+    s.id = id;
+    s.snaplen = m.snaplen;
+    if (m.packets_at == PacketsAt::store) {
+        s.store = true;
+        s.segments = store.segments(id);
+        s.ts_precision = file_for(s, first_seq).header().ts_precision > 6 ? 9 : 6;
+        return s;
+    }
+    if (m.packets_at == PacketsAt::none || m.live || m.source == "-" || !m.file_size)
         throw SourceError(fmt::format(
             "capture {} ('{}', packet {}) was {}: capdb keeps no copy of its packets, so they cannot be written", id,
-            printable(m.source), first_seq + 1, m.live ? "captured live" : "read from standard input"));
-    Source s;
+            printable(m.source), first_seq + 1,
+            m.live            ? "captured live without the packet store"
+            : m.source == "-" ? "read from standard input without the packet store"
+                              : "ingested without its packets"));
     s.file = std::make_unique<SourceFile>(RecordedFile{id, m.source, m.file_size, m.file_mtime_ns, m.ts_precision});
-    s.snaplen = m.snaplen;
     s.ts_precision = s.file->header().ts_precision > 6 ? 9 : 6;
     return s;
 }
@@ -66,17 +103,28 @@ private:
 
 ExportResult export_packets(Store& store, const Filter& filter, WriteFormat format, const std::string& path,
                             std::FILE* out) {
+    // Segment files stay while this is held (a prune unlinks them only
+    // after it is released): taken before the queries' read transactions.
+    const auto hold = store.hold_packets();
+    // Both passes read the blocks committed by now, and no later ones: a
+    // block committed between them (a live capture's, maybe in a segment
+    // that pass 1 did not list) is not written. Block ids are never reused,
+    // so pass 2 reads the blocks of pass 1 less any pruned since (whose
+    // packets it does not ask for).
+    const BlockRange committed{0, store.max_block_id()};
+    auto each_match = [&](const RowCallback& on_row) { store.query_blocks(filter, committed, on_row); };
     // Pass 1: what the header needs, and every original file checked.
     std::map<CaptureId, Source> sources;
     std::set<std::uint32_t> linktypes;
     std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>> interfaces;
     std::uint32_t max_caplen = 0;
-    store.query(filter, [&](const PacketView& p) {
+    each_match([&](const PacketView& p) {
         auto it = sources.find(p.capture);
         if (it == sources.end()) it = sources.emplace(p.capture, open_source(store, p.capture, p.seq)).first;
         if (p.file_offset < 0)
             throw SourceError(fmt::format("capture {}: packet {} has no recorded file offset; it cannot be written",
                                           p.capture, p.seq + 1));
+        if (it->second.store) (void)file_for(it->second, p.seq);  // each segment checked before a byte is written
         linktypes.insert(p.linktype);
         interfaces.insert({p.linktype, it->second.snaplen, it->second.ts_precision});
         max_caplen = std::max(max_caplen, p.caplen);
@@ -138,7 +186,7 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
     PcapWriter writer(out, name, plan);
 
     // Pass 2: each record read back, checked and written.
-    store.query(filter, [&](const PacketView& p) {
+    each_match([&](const PacketView& p) {
         auto it = sources.find(p.capture);
         if (it == sources.end())
             throw SourceError(fmt::format(
@@ -151,7 +199,7 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
         po.linktype = p.linktype;
         po.snaplen = s.snaplen;
         po.ts_precision = s.ts_precision;
-        po.data = s.file->read(p.seq, p.file_offset, stored);
+        po.data = file_for(s, p.seq).read(p.seq, p.file_offset, stored);
         writer.write(po);
         return true;
     });

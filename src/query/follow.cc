@@ -38,7 +38,8 @@ FollowEnd follow(Store& store, const Filter& filter, const RowCallback& on_row, 
             wait(options.poll_interval);
             if (stop()) return FollowEnd::stopped;
             newest = store.max_block_id();
-            // Blocks were removed (a capture deleted): new ones may reuse ids.
+            // Only a database without high_water (schema 2 or 3, opened
+            // read-only) shows its newest id going down after a removal.
             if (newest < range.through) range.through = newest;
         }
         range = {range.through, newest};

@@ -916,13 +916,14 @@ class TestCapturesListing(CapdbCase):
         self.assertEqual(len(lines), 4, lines)
         for line in lines:
             self.assertLessEqual(len(line), self.WIDTH, "%d columns: %r" % (len(line), line))
-        self.assertEqual(lines[0].split(), ["ID", "STATE", "PACKETS", "FIRST", "DURATION", "SOURCE"])
+        self.assertEqual(lines[0].split(), ["ID", "STATE", "PACKETS", "FIRST", "DURATION", "STORE", "FROM", "SOURCE"])
         first = lines[1].split()
         self.assertEqual(first[:3], ["1", "complete", str(n_records("eth_ipv4.pcap"))])
         self.assertEqual(first[3], "2017-03-26T01:40:02Z")
         self.assertRegex(first[4], r"^\d+\.\d{3}s$")
+        self.assertEqual(first[5:7], ["-", "file"])
         self.assertIn("...", lines[1], "a long source is elided")
-        self.assertTrue(lines[1].endswith("-name-2017-03-26.pcap"), lines[1])
+        self.assertTrue(lines[1].endswith("2017-03-26.pcap"), lines[1])
         self.assertTrue(lines[2].endswith(td("eth_vlan.pcap")) or "..." in lines[2], lines[2])
         self.assertEqual(lines[3].split()[1], "failed")
 
@@ -931,7 +932,7 @@ class TestCapturesListing(CapdbCase):
         self.ingest(path)
         lines = self.ok("captures", "--db", self.db, "--long").stdout.splitlines()
         self.assertEqual(lines[0].split(), ["ID", "STATE", "PACKETS", "IPV4", "IPV6", "OTHER", "MALFORMED",
-                                            "FIRST", "LAST", "SOURCE"])
+                                            "FIRST", "LAST", "STORE_BYTES", "FROM", "SOURCE"])
         self.assertTrue(lines[1].endswith(path), lines[1])
         self.assertIn("2017-03-26T01:40:02.000000000Z", lines[1])
 
@@ -944,7 +945,7 @@ class TestCapturesListing(CapdbCase):
         keys = {"id", "state", "source", "live", "filter", "linktype", "snaplen", "preview_bytes", "file_size",
                 "sha256", "first_ts_ns", "last_ts_ns", "first_time", "last_time", "packets", "ipv4", "ipv6",
                 "other", "malformed", "unsupported", "bytes", "received", "dropped_kernel", "dropped_iface",
-                "started_at_ns", "error"}
+                "packets_at", "file_present", "store_bytes", "started_at_ns", "error"}
         for c in caps:
             self.assertEqual(set(c), keys)
         a, b = caps
@@ -959,6 +960,11 @@ class TestCapturesListing(CapdbCase):
         self.assertEqual(a["first_time"], "2017-03-26T01:40:02.000000000Z")
         self.assertEqual(a["first_time"], lib.rfc3339_ns(a["first_ts_ns"]))
         self.assertEqual(a["linktype"], 1)
+        self.assertEqual((a["packets_at"], a["file_present"], a["store_bytes"]), ("file", True, 0))
+        os.unlink(path)
+        (a, _) = [json.loads(line) for line in self.ok("captures", "--db", self.db, "--format", "json").stdout.splitlines()]
+        self.assertEqual((a["packets_at"], a["file_present"]), ("file", False))
+        self.assertIn("file:missing", self.ok("captures", "--db", self.db).stdout.splitlines()[1])
         self.assertEqual(a["ipv4"] + a["ipv6"] + a["other"] + a["malformed"] + a["unsupported"], a["packets"])
         self.assertEqual((b["state"], b["packets"]), ("failed", 5))
         self.assertIn("packet 6", b["error"])
@@ -988,8 +994,8 @@ class TestCapturesListing(CapdbCase):
         lines = self.ok("captures", "--db", self.db).stdout.splitlines()
         for line in lines:
             self.assertLessEqual(len(line), self.WIDTH, "%d columns: %r" % (len(line), line))
-        self.assertIn("live:lo filter 'udp port 90", lines[1])
-        self.assertTrue(lines[1].endswith("udp port 9011'"), lines[1])
+        self.assertIn("live:lo filter 'ud", lines[1])
+        self.assertTrue(lines[1].endswith("port 9011'"), lines[1])
         long_line = self.ok("captures", "--db", self.db, "--long").stdout.splitlines()[1]
         self.assertIn("live:lo filter '%s'" % filt, long_line)
         self.assertRegex(long_line, r"received \d+, dropped by kernel \d+, dropped by interface \d+")

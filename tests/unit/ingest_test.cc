@@ -96,6 +96,11 @@ public:
     std::uint64_t count(const Filter&) override { return 0; }
     std::int64_t max_block_id() override { return 0; }
     void query_blocks(const Filter&, const BlockRange&, const RowCallback&) override {}
+    PruneResult prune(const PruneRequest&) override { return {}; }
+    StoreSize size() override { return {}; }
+    VacuumResult vacuum() override { return {}; }
+    std::unique_ptr<PacketReadHold> hold_packets() override { return nullptr; }
+    std::vector<SegmentInfo> segments(CaptureId) override { return {}; }
 };
 
 // Counts the times a file is opened, with inotify. Reads are watched too:

@@ -134,7 +134,9 @@ std::int64_t user_version(const std::string& path) {
 TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
     TempDir dir;
     const std::string path = capdb_database_of_version(dir, "v2.db", 2);
-    set_pragma(path, "ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision");
+    set_pragma(path,
+               "ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision;"
+               " ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments");
     const std::string before = file_bytes(path);
     {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});
@@ -163,6 +165,39 @@ TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
     EXPECT_EQ(caps[0].counts.packets, 30u);
     EXPECT_EQ(caps[1].meta.file_mtime_ns, 1234);
     EXPECT_EQ(caps[1].meta.ts_precision, 9u);
+}
+
+// A version-3 database (no packet store): read as it is, its captures'
+// packets where they were ('none' without a file size), and migrated to 4
+// (segments, packets_at) only by a writing open.
+TEST(Schema, Version3IsReadWithoutPacketStoreAndMigratedWhenWritten) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v3.db", 3);
+    set_pragma(path, "ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments");
+    const std::string before = file_bytes(path);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        const auto caps = s->captures();
+        ASSERT_EQ(caps.size(), 1u);
+        EXPECT_EQ(caps[0].meta.packets_at, PacketsAt::none);  // no file size
+        EXPECT_EQ(caps[0].store_bytes, 0u);
+        EXPECT_TRUE(s->segments(caps[0].id).empty());
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
+    {
+        auto s = open_sqlite_store(path, {.read_only = false, .create = true});
+        CaptureMeta meta;
+        meta.source = "y";
+        meta.packets_at = PacketsAt::none;
+        auto w = s->begin_capture(meta, 10);
+        w->finish(CaptureState::complete, "y", std::nullopt);
+    }
+    EXPECT_EQ(user_version(path), store::kSchemaVersion);
+    auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+    const auto caps = s->captures();
+    ASSERT_EQ(caps.size(), 2u);
+    EXPECT_EQ(caps[0].meta.packets_at, PacketsAt::none);
+    EXPECT_EQ(caps[1].meta.packets_at, PacketsAt::none);
 }
 
 }  // namespace

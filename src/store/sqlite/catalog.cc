@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "store/format/block_layout.h"
+#include "store/sqlite/retention.h"
 
 namespace capdb {
 
@@ -18,6 +19,15 @@ const char* capture_state_name(CaptureState s) noexcept {
         case CaptureState::complete: return "complete";
         case CaptureState::failed: return "failed";
         case CaptureState::interrupted: return "interrupted";
+    }
+    return "?";
+}
+
+const char* packets_at_name(PacketsAt p) noexcept {
+    switch (p) {
+        case PacketsAt::file: return "file";
+        case PacketsAt::store: return "store";
+        case PacketsAt::none: return "none";
     }
     return "?";
 }
@@ -52,9 +62,10 @@ CaptureState parse_state(const std::string& s) {
 const char* const kCaptureColumns =
     "id, source, live, filter, file_size, sha256, linktype, snaplen, preview_bytes, state, error, started_at,"
     " first_ts, last_ts, packets, ipv4, ipv6, other, malformed, unsupported, bytes, received, dropped_kernel,"
-    " dropped_iface, writer_pid, {}";
+    " dropped_iface, writer_pid, {}, {}, {}";
 const char* const kFileIdentityColumns = "file_mtime, ts_precision";
 const char* const kNoFileIdentity = "NULL, NULL";
+const char* const kStoreBytes = "(SELECT coalesce(sum(bytes), 0) FROM segments WHERE capture_id = captures.id)";
 
 // Whether the process that writes a running capture still exists.
 bool process_alive(std::int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
@@ -94,6 +105,12 @@ CaptureInfo read_capture(const sqlite::Statement& st) {
     }
     c.meta.file_mtime_ns = st.opt_i64(25);
     if (auto v = st.opt_i64(26)) c.meta.ts_precision = static_cast<std::uint32_t>(*v);
+    // NULL (a capture from before schema 4): its original file when it had
+    // one, else nowhere.
+    const std::string at =
+        st.is_null(27) ? std::string(c.meta.live || !c.meta.file_size ? "none" : "file") : st.text(27);
+    c.meta.packets_at = at == "store" ? PacketsAt::store : at == "none" ? PacketsAt::none : PacketsAt::file;
+    c.store_bytes = static_cast<std::uint64_t>(st.i64(28));
     return c;
 }
 
@@ -107,11 +124,16 @@ std::int64_t now_ns() {
 Catalog::Catalog(sqlite::Database& db) : db_(db) {
     sqlite::Statement st(db_, "SELECT 1 FROM pragma_table_info('captures') WHERE name='file_mtime'");
     has_file_identity_ = st.step();
+    sqlite::Statement at(db_, "SELECT 1 FROM pragma_table_info('captures') WHERE name='packets_at'");
+    has_packets_at_ = at.step();
+    sqlite::Statement seg(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='segments'");
+    has_segments_ = seg.step();
 }
 
 std::string Catalog::select_captures() const {
     return fmt::format(fmt::runtime(fmt::format("SELECT {} FROM captures", kCaptureColumns)),
-                       has_file_identity_ ? kFileIdentityColumns : kNoFileIdentity);
+                       has_file_identity_ ? kFileIdentityColumns : kNoFileIdentity,
+                       has_packets_at_ ? "packets_at" : "NULL", has_segments_ ? kStoreBytes : "0");
 }
 
 std::vector<CaptureInfo> Catalog::captures() {
@@ -160,6 +182,7 @@ std::uint64_t Catalog::remove_unfinished(const std::string& source) {
 
 void Catalog::remove_capture(CaptureId id) {
     sqlite::Transaction tx(db_);
+    raise_high_water(db_);
     sqlite::Statement blocks(db_, "SELECT id FROM blocks WHERE capture_id=?1");
     blocks.bind(1, id);
     std::vector<std::int64_t> block_ids;
@@ -176,6 +199,11 @@ void Catalog::remove_capture(CaptureId id) {
         del_post.bind(1, id);
         del_post.run();
     }
+    if (has_segments_) {
+        sqlite::Statement del_segments(db_, "DELETE FROM segments WHERE capture_id=?1");
+        del_segments.bind(1, id);
+        del_segments.run();
+    }
     sqlite::Statement del_blocks(db_, "DELETE FROM blocks WHERE capture_id=?1");
     del_blocks.bind(1, id);
     del_blocks.run();
@@ -190,8 +218,9 @@ CaptureId Catalog::add(const CaptureMeta& meta) {
     sqlite::Statement st(
         db_,
         "INSERT INTO captures(source, live, filter, file_size, linktype, snaplen, preview_bytes, state,"
-        " started_at, writer_pid, file_mtime, ts_precision) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9,"
-        " ?10, ?11)");
+        " started_at, writer_pid, file_mtime, ts_precision, packets_at, id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+        " 'running', ?8, ?9, ?10, ?11, ?12, (" +
+            next_capture_id_sql(has_high_water(db_)) + "))");
     st.bind(1, std::string_view(meta.source))
         .bind(2, std::int64_t{meta.live ? 1 : 0})
         .bind(4, meta.file_size)
@@ -200,7 +229,8 @@ CaptureId Catalog::add(const CaptureMeta& meta) {
         .bind(7, std::int64_t{meta.preview_bytes})
         .bind(8, now_ns())
         .bind(9, std::int64_t{::getpid()})
-        .bind(10, meta.file_mtime_ns);
+        .bind(10, meta.file_mtime_ns)
+        .bind(12, std::string_view(packets_at_name(meta.packets_at)));
     if (meta.ts_precision)
         st.bind(11, std::int64_t{*meta.ts_precision});
     else

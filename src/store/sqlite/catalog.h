@@ -43,6 +43,8 @@ private:
 
     sqlite::Database& db_;
     bool has_file_identity_ = true;  // file_mtime and ts_precision columns
+    bool has_packets_at_ = true;     // schema 4: captures.packets_at
+    bool has_segments_ = true;       // schema 4: the segments table
 };
 
 }  // namespace capdb::store

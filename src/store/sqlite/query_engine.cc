@@ -14,6 +14,7 @@
 
 #include "capdb/error.h"
 #include "store/format/postings.h"
+#include "store/sqlite/retention.h"
 
 namespace capdb::store {
 
@@ -215,7 +216,8 @@ RowPredicate row_predicate(const Filter& f) {
 }
 
 std::int64_t QueryEngine::max_block_id() {
-    sqlite::Statement st(db_, "SELECT coalesce(max(id), 0) FROM blocks");
+    if (!high_water_) high_water_ = has_high_water(db_);
+    sqlite::Statement st(db_, max_block_id_sql(*high_water_));
     return st.step() ? st.i64(0) : 0;
 }
 

@@ -37,6 +37,7 @@ public:
 private:
     sqlite::Database& db_;
     QueryStats stats_;
+    std::optional<bool> high_water_;  // the database has the high_water table
 };
 
 }  // namespace capdb::store

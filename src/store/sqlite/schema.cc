@@ -45,7 +45,8 @@ CREATE TABLE captures(
     bytes INTEGER NOT NULL DEFAULT 0,
     received INTEGER,
     dropped_kernel INTEGER,
-    dropped_iface INTEGER
+    dropped_iface INTEGER,
+    packets_at TEXT
 );
 CREATE INDEX captures_sha256 ON captures(sha256);
 CREATE TABLE blocks(
@@ -73,7 +74,46 @@ CREATE TABLE postings(
     blocks BLOB NOT NULL,
     PRIMARY KEY(addr, first_block)
 ) WITHOUT ROWID;
+CREATE TABLE segments(
+    id INTEGER PRIMARY KEY,
+    capture_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    format TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    packets INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    ts_min INTEGER,
+    ts_max INTEGER
+);
+CREATE INDEX segments_capture ON segments(capture_id, first_seq);
+CREATE TABLE high_water(
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
 )sql";
+
+// Version 3 to 4: the packet store's segments, and where each capture's
+// packets are kept.
+const char* const kMigrate3To4 = R"sql(
+ALTER TABLE captures ADD COLUMN packets_at TEXT;
+CREATE TABLE segments(
+    id INTEGER PRIMARY KEY,
+    capture_id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    format TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    packets INTEGER NOT NULL,
+    bytes INTEGER NOT NULL,
+    ts_min INTEGER,
+    ts_max INTEGER
+);
+CREATE INDEX segments_capture ON segments(capture_id, first_seq);
+)sql";
+
+// Version 3 to 4, retention's part: the largest block id ever committed,
+// recorded when blocks are deleted, so that ids are never reused.
+const char* const kHighWaterTable =
+    "CREATE TABLE IF NOT EXISTS high_water(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID";
 
 bool file_exists(const std::string& path) {
     struct stat st {};
@@ -185,8 +225,14 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         // A read-only open (a query) never migrates: the catalogue reads a
         // version-2 captures table without them.
         sqlite::Transaction tx(*db);
-        db->exec(
-            "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision INTEGER");
+        if (version < 3)
+            db->exec(
+                "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision "
+                "INTEGER");
+        if (version < 4) {
+            db->exec(kMigrate3To4);
+            db->exec(kHighWaterTable);
+        }
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();
     }

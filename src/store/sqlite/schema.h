@@ -17,7 +17,14 @@ namespace capdb::store {
 // file with them). A version-2 database opened for writing is migrated (the
 // new columns added, NULL for its captures); opened read-only it is read as
 // it is, without them.
-inline constexpr int kSchemaVersion = 3;
+// 4: the packet store: a segments table, and captures.packets_at ('file',
+// 'store', 'none'; NULL in migrated rows: 'file' for a file capture with a
+// file_size, else 'none'). Versions 2 and 3 opened for writing are migrated
+// in one transaction; read-only, they are read without them.
+// 4 also: high_water ('block_id': the largest block id ever committed, raised
+// when blocks are deleted, so that a pruned id is never given again). A
+// read-only open of a version 2 or 3 database reads it without the table.
+inline constexpr int kSchemaVersion = 4;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 

@@ -4,8 +4,11 @@
 #include <string>
 #include <utility>
 
+#include "store/packets/segment_store.h"
 #include "store/sqlite/catalog.h"
+#include "store/sqlite/retention.h"
 #include "store/sqlite/schema.h"
+#include "store/sqlite/segments.h"
 #include "store/sqlite/sqlite.h"
 #include "store/sqlite/writer.h"
 
@@ -17,8 +20,17 @@ namespace {
 
 class SqliteStore final : public Store {
 public:
-    SqliteStore(std::string path, std::unique_ptr<sqlite::Database> db)
-        : path_(std::move(path)), db_(std::move(db)), catalog_(*db_), engine_(*db_) {}
+    SqliteStore(std::string path, std::unique_ptr<sqlite::Database> db, const StoreOptions& options)
+        : path_(std::move(path)),
+          packet_dir_(packet_dir_of(path_)),
+          segment_bytes_(options.segment_bytes),
+          max_bytes_(options.max_bytes),
+          db_(std::move(db)),
+          catalog_(*db_),
+          engine_(*db_),
+          retention_(*db_, path_) {
+        if (!options.read_only) recover_packet_store(*db_, packet_dir_);
+    }
 
     std::vector<CaptureInfo> captures() override { return catalog_.captures(); }
     std::optional<CaptureInfo> capture(CaptureId id) override { return catalog_.capture(id); }
@@ -26,12 +38,25 @@ public:
         return catalog_.find_by_sha256(sha256);
     }
     bool has_file_of_size(std::uint64_t size) override { return catalog_.has_file_of_size(size); }
-    std::uint64_t remove_unfinished(const std::string& source) override { return catalog_.remove_unfinished(source); }
-    void remove_capture(CaptureId id) override { catalog_.remove_capture(id); }
+    std::uint64_t remove_unfinished(const std::string& source) override {
+        const std::uint64_t n = catalog_.remove_unfinished(source);
+        // Their segment files (with --copy) now have no rows.
+        if (n > 0) {
+            const auto lock = PacketLock::acquire(packet_dir_, PacketLock::Mode::exclusive);
+            recover_packet_store(*db_, packet_dir_);
+        }
+        return n;
+    }
+    void remove_capture(CaptureId id) override {
+        const auto names = segment_names(*db_, id);
+        catalog_.remove_capture(id);
+        unlink_segments(packet_dir_, names);
+    }
 
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
                                                  std::size_t queue_bytes) override {
-        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes);
+        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_,
+                                   max_bytes_);
     }
 
     void query(const Filter& filter, const RowCallback& on_row) override {
@@ -43,13 +68,26 @@ public:
         if (range.through > range.after) engine_.query(filter, range, on_row);
     }
 
+    PruneResult prune(const PruneRequest& request) override { return retention_.prune(request); }
+    StoreSize size() override { return retention_.size(); }
+    VacuumResult vacuum() override { return retention_.vacuum(); }
+
+    std::unique_ptr<PacketReadHold> hold_packets() override {
+        return PacketLock::acquire(packet_dir_, PacketLock::Mode::shared);
+    }
+    std::vector<SegmentInfo> segments(CaptureId id) override { return capture_segments(*db_, packet_dir_, id); }
+
     [[nodiscard]] const QueryStats& last_stats() const noexcept { return engine_.last_stats(); }
 
 private:
     std::string path_;
+    std::string packet_dir_;
+    std::uint64_t segment_bytes_;
+    std::optional<std::uint64_t> max_bytes_;
     std::unique_ptr<sqlite::Database> db_;
     Catalog catalog_;
     QueryEngine engine_;
+    Retention retention_;
 };
 
 }  // namespace
@@ -60,7 +98,7 @@ QueryStats last_query_stats(Store& store) { return dynamic_cast<SqliteStore&>(st
 
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options) {
     auto db = store::open_database(path, options);
-    return std::make_unique<store::SqliteStore>(path, std::move(db));
+    return std::make_unique<store::SqliteStore>(path, std::move(db), options);
 }
 
 }  // namespace capdb

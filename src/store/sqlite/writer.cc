@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -15,7 +16,9 @@
 #include "store/format/host_grouping.h"
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
+#include "store/packets/segment_store.h"
 #include "store/sqlite/catalog.h"
+#include "store/sqlite/retention.h"
 #include "store/sqlite/sqlite.h"
 
 namespace capdb::store {
@@ -32,6 +35,9 @@ constexpr auto kSegmentMaxAge = std::chrono::seconds(10);
 // size. A block returns all its batches at once; kept, they spare the
 // reader allocating (and touching) a few hundred KiB anew for most batches.
 constexpr std::size_t kSpareBatches = 2 * (kDefaultCommitPackets / kBatchPackets);
+// Packet bytes (PacketBatch::payload) kept in spare batches, at most: the
+// rest of a spent batch's payload memory is freed.
+constexpr std::size_t kSparePayloadBytes = std::size_t{32} << 20;
 
 std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
     auto db = std::make_unique<sqlite::Database>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
@@ -44,22 +50,53 @@ std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
 // by host, cut into pages), blocks become postings once per segment, and
 // commit() makes everything so far visible in one transaction with the
 // capture's counts. Committed blocks always form a prefix of the capture.
+// With a SegmentWriter, a block's packets are written to its segment before
+// the block's rows (each row's file_offset is its record's in the segment),
+// made durable before the commit, and the segment's row is updated in the
+// same transaction (see DESIGN.md, "Packet store").
 class BlockWriter {
 public:
-    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype)
+    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype, SegmentWriter* segments,
+                SegmentFormat segment_format)
         : db_(db),
           capture_(capture),
           linktype_(linktype),
+          segments_(segments),
+          segment_format_(segment_format),
           insert_block_(db,
                         "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
           insert_posting_(db, "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)"),
           mark_indexed_(db, "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3"),
-          next_block_(db, "SELECT coalesce(max(id), 0) + 1 FROM blocks"),
+          next_block_(db, max_block_id_sql(has_high_water(db))),
+          segment_blocks_alive_(db, "SELECT count(*) FROM blocks WHERE capture_id=?1 AND id BETWEEN ?2 AND ?3"),
+          block_alive_(db, "SELECT 1 FROM blocks WHERE id=?1"),
+          first_alive_(db, "SELECT coalesce(min(id), 0) FROM blocks WHERE capture_id=?1 AND id BETWEEN ?2 AND ?3"),
+          // Counts are added, not set: a prune may have taken this
+          // capture's older blocks off them since the last commit.
           update_capture_(db,
-                          "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5,"
-                          " unsupported=?6, bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10") {}
+                          "UPDATE captures SET packets=packets+?1, ipv4=ipv4+?2, ipv6=ipv6+?3, other=other+?4,"
+                          " malformed=malformed+?5, unsupported=unsupported+?6, bytes=bytes+?7,"
+                          " first_ts=coalesce(min(first_ts, ?8), first_ts, ?8),"
+                          " last_ts=coalesce(max(last_ts, ?9), last_ts, ?9) WHERE id=?10") {
+        if (segments_) {
+            insert_segment_.emplace(db,
+                                    "INSERT INTO segments(capture_id, name, format, first_seq, packets, bytes, ts_min,"
+                                    " ts_max) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+            update_segment_.emplace(db,
+                                    "UPDATE segments SET packets = packets + ?1, bytes = ?2, ts_min = min(ts_min, ?3),"
+                                    " ts_max = max(ts_max, ?4) WHERE id = ?5");
+        }
+    }
+
+    // An open transaction is rolled back (by tx_); the segment's bytes
+    // written for it are cut off.
+    ~BlockWriter() {
+        if (tx_ && segments_) segments_->discard_uncommitted();
+    }
+    BlockWriter(const BlockWriter&) = delete;
+    BlockWriter& operator=(const BlockWriter&) = delete;
 
     // Adds a batch (the next packets in file order) to the open block,
     // writing the block first if the batch would not fit in it.
@@ -95,8 +132,15 @@ public:
             .bind(9, last_ts_)
             .bind(10, capture_);
         update_capture_.run();
+        // Durability order: the packets the blocks refer to are durable
+        // before the commit that makes the blocks visible.
+        if (segments_) segments_->sync();
         tx_->commit();
         tx_.reset();
+        counts_ = {};
+        first_ts_.reset();
+        last_ts_.reset();
+        if (segments_) segments_->committed();
     }
 
     // Batches written since the last call, emptied, for reuse.
@@ -114,8 +158,10 @@ private:
         begin();
         next_block_.reset();
         next_block_.step();
-        const std::int64_t block_id = next_block_.i64(0);
+        const std::int64_t block_id = next_block_.i64(0) + 1;
         next_block_.reset();
+        SegmentWriter::Placement placed;
+        if (segments_) placed = segments_->write(block_);  // sets each packet's file_offset
         rows_.clear();
         std::uint32_t index = 0;
         for (const PacketBatch& b : block_)
@@ -147,6 +193,7 @@ private:
             .bind(7, ts_max)
             .bind_blob(8, encode_page_index(page_index_, ts_min));
         insert_block_.run();
+        if (segments_) record_segment(placed, ts_min, ts_max);
         if (segment_blocks_ == 0) segment_first_ = block_id;
         segment_last_ = block_id;
         ++segment_blocks_;
@@ -161,11 +208,40 @@ private:
         block_.clear();
     }
 
+    // The segments row of the block just written: a new one for a new
+    // segment file, else the current one grown by the block.
+    void record_segment(const SegmentWriter::Placement& placed, std::int64_t ts_min, std::int64_t ts_max) {
+        const auto packets = static_cast<std::int64_t>(rows_.size());
+        const auto bytes = static_cast<std::int64_t>(placed.bytes);
+        if (placed.new_segment) {
+            insert_segment_->reset()
+                .bind(1, capture_)
+                .bind(2, std::string_view(placed.name))
+                .bind(3, std::string_view(segment_format_name(segment_format_)))
+                .bind(4, static_cast<std::int64_t>(next_seq_))
+                .bind(5, packets)
+                .bind(6, bytes)
+                .bind(7, ts_min)
+                .bind(8, ts_max);
+            insert_segment_->run();
+            segment_row_ = db_.last_insert_rowid();
+        } else {
+            update_segment_->reset()
+                .bind(1, packets)
+                .bind(2, bytes)
+                .bind(3, ts_min)
+                .bind(4, ts_max)
+                .bind(5, segment_row_);
+            update_segment_->run();
+        }
+    }
+
     // Inserts the segment's posting lists (in key order) and marks its
     // blocks indexed.
     void write_postings() {
         if (segment_blocks_ == 0) return;
         begin();
+        drop_pruned_blocks();
         std::vector<const std::pair<const Address, PostingList>*> sorted;
         sorted.reserve(segment_.size());
         for (const auto& entry : segment_) sorted.push_back(&entry);
@@ -190,10 +266,64 @@ private:
     sqlite::Database& db_;
     const CaptureId capture_;
     const std::uint32_t linktype_;
-    sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, update_capture_;
+    // A prune may have removed blocks of the segment since they were
+    // written: their entries go, and the lists start at the first block
+    // left (a posting row's first block always exists; see retention.cc).
+    void drop_pruned_blocks() {
+        segment_blocks_alive_.reset().bind(1, capture_).bind(2, segment_first_).bind(3, segment_last_);
+        const bool all_alive =
+            segment_blocks_alive_.step() && segment_blocks_alive_.i64(0) == std::int64_t{segment_blocks_};
+        segment_blocks_alive_.reset();
+        if (all_alive) return;
+        std::unordered_map<std::int64_t, bool> alive;
+        auto is_alive = [&](std::int64_t id) {
+            auto [it, fresh] = alive.try_emplace(id, false);
+            if (fresh) {
+                block_alive_.reset().bind(1, id);
+                it->second = block_alive_.step();
+                block_alive_.reset();
+            }
+            return it->second;
+        };
+        first_alive_.reset().bind(1, capture_).bind(2, segment_first_).bind(3, segment_last_);
+        const std::int64_t first = first_alive_.step() ? first_alive_.i64(0) : 0;
+        first_alive_.reset();
+        std::vector<std::uint16_t> pages;
+        for (auto it = segment_.begin(); it != segment_.end();) {
+            PostingList kept;
+            std::int64_t current = 0;
+            auto flush = [&] {
+                if (current != 0 && !pages.empty()) kept.add(current, first, pages);
+                pages.clear();
+            };
+            read_postings(it->second.bytes, segment_first_, [&](std::int64_t block, std::size_t page) {
+                if (block != current) {
+                    flush();
+                    current = block;
+                }
+                if (is_alive(block)) pages.push_back(static_cast<std::uint16_t>(page));
+            });
+            flush();
+            if (kept.bytes.empty()) {
+                it = segment_.erase(it);
+            } else {
+                it->second = std::move(kept);
+                ++it;
+            }
+        }
+        segment_first_ = first;
+    }
+
+
+    SegmentWriter* segments_;  // null: the capture keeps no packets
+    const SegmentFormat segment_format_;
+    sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
+        block_alive_, first_alive_, update_capture_;
+    std::optional<sqlite::Statement> insert_segment_, update_segment_;
+    std::int64_t segment_row_ = 0;             // the current segment's row
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()
 
-    // What the capture row says once the transaction commits.
+    // What the transaction adds to the capture row.
     PacketCounts counts_;
     std::optional<std::int64_t> first_ts_, last_ts_;
     std::uint64_t next_seq_ = 0;  // the open block's first packet number
@@ -227,10 +357,15 @@ struct Job {
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
-                        std::size_t queue_bytes)
+                        std::size_t queue_bytes, std::uint64_t segment_bytes,
+                        std::optional<std::uint64_t> max_bytes)
         : path_(std::move(path)),
           id_(id),
           linktype_(meta.linktype),
+          keep_packets_(meta.packets_at == PacketsAt::store),
+          segment_spec_{meta.segment_format, meta.linktype, meta.snaplen, meta.segment_ts_precision},
+          segment_bytes_(segment_bytes),
+          max_bytes_(max_bytes),
           batch_size_(std::max<std::uint32_t>(batch, 1)),
           queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
         thread_ = std::thread([this] { run(); });
@@ -364,16 +499,30 @@ private:
         bool stop_taken = false;  // the last job is off the queue
         try {
             auto db = open_connection(path_);
-            BlockWriter blocks(*db, id_, linktype_);
+            std::unique_ptr<SegmentWriter> segments;
+            if (keep_packets_)
+                segments = std::make_unique<SegmentWriter>(packet_dir_of(path_), id_, segment_spec_, segment_bytes_);
+            BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format);
+            std::optional<RingBuffer> ring;
+            if (max_bytes_) ring.emplace(*db, path_, *max_bytes_);
             for (;;) {
                 Job job = take();
                 stop_taken = job.stop;
                 blocks.add(std::move(job.batch));
-                if (job.commit) blocks.commit(job.stop);
+                if (job.commit) {
+                    blocks.commit(job.stop);
+                    if (ring) ring->after_commit();
+                }
                 if (auto spent = blocks.take_spent(); !spent.empty()) {
                     std::lock_guard lock(mu_);
-                    for (PacketBatch& b : spent)
-                        if (free_.size() < kSpareBatches) free_.push_back(std::move(b));
+                    std::size_t payload = 0;
+                    for (const PacketBatch& b : free_) payload += b.payload.capacity();
+                    for (PacketBatch& b : spent) {
+                        if (free_.size() >= kSpareBatches) break;
+                        if (payload + b.payload.capacity() > kSparePayloadBytes) b.payload = {};
+                        payload += b.payload.capacity();
+                        free_.push_back(std::move(b));
+                    }
                 }
                 if (job.stop) break;
             }
@@ -398,6 +547,10 @@ private:
     std::string path_;
     CaptureId id_;
     std::uint32_t linktype_;
+    bool keep_packets_;  // in the packet store
+    SegmentSpec segment_spec_;
+    std::uint64_t segment_bytes_;
+    std::optional<std::uint64_t> max_bytes_;  // ring buffer
     std::uint32_t batch_size_;
     std::size_t queue_limit_;
     PacketBatch current_;             // append(const PacketView&)'s batch
@@ -417,8 +570,10 @@ private:
 }  // namespace
 
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
-                                                   std::uint32_t batch, std::size_t queue_bytes) {
-    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes);
+                                                   std::uint32_t batch, std::size_t queue_bytes,
+                                                   std::uint64_t segment_bytes,
+                                                   std::optional<std::uint64_t> max_bytes) {
+    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes, segment_bytes, max_bytes);
 }
 
 }  // namespace capdb::store

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "capdb/store.h"
@@ -15,8 +16,13 @@ namespace capdb::store {
 
 // A writer for capture id (already in the catalogue) of the database at path.
 // batch: packets per commit; queue_bytes: the bound of the queue of batches
-// waiting for the storage thread.
+// waiting for the storage thread. With meta.packets_at == PacketsAt::store
+// the packets go into segments in packet_dir_of(path), which rotate past
+// segment_bytes. With max_bytes, the writer prunes the oldest packets after
+// its commits while the store measures more (see RingBuffer, retention.h).
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
-                                                   std::uint32_t batch, std::size_t queue_bytes);
+                                                   std::uint32_t batch, std::size_t queue_bytes,
+                                                   std::uint64_t segment_bytes,
+                                                   std::optional<std::uint64_t> max_bytes = std::nullopt);
 
 }  // namespace capdb::store

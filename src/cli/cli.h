@@ -45,6 +45,12 @@ struct CapturesArgs {
     std::string format = "text";
 };
 
+struct RelocateArgs {
+    std::string db;
+    std::int64_t id = 0;
+    std::string path;
+};
+
 // Set by the first SIGINT/SIGTERM; read by other threads too (live capture),
 // hence a lock-free atomic rather than volatile sig_atomic_t.
 extern std::atomic<int> g_stop;
@@ -59,5 +65,6 @@ int run_ingest(const IngestArgs& args);
 int run_interfaces();
 int run_query(const QueryArgs& args);
 int run_captures(const CapturesArgs& args);
+int run_relocate(const RelocateArgs& args);
 
 }  // namespace capdb::cli

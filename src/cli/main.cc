@@ -148,6 +148,12 @@ void add_captures_options(CLI::App& captures, CapturesArgs& c) {
         ->type_name("FORMAT");
 }
 
+void add_relocate_options(CLI::App& relocate, RelocateArgs& r) {
+    relocate.add_option("--db", r.db, kDbHelp)->type_name("PATH");
+    relocate.add_option("ID", r.id, "The capture (see 'capdb captures')")->required()->type_name("ID");
+    relocate.add_option("PATH", r.path, "Where its file is now")->required()->type_name("PATH");
+}
+
 // "capdb" or "capdb query": the command whose --help the user wants.
 std::string command_name(const CLI::App* cmd) { return cmd ? "capdb " + cmd->get_name() : std::string("capdb"); }
 
@@ -159,7 +165,7 @@ std::string extras_message(const CLI::App* cmd, const std::vector<std::string>& 
         if (w.size() > 1 && w[0] == '-' && w != "--")
             out += fmt::format("unknown option '{}'", printable(w.substr(0, w.find('='))));
         else if (!cmd)
-            out += fmt::format("unknown command '{}' (ingest, query, captures or interfaces)", printable(w));
+            out += fmt::format("unknown command '{}' (ingest, query, captures, relocate or interfaces)", printable(w));
         else
             out += fmt::format("unexpected argument '{}'", printable(w));
     }
@@ -222,10 +228,15 @@ int main(int argc, char** argv) {
 
     auto* interfaces = app.add_subcommand("interfaces", "List the interfaces capdb can capture on (as tcpdump -D)");
 
-    for (CLI::App* sub : {ingest, query, captures, interfaces}) sub->allow_extras();
+    RelocateArgs r;
+    auto* relocate = app.add_subcommand(
+        "relocate", "Point a file capture at its moved file, after checking its size and SHA-256 (for query -w)");
+    add_relocate_options(*relocate, r);
+
+    for (CLI::App* sub : {ingest, query, captures, interfaces, relocate}) sub->allow_extras();
 
     auto selected = [&]() -> const CLI::App* {
-        for (const CLI::App* sub : {ingest, query, captures, interfaces})
+        for (const CLI::App* sub : {ingest, query, captures, interfaces, relocate})
             if (sub->parsed()) return sub;
         return nullptr;
     };
@@ -255,6 +266,7 @@ int main(int argc, char** argv) {
         if (query->parsed()) return run_query(q);
         if (captures->parsed()) return run_captures(c);
         if (interfaces->parsed()) return run_interfaces();
+        if (relocate->parsed()) return run_relocate(r);
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

@@ -17,7 +17,11 @@ namespace capdb::store {
 // file with them). A version-2 database opened for writing is migrated (the
 // new columns added, NULL for its captures); opened read-only it is read as
 // it is, without them.
-inline constexpr int kSchemaVersion = 3;
+// 4: captures gain committed_bytes and prefix_sha256 (a failed or
+// interrupted file ingest's committed prefix, from which a grown file
+// resumes; only ingest reads them). Versions 2 and 3 are migrated by a
+// writing open, read as they are by a read-only one.
+inline constexpr int kSchemaVersion = 4;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 

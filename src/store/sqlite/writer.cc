@@ -46,7 +46,7 @@ std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
 // capture's counts. Committed blocks always form a prefix of the capture.
 class BlockWriter {
 public:
-    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype)
+    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype, const WriterStart& start)
         : db_(db),
           capture_(capture),
           linktype_(linktype),
@@ -59,7 +59,11 @@ public:
           next_block_(db, "SELECT coalesce(max(id), 0) + 1 FROM blocks"),
           update_capture_(db,
                           "UPDATE captures SET packets=?1, ipv4=?2, ipv6=?3, other=?4, malformed=?5,"
-                          " unsupported=?6, bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10") {}
+                          " unsupported=?6, bytes=?7, first_ts=?8, last_ts=?9 WHERE id=?10"),
+          counts_(start.counts),
+          first_ts_(start.first_ts),
+          last_ts_(start.last_ts),
+          next_seq_(start.counts.packets) {}
 
     // Adds a batch (the next packets in file order) to the open block,
     // writing the block first if the batch would not fit in it.
@@ -227,12 +231,13 @@ struct Job {
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
-                        std::size_t queue_bytes)
+                        std::size_t queue_bytes, const WriterStart& start)
         : path_(std::move(path)),
           id_(id),
           linktype_(meta.linktype),
           batch_size_(std::max<std::uint32_t>(batch, 1)),
-          queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
+          queue_limit_(std::max<std::size_t>(queue_bytes, 1)),
+          start_(start) {
         thread_ = std::thread([this] { run(); });
     }
 
@@ -364,7 +369,7 @@ private:
         bool stop_taken = false;  // the last job is off the queue
         try {
             auto db = open_connection(path_);
-            BlockWriter blocks(*db, id_, linktype_);
+            BlockWriter blocks(*db, id_, linktype_, start_);
             for (;;) {
                 Job job = take();
                 stop_taken = job.stop;
@@ -400,6 +405,7 @@ private:
     std::uint32_t linktype_;
     std::uint32_t batch_size_;
     std::size_t queue_limit_;
+    WriterStart start_;
     PacketBatch current_;             // append(const PacketView&)'s batch
     std::uint64_t since_commit_ = 0;  // packets handed over since the last commit request
     bool finished_ = false;
@@ -417,8 +423,9 @@ private:
 }  // namespace
 
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
-                                                   std::uint32_t batch, std::size_t queue_bytes) {
-    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes);
+                                                   std::uint32_t batch, std::size_t queue_bytes,
+                                                   const WriterStart& start) {
+    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes, start);
 }
 
 }  // namespace capdb::store

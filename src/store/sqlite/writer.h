@@ -7,16 +7,26 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "capdb/store.h"
 
 namespace capdb::store {
 
+// What a capture holds when its writer starts: nothing for a new capture;
+// for a resumed one its committed packets (counts.packets of them, numbered
+// from 0) and their times, after which the writer appends.
+struct WriterStart {
+    PacketCounts counts;
+    std::optional<std::int64_t> first_ts, last_ts;
+};
+
 // A writer for capture id (already in the catalogue) of the database at path.
 // batch: packets per commit; queue_bytes: the bound of the queue of batches
 // waiting for the storage thread.
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
-                                                   std::uint32_t batch, std::size_t queue_bytes);
+                                                   std::uint32_t batch, std::size_t queue_bytes,
+                                                   const WriterStart& start = {});
 
 }  // namespace capdb::store

@@ -43,7 +43,7 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
     {Exit::permission, "permission", "live capture: not permitted (see setcap in the README)"},
     {Exit::source, "source",
      "query -w: a capture's original file is missing, changed or replaced, or its packets were never kept (live "
-     "capture, standard input)"},
+     "capture, standard input); relocate: the file is not the capture's (size or SHA-256)"},
     {Exit::interrupted, "interrupted",
      "stopped by SIGINT or SIGTERM before the input was finished; what was read is committed and the capture is marked "
      "interrupted"},

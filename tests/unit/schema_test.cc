@@ -134,7 +134,9 @@ std::int64_t user_version(const std::string& path) {
 TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
     TempDir dir;
     const std::string path = capdb_database_of_version(dir, "v2.db", 2);
-    set_pragma(path, "ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision");
+    set_pragma(path,
+               "ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision;"
+               " ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256");
     const std::string before = file_bytes(path);
     {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});
@@ -163,6 +165,30 @@ TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
     EXPECT_EQ(caps[0].counts.packets, 30u);
     EXPECT_EQ(caps[1].meta.file_mtime_ns, 1234);
     EXPECT_EQ(caps[1].meta.ts_precision, 9u);
+}
+
+// A version-3 database (no committed prefix columns): read as it is by a
+// read-only open, migrated to version 4 by a writing one.
+TEST(Schema, Version3IsReadAsItIsAndMigratedOnlyWhenWritten) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v3.db", 3);
+    set_pragma(path, "ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256");
+    const std::string before = file_bytes(path);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        const auto caps = s->captures();
+        ASSERT_EQ(caps.size(), 1u);
+        EXPECT_EQ(caps[0].counts.packets, 30u);
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
+    EXPECT_EQ(user_version(path), 3);
+    {
+        auto s = open_sqlite_store(path, {.read_only = false, .create = true});
+        EXPECT_EQ(user_version(path), store::kSchemaVersion);
+        s->set_resume_point(1, 10, "ab");  // the new columns exist
+        EXPECT_FALSE(s->resume_point("x")) << "a complete capture does not resume";
+        EXPECT_EQ(s->captures().at(0).counts.packets, 30u);
+    }
 }
 
 }  // namespace

@@ -175,8 +175,8 @@ public:
     // ts_precision), no error, SHA-256 or resume point; the writer appends
     // after its capture.counts.packets committed packets, with its counts.
     [[nodiscard]] virtual std::unique_ptr<CaptureWriter> resume_capture(const CaptureInfo& capture,
-                                                                      const CaptureMeta& meta, std::uint32_t batch,
-                                                                      std::size_t queue_bytes) = 0;
+                                                                        const CaptureMeta& meta, std::uint32_t batch,
+                                                                        std::size_t queue_bytes) = 0;
     // Points a file capture at its file's new path (`capdb relocate`), with
     // the file's modification time (ns since the epoch).
     virtual void relocate_capture(CaptureId id, const std::string& source, std::int64_t file_mtime_ns) = 0;

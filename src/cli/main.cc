@@ -150,10 +150,7 @@ void add_captures_options(CLI::App& captures, CapturesArgs& c) {
 
 void add_relocate_options(CLI::App& relocate, RelocateArgs& r) {
     relocate.add_option("--db", r.db, kDbHelp)->type_name("PATH");
-    relocate.add_option("ID", r.id, "The capture (see 'capdb captures')")
-        ->required()
-        ->check(kDecimal)
-        ->type_name("ID");
+    relocate.add_option("ID", r.id, "The capture (see 'capdb captures')")->required()->check(kDecimal)->type_name("ID");
     relocate.add_option("PATH", r.path, "Where its file is now")->required()->type_name("PATH");
 }
 

@@ -26,7 +26,8 @@ constexpr std::int64_t kNsPerSec = 1'000'000'000;
 
 struct stat stat_file(const std::string& path) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) throw InputError(fmt::format("'{}': {}", printable(path), std::strerror(errno)));
+    if (::stat(path.c_str(), &st) != 0)
+        throw InputError(fmt::format("'{}': {}", printable(path), std::strerror(errno)));
     if (!S_ISREG(st.st_mode)) throw InputError(fmt::format("'{}': not a regular file", printable(path)));
     return st;
 }
@@ -43,8 +44,7 @@ int run_relocate(const RelocateArgs& a) {
     auto store = open_sqlite_store(db_path, {.read_only = false, .create = false});
     const auto c = store->capture(a.id);
     if (!c)
-        throw UsageError(
-            fmt::format("no such capture {} in '{}' (see 'capdb captures')", a.id, printable(db_path)));
+        throw UsageError(fmt::format("no such capture {} in '{}' (see 'capdb captures')", a.id, printable(db_path)));
     if (c->meta.live || c->meta.source == "-" || !c->meta.file_size)
         throw UsageError(fmt::format("capture {} was {}: it has no file to relocate", a.id,
                                      c->meta.live ? "captured live" : "read from standard input"));
@@ -55,11 +55,10 @@ int run_relocate(const RelocateArgs& a) {
     const struct stat before = stat_file(a.path);
     const auto size = static_cast<std::uint64_t>(before.st_size);
     const auto refuse = [&](const std::string& why) {
-        return SourceError(fmt::format("capture {}: '{}' is not its file ({}); nothing changed", a.id,
-                                       printable(a.path), why));
+        return SourceError(
+            fmt::format("capture {}: '{}' is not its file ({}); nothing changed", a.id, printable(a.path), why));
     };
-    if (size != *c->meta.file_size)
-        throw refuse(fmt::format("size {} bytes, expected {}", size, *c->meta.file_size));
+    if (size != *c->meta.file_size) throw refuse(fmt::format("size {} bytes, expected {}", size, *c->meta.file_size));
     const std::string sha = sha256_file(a.path);
     if (!same_file_state(before, stat_file(a.path)))
         throw InputError(fmt::format("'{}' changed while it was hashed; nothing changed", printable(a.path)));

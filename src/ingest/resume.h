@@ -15,8 +15,8 @@ namespace capdb {
 
 // A packet read from a file, as much as is needed to find its record again.
 struct RecordRef {
-    std::uint64_t seq = 0;      // 0-based
-    std::int64_t offset = -1;   // of its record; -1 unknown
+    std::uint64_t seq = 0;     // 0-based
+    std::int64_t offset = -1;  // of its record; -1 unknown
     StoredRecord stored;
 };
 

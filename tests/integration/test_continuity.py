@@ -49,11 +49,27 @@ def pcap_record(i, frame):
     return struct.pack("<IIII", ts // 10**6, ts % 10**6, len(frame), len(frame)) + frame
 
 
-def write_pcap(path, n, payload_len=None):
-    """A pcap of n UDP packets; returns the offset of every record."""
-    offsets, parts, off = [], [pcap_header()], 24
+def pcapng_header():
+    shb = struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 1, 0, -1) + struct.pack("<I", 28)
+    idb = struct.pack("<IIHHI", 1, 20, 1, 0, 262144) + struct.pack("<I", 20)  # Ethernet, microseconds
+    return shb + idb
+
+
+def pcapng_record(i, frame):
+    ts = 1_600_000_000 * 10**6 + i * 1000
+    padded = frame + b"\0" * (-len(frame) % 4)
+    length = 32 + len(padded)
+    return struct.pack("<IIIIIII", 6, length, 0, ts >> 32, ts & 0xFFFFFFFF, len(frame), len(frame)) + padded + \
+        struct.pack("<I", length)
+
+
+def write_pcap(path, n, payload_len=None, fmt="pcap"):
+    """A pcap (or pcapng) of n UDP packets; returns the offset of every
+    record (pcapng: of every enhanced packet block)."""
+    header, record = (pcap_header(), pcap_record) if fmt == "pcap" else (pcapng_header(), pcapng_record)
+    offsets, parts, off = [], [header], len(header)
     for i in range(n):
-        rec = pcap_record(i, udp_frame(i, payload_len))
+        rec = record(i, udp_frame(i, payload_len))
         offsets.append(off)
         parts.append(rec)
         off += len(rec)
@@ -176,6 +192,22 @@ def test_stdin_commits_while_packets_trickle_in(tmp):
     assert [int(r["packet"]) for r in rows] == list(range(1, written[0] + 1))
 
 
+def test_fifo_is_queryable_while_its_writer_is_quiet(tmp):
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    db = os.path.join(tmp, "f.db")
+    proc = lib.start(["ingest", "--db", db, fifo])
+    with open(fifo, "wb") as w:
+        w.write(pcap_header() + b"".join(pcap_record(i, udp_frame(i)) for i in range(3)))
+        w.flush()
+        lib.wait_until(lambda: committed(db) == 3, DEADLINE, "3 packets, with the FIFO still open")
+        assert proc.poll() is None
+    proc.communicate(timeout=DEADLINE)
+    assert proc.returncode == 0
+    (cap,) = captures(db)
+    assert cap["state"] == "complete" and cap["packets"] == 3
+
+
 def test_stdin_streamed_output_equals_a_file_ingest(tmp):
     """Commits every half second cut blocks where the pipe happened to be:
     the query output is still that of the same packets read from a file."""
@@ -199,10 +231,11 @@ def test_stdin_streamed_output_equals_a_file_ingest(tmp):
 
 # --- a file that grew after a failed ingest --------------------------------
 
-def test_grown_file_resumes_its_failed_capture(tmp):
-    full = os.path.join(tmp, "full.pcap")
-    offsets = write_pcap(full, 5000)
-    live = os.path.join(tmp, "growing.pcap")
+@pytest.mark.parametrize("fmt", ["pcap", "pcapng"])
+def test_grown_file_resumes_its_failed_capture(tmp, fmt):
+    full = os.path.join(tmp, "full." + fmt)
+    offsets = write_pcap(full, 5000, fmt=fmt)
+    live = os.path.join(tmp, "growing." + fmt)
     with open(full, "rb") as f:
         data = f.read()
     cut = offsets[3210] + 9  # mid-record: 3210 whole packets before it
@@ -305,6 +338,7 @@ def test_interrupted_ingest_resumes(tmp):
     caps = captures(db)
     assert [(c["id"], c["state"], c["packets"]) for c in caps] == [(1, "complete", 400_000)]
     assert "resumes capture 1 after its %d committed packets" % n in p.stderr, lib.describe(p)
+    (cap,) = caps
     assert cap["sha256"] == sha256(path)
     assert query_csv(db) == fresh_csv(tmp, path)
 

@@ -172,7 +172,8 @@ TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
 TEST(Schema, Version3IsReadAsItIsAndMigratedOnlyWhenWritten) {
     TempDir dir;
     const std::string path = capdb_database_of_version(dir, "v3.db", 3);
-    set_pragma(path, "ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256");
+    set_pragma(path,
+               "ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256");
     const std::string before = file_bytes(path);
     {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "capdb/error.h"
 #include "store/format/block_layout.h"
 
 namespace capdb {
@@ -273,13 +274,18 @@ void Catalog::reopen(CaptureId id, const CaptureMeta& meta) {
     sqlite::Statement st(db_,
                          "UPDATE captures SET state='running', writer_pid=?1, error=NULL, sha256=NULL,"
                          " finished_at=NULL, committed_bytes=NULL, prefix_sha256=NULL, file_size=?2,"
-                         " file_mtime=?3, ts_precision=?4 WHERE id=?5");
+                         " file_mtime=?3, ts_precision=?4 WHERE id=?5 AND state IN ('failed', 'interrupted')"
+                         " AND prefix_sha256 IS NOT NULL");
     st.bind(1, std::int64_t{::getpid()}).bind(2, meta.file_size).bind(3, meta.file_mtime_ns).bind(5, id);
     if (meta.ts_precision)
         st.bind(4, std::int64_t{*meta.ts_precision});
     else
         st.bind_null(4);
     st.run();
+    // Two ingests of the same file may both have found it resumable: the
+    // first one to get here takes it.
+    if (sqlite3_changes(db_.get()) != 1)
+        throw DatabaseError(fmt::format("capture {} is being resumed by another ingest", id));
 }
 
 void Catalog::relocate(CaptureId id, const std::string& source, std::int64_t file_mtime_ns) {

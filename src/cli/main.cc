@@ -41,6 +41,7 @@ Examples:
   capdb query --count --from 1490492400 --to 1490496000
   capdb query --host 10.1.2.3 --port 53 -w dns.pcap  the packets themselves, for tcpdump or Wireshark
   capdb captures                                list what has been ingested
+  capdb relocate 3 /archive/x.pcap              capture 3's file has moved (checked by SHA-256)
   capdb ingest -i eth0 tcp port 443             capture live until Ctrl-C; queryable within a second
   capdb ingest -i any --duration 60 --filter 'udp port 53'
   capdb query --follow --proto udp --port 53    print matches, then new ones as they arrive

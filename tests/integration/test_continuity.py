@@ -322,6 +322,8 @@ def interrupt_mid_ingest(db, path, sig):
         pytest.skip("the ingest finished before it could be stopped")
     proc.send_signal(sig)
     proc.communicate(timeout=DEADLINE)
+    if proc.returncode == 0:
+        pytest.skip("the ingest had read its whole input when the signal came")
     return proc.returncode
 
 

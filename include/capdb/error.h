@@ -44,7 +44,7 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
     {Exit::permission, "permission", "live capture: not permitted (see setcap in the README)"},
     {Exit::source, "source",
      "query -w: a capture's original file or packet-store segment is missing, changed, damaged or replaced, or its "
-     "packets were never kept (--no-packets)"},
+     "packets were never kept (--no-packets); relocate: the file is not the capture's (size or SHA-256)"},
     {Exit::interrupted, "interrupted",
      "stopped by SIGINT or SIGTERM before the input was finished; what was read is committed and the capture is marked "
      "interrupted"},

@@ -33,6 +33,10 @@ struct IngestOutcome {
     CaptureId capture = 0;
     bool duplicate = false;    // already ingested: nothing stored
     bool interrupted = false;  // stopped by should_stop
+    // Packets already stored when the file resumed a stopped capture of the
+    // same path (DESIGN.md, "Resuming a grown file"); counts are the ones
+    // added after them. 0 for a new capture.
+    std::uint64_t resumed = 0;
     PacketCounts counts;
     std::uint32_t linktype = 0;
 };

@@ -157,6 +157,16 @@ public:
     virtual void fail(const std::string& reason, const std::string& sha256 = {}) = 0;
 };
 
+// The committed prefix of a file capture that stopped early (failed or
+// interrupted): its file's first `bytes` bytes, ending with the record of its
+// last committed packet, had SHA-256 `sha256`. A file that begins with those
+// bytes resumes the capture (DESIGN.md, "Resuming a grown file").
+struct ResumePoint {
+    CaptureInfo capture;
+    std::uint64_t bytes = 0;
+    std::string sha256;  // hex
+};
+
 // Called for each matching packet in order; return false to stop.
 using RowCallback = std::function<bool(const PacketView&)>;
 
@@ -245,6 +255,23 @@ public:
     // writer's queue.
     [[nodiscard]] virtual std::unique_ptr<CaptureWriter> begin_capture(
         const CaptureMeta& meta, std::uint32_t batch, std::size_t queue_bytes = kDefaultQueueBytes) = 0;
+
+    // The newest failed or interrupted file capture of this source with a
+    // recorded committed prefix, whose writer is gone; nullopt if none.
+    [[nodiscard]] virtual std::optional<ResumePoint> resume_point(const std::string& source) = 0;
+    // Records a stopped capture's committed prefix (after fail() or
+    // finish(interrupted)).
+    virtual void set_resume_point(CaptureId id, std::uint64_t bytes, const std::string& sha256) = 0;
+    // Reopens a stopped capture for writing: it is running again in this
+    // process, with meta's file identity (file_size, file_mtime_ns,
+    // ts_precision), no error, SHA-256 or resume point; the writer appends
+    // after its capture.counts.packets committed packets, with its counts.
+    [[nodiscard]] virtual std::unique_ptr<CaptureWriter> resume_capture(const CaptureInfo& capture,
+                                                                        const CaptureMeta& meta, std::uint32_t batch,
+                                                                        std::size_t queue_bytes) = 0;
+    // Points a file capture at its file's new path (`capdb relocate`), with
+    // the file's modification time (ns since the epoch).
+    virtual void relocate_capture(CaptureId id, const std::string& source, std::int64_t file_mtime_ns) = 0;
 
     // Every packet p with matches(filter, p), in (ts_ns, capture, seq) order,
     // at most filter.limit of them.

@@ -173,6 +173,10 @@ int run_ingest(const IngestArgs& a) {
                              printable(file).c_str(), static_cast<long long>(r.capture));
                 continue;
             }
+            if (r.resumed > 0)
+                std::fprintf(stderr, "capdb: '%s' resumes capture %lld after its %llu committed packets\n",
+                             printable(file).c_str(), static_cast<long long>(r.capture),
+                             static_cast<unsigned long long>(r.resumed));
             total += r.counts;
             if (r.counts.unsupported > 0) {
                 std::fprintf(stderr,

@@ -62,6 +62,12 @@ struct VacuumArgs {
     std::string db;
 };
 
+struct RelocateArgs {
+    std::string db;
+    std::int64_t id = 0;
+    std::string path;
+};
+
 // Set by the first SIGINT/SIGTERM; read by other threads too (live capture),
 // hence a lock-free atomic rather than volatile sig_atomic_t.
 extern std::atomic<int> g_stop;
@@ -82,5 +88,6 @@ int run_query(const QueryArgs& args);
 int run_captures(const CapturesArgs& args);
 int run_prune(const PruneArgs& args);
 int run_vacuum(const VacuumArgs& args);
+int run_relocate(const RelocateArgs& args);
 
 }  // namespace capdb::cli

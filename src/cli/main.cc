@@ -41,6 +41,7 @@ Examples:
   capdb query --count --from 1490492400 --to 1490496000
   capdb query --host 10.1.2.3 --port 53 -w dns.pcap  the packets themselves, for tcpdump or Wireshark
   capdb captures                                list what has been ingested
+  capdb relocate 3 /archive/x.pcap              capture 3's file has moved (checked by SHA-256)
   capdb ingest -i eth0 tcp port 443             capture live until Ctrl-C; queryable within a second
   capdb ingest -i any --duration 60 --filter 'udp port 53'
   capdb query --follow --proto udp --port 53    print matches, then new ones as they arrive
@@ -193,6 +194,12 @@ void add_prune_options(CLI::App& prune, PruneArgs& p) {
     prune.add_flag("--dry-run", p.dry_run, "Say what would be removed, change nothing");
 }
 
+void add_relocate_options(CLI::App& relocate, RelocateArgs& r) {
+    relocate.add_option("--db", r.db, kDbHelp)->type_name("PATH");
+    relocate.add_option("ID", r.id, "The capture (see 'capdb captures')")->required()->check(kDecimal)->type_name("ID");
+    relocate.add_option("PATH", r.path, "Where its file is now")->required()->type_name("PATH");
+}
+
 // "capdb" or "capdb query": the command whose --help the user wants.
 std::string command_name(const CLI::App* cmd) { return cmd ? "capdb " + cmd->get_name() : std::string("capdb"); }
 
@@ -204,7 +211,7 @@ std::string extras_message(const CLI::App* cmd, const std::vector<std::string>& 
         if (w.size() > 1 && w[0] == '-' && w != "--")
             out += fmt::format("unknown option '{}'", printable(w.substr(0, w.find('='))));
         else if (!cmd)
-            out += fmt::format("unknown command '{}' (ingest, query, captures, prune, vacuum or interfaces)",
+            out += fmt::format("unknown command '{}' (ingest, query, captures, prune, vacuum, relocate or interfaces)",
                                printable(w));
         else
             out += fmt::format("unexpected argument '{}'", printable(w));
@@ -277,10 +284,15 @@ int main(int argc, char** argv) {
         app.add_subcommand("vacuum", "Return the database pages freed by prune to the file system, empty the WAL");
     vacuum->add_option("--db", va.db, kDbHelp)->type_name("PATH");
 
-    for (CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum}) sub->allow_extras();
+    RelocateArgs r;
+    auto* relocate = app.add_subcommand(
+        "relocate", "Point a file capture at its moved file, after checking its size and SHA-256 (for query -w)");
+    add_relocate_options(*relocate, r);
+
+    for (CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate}) sub->allow_extras();
 
     auto selected = [&]() -> const CLI::App* {
-        for (const CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum})
+        for (const CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate})
             if (sub->parsed()) return sub;
         return nullptr;
     };
@@ -312,6 +324,7 @@ int main(int argc, char** argv) {
         if (interfaces->parsed()) return run_interfaces();
         if (prune->parsed()) return run_prune(pr);
         if (vacuum->parsed()) return run_vacuum(va);
+        if (relocate->parsed()) return run_relocate(r);
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

@@ -6,11 +6,16 @@
 #include <chrono>
 #include <climits>
 #include <cstdlib>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <utility>
 
 #include <fmt/format.h>
 
 #include "capdb/capture.h"
 #include "capdb/decode.h"
+#include "ingest/resume.h"
 
 namespace capdb {
 
@@ -54,11 +59,82 @@ private:
     bool drawn_ = false;
 };
 
+// Standard input and FIFOs commit as they stream, as live capture does
+// (DESIGN.md, "File ingest"): what was read is handed to the writer with a
+// commit request once kStreamCommitEvery has passed since the last one, both
+// while packets trickle in and while the pipe is quiet. The reader asks its
+// should_stop before each read and at least every 200 ms while a pipe is
+// quiet, from inside next(): that question is where a quiet pipe's packets
+// are handed over. Regular files commit by packet count only.
+constexpr auto kStreamCommitEvery = std::chrono::milliseconds(500);
+
+class StreamCommits {
+public:
+    explicit StreamCommits(std::function<bool()> should_stop) : should_stop_(std::move(should_stop)) {}
+    StreamCommits(const StreamCommits&) = delete;
+    StreamCommits& operator=(const StreamCommits&) = delete;
+
+    // The reader's should_stop: hands over what is due, then asks the
+    // caller's. Never throws: a failure to hand over stops the reading, and
+    // rethrow_if_failed() raises it.
+    std::function<bool()> reader_stop() {
+        return [this]() noexcept {
+            if (due()) {
+                try {
+                    hand_over();
+                } catch (...) {
+                    error_ = std::current_exception();
+                    return true;
+                }
+            }
+            return should_stop_ && should_stop_();
+        };
+    }
+
+    // From now on, packets added to batch (the one the ingest loop fills for
+    // writer, room its batch_room()) are committed as they stream.
+    void start(CaptureWriter& writer, PacketBatch& batch, std::uint32_t& room) {
+        writer_ = &writer;
+        batch_ = &batch;
+        room_ = &room;
+    }
+    // A packet was added to the batch.
+    void added() {
+        pending_ = true;
+        if (due()) hand_over();
+    }
+    void rethrow_if_failed() {
+        if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    }
+
+private:
+    [[nodiscard]] bool due() const {
+        return writer_ && pending_ && std::chrono::steady_clock::now() - last_ >= kStreamCommitEvery;
+    }
+    void hand_over() {
+        pending_ = false;
+        last_ = std::chrono::steady_clock::now();
+        writer_->append(std::move(*batch_));
+        *batch_ = writer_->spare_batch();
+        *room_ = writer_->batch_room();
+        writer_->request_commit();
+    }
+
+    std::function<bool()> should_stop_;
+    CaptureWriter* writer_ = nullptr;  // null: not streaming (a regular file), or not started
+    PacketBatch* batch_ = nullptr;
+    std::uint32_t* room_ = nullptr;
+    bool pending_ = false;  // packets added since the last hand-over
+    std::chrono::steady_clock::time_point last_{};
+    std::exception_ptr error_;
+};
+
 }  // namespace
 
 IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOptions& options) {
     IngestOutcome out;
-    OfflineReader reader(path, options.should_stop);
+    StreamCommits streaming(options.should_stop);
+    OfflineReader reader(path, streaming.reader_stop());
     out.linktype = reader.linktype();
 
     // A file of a size already seen may be a duplicate: settle it before
@@ -73,7 +149,29 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     }
 
     const std::string source = canonical_source(path);
-    store.remove_unfinished(source);
+    // A file that begins with the bytes a stopped capture of the same path
+    // committed resumes it, after those packets (DESIGN.md, "Resuming a
+    // grown file"); otherwise that capture is removed, if unfinished.
+    std::optional<ResumePoint> resume;
+    RecordRef last;  // the last packet read, for the resume point
+    // A --copy ingest starts afresh: its packets go into the store.
+    if (!reader.is_stdin() && reader.file_size() > 0 && !options.copy) resume = store.resume_point(source);
+    if (resume && !continues(*resume, path, reader)) resume.reset();
+    if (resume) {
+        switch (skip_committed(reader, *resume, path, last)) {
+            case SkipResult::done: break;
+            case SkipResult::interrupted:
+                out.interrupted = true;
+                out.capture = resume->capture.id;
+                return out;
+            case SkipResult::mismatch:
+                throw InputError(fmt::format("'{}': changed while it was read to resume capture {}; ingest it again",
+                                             printable(path), resume->capture.id));
+        }
+        out.resumed = resume->capture.counts.packets;
+    } else {
+        store.remove_unfinished(source);
+    }
 
     CaptureMeta meta;
     meta.source = source;
@@ -95,8 +193,22 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     const bool keep = meta.packets_at == PacketsAt::store;
     meta.segment_format = reader.is_pcapng() ? SegmentFormat::pcapng : SegmentFormat::pcap;
     meta.segment_ts_precision = reader.ts_precision() == 6 ? 6 : 9;
-    auto writer = store.begin_capture(meta, options.batch, options.queue_bytes);
+    std::unique_ptr<CaptureWriter> writer;
+    if (resume) {
+        meta.preview_bytes = resume->capture.meta.preview_bytes;
+        writer = store.resume_capture(resume->capture, meta, options.batch, options.queue_bytes);
+        store.remove_unfinished(source);  // others: the resumed capture is running again
+    } else {
+        writer = store.begin_capture(meta, options.batch, options.queue_bytes);
+    }
     out.capture = writer->id();
+    // After an ingest that stopped early, the committed prefix of a regular
+    // file, from which a later ingest of the grown file resumes.
+    const auto record_resume_point = [&] {
+        if (reader.is_stdin() || reader.file_size() == 0) return;
+        if (auto prefix = committed_prefix(path, out.capture, last))
+            store.set_resume_point(out.capture, prefix->bytes, prefix->sha256);
+    };
 
     ProgressBar progress(options.progress, reader.file_size() > (64u << 20) ? reader.file_size() : 0);
     const std::uint32_t linktype = reader.linktype();
@@ -105,6 +217,8 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     // moves to the writer's storage thread.
     PacketBatch batch = writer->spare_batch();
     std::uint32_t room = writer->batch_room();
+    if (reader.file_size() == 0) streaming.start(*writer, batch, room);
+    std::uint64_t seq = out.resumed;
     try {
         std::uint64_t n = 0;
         while (reader.next(raw)) {
@@ -116,11 +230,13 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
                 batch.add(raw.ts_ns, raw.caplen, raw.wirelen, raw.file_offset, summary,
                           raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes)), raw.time_invalid);
             out.counts.add(summary, raw.wirelen);
+            last = {seq++, raw.file_offset, {raw.ts_ns, raw.caplen, raw.wirelen, raw.time_invalid}};
             if (batch.size() >= room) {
                 writer->append(std::move(batch));
                 batch = writer->spare_batch();
                 room = writer->batch_room();
             }
+            streaming.added();
             if ((++n & 0x3fff) == 0) progress.update(reader.bytes_read());
         }
         writer->append(std::move(batch));
@@ -141,10 +257,12 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             sha = reader.sha256();
         } catch (const Error&) {}
         writer->fail(e.what(), sha);
+        record_resume_point();
         throw DamagedCaptureError(fmt::format("{}; the {} packets before it are stored (capture {})", e.what(),
-                                              out.counts.packets, out.capture),
+                                              out.resumed + out.counts.packets, out.capture),
                                   out.capture, out.counts);
     }
+    streaming.rethrow_if_failed();
     // Draining a pipe to the end for its hash may be interrupted too.
     std::string sha;
     if (!reader.interrupted()) sha = reader.sha256();
@@ -154,6 +272,7 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
         // is unknown.
         out.interrupted = true;
         writer->finish(CaptureState::interrupted, {}, std::nullopt);
+        record_resume_point();
         return out;
     }
     if (reader.is_stdin()) {

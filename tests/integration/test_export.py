@@ -299,6 +299,7 @@ def test_version2_database_exports_without_migrating(tmp, testdata):
     con = sqlite3.connect(db)
     con.executescript("ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision;"
                       "ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments;"
+                      "ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256;"
                       "PRAGMA user_version=2; PRAGMA journal_mode=DELETE;")
     con.close()
     os.utime(copy, ns=(0, 10**18))  # no recorded mtime: not checked

@@ -92,6 +92,13 @@ public:
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta&, std::uint32_t, std::size_t) override {
         return std::make_unique<RecordingWriter>(record);
     }
+    std::optional<ResumePoint> resume_point(const std::string&) override { return std::nullopt; }
+    void set_resume_point(CaptureId, std::uint64_t, const std::string&) override {}
+    std::unique_ptr<CaptureWriter> resume_capture(const CaptureInfo&, const CaptureMeta&, std::uint32_t,
+                                                  std::size_t) override {
+        return std::make_unique<RecordingWriter>(record);
+    }
+    void relocate_capture(CaptureId, const std::string&, std::int64_t) override {}
     void query(const Filter&, const RowCallback&) override {}
     std::uint64_t count(const Filter&) override { return 0; }
     std::int64_t max_block_id() override { return 0; }

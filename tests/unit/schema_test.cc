@@ -86,6 +86,11 @@ void expect_refused_untouched(const std::string& path, const std::string& messag
 
 // A capdb database in rollback-journal mode (as a copy made by another
 // tool may be) with user_version set.
+// Takes a current database back to version 3's tables and columns.
+constexpr const char* kDropVersion4 =
+    "ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments; DROP TABLE high_water;"
+    " ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256";
+
 std::string capdb_database_of_version(const TempDir& dir, const std::string& name, int version) {
     const std::string path = dir.file(name);
     {
@@ -136,7 +141,8 @@ TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
     const std::string path = capdb_database_of_version(dir, "v2.db", 2);
     set_pragma(path,
                "ALTER TABLE captures DROP COLUMN file_mtime; ALTER TABLE captures DROP COLUMN ts_precision;"
-               " ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments");
+               " ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments; DROP TABLE high_water;"
+               " ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256");
     const std::string before = file_bytes(path);
     {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});
@@ -173,7 +179,7 @@ TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
 TEST(Schema, Version3IsReadWithoutPacketStoreAndMigratedWhenWritten) {
     TempDir dir;
     const std::string path = capdb_database_of_version(dir, "v3.db", 3);
-    set_pragma(path, "ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments");
+    set_pragma(path, kDropVersion4);
     const std::string before = file_bytes(path);
     {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});
@@ -198,6 +204,30 @@ TEST(Schema, Version3IsReadWithoutPacketStoreAndMigratedWhenWritten) {
     ASSERT_EQ(caps.size(), 2u);
     EXPECT_EQ(caps[0].meta.packets_at, PacketsAt::none);
     EXPECT_EQ(caps[1].meta.packets_at, PacketsAt::none);
+}
+
+// A version-3 database (no committed prefix columns): read as it is by a
+// read-only open, migrated to version 4 by a writing one.
+TEST(Schema, Version3WithoutResumeColumnsIsReadAsItIsAndMigratedOnlyWhenWritten) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v3.db", 3);
+    set_pragma(path, kDropVersion4);
+    const std::string before = file_bytes(path);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        const auto caps = s->captures();
+        ASSERT_EQ(caps.size(), 1u);
+        EXPECT_EQ(caps[0].counts.packets, 30u);
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
+    EXPECT_EQ(user_version(path), 3);
+    {
+        auto s = open_sqlite_store(path, {.read_only = false, .create = true});
+        EXPECT_EQ(user_version(path), store::kSchemaVersion);
+        s->set_resume_point(1, 10, "ab");  // the new columns exist
+        EXPECT_FALSE(s->resume_point("x")) << "a complete capture does not resume";
+        EXPECT_EQ(s->captures().at(0).counts.packets, 30u);
+    }
 }
 
 }  // namespace

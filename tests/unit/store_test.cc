@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <random>
 
 #include <sqlite3.h>
 
+#include "capdb/batch.h"
 #include "capdb/error.h"
 #include "capdb/store.h"
 #include "testutil.h"
@@ -271,6 +273,81 @@ TEST(SqliteStore, DuplicatesAndUnfinishedCaptures) {
     EXPECT_EQ(fx.store->count(second), 0u);
     EXPECT_EQ(fx.store->count(Filter{}), 100u);
     EXPECT_EQ(fx.store->captures().size(), 1u);
+}
+
+// A stopped capture with a recorded committed prefix is offered for
+// resuming; resumed, it continues after its committed packets, with its
+// counts, and ends as one capture.
+TEST(SqliteStore, ResumedCaptureContinuesAfterItsCommittedPackets) {
+    Fixture fx;
+    fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
+    const auto packets = testing::random_packets(50, 8);
+    CaptureMeta meta;
+    meta.source = "/grow.pcap";
+    meta.linktype = 1;
+    meta.file_size = 1000;
+    {
+        auto w = fx.store->begin_capture(meta, 7);
+        for (std::size_t i = 0; i < 30; ++i) w->append(packets[i].get());
+        w->fail("truncated", "aa");
+    }
+    EXPECT_FALSE(fx.store->resume_point("/grow.pcap")) << "no committed prefix recorded yet";
+    fx.store->set_resume_point(1, 900, "bb");
+    EXPECT_FALSE(fx.store->resume_point("/other.pcap"));
+    auto point = fx.store->resume_point("/grow.pcap");
+    ASSERT_TRUE(point);
+    EXPECT_EQ(point->capture.id, 1);
+    EXPECT_EQ(point->bytes, 900u);
+    EXPECT_EQ(point->sha256, "bb");
+    EXPECT_EQ(point->capture.counts.packets, 30u);
+
+    meta.file_size = 2000;
+    meta.file_mtime_ns = 42;
+    {
+        auto w = fx.store->resume_capture(point->capture, meta, 7, kFileQueueBytes);
+        EXPECT_EQ(w->id(), 1);
+        EXPECT_FALSE(fx.store->resume_point("/grow.pcap")) << "a resumed capture is running, its prefix cleared";
+        EXPECT_EQ(fx.store->remove_unfinished("/grow.pcap"), 0u) << "the resumed capture is not a leftover";
+        for (std::size_t i = 30; i < 50; ++i) w->append(packets[i].get());
+        w->finish(CaptureState::complete, "cc", std::nullopt);
+    }
+    const auto caps = fx.store->captures();
+    ASSERT_EQ(caps.size(), 1u);
+    EXPECT_EQ(caps[0].state, CaptureState::complete);
+    EXPECT_EQ(caps[0].counts.packets, 50u);
+    EXPECT_EQ(caps[0].sha256, "cc");
+    EXPECT_TRUE(caps[0].error.empty());
+    EXPECT_EQ(caps[0].meta.file_size, 2000u);
+    EXPECT_EQ(caps[0].meta.file_mtime_ns, 42);
+    std::int64_t first = std::numeric_limits<std::int64_t>::max(), last = std::numeric_limits<std::int64_t>::min();
+    for (const auto& p : packets) {
+        first = std::min(first, p.view.ts_ns);
+        last = std::max(last, p.view.ts_ns);
+    }
+    EXPECT_EQ(caps[0].first_ts_ns, first);
+    EXPECT_EQ(caps[0].last_ts_ns, last);
+    std::vector<std::uint64_t> seqs;
+    fx.store->query(Filter{}, [&](const PacketView& p) {
+        EXPECT_EQ(p.capture, 1);
+        EXPECT_EQ(p.ts_ns, packets.at(p.seq).view.ts_ns);
+        seqs.push_back(p.seq);
+        return true;
+    });
+    std::sort(seqs.begin(), seqs.end());
+    std::vector<std::uint64_t> want(50);
+    for (std::uint64_t i = 0; i < 50; ++i) want[i] = i;
+    EXPECT_EQ(seqs, want);
+}
+
+TEST(SqliteStore, RelocateSetsSourceAndMtime) {
+    Fixture fx;
+    fx.fill(1, 10, 10, 3);
+    fx.store->relocate_capture(1, "/new/place.pcap", 77);
+    const auto c = fx.store->capture(1);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->meta.source, "/new/place.pcap");
+    EXPECT_EQ(c->meta.file_mtime_ns, 77);
+    EXPECT_EQ(c->counts.packets, 10u);
 }
 
 TEST(SqliteStore, RequestedCommitMakesPacketsVisibleBeforeFinish) {

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "capdb/error.h"
 #include "store/format/block_layout.h"
 #include "store/sqlite/retention.h"
 
@@ -277,6 +278,52 @@ void Catalog::mark_failed(CaptureId id, const std::string& reason, const std::st
         st.bind(4, std::string_view(sha256));
     st.run();
     tx.commit();
+}
+
+std::optional<ResumePoint> Catalog::resume_point(const std::string& source) {
+    sqlite::Statement st(db_,
+                         fmt::format("SELECT {}, committed_bytes, prefix_sha256 FROM captures WHERE source=?1"
+                                     " AND live=0 AND committed_bytes IS NOT NULL AND prefix_sha256 IS NOT NULL"
+                                     " AND state IN ('failed', 'interrupted') AND coalesce(packets_at, 'file')='file'"
+                                     " ORDER BY id DESC LIMIT 1",
+                                     fmt::format(fmt::runtime(kCaptureColumns), kFileIdentityColumns)));
+    st.bind(1, std::string_view(source));
+    if (!st.step()) return std::nullopt;
+    ResumePoint p;
+    p.capture = read_capture(st);
+    p.bytes = static_cast<std::uint64_t>(st.i64(27));
+    p.sha256 = st.text(28);
+    return p;
+}
+
+void Catalog::set_resume_point(CaptureId id, std::uint64_t bytes, const std::string& sha256) {
+    sqlite::Statement st(db_, "UPDATE captures SET committed_bytes=?1, prefix_sha256=?2 WHERE id=?3");
+    st.bind(1, static_cast<std::int64_t>(bytes)).bind(2, std::string_view(sha256)).bind(3, id);
+    st.run();
+}
+
+void Catalog::reopen(CaptureId id, const CaptureMeta& meta) {
+    sqlite::Statement st(db_,
+                         "UPDATE captures SET state='running', writer_pid=?1, error=NULL, sha256=NULL,"
+                         " finished_at=NULL, committed_bytes=NULL, prefix_sha256=NULL, file_size=?2,"
+                         " file_mtime=?3, ts_precision=?4 WHERE id=?5 AND state IN ('failed', 'interrupted')"
+                         " AND prefix_sha256 IS NOT NULL");
+    st.bind(1, std::int64_t{::getpid()}).bind(2, meta.file_size).bind(3, meta.file_mtime_ns).bind(5, id);
+    if (meta.ts_precision)
+        st.bind(4, std::int64_t{*meta.ts_precision});
+    else
+        st.bind_null(4);
+    st.run();
+    // Two ingests of the same file may both have found it resumable: the
+    // first one to get here takes it.
+    if (sqlite3_changes(db_.get()) != 1)
+        throw DatabaseError(fmt::format("capture {} is being resumed by another ingest", id));
+}
+
+void Catalog::relocate(CaptureId id, const std::string& source, std::int64_t file_mtime_ns) {
+    sqlite::Statement st(db_, "UPDATE captures SET source=?1, file_mtime=?2 WHERE id=?3");
+    st.bind(1, std::string_view(source)).bind(2, file_mtime_ns).bind(3, id);
+    st.run();
 }
 
 }  // namespace store

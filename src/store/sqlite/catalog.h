@@ -38,6 +38,18 @@ public:
                        const std::optional<LiveStats>& stats);
     void mark_failed(CaptureId id, const std::string& reason, const std::string& sha256);
 
+    // Resuming a grown file (schema 4's committed_bytes and prefix_sha256;
+    // only ingest, on a migrated database, uses them).
+    [[nodiscard]] std::optional<ResumePoint> resume_point(const std::string& source);
+    void set_resume_point(CaptureId id, std::uint64_t bytes, const std::string& sha256);
+    // Marks a stopped capture running again in this process, with meta's
+    // file identity, its error, SHA-256 and resume point cleared. Throws
+    // DatabaseError if it is no longer stopped with a resume point (another
+    // ingest took it).
+    void reopen(CaptureId id, const CaptureMeta& meta);
+    // Sets a capture's source path and file_mtime (capdb relocate).
+    void relocate(CaptureId id, const std::string& source, std::int64_t file_mtime_ns);
+
 private:
     [[nodiscard]] std::string select_captures() const;
 

@@ -20,8 +20,8 @@
 #include "store/format/block_layout.h"
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
-#include "store/sqlite/catalog.h"
 #include "store/packets/segment_store.h"
+#include "store/sqlite/catalog.h"
 #include "store/sqlite/segments.h"
 
 namespace capdb::store {
@@ -374,7 +374,10 @@ private:
                              "UPDATE captures SET packets=packets-?1, ipv4=ipv4-?2, ipv6=ipv6-?3, other=other-?4,"
                              " malformed=malformed-?5, unsupported=unsupported-?6, bytes=bytes-?7,"
                              " first_ts=(SELECT min(ts_min) FROM blocks WHERE capture_id=?8),"
-                             " last_ts=(SELECT max(ts_max) FROM blocks WHERE capture_id=?8) WHERE id=?8");
+                             " last_ts=(SELECT max(ts_max) FROM blocks WHERE capture_id=?8),"
+                             // A pruned capture no longer holds the prefix a
+                             // grown file would resume from.
+                             " committed_bytes=NULL, prefix_sha256=NULL WHERE id=?8");
         for (const auto& [id, n] : subtract_) {
             auto v = [](std::uint64_t x) { return static_cast<std::int64_t>(x); };
             st.reset()

@@ -46,7 +46,9 @@ CREATE TABLE captures(
     received INTEGER,
     dropped_kernel INTEGER,
     dropped_iface INTEGER,
-    packets_at TEXT
+    packets_at TEXT,
+    committed_bytes INTEGER,
+    prefix_sha256 TEXT
 );
 CREATE INDEX captures_sha256 ON captures(sha256);
 CREATE TABLE blocks(
@@ -223,7 +225,7 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (migrate && !options.read_only) {
         // Version 2 to 3: the columns query -w checks an original file with.
         // A read-only open (a query) never migrates: the catalogue reads a
-        // version-2 captures table without them.
+        // version-2 or 3 captures table without the newer columns.
         sqlite::Transaction tx(*db);
         if (version < 3)
             db->exec(
@@ -232,6 +234,11 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         if (version < 4) {
             db->exec(kMigrate3To4);
             db->exec(kHighWaterTable);
+            // The committed prefix a failed or interrupted ingest leaves, from
+            // which a grown file resumes.
+            db->exec(
+                "ALTER TABLE captures ADD COLUMN committed_bytes INTEGER; ALTER TABLE captures ADD COLUMN "
+                "prefix_sha256 TEXT");
         }
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();

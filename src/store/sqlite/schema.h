@@ -24,6 +24,9 @@ namespace capdb::store {
 // 4 also: high_water ('block_id': the largest block id ever committed, raised
 // when blocks are deleted, so that a pruned id is never given again). A
 // read-only open of a version 2 or 3 database reads it without the table.
+// 4 also: captures gain committed_bytes and prefix_sha256 (a failed or
+// interrupted file ingest's committed prefix, from which a grown file
+// resumes; only ingest reads them).
 inline constexpr int kSchemaVersion = 4;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"

@@ -55,8 +55,22 @@ public:
 
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
                                                  std::size_t queue_bytes) override {
-        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_,
-                                   max_bytes_);
+        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_, max_bytes_);
+    }
+    std::optional<ResumePoint> resume_point(const std::string& source) override {
+        return catalog_.resume_point(source);
+    }
+    void set_resume_point(CaptureId id, std::uint64_t bytes, const std::string& sha256) override {
+        catalog_.set_resume_point(id, bytes, sha256);
+    }
+    std::unique_ptr<CaptureWriter> resume_capture(const CaptureInfo& capture, const CaptureMeta& meta,
+                                                  std::uint32_t batch, std::size_t queue_bytes) override {
+        catalog_.reopen(capture.id, meta);
+        return make_capture_writer(path_, capture.id, meta, batch, queue_bytes, segment_bytes_, std::nullopt,
+                                   {capture.counts, capture.first_ts_ns, capture.last_ts_ns});
+    }
+    void relocate_capture(CaptureId id, const std::string& source, std::int64_t file_mtime_ns) override {
+        catalog_.relocate(id, source, file_mtime_ns);
     }
 
     void query(const Filter& filter, const RowCallback& on_row) override {

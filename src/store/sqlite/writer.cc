@@ -56,8 +56,10 @@ std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
 // same transaction (see DESIGN.md, "Packet store").
 class BlockWriter {
 public:
+    // start: what a resumed capture already holds (its row keeps those
+    // counts; this writer adds to them and numbers packets after them).
     BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype, SegmentWriter* segments,
-                SegmentFormat segment_format)
+                SegmentFormat segment_format, const WriterStart& start)
         : db_(db),
           capture_(capture),
           linktype_(linktype),
@@ -79,7 +81,8 @@ public:
                           "UPDATE captures SET packets=packets+?1, ipv4=ipv4+?2, ipv6=ipv6+?3, other=other+?4,"
                           " malformed=malformed+?5, unsupported=unsupported+?6, bytes=bytes+?7,"
                           " first_ts=coalesce(min(first_ts, ?8), first_ts, ?8),"
-                          " last_ts=coalesce(max(last_ts, ?9), last_ts, ?9) WHERE id=?10") {
+                          " last_ts=coalesce(max(last_ts, ?9), last_ts, ?9) WHERE id=?10"),
+          next_seq_(start.counts.packets) {
         if (segments_) {
             insert_segment_.emplace(db,
                                     "INSERT INTO segments(capture_id, name, format, first_seq, packets, bytes, ts_min,"
@@ -314,7 +317,6 @@ private:
         segment_first_ = first;
     }
 
-
     SegmentWriter* segments_;  // null: the capture keeps no packets
     const SegmentFormat segment_format_;
     sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
@@ -357,8 +359,8 @@ struct Job {
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
-                        std::size_t queue_bytes, std::uint64_t segment_bytes,
-                        std::optional<std::uint64_t> max_bytes)
+                        std::size_t queue_bytes, std::uint64_t segment_bytes, std::optional<std::uint64_t> max_bytes,
+                        const WriterStart& start)
         : path_(std::move(path)),
           id_(id),
           linktype_(meta.linktype),
@@ -367,7 +369,8 @@ public:
           segment_bytes_(segment_bytes),
           max_bytes_(max_bytes),
           batch_size_(std::max<std::uint32_t>(batch, 1)),
-          queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
+          queue_limit_(std::max<std::size_t>(queue_bytes, 1)),
+          start_(start) {
         thread_ = std::thread([this] { run(); });
     }
 
@@ -502,7 +505,7 @@ private:
             std::unique_ptr<SegmentWriter> segments;
             if (keep_packets_)
                 segments = std::make_unique<SegmentWriter>(packet_dir_of(path_), id_, segment_spec_, segment_bytes_);
-            BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format);
+            BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format, start_);
             std::optional<RingBuffer> ring;
             if (max_bytes_) ring.emplace(*db, path_, *max_bytes_);
             for (;;) {
@@ -553,6 +556,7 @@ private:
     std::optional<std::uint64_t> max_bytes_;  // ring buffer
     std::uint32_t batch_size_;
     std::size_t queue_limit_;
+    WriterStart start_;
     PacketBatch current_;             // append(const PacketView&)'s batch
     std::uint64_t since_commit_ = 0;  // packets handed over since the last commit request
     bool finished_ = false;
@@ -571,9 +575,9 @@ private:
 
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
                                                    std::uint32_t batch, std::size_t queue_bytes,
-                                                   std::uint64_t segment_bytes,
-                                                   std::optional<std::uint64_t> max_bytes) {
-    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes, segment_bytes, max_bytes);
+                                                   std::uint64_t segment_bytes, std::optional<std::uint64_t> max_bytes,
+                                                   const WriterStart& start) {
+    return std::make_unique<SqliteCaptureWriter>(path, id, meta, batch, queue_bytes, segment_bytes, max_bytes, start);
 }
 
 }  // namespace capdb::store

@@ -14,6 +14,14 @@
 
 namespace capdb::store {
 
+// What a capture holds when its writer starts: nothing for a new capture;
+// for a resumed one its committed packets (counts.packets of them, numbered
+// from 0) and their times, after which the writer appends.
+struct WriterStart {
+    PacketCounts counts;
+    std::optional<std::int64_t> first_ts, last_ts;
+};
+
 // A writer for capture id (already in the catalogue) of the database at path.
 // batch: packets per commit; queue_bytes: the bound of the queue of batches
 // waiting for the storage thread. With meta.packets_at == PacketsAt::store
@@ -23,6 +31,7 @@ namespace capdb::store {
 std::unique_ptr<CaptureWriter> make_capture_writer(const std::string& path, CaptureId id, const CaptureMeta& meta,
                                                    std::uint32_t batch, std::size_t queue_bytes,
                                                    std::uint64_t segment_bytes,
-                                                   std::optional<std::uint64_t> max_bytes = std::nullopt);
+                                                   std::optional<std::uint64_t> max_bytes = std::nullopt,
+                                                   const WriterStart& start = {});
 
 }  // namespace capdb::store

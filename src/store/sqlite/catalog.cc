@@ -281,18 +281,18 @@ void Catalog::mark_failed(CaptureId id, const std::string& reason, const std::st
 }
 
 std::optional<ResumePoint> Catalog::resume_point(const std::string& source) {
-    sqlite::Statement st(db_,
-                         fmt::format("SELECT {}, committed_bytes, prefix_sha256 FROM captures WHERE source=?1"
-                                     " AND live=0 AND committed_bytes IS NOT NULL AND prefix_sha256 IS NOT NULL"
-                                     " AND state IN ('failed', 'interrupted') AND coalesce(packets_at, 'file')='file'"
-                                     " ORDER BY id DESC LIMIT 1",
-                                     fmt::format(fmt::runtime(kCaptureColumns), kFileIdentityColumns)));
+    sqlite::Statement st(
+        db_, fmt::format("SELECT {}, committed_bytes, prefix_sha256 FROM captures WHERE source=?1"
+                         " AND live=0 AND committed_bytes IS NOT NULL AND prefix_sha256 IS NOT NULL"
+                         " AND state IN ('failed', 'interrupted') AND coalesce(packets_at, 'file')='file'"
+                         " ORDER BY id DESC LIMIT 1",
+                         fmt::format(fmt::runtime(kCaptureColumns), kFileIdentityColumns, "packets_at", kStoreBytes)));
     st.bind(1, std::string_view(source));
     if (!st.step()) return std::nullopt;
     ResumePoint p;
     p.capture = read_capture(st);
-    p.bytes = static_cast<std::uint64_t>(st.i64(27));
-    p.sha256 = st.text(28);
+    p.bytes = static_cast<std::uint64_t>(st.i64(29));
+    p.sha256 = st.text(30);
     return p;
 }
 

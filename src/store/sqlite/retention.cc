@@ -20,8 +20,8 @@
 #include "store/format/block_layout.h"
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
-#include "store/sqlite/catalog.h"
 #include "store/packets/segment_store.h"
+#include "store/sqlite/catalog.h"
 #include "store/sqlite/segments.h"
 
 namespace capdb::store {

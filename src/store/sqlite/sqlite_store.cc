@@ -55,8 +55,7 @@ public:
 
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
                                                  std::size_t queue_bytes) override {
-        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_,
-                                   max_bytes_);
+        return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_, max_bytes_);
     }
 
     void query(const Filter& filter, const RowCallback& on_row) override {

@@ -314,7 +314,6 @@ private:
         segment_first_ = first;
     }
 
-
     SegmentWriter* segments_;  // null: the capture keeps no packets
     const SegmentFormat segment_format_;
     sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
@@ -357,8 +356,7 @@ struct Job {
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
     SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
-                        std::size_t queue_bytes, std::uint64_t segment_bytes,
-                        std::optional<std::uint64_t> max_bytes)
+                        std::size_t queue_bytes, std::uint64_t segment_bytes, std::optional<std::uint64_t> max_bytes)
         : path_(std::move(path)),
           id_(id),
           linktype_(meta.linktype),

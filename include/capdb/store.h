@@ -210,9 +210,9 @@ struct StoreSize {
 struct PrunedCapture {
     CaptureId id = 0;
     std::uint64_t blocks = 0;
-    std::uint64_t packets = 0;   // packets removed
-    std::uint64_t kept = 0;      // packets left
-    bool removed = false;        // the capture row went too (nothing left of it)
+    std::uint64_t packets = 0;  // packets removed
+    std::uint64_t kept = 0;     // packets left
+    bool removed = false;       // the capture row went too (nothing left of it)
 };
 
 struct PruneResult {
@@ -230,7 +230,7 @@ struct PruneResult {
 struct VacuumResult {
     StoreSize before, after;
     std::uint64_t file_before = 0, file_after = 0;  // the database file's size
-    bool wal_truncated = false;  // the WAL was emptied (no reader held it)
+    bool wal_truncated = false;                     // the WAL was emptied (no reader held it)
 };
 
 class Store {

@@ -48,10 +48,11 @@ StoreOptions writable_store(const IngestArgs& a) {
         o.segment_bytes = *a.segment_size;
     }
     if (a.max_size) {
-        if (a.no_packets) throw UsageError("--max-size bounds the packet store: it cannot be combined with --no-packets");
+        if (a.no_packets)
+            throw UsageError("--max-size bounds the packet store: it cannot be combined with --no-packets");
         if (*a.max_size < 2 * o.segment_bytes)
-            throw UsageError(fmt::format("--max-size must be at least twice the segment size ({} bytes)",
-                                         2 * o.segment_bytes));
+            throw UsageError(
+                fmt::format("--max-size must be at least twice the segment size ({} bytes)", 2 * o.segment_bytes));
         o.max_bytes = *a.max_size;
     }
     return o;

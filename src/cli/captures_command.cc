@@ -146,10 +146,10 @@ void print_short(const std::vector<CaptureInfo>& caps) {
     const std::size_t used = w_id + w_state + w_packets + w_first + w_duration + w_store + w_from + 7 * 2;
     const std::size_t w_source = used + kMinSourceWidth < kColumns ? kColumns - used : kMinSourceWidth;
     auto print = [&](const Row& r) {
-        std::string line = fmt::format("{:<{}}  {:<{}}  {:>{}}  {:<{}}  {:>{}}  {:>{}}  {:<{}}  {}", r.id, w_id, r.state,
-                                       w_state, r.packets, w_packets, r.first, w_first, r.duration, w_duration,
-                                       r.store, w_store, r.from, w_from,
-                                       elide(r.source, w_source, r.live ? 2.0 / 3 : 1.0 / 3));
+        std::string line =
+            fmt::format("{:<{}}  {:<{}}  {:>{}}  {:<{}}  {:>{}}  {:>{}}  {:<{}}  {}", r.id, w_id, r.state, w_state,
+                        r.packets, w_packets, r.first, w_first, r.duration, w_duration, r.store, w_store, r.from,
+                        w_from, elide(r.source, w_source, r.live ? 2.0 / 3 : 1.0 / 3));
         std::printf("%s\n", line.c_str());
     };
     print(header);
@@ -164,9 +164,9 @@ void print_long(const std::vector<CaptureInfo>& caps) {
     for (const CaptureInfo& c : caps) {
         const Retrieval where = retrieval(c);
         std::printf("%-4lld %-11s %10llu %9llu %9llu %7llu %9llu  %-30s  %-30s  %12llu  %-12s  %s",
-                    static_cast<long long>(c.id),
-                    capture_state_name(c.state), static_cast<unsigned long long>(c.counts.packets),
-                    static_cast<unsigned long long>(c.counts.ipv4), static_cast<unsigned long long>(c.counts.ipv6),
+                    static_cast<long long>(c.id), capture_state_name(c.state),
+                    static_cast<unsigned long long>(c.counts.packets), static_cast<unsigned long long>(c.counts.ipv4),
+                    static_cast<unsigned long long>(c.counts.ipv6),
                     static_cast<unsigned long long>(c.counts.other + c.counts.unsupported),
                     static_cast<unsigned long long>(c.counts.malformed), time_or_dash(c.first_ts_ns).c_str(),
                     time_or_dash(c.last_ts_ns).c_str(), static_cast<unsigned long long>(where.store_bytes),

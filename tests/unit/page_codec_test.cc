@@ -58,7 +58,7 @@ std::vector<RowRef> refs(const PacketBatch& batch) {
 
 void encode_all(const PacketBatch& batch, EncodedPage& page) {
     PageEncoder enc;
-    enc.encode(refs(batch), 1, page);
+    enc.encode(refs(batch), page);
 }
 
 TEST(PageCodec, RoundTripsEveryField) {
@@ -186,7 +186,7 @@ TEST(PageCodec, GroupedRowsKeepTheirPacketNumbers) {
     for (std::size_t start = 0; start < rows.size(); start += kPageRows) {
         const auto page_rows = std::span<const RowRef>(rows).subspan(start, kPageRows);
         EncodedPage page;
-        enc.encode(page_rows, 1, page);
+        enc.encode(page_rows, page);
         ASSERT_EQ(page.addresses.size(), page.address_ids.size());
         for (std::size_t k = 0; k < page.addresses.size(); ++k)
             EXPECT_EQ(table[page.address_ids[k]], page.addresses[k]);

@@ -75,6 +75,19 @@ CREATE TABLE postings(
 ) WITHOUT ROWID;
 )sql";
 
+const char* const kInterfacesTable = R"sql(
+CREATE TABLE interfaces(
+    capture_id INTEGER NOT NULL,
+    if_index INTEGER NOT NULL,
+    name TEXT,
+    description TEXT,
+    linktype INTEGER NOT NULL,
+    snaplen INTEGER,
+    ts_precision INTEGER,
+    PRIMARY KEY(capture_id, if_index)
+) WITHOUT ROWID;
+)sql";
+
 bool file_exists(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
@@ -177,6 +190,7 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (tables == 0) {
         sqlite::Transaction tx(*db);
         db->exec(kSchema);
+        db->exec(kInterfacesTable);
         db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
         tx.commit();
     }
@@ -185,8 +199,13 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         // A read-only open (a query) never migrates: the catalogue reads a
         // version-2 captures table without them.
         sqlite::Transaction tx(*db);
-        db->exec(
-            "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision INTEGER");
+        if (version < 3)
+            db->exec(
+                "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision "
+                "INTEGER");
+        // 3 to 4: the interfaces table (older captures have none: their
+        // pages say interface 0 and the capture's link type).
+        if (version < 4) db->exec(kInterfacesTable);
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();
     }

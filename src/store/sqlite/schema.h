@@ -17,7 +17,11 @@ namespace capdb::store {
 // file with them). A version-2 database opened for writing is migrated (the
 // new columns added, NULL for its captures); opened read-only it is read as
 // it is, without them.
-inline constexpr int kSchemaVersion = 3;
+// 4: the interfaces table (a capture's interfaces: pcapng may hold several,
+// of different link types); pages of version 4 name each row's interface.
+// Versions 2 and 3 are migrated when opened for writing; read-only, the
+// missing table reads as no interfaces.
+inline constexpr int kSchemaVersion = 4;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 

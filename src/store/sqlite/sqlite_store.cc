@@ -28,6 +28,7 @@ public:
     bool has_file_of_size(std::uint64_t size) override { return catalog_.has_file_of_size(size); }
     std::uint64_t remove_unfinished(const std::string& source) override { return catalog_.remove_unfinished(source); }
     void remove_capture(CaptureId id) override { catalog_.remove_capture(id); }
+    std::vector<InterfaceRecord> interfaces(CaptureId id) override { return catalog_.interfaces(id); }
 
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
                                                  std::size_t queue_bytes) override {

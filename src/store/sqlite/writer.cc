@@ -46,14 +46,16 @@ std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
 // capture's counts. Committed blocks always form a prefix of the capture.
 class BlockWriter {
 public:
-    BlockWriter(sqlite::Database& db, CaptureId capture, std::uint32_t linktype)
+    BlockWriter(sqlite::Database& db, CaptureId capture)
         : db_(db),
           capture_(capture),
-          linktype_(linktype),
           insert_block_(db,
                         "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
+          insert_interface_(db,
+                            "INSERT OR REPLACE INTO interfaces(capture_id, if_index, name, description, linktype,"
+                            " snaplen, ts_precision) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
           insert_posting_(db, "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)"),
           mark_indexed_(db, "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3"),
           next_block_(db, "SELECT coalesce(max(id), 0) + 1 FROM blocks"),
@@ -72,6 +74,8 @@ public:
             last_ts_ = std::max(last_ts_.value_or(kMinTs), p.ts_ns);
         }
         block_rows_ += batch.packets.size();
+        for (InterfaceRecord& i : batch.interfaces) interfaces_.push_back(std::move(i));
+        batch.interfaces.clear();
         block_.push_back(std::move(batch));
     }
 
@@ -112,6 +116,23 @@ private:
     void write_block() {
         if (block_rows_ == 0) return;
         begin();
+        // The interfaces the block's packets introduce commit with it.
+        for (const InterfaceRecord& i : interfaces_) {
+            insert_interface_.reset()
+                .bind(1, capture_)
+                .bind(2, std::int64_t{i.if_index})
+                .bind(4, std::string_view(i.description))
+                .bind(5, std::int64_t{i.linktype})
+                .bind(6, std::int64_t{i.snaplen})
+                .bind(7, std::int64_t{i.ts_precision});
+            if (i.name.empty())
+                insert_interface_.bind_null(3);
+            else
+                insert_interface_.bind(3, std::string_view(i.name));
+            if (i.description.empty()) insert_interface_.bind_null(4);
+            insert_interface_.run();
+        }
+        interfaces_.clear();
         next_block_.reset();
         next_block_.step();
         const std::int64_t block_id = next_block_.i64(0);
@@ -129,7 +150,7 @@ private:
         std::uint16_t n = 0;
         for (std::size_t start = 0; start < rows_.size(); start += kPageRows, ++n) {
             const std::size_t len = std::min<std::size_t>(kPageRows, rows_.size() - start);
-            encoder_.encode(std::span<const RowRef>(rows_).subspan(start, len), linktype_, page_);
+            encoder_.encode(std::span<const RowRef>(rows_).subspan(start, len), page_);
             ts_min = std::min(ts_min, page_.ts_min);
             ts_max = std::max(ts_max, page_.ts_max);
             insert_page_.reset().bind(1, block_id * kMaxPagesPerBlock + n).bind_blob(2, page_.data);
@@ -189,14 +210,14 @@ private:
 
     sqlite::Database& db_;
     const CaptureId capture_;
-    const std::uint32_t linktype_;
-    sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, update_capture_;
+    sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_, update_capture_;
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()
 
     // What the capture row says once the transaction commits.
     PacketCounts counts_;
     std::optional<std::int64_t> first_ts_, last_ts_;
     std::uint64_t next_seq_ = 0;  // the open block's first packet number
+    std::vector<InterfaceRecord> interfaces_;  // seen in the open block, not yet stored
 
     // The open block: batches in file order, not yet written.
     std::vector<PacketBatch> block_;
@@ -226,11 +247,10 @@ struct Job {
 
 class SqliteCaptureWriter final : public CaptureWriter {
 public:
-    SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& meta, std::uint32_t batch,
+    SqliteCaptureWriter(std::string path, CaptureId id, const CaptureMeta& /*meta*/, std::uint32_t batch,
                         std::size_t queue_bytes)
         : path_(std::move(path)),
           id_(id),
-          linktype_(meta.linktype),
           batch_size_(std::max<std::uint32_t>(batch, 1)),
           queue_limit_(std::max<std::size_t>(queue_bytes, 1)) {
         thread_ = std::thread([this] { run(); });
@@ -364,7 +384,7 @@ private:
         bool stop_taken = false;  // the last job is off the queue
         try {
             auto db = open_connection(path_);
-            BlockWriter blocks(*db, id_, linktype_);
+            BlockWriter blocks(*db, id_);
             for (;;) {
                 Job job = take();
                 stop_taken = job.stop;
@@ -397,7 +417,6 @@ private:
 
     std::string path_;
     CaptureId id_;
-    std::uint32_t linktype_;
     std::uint32_t batch_size_;
     std::size_t queue_limit_;
     PacketBatch current_;             // append(const PacketView&)'s batch

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -30,6 +31,14 @@ struct Source {
     std::unique_ptr<SourceFile> file;
     std::uint32_t snaplen = 0;
     std::uint32_t ts_precision = 9;
+    std::vector<InterfaceRecord> interfaces;  // by index; none for captures from before schema 4
+
+    // The snaplen of a packet's interface (the capture's when unknown).
+    [[nodiscard]] std::uint32_t snaplen_of(const PacketView& p) const noexcept {
+        return p.if_index < interfaces.size() && interfaces[p.if_index].if_index == p.if_index
+                   ? interfaces[p.if_index].snaplen
+                   : snaplen;
+    }
 };
 
 Source open_source(Store& store, CaptureId id, std::uint64_t first_seq) {
@@ -43,6 +52,7 @@ Source open_source(Store& store, CaptureId id, std::uint64_t first_seq) {
     Source s;
     s.file = std::make_unique<SourceFile>(RecordedFile{id, m.source, m.file_size, m.file_mtime_ns, m.ts_precision});
     s.snaplen = m.snaplen;
+    s.interfaces = store.interfaces(id);
     s.ts_precision = s.file->header().ts_precision > 6 ? 9 : 6;
     return s;
 }
@@ -78,7 +88,7 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
             throw SourceError(fmt::format("capture {}: packet {} has no recorded file offset; it cannot be written",
                                           p.capture, p.seq + 1));
         linktypes.insert(p.linktype);
-        interfaces.insert({p.linktype, it->second.snaplen, it->second.ts_precision});
+        interfaces.insert({p.linktype, it->second.snaplen_of(p), it->second.ts_precision});
         max_caplen = std::max(max_caplen, p.caplen);
         return true;
     });
@@ -94,8 +104,8 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
         }
         plan.linktype = linktypes.empty() ? 1 : *linktypes.begin();  // no packets: Ethernet, as tcpdump -w does
         plan.snaplen = max_caplen;
+        for (const auto& iface : interfaces) plan.snaplen = std::max(plan.snaplen, std::get<1>(iface));
         for (const auto& [id, s] : sources) {
-            plan.snaplen = std::max(plan.snaplen, s.snaplen);
             plan.nanosecond = plan.nanosecond || s.ts_precision > 6;
         }
         if (plan.snaplen == 0) plan.snaplen = 262144;
@@ -149,7 +159,7 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
         po.ts_ns = p.ts_ns;
         po.wirelen = p.wirelen;
         po.linktype = p.linktype;
-        po.snaplen = s.snaplen;
+        po.snaplen = s.snaplen_of(p);
         po.ts_precision = s.ts_precision;
         po.data = s.file->read(p.seq, p.file_offset, stored);
         writer.write(po);

@@ -319,7 +319,7 @@ def test_version2_database_exports_without_migrating(tmp, testdata):
     p = lib.run(["query", "--db", db, "-w", out + "2"])
     assert p.returncode == lib.EXIT_SOURCE and "packet" in p.stderr, p
     ingest(db, os.path.join(testdata, "eth_ipv4.pcap"))
-    assert version() == 3
+    assert version() == 4
 
 
 def test_pcapng_rewritten_time_is_an_error(tmp, testdata):

@@ -76,7 +76,7 @@ CREATE TABLE postings(
 )sql";
 
 const char* const kInterfacesTable = R"sql(
-CREATE TABLE interfaces(
+CREATE TABLE IF NOT EXISTS interfaces(
     capture_id INTEGER NOT NULL,
     if_index INTEGER NOT NULL,
     name TEXT,

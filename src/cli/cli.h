@@ -24,6 +24,7 @@ struct IngestArgs {
     std::optional<std::int64_t> snaplen;
     bool no_promisc = false;
     std::optional<std::uint64_t> buffer_size;  // bytes
+    bool follow = false;                       // ingest --follow FILE
 };
 
 struct QueryArgs {

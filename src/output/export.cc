@@ -45,7 +45,9 @@ Source open_source(Store& store, CaptureId id, std::uint64_t first_seq) {
     const auto info = store.capture(id);
     if (!info) throw SourceError(fmt::format("capture {} is gone from the database", id));
     const auto& m = info->meta;
-    if (m.live || m.source == "-" || !m.file_size)
+    // A file followed as it grew (ingest --follow) has no recorded size:
+    // its records are still checked one by one.
+    if (m.live || m.source == "-")
         throw SourceError(fmt::format(
             "capture {} ('{}', packet {}) was {}: capdb keeps no copy of its packets, so they cannot be written", id,
             printable(m.source), first_seq + 1, m.live ? "captured live" : "read from standard input"));

@@ -257,7 +257,9 @@ OfflineReader::OfflineReader(const std::string& path, std::function<bool()> shou
         m.mtime_ns = capdb::file_mtime_ns(m.fd);
         std::vector<std::uint8_t> start(std::min<std::uint64_t>(m.size, 64 * 1024));
         const ssize_t n = start.empty() ? 0 : ::pread(m.fd, start.data(), start.size(), 0);
-        if (n > 0) {
+        // A followed file may not yet hold every interface described before
+        // its first packet: its precision stays unknown (pcap: its magic).
+        if (n > 0 && !m.follow) {
             start.resize(static_cast<std::size_t>(n));
             if (auto h = parse_source_header(start)) m.ts_precision = h->ts_precision;
         }

@@ -16,12 +16,16 @@ constexpr std::size_t kPcapFileHeader = 24;
 constexpr std::size_t kPcapRecordHeader = 16;
 constexpr std::size_t kMinBlock = 12;  // type, length, trailing length
 
-std::optional<std::uint32_t> u32(ByteCursor& c, bool big_endian) noexcept { return big_endian ? c.be32() : c.le32(); }
-std::optional<std::uint16_t> u16(ByteCursor& c, bool big_endian) noexcept { return big_endian ? c.be16() : c.le16(); }
+[[gnu::always_inline]] inline std::optional<std::uint32_t> u32(ByteCursor& c, bool big_endian) noexcept {
+    return big_endian ? c.be32() : c.le32();
+}
+[[gnu::always_inline]] inline std::optional<std::uint16_t> u16(ByteCursor& c, bool big_endian) noexcept {
+    return big_endian ? c.be16() : c.le16();
+}
 
 // A value a cursor was checked to hold (the block's length was checked first).
 template <class T>
-T must(std::optional<T> v) {
+[[gnu::always_inline]] inline T must(std::optional<T> v) {
     if (!v) throw CaptureFormatError("a block is shorter than its fields");
     return *v;
 }

@@ -96,8 +96,8 @@ Reread reread(const std::string& path) {
         RawPacket raw;
         try {
             while (reader.next(raw)) {
-                Expected e{raw.ts_ns,    raw.caplen, raw.wirelen,  raw.file_offset, decode(raw.linktype, raw.data),
-                           {},           raw.linktype, raw.if_index};
+                Expected e{raw.ts_ns, raw.caplen,   raw.wirelen, raw.file_offset, decode(raw.linktype, raw.data),
+                           {},        raw.linktype, raw.if_index};
                 auto pv = raw.data.first(std::min<std::size_t>(raw.data.size(), kPreviewBytes));
                 e.preview.assign(pv.begin(), pv.end());
                 r.packets.push_back(std::move(e));

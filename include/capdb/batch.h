@@ -58,15 +58,14 @@ struct PacketBatch {
 
     // Appends a packet; preview is copied.
     void add(std::int64_t ts_ns, std::uint32_t caplen, std::uint32_t wirelen, std::int64_t file_offset,
-             const Summary& summary, std::span<const std::uint8_t> preview, bool time_invalid,
-             std::uint32_t linktype, std::uint32_t if_index = 0) {
+             const Summary& summary, std::span<const std::uint8_t> preview, bool time_invalid, std::uint32_t linktype,
+             std::uint32_t if_index = 0) {
         packets.push_back({ts_ns, caplen, wirelen, file_offset, summary, static_cast<std::uint32_t>(arena.size()),
                            static_cast<std::uint32_t>(preview.size()), time_invalid, linktype, if_index});
         arena.insert(arena.end(), preview.begin(), preview.end());
     }
     void add(const PacketView& p) {
-        add(p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary, p.preview, p.time_invalid, p.linktype,
-            p.if_index);
+        add(p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary, p.preview, p.time_invalid, p.linktype, p.if_index);
     }
     [[nodiscard]] std::span<const std::uint8_t> preview(const Packet& p) const noexcept {
         return {arena.data() + p.preview_off, p.preview_len};

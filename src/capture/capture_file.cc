@@ -214,7 +214,9 @@ CaptureParser::Step CaptureParser::pcapng_block(std::span<const std::uint8_t> in
     std::int64_t ts = 0;
     if (type != pcapng::kSimplePacket) {
         const auto ns = pcapng::timestamp_ns(iface.unit, units);
-        if (!ns) throw CaptureFormatError(fmt::format("interface {} has a timestamp resolution capdb cannot read", interface));
+        if (!ns)
+            throw CaptureFormatError(
+                fmt::format("interface {} has a timestamp resolution capdb cannot read", interface));
         ts = *ns;
     }
     out.ts_ns = ts;
@@ -275,9 +277,8 @@ void CaptureParser::interface_description(ByteCursor body) {
 
 const CaptureInterface& CaptureParser::section_interface(std::uint32_t id) const {
     if (id >= section_.size())
-        throw CaptureFormatError(
-            fmt::format("a packet on interface {}, which its section does not describe ({} described)", id,
-                        section_.size()));
+        throw CaptureFormatError(fmt::format(
+            "a packet on interface {}, which its section does not describe ({} described)", id, section_.size()));
     return interfaces_[section_[id]];
 }
 

@@ -47,7 +47,6 @@ bool wait_readable(int fd, const std::function<bool()>& should_stop) {
 // wait. Returns false when should_stop ended it.
 bool wait_for_writer(int fd, const std::function<bool()>& should_stop) { return wait_readable(fd, should_stop); }
 
-
 // Bytes read from the input at a time, and the buffer's starting size (it
 // grows to hold the largest block).
 constexpr std::size_t kReadBytes = 256 * 1024;
@@ -202,8 +201,10 @@ struct OfflineReader::Impl {
                 if (stopped || idle) return false;
                 if (end == begin && parser.ready()) return false;  // the end, between records
                 if (!parser.ready()) {
-                    if (consumed == 0) input_error(regular ? "empty file, not a capture" : "empty input, not a capture");
-                    if (parser.is_pcapng() && end == begin) input_error("no interface description block, so no packets");
+                    if (consumed == 0)
+                        input_error(regular ? "empty file, not a capture" : "empty input, not a capture");
+                    if (parser.is_pcapng() && end == begin)
+                        input_error("no interface description block, so no packets");
                     input_error("too short to be a capture (its header is cut short)");
                 }
                 damaged(fmt::format("the file ends inside a {} ({} of its {} bytes present)",
@@ -277,7 +278,8 @@ OfflineReader::OfflineReader(const std::string& path, std::function<bool()> shou
         }
         if (!m.parser.ready()) m.input_error("no interface description block, so no packets");
     }
-    if ((!m.regular || m.ts_precision == 0) && !m.parser.is_pcapng()) m.ts_precision = m.parser.nanosecond_pcap() ? 9 : 6;
+    if ((!m.regular || m.ts_precision == 0) && !m.parser.is_pcapng())
+        m.ts_precision = m.parser.nanosecond_pcap() ? 9 : 6;
     if (m.regular && !m.follow) m.start_hasher();
 }
 

@@ -77,8 +77,7 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     // A file of a size already seen may be a duplicate: settle it before
     // reading, with the hash the reader computes anyway (on its own thread,
     // from the start). Otherwise that hash is ready when the read ends.
-    if (!options.follow && !reader.is_stdin() && reader.file_size() > 0 &&
-        store.has_file_of_size(reader.file_size())) {
+    if (!options.follow && !reader.is_stdin() && reader.file_size() > 0 && store.has_file_of_size(reader.file_size())) {
         if (auto existing = store.find_by_sha256(reader.sha256())) {
             out.duplicate = true;
             out.capture = existing->id;
@@ -134,8 +133,8 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             const auto& interfaces = reader.interfaces();
             for (; interfaces_stored < interfaces.size(); ++interfaces_stored) {
                 const CaptureInterface& i = interfaces[interfaces_stored];
-                batch.interfaces.push_back({i.index, i.name, i.description, i.linktype, i.effective_snaplen(),
-                                            i.ts_precision()});
+                batch.interfaces.push_back(
+                    {i.index, i.name, i.description, i.linktype, i.effective_snaplen(), i.ts_precision()});
             }
             const Summary summary = decode(raw.linktype, raw.data);
             batch.add(raw.ts_ns, raw.caplen, raw.wirelen, raw.file_offset, summary,

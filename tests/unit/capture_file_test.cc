@@ -206,7 +206,11 @@ TEST(CaptureFile, PcapngInterfacesOfSeveralLinkTypes) {
     EXPECT_EQ(r.interfaces[0].description, "wire");  // trailing NUL dropped
     EXPECT_EQ(r.interfaces[0].effective_snaplen(), kMaxCaplen);
     EXPECT_EQ(r.interfaces[1].ts_precision(), 9u);
-    EXPECT_EQ(r.packets[0].file_offset, static_cast<std::int64_t>(shb(false).size() + idb(false, 1, 0, {{2, {'e', 't', 'h', '0'}}, {3, {'w', 'i', 'r', 'e', 0}}}).size() + idb(false, 113, 128, {{9, {9}}}).size()));
+    EXPECT_EQ(
+        r.packets[0].file_offset,
+        static_cast<std::int64_t>(shb(false).size() +
+                                  idb(false, 1, 0, {{2, {'e', 't', 'h', '0'}}, {3, {'w', 'i', 'r', 'e', 0}}}).size() +
+                                  idb(false, 113, 128, {{9, {9}}}).size()));
 }
 
 TEST(CaptureFile, SectionsInBothByteOrdersNumberInterfacesAcrossTheFile) {
@@ -217,7 +221,7 @@ TEST(CaptureFile, SectionsInBothByteOrdersNumberInterfacesAcrossTheFile) {
     ASSERT_TRUE(r.error.empty()) << r.error;
     ASSERT_EQ(r.packets.size(), 3u);
     EXPECT_EQ(r.packets[1].if_index, 2u);
-    EXPECT_EQ(r.packets[1].linktype, 12u);                    // LINKTYPE_RAW
+    EXPECT_EQ(r.packets[1].linktype, 12u);                            // LINKTYPE_RAW
     EXPECT_EQ(r.packets[1].ts_ns, (5 + 10) * 1'000'000'000ll + 953);  // 2^-20 s, floor; if_tsoffset 10 s
     EXPECT_EQ(r.packets[2].if_index, 1u);
     EXPECT_EQ(r.packets[2].linktype, 276u);
@@ -240,8 +244,7 @@ TEST(CaptureFile, SimpleAndObsoletePacketBlocks) {
     opb.bytes(kFrame);
     Out opb_block{false, {}};
     block(opb_block, pcapng::kObsoletePacket, opb.b);
-    const Parsed r =
-        parse(cat({shb(false), idb(false, 1, 0), idb(false, 113, 0), spb_block.b, opb_block.b}));
+    const Parsed r = parse(cat({shb(false), idb(false, 1, 0), idb(false, 113, 0), spb_block.b, opb_block.b}));
     ASSERT_TRUE(r.error.empty()) << r.error;
     ASSERT_EQ(r.packets.size(), 2u);
     EXPECT_EQ(r.packets[0].caplen, 60u);
@@ -269,8 +272,7 @@ TEST(CaptureFile, BadBlocksAreErrors) {
     mismatch.back() ^= 0x01;  // the trailing length's high byte
     EXPECT_NE(parse(mismatch).error.find("at its end"), std::string::npos);
     EXPECT_NE(parse(cat({head, epb(false, 3, 1, kFrame)})).error.find("interface 3"), std::string::npos);
-    EXPECT_NE(parse(cat({shb(false), epb(false, 0, 1, kFrame)})).error.find("before any interface"),
-              std::string::npos);
+    EXPECT_NE(parse(cat({shb(false), epb(false, 0, 1, kFrame)})).error.find("before any interface"), std::string::npos);
     Bytes beyond = cat({head, epb(false, 0, 1, kFrame)});
     beyond[head.size() + 20] = 200;  // caplen past the block
     EXPECT_NE(parse(beyond).error.find("runs past"), std::string::npos);

@@ -134,20 +134,20 @@ TEST(PageCodec, EachRowKeepsItsInterface) {
 // decodes: every row on interface 0 with the page's link type.
 TEST(PageCodec, Version3PagesStillDecode) {
     const std::vector<std::uint8_t> raw = {
-        3,     // version
-        1,     // rows
-        113,   // link type (varint)
-        0x80, 0x01,  // zigzag(ts_min) = zigzag(64)
-        0,     // dictionary size
-        1, 1, 1, 1, 1, 1, 2, 0, 0, 3,  // the ten stream sizes
-        0,     // seq
-        0,     // ts - ts_min
-        60,    // caplen
-        0,     // wire - caplen
-        48,    // zigzag(offset 24)
-        1,     // flags: non_ip, no network
-        0x08, 0x06,  // ethertype
-        2, 0xaa, 0xbb,  // preview
+        3,                                      // version
+        1,                                      // rows
+        113,                                    // link type (varint)
+        0x80, 0x01,                             // zigzag(ts_min) = zigzag(64)
+        0,                                      // dictionary size
+        1,    1,    1,    1, 1, 1, 2, 0, 0, 3,  // the ten stream sizes
+        0,                                      // seq
+        0,                                      // ts - ts_min
+        60,                                     // caplen
+        0,                                      // wire - caplen
+        48,                                     // zigzag(offset 24)
+        1,                                      // flags: non_ip, no network
+        0x08, 0x06,                             // ethertype
+        2,    0xaa, 0xbb,                       // preview
     };
     std::vector<std::uint8_t> compressed(ZSTD_compressBound(raw.size()));
     compressed.resize(ZSTD_compress(compressed.data(), compressed.size(), raw.data(), raw.size(), 1));

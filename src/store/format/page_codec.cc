@@ -147,8 +147,8 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
         w[kPreview].bytes(r.preview, p.preview_len);
         if (several) {
             const std::pair<std::uint32_t, std::uint32_t> key{p.if_index, p.linktype};
-            w[kInterface].varint(static_cast<std::uint64_t>(
-                std::find(interfaces_.begin(), interfaces_.end(), key) - interfaces_.begin()));
+            w[kInterface].varint(static_cast<std::uint64_t>(std::find(interfaces_.begin(), interfaces_.end(), key) -
+                                                            interfaces_.begin()));
         }
     }
     // The page's dictionary is complete: reset the map for the next page.

@@ -210,13 +210,14 @@ private:
 
     sqlite::Database& db_;
     const CaptureId capture_;
-    sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_, update_capture_;
+    sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_,
+        update_capture_;
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()
 
     // What the capture row says once the transaction commits.
     PacketCounts counts_;
     std::optional<std::int64_t> first_ts_, last_ts_;
-    std::uint64_t next_seq_ = 0;  // the open block's first packet number
+    std::uint64_t next_seq_ = 0;               // the open block's first packet number
     std::vector<InterfaceRecord> interfaces_;  // seen in the open block, not yet stored
 
     // The open block: batches in file order, not yet written.

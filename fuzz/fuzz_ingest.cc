@@ -49,6 +49,8 @@ struct Expected {
     std::int64_t file_offset;
     Summary summary;
     std::vector<std::uint8_t> preview;
+    std::uint32_t linktype = 0;
+    std::uint32_t if_index = 0;
 };
 
 // A private directory for the run; tmpfs when there is one. A plain array,
@@ -94,7 +96,8 @@ Reread reread(const std::string& path) {
         RawPacket raw;
         try {
             while (reader.next(raw)) {
-                Expected e{raw.ts_ns, raw.caplen, raw.wirelen, raw.file_offset, decode(r.linktype, raw.data), {}};
+                Expected e{raw.ts_ns, raw.caplen,   raw.wirelen, raw.file_offset, decode(raw.linktype, raw.data),
+                           {},        raw.linktype, raw.if_index};
                 auto pv = raw.data.first(std::min<std::size_t>(raw.data.size(), kPreviewBytes));
                 e.preview.assign(pv.begin(), pv.end());
                 r.packets.push_back(std::move(e));
@@ -154,7 +157,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         last_ts = p.ts_ns;
         rows.push_back({p.seq,
                         {p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary,
-                         std::vector<std::uint8_t>(p.preview.begin(), p.preview.end())}});
+                         std::vector<std::uint8_t>(p.preview.begin(), p.preview.end()), p.linktype, p.if_index}});
         fmt::memory_buffer out;
         for (auto format : {OutputFormat::line, OutputFormat::long_form, OutputFormat::json, OutputFormat::csv})
             format_row(out, format, p);
@@ -185,6 +188,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         check(a.file_offset == b.file_offset, "stored file offset differs");
         check(same_summary(a.summary, b.summary), "stored summary differs");
         check(a.preview == b.preview, "stored preview differs");
+        check(a.linktype == b.linktype && a.if_index == b.if_index, "stored interface or link type differs");
     }
 
     // The same file again: a duplicate once its identity is recorded.

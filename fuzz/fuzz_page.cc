@@ -88,7 +88,7 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
     store::group_by_host(rows, table);
     store::PageEncoder encoder;
     store::EncodedPage encoded;
-    encoder.encode(rows, 1, encoded);
+    encoder.encode(rows, encoded);
     store::DecodedPage page;
     page.decode(encoded.data, 3, 100);
     check(page.packets().size() == batch.packets.size(), "round trip: packet count");

@@ -119,6 +119,20 @@ def ingest_seeds(testdata):
             write("ingest", "seed-" + os.path.basename(path), f.read())
 
 
+def capture_file_seeds(testdata):
+    """fuzz_capture_file: every capture, offered at once (selector 0) and in
+    pieces of 7 bytes (selector 6), as fuzz_capture_file.cc says."""
+    clear_seeds("capture_file")
+    for path in capture_paths(testdata):
+        if os.path.getsize(path) > 64 * 1024:
+            continue
+        with open(path, "rb") as f:
+            data = f.read()
+        name = os.path.basename(path)
+        write("capture_file", "seed-whole-" + name, b"\x00" + data)
+        write("capture_file", "seed-pieces-" + name, b"\x06" + data)
+
+
 def source_seeds(testdata):
     """fuzz_source: mode 0, the start of each capture; mode 1, the first
     record of each little-endian microsecond pcap, and one pcapng enhanced
@@ -188,6 +202,7 @@ def main():
     a = ap.parse_args()
     decode_seeds(a.testdata)
     ingest_seeds(a.testdata)
+    capture_file_seeds(a.testdata)
     args_seeds()
     source_seeds(a.testdata)
     page_seeds(a.testdata, a.capdb)

@@ -699,6 +699,92 @@ def make_two_if():
     return out
 
 
+def ng_section(e, interfaces, blocks):
+    """A pcapng section in byte order e ("<" or ">"): SHB, IDBs given as
+    (linktype, snaplen, options), then blocks given as (type, body) pairs
+    whose bodies are already in byte order e."""
+    def block(btype, body):
+        body = _pad4(body)
+        total = 12 + len(body)
+        return struct.pack(e + "II", btype, total) + body + struct.pack(e + "I", total)
+
+    def options(opts):
+        if not opts:
+            return b""
+        return b"".join(struct.pack(e + "HH", c, len(v)) + _pad4(v) for c, v in opts) + struct.pack(e + "HH", 0, 0)
+
+    out = block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1))
+    for linktype, snaplen, opts in interfaces:
+        out += block(1, struct.pack(e + "HHI", linktype, 0, snaplen) + options(opts))
+    for btype, body in blocks:
+        out += block(btype, body)
+    return out
+
+
+def ng_packet_body(e, iface, ts_units, data, obsolete=False):
+    head = struct.pack(e + "HH", iface, 0) if obsolete else struct.pack(e + "I", iface)
+    return head + struct.pack(e + "IIII", ts_units >> 32, ts_units & 0xFFFFFFFF, len(data), len(data)) + _pad4(data)
+
+
+def make_mixed_link():
+    """pcapng with three interfaces of three link types in one section:
+    EN10MB "eth0" (us), LINUX_SLL "any" (if_tsresol 9) and LINKTYPE_RAW
+    (no name, if_tsresol 2^-20 s), packets interleaved in time, one of them
+    in an obsolete packet block, between a name resolution block, interface
+    statistics and a block of an unknown type. libpcap 1.10 refuses such a file."""
+    t = 1533000000
+    e = "<"
+    p = _mixed_ip_payloads(("192.0.2.61", "192.0.2.62"), ("2001:db8:61::1", "2001:db8:61::2"))
+    ifaces = [(1, 262144, [(2, b"eth0"), (9, b"\x06")]),
+              (113, 262144, [(2, b"any"), (3, b"all interfaces"), (9, b"\x09")]),
+              (101, 65535, [(9, bytes([0x80 | 20]))])]
+    us = lambda dt_us: t * 10**6 + dt_us
+    ns = lambda dt_ns: t * 10**9 + dt_ns
+    b2 = lambda units: (t << 20) + units  # 2^-20 s
+    blocks = [
+        (6, ng_packet_body(e, 0, us(0), eth(MAC_B, MAC_A, 0x0800, p["v4_tcp"]))),
+        (6, ng_packet_body(e, 1, ns(1_000_001), sll(0, 1, MAC_B, 0x0800, p["v4_tcp_back"]))),
+        (6, ng_packet_body(e, 2, b2(1 << 14), p["v6_tcp"])),
+        (4, struct.pack(e + "HH", 1, 8) + ip("192.0.2.61") + b"a.x\0" + struct.pack(e + "HH", 0, 0)),
+        (6, ng_packet_body(e, 0, us(30_000), eth(MAC_B, MAC_A, 0x86DD, p["v6_udp"]))),
+        (2, ng_packet_body(e, 1, ns(40_000_000), sll(4, 1, MAC_A, 0x0806,
+                                                      arp(1, MAC_A, "192.0.2.61", b"\0" * 6, "192.0.2.62")),
+                           obsolete=True)),
+        (0x0000C0DE, b"an unknown block type that readers must skip"),
+        (6, ng_packet_body(e, 2, b2(3 << 16), p["v4_udp"])),
+        (6, ng_packet_body(e, 2, b2(1), p["v4_icmp"])),
+        (6, ng_packet_body(e, 1, ns(60_000_000), sll(4, 1, MAC_A, 0x86DD, p["v6_icmp"]))),
+        (5, struct.pack(e + "III", 0, us(70_000) >> 32, us(70_000) & 0xFFFFFFFF)),
+        (6, ng_packet_body(e, 0, us(80_000), eth(BCAST, MAC_A, 0x0806,
+                                                  arp(1, MAC_A, "192.0.2.61", b"\0" * 6, "192.0.2.62")))),
+    ]
+    return ng_section(e, ifaces, blocks)
+
+
+def make_multi_section():
+    """pcapng of three sections: little-endian (EN10MB "eth0", us), then
+    big-endian (LINUX_SLL2 "lo", if_tsresol 9, with a simple packet block),
+    then little-endian (LINKTYPE_RAW, milliseconds). Each section numbers
+    its own interfaces from 0; readers number them across the file."""
+    t = 1533001000
+    p = _mixed_ip_payloads(("192.0.2.71", "192.0.2.72"), ("2001:db8:71::1", "2001:db8:71::2"))
+    out = ng_section("<", [(1, 262144, [(2, b"eth0")])], [
+        (6, ng_packet_body("<", 0, t * 10**6 + 1, eth(MAC_B, MAC_A, 0x0800, p["v4_tcp"]))),
+        (6, ng_packet_body("<", 0, t * 10**6 + 2_000, eth(MAC_A, MAC_B, 0x0800, p["v4_tcp_back"]))),
+    ])
+    spb_frame = sll2(0x0806, 1, 1, 1, MAC_B, arp(1, MAC_B, "192.0.2.72", b"\0" * 6, "192.0.2.71"))
+    out += ng_section(">", [(276, 262144, [(2, b"lo"), (9, b"\x09")])], [
+        (6, ng_packet_body(">", 0, (t + 1) * 10**9 + 5, sll2(0x86DD, 1, 772, 0, b"\0" * 6, p["v6_icmp"]))),
+        (3, struct.pack(">I", len(spb_frame)) + _pad4(spb_frame)),
+        (6, ng_packet_body(">", 0, (t + 1) * 10**9 + 999_999_999, sll2(0x0800, 1, 772, 0, b"\0" * 6, p["v4_udp"]))),
+    ])
+    out += ng_section("<", [(101, 262144, [(9, b"\x03")])], [
+        (6, ng_packet_body("<", 0, (t + 2) * 10**3 + 7, p["v6_udp"])),
+        (6, ng_packet_body("<", 0, (t + 2) * 10**3 + 8, p["v4_icmp"])),
+    ])
+    return out
+
+
 def make_truncated():
     """Five good Ethernet/IPv4/UDP records, then a sixth whose header
     promises 100 bytes of which only 30 are present."""
@@ -820,6 +906,8 @@ FILES = {
     "y2038.pcap": make_y2038,
     "y2038.pcapng": make_y2038_ng,
     "two_if.pcapng": make_two_if,
+    "mixed_link.pcapng": make_mixed_link,
+    "multi_section.pcapng": make_multi_section,
     "truncated.pcap": make_truncated,
     "unsupported_link.pcap": make_unsupported_link,
     "malformed.pcap": make_malformed,

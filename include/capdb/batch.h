@@ -6,11 +6,22 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "capdb/packet.h"
 
 namespace capdb {
+
+// One interface of a capture as the store keeps it (the interfaces table).
+struct InterfaceRecord {
+    std::uint32_t if_index = 0;
+    std::string name;  // empty when the file names none
+    std::string description;
+    std::uint32_t linktype = 0;  // DLT
+    std::uint32_t snaplen = 0;
+    std::uint32_t ts_precision = 6;  // decimal digits
+};
 
 // Packets per committed block unless --batch says otherwise: every ingest's
 // default, defined here only.
@@ -39,33 +50,40 @@ struct PacketBatch {
         std::uint32_t preview_off;  // in arena
         std::uint32_t preview_len;
         bool time_invalid;
+        std::uint32_t linktype;      // DLT of its interface
+        std::uint32_t if_index;      // its interface in the capture
         std::uint32_t data_off = 0;  // in payload
         std::uint32_t data_len = 0;  // captured bytes kept; 0 when the batch keeps none
     };
     std::vector<Packet> packets;
     std::vector<std::uint8_t> arena;
     std::vector<std::uint8_t> payload;  // whole captured packets (add_with_data)
+    // Interfaces first seen by the packets of this batch (pcapng describes
+    // them as it goes); stored with the first block that holds them.
+    std::vector<InterfaceRecord> interfaces;
 
     // Appends a packet; preview is copied.
     void add(std::int64_t ts_ns, std::uint32_t caplen, std::uint32_t wirelen, std::int64_t file_offset,
-             const Summary& summary, std::span<const std::uint8_t> preview, bool time_invalid) {
+             const Summary& summary, std::span<const std::uint8_t> preview, bool time_invalid, std::uint32_t linktype,
+             std::uint32_t if_index = 0) {
         packets.push_back({ts_ns, caplen, wirelen, file_offset, summary, static_cast<std::uint32_t>(arena.size()),
-                           static_cast<std::uint32_t>(preview.size()), time_invalid, 0, 0});
+                           static_cast<std::uint32_t>(preview.size()), time_invalid, linktype, if_index});
         arena.insert(arena.end(), preview.begin(), preview.end());
     }
     // Appends a packet and keeps its captured bytes (data, caplen of them)
     // for the packet store; preview and data are copied.
     void add_with_data(std::int64_t ts_ns, std::uint32_t wirelen, std::int64_t file_offset, const Summary& summary,
-                       std::span<const std::uint8_t> data, std::uint32_t preview_len, bool time_invalid) {
+                       std::span<const std::uint8_t> data, std::uint32_t preview_len, bool time_invalid,
+                       std::uint32_t linktype, std::uint32_t if_index = 0) {
         const auto caplen = static_cast<std::uint32_t>(data.size());
         add(ts_ns, caplen, wirelen, file_offset, summary, data.first(std::min(data.size(), std::size_t{preview_len})),
-            time_invalid);
+            time_invalid, linktype, if_index);
         packets.back().data_off = static_cast<std::uint32_t>(payload.size());
         packets.back().data_len = caplen;
         payload.insert(payload.end(), data.begin(), data.end());
     }
     void add(const PacketView& p) {
-        add(p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary, p.preview, p.time_invalid);
+        add(p.ts_ns, p.caplen, p.wirelen, p.file_offset, p.summary, p.preview, p.time_invalid, p.linktype, p.if_index);
     }
     [[nodiscard]] std::span<const std::uint8_t> preview(const Packet& p) const noexcept {
         return {arena.data() + p.preview_off, p.preview_len};
@@ -84,6 +102,7 @@ struct PacketBatch {
         packets.clear();
         arena.clear();
         payload.clear();
+        interfaces.clear();
     }
 };
 

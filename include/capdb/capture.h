@@ -1,4 +1,5 @@
-// Reading packets through libpcap. This is the only module that includes
+// Reading packets: capture files through capdb's own pcap/pcapng reader
+// (capture_file.h); live capture (live.h) is the only module that includes
 // pcap.h, and only in its .cc files.
 #pragma once
 
@@ -7,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace capdb {
 
@@ -19,34 +21,52 @@ struct RawPacket {
     // pcap only: the sub-second field is out of range (us >= 10^6, ns >= 10^9);
     // ts_ns holds the record's whole seconds only, as tcpdump's "(invalid us)".
     bool time_invalid = false;
+    std::uint32_t if_index = 0;  // the capture's interface (pcapng: described in file order; pcap: 0)
+    std::uint32_t linktype = 0;  // DLT of that interface
     std::span<const std::uint8_t> data{};
 };
 
+struct CaptureInterface;
+
 // Reads a pcap or pcapng file (or standard input for "-") at nanosecond
-// precision. Throws InputError naming the file if it cannot be opened or is
-// not a capture.
+// precision, every interface and link type of a pcapng file. Throws
+// InputError naming the file if it cannot be opened or is not a capture.
 //
 // should_stop, if given, is asked before every read of the input (in the
-// calling thread, from inside libpcap: it must not throw); while a pipe or FIFO is quiet it is asked at least every
-// 200 ms, and at once when a signal interrupts the wait. When it returns
-// true the reader stops: next() returns false and interrupted() is true, or
-// the constructor, still waiting for the capture header, throws
-// InterruptedError.
+// calling thread; it must not throw); while a pipe or FIFO is quiet it is
+// asked at least every 200 ms, and at once when a signal interrupts the wait.
+// When it returns true the reader stops: next() returns false and
+// interrupted() is true, or the constructor, still waiting for the capture
+// header, throws InterruptedError.
+//
+// follow (a regular file still being written, `ingest --follow`): the end
+// of the file, even inside a record, is a wait for more rather than the
+// end; next() returns false with idle() true after about 200 ms without new
+// bytes, so that the caller can commit, and reading goes on at the next
+// call. Only should_stop ends it. The file is hashed as it is read.
 class OfflineReader {
 public:
-    explicit OfflineReader(const std::string& path, std::function<bool()> should_stop = {});
+    explicit OfflineReader(const std::string& path, std::function<bool()> should_stop = {}, bool follow = false);
     ~OfflineReader();
     OfflineReader(const OfflineReader&) = delete;
     OfflineReader& operator=(const OfflineReader&) = delete;
 
     // Reads the next packet into out. Returns false at the end of the file,
-    // or when should_stop stopped the reading (see interrupted()).
+    // when should_stop stopped the reading (see interrupted()), or, when
+    // following, after a quiet wait (see idle()).
     // Throws DamagedError naming the file and the packet number when the
     // file is truncated or corrupt mid-record.
     bool next(RawPacket& out);
 
+    // Of the first interface: DLT, and the length records are cut to.
     [[nodiscard]] std::uint32_t linktype() const noexcept;  // DLT
     [[nodiscard]] std::uint32_t snaplen() const noexcept;
+    // Every interface described so far, by index (RawPacket::if_index).
+    [[nodiscard]] const std::vector<CaptureInterface>& interfaces() const noexcept;
+    // Following: the last next() returned false because no bytes came.
+    [[nodiscard]] bool idle() const noexcept;
+    // Following: bytes of a record begun but not yet complete.
+    [[nodiscard]] bool partial_record() const noexcept;
     [[nodiscard]] bool is_pcapng() const noexcept;
     [[nodiscard]] bool is_stdin() const noexcept;
     // Whether should_stop ended the reading before the end of the input.
@@ -59,13 +79,14 @@ public:
     // Decimal digits of the input's timestamps (6 or 9; see SourceHeader);
     // 0 when unknown (pcapng read from a pipe).
     [[nodiscard]] std::uint32_t ts_precision() const noexcept;
-    // Bytes consumed so far (approximate for pcapng), for progress display.
+    // Bytes read from the input so far, for progress display.
     [[nodiscard]] std::uint64_t bytes_read() const noexcept;
     // SHA-256 (lowercase hex) of every byte of the input. For a regular file it
     // is computed on a second thread from the start, and may be asked for at
     // any time (this waits for that thread). For a pipe it is computed as the
-    // bytes stream in: call after the last next(); it reads what libpcap left.
-    // Empty if should_stop stopped that reading.
+    // bytes stream in: call after the last next(); it reads what is left.
+    // Empty if should_stop stopped that reading. When following, it covers
+    // the bytes read so far, and nothing more is read.
     [[nodiscard]] std::string sha256();
 
     struct Impl;

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -22,6 +23,10 @@ std::string format_rfc3339(std::int64_t ts_ns);
 // Floor of ts_ns in seconds (correct for times before 1970).
 std::int64_t epoch_seconds(std::int64_t ts_ns) noexcept;
 
+// The name (if_name) of a capture's interface, empty when unknown. The
+// view must stay valid while the printer runs.
+using InterfaceNames = std::function<std::string_view(CaptureId, std::uint32_t)>;
+
 class Printer {
 public:
     Printer(OutputFormat format, std::FILE* out);
@@ -34,15 +39,20 @@ public:
     // Returns false once output can no longer be written (e.g. EPIPE).
     bool row(const PacketView& p);
     bool flush();
+    // Where the long and json formats find interface names.
+    void set_interface_names(InterfaceNames names) { names_ = std::move(names); }
 
 private:
     OutputFormat format_;
+    InterfaceNames names_;
     std::FILE* out_;
     fmt::memory_buffer buf_;
     bool ok_ = true;
 };
 
 // Appends p in the given format, without a trailing newline, to out.
-void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p);
+// if_name: the name of its interface, empty when unknown (long and json
+// then show its index).
+void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p, std::string_view if_name = {});
 
 }  // namespace capdb

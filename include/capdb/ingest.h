@@ -1,10 +1,12 @@
 // Offline ingest: read a capture file, decode every packet, store it.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "capdb/batch.h"
@@ -27,6 +29,12 @@ struct IngestOptions {
     // always do, unless no_packets (--no-packets: summaries only).
     bool copy = false;
     bool no_packets = false;
+    // Follow a regular file still being written (tail -f): its end is a
+    // wait for more; packets commit at least every second while they come;
+    // only should_stop (or duration) ends the ingest, which is then
+    // complete, or interrupted when it stopped inside a record.
+    bool follow = false;
+    std::optional<std::chrono::nanoseconds> duration;  // follow: stop after this long
 };
 
 struct IngestOutcome {

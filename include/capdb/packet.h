@@ -22,7 +22,8 @@ struct PacketView {
     std::uint32_t caplen = 0;       // bytes captured
     std::uint32_t wirelen = 0;      // bytes on the wire
     std::int64_t file_offset = -1;  // byte offset of the record in the source file; -1 unknown (stdin, live)
-    std::uint32_t linktype = 0;     // DLT as libpcap reports it
+    std::uint32_t linktype = 0;     // DLT (libpcap's numbering) of its interface
+    std::uint32_t if_index = 0;     // its interface in the capture (pcapng: in file order; else 0)
     // The record's sub-second field was out of range (us >= 10^6 or
     // ns >= 10^9): ts_ns holds its whole seconds only, as tcpdump prints
     // them with "(invalid us)".

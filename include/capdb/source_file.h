@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "capdb/capture_file.h"
 #include "capdb/error.h"
 
 namespace capdb {
@@ -101,11 +102,7 @@ private:
     std::span<const std::uint8_t> bytes_at(std::uint64_t seq, std::int64_t offset, std::size_t n, bool ahead);
 
     // pcapng: how an interface's timestamps count (if_tsresol, if_tsoffset).
-    struct TsUnit {
-        bool binary = false;  // 2^-exp s, else 10^-exp s
-        std::uint32_t exp = 6;
-        std::int64_t offset_s = 0;
-    };
+    using TsUnit = pcapng::TsUnit;
     struct Section {
         std::int64_t start = 0;
         std::vector<TsUnit> interfaces;

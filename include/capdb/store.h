@@ -250,6 +250,9 @@ public:
     virtual std::uint64_t remove_unfinished(const std::string& source) = 0;
     // Removes one capture and its packets.
     virtual void remove_capture(CaptureId id) = 0;
+    // A capture's interfaces, by index (none recorded for captures from
+    // before schema 4).
+    [[nodiscard]] virtual std::vector<InterfaceRecord> interfaces(CaptureId /*id*/) { return {}; }
 
     // batch: packets per committed batch; queue_bytes: the bound of the
     // writer's queue.

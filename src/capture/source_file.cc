@@ -11,6 +11,7 @@
 
 #include <fmt/format.h>
 
+#include "capdb/capture_file.h"
 #include "capdb/cursor.h"
 
 namespace capdb {
@@ -20,12 +21,11 @@ namespace {
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
 constexpr std::size_t kPcapRecordHeader = 16;
 constexpr std::size_t kPcapngPacketHeader = 28;  // EPB: type, length, interface, ts x2, caplen, origlen
-constexpr std::uint32_t kBlockSection = 0x0a0d0d0a;
-constexpr std::uint32_t kBlockInterface = 1;
-constexpr std::uint32_t kBlockPacket = 2;  // obsolete Packet Block
-constexpr std::uint32_t kBlockSimple = 3;
-constexpr std::uint32_t kBlockEnhanced = 6;
-constexpr std::uint32_t kMaxSnaplen = 262144;  // libpcap's MAXIMUM_SNAPLEN
+constexpr std::uint32_t kBlockSection = pcapng::kSectionHeader;
+constexpr std::uint32_t kBlockInterface = pcapng::kInterface;
+constexpr std::uint32_t kBlockPacket = pcapng::kObsoletePacket;
+constexpr std::uint32_t kBlockSimple = pcapng::kSimplePacket;
+constexpr std::uint32_t kBlockEnhanced = pcapng::kEnhancedPacket;
 // How much of a file's start is read for its header (and pcapng's first
 // interface descriptions).
 constexpr std::size_t kHeaderProbe = 64 * 1024;
@@ -39,20 +39,7 @@ std::uint32_t tsresol_digits(std::uint8_t v) noexcept {
     return std::min<std::uint32_t>(v, 9);
 }
 
-// Calls on_option(code, value) for each option of a pcapng block, from c
-// (at the first option) to opt_endofopt, the end of c, or the first option
-// that does not fit.
-template <class F>
-void for_each_option(ByteCursor c, bool be, F&& on_option) noexcept {
-    while (c.remaining() >= 4) {
-        const auto code = u16(c, be);
-        const auto len = u16(c, be);
-        if (!code || !len || *code == 0) break;
-        auto value = c.take(*len);
-        if (!value || !c.skip((4u - *len % 4u) % 4u)) break;
-        on_option(*code, *value);
-    }
-}
+using pcapng::for_each_option;
 
 // The options of an interface description block: the finest if_tsresol.
 std::uint32_t interface_precision(ByteCursor c, bool be) noexcept {
@@ -141,7 +128,7 @@ std::optional<std::span<const std::uint8_t>> check_record(const SourceHeader& he
     // that length: the file holds more than was stored.
     auto caplen_ok = [&](std::uint32_t in_file) {
         return in_file == stored.caplen ||
-               (in_file > stored.caplen && (stored.caplen == header.snaplen || stored.caplen == kMaxSnaplen));
+               (in_file > stored.caplen && (stored.caplen == header.snaplen || stored.caplen == kMaxCaplen));
     };
     if (header.format == SourceFormat::pcap) {
         const auto sec = u32(c, be), frac = u32(c, be), incl = u32(c, be), orig = u32(c, be);
@@ -283,26 +270,7 @@ std::span<const std::uint8_t> SourceFile::read(std::uint64_t seq, std::int64_t o
 }
 
 std::optional<std::int64_t> SourceFile::pcapng_ns(const TsUnit& unit, std::uint64_t units) noexcept {
-    // As libpcap reads them at nanosecond precision: whole seconds by the
-    // resolution, plus if_tsoffset; the fraction scaled to nanoseconds.
-    if (unit.binary ? unit.exp > 63 : unit.exp > 19) return std::nullopt;
-    std::uint64_t per_sec = 1;
-    for (std::uint32_t i = 0; i < unit.exp; ++i) per_sec *= unit.binary ? 2 : 10;
-    // libpcap's arithmetic, wrapping where it wraps (u_int64_t).
-    std::uint64_t frac = units % per_sec;
-    if (unit.binary) {
-        frac = frac * 1'000'000'000u / per_sec;
-    } else if (unit.exp < 9) {
-        for (std::uint32_t i = unit.exp; i < 9; ++i) frac *= 10;
-    } else {
-        for (std::uint32_t i = 9; i < unit.exp; ++i) frac /= 10;
-    }
-    const auto sec = static_cast<std::int64_t>(units / per_sec + static_cast<std::uint64_t>(unit.offset_s));
-    // As OfflineReader's to_ns(): saturating beyond int64 nanoseconds.
-    std::int64_t ns = 0;
-    if (__builtin_mul_overflow(sec, kNsPerSec, &ns) || __builtin_add_overflow(ns, static_cast<std::int64_t>(frac), &ns))
-        return sec < 0 ? std::numeric_limits<std::int64_t>::min() : std::numeric_limits<std::int64_t>::max();
-    return ns;
+    return pcapng::timestamp_ns(unit, units);
 }
 
 std::optional<SourceFile::TsUnit> SourceFile::interface_unit(std::span<const std::uint8_t> body, bool be) noexcept {

@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,12 @@ StoreOptions writable_store(const IngestArgs& a) {
     return o;
 }
 
+std::chrono::nanoseconds parse_duration(double seconds) {
+    if (!std::isfinite(seconds) || seconds <= 0 || seconds > 1e9)
+        throw UsageError("--duration must be a positive number of seconds");
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(seconds));
+}
+
 // tcpdump's "N packets captured" wording.
 void print_count(std::uint64_t n, const char* what) {
     std::fprintf(stderr, "%llu packet%s %s\n", static_cast<unsigned long long>(n), n == 1 ? "" : "s", what);
@@ -85,12 +92,7 @@ int run_live(const IngestArgs& a) {
             throw UsageError(fmt::format("--buffer-size must be between 1 and {} bytes", INT_MAX));
         lo.buffer_size = static_cast<std::uint32_t>(*a.buffer_size);
     }
-    if (a.duration) {
-        if (!std::isfinite(*a.duration) || *a.duration <= 0 || *a.duration > 1e9)
-            throw UsageError("--duration must be a positive number of seconds");
-        opts.duration =
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::duration<double>(*a.duration));
-    }
+    if (a.duration) opts.duration = parse_duration(*a.duration);
     if (a.count) {
         if (*a.count < 1) throw UsageError("--count must be at least 1");
         opts.count = static_cast<std::uint64_t>(*a.count);
@@ -130,6 +132,16 @@ int run_ingest(const IngestArgs& a) {
     if (a.live) return run_live(a);
     if (a.files.empty()) throw UsageError("ingest: no capture file given (use - for standard input)");
     IngestOptions opts = store_options<IngestOptions>(a);
+    if (a.duration && !a.follow) throw UsageError("--duration needs --live or --follow");
+    if (a.follow) {
+        if (a.files.size() != 1 || a.files.front() == "-")
+            throw UsageError("--follow reads one capture file (not standard input, which is followed anyway)");
+        struct stat st {};
+        if (::stat(a.files.front().c_str(), &st) == 0 && !S_ISREG(st.st_mode))
+            throw UsageError("--follow reads a regular file (a pipe or FIFO is read to its end anyway)");
+        opts.follow = true;
+        if (a.duration) opts.duration = parse_duration(*a.duration);
+    }
     opts.copy = a.copy;
     opts.no_packets = a.no_packets;
     if (a.no_packets && std::find(a.files.begin(), a.files.end(), "-") == a.files.end())
@@ -142,7 +154,14 @@ int run_ingest(const IngestArgs& a) {
     std::vector<InputError> unreadable;
     for (const std::string& file : a.files) {
         try {
-            check_readable(file);
+            // A followed file may not have its header yet: it only needs to exist.
+            if (a.follow) {
+                struct stat st {};
+                if (::stat(file.c_str(), &st) != 0)
+                    throw InputError(fmt::format("'{}': {}", printable(file), std::strerror(errno)));
+            } else {
+                check_readable(file);
+            }
             break;
         } catch (const InputError& e) {
             unreadable.push_back(e);
@@ -187,8 +206,8 @@ int run_ingest(const IngestArgs& a) {
                 note(Exit::unsupported);
             }
             if (r.interrupted) {
-                std::fprintf(stderr, "capdb: '%s': interrupted; %llu packets committed\n", printable(file).c_str(),
-                             static_cast<unsigned long long>(r.counts.packets));
+                std::fprintf(stderr, "capdb: '%s': interrupted%s; %llu packets committed\n", printable(file).c_str(),
+                             a.follow ? " inside a record" : "", static_cast<unsigned long long>(r.counts.packets));
                 note(Exit::interrupted);
             }
         } catch (const DatabaseError&) {

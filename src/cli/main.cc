@@ -99,9 +99,12 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
     ingest.add_option("--filter", in.filter, "Live: BPF capture filter (tcpdump syntax)")
         ->needs(live)
         ->type_name("EXPR");
-    ingest.add_option("--duration", in.duration, "Live: stop after this many seconds")
-        ->needs(live)
+    ingest.add_option("--duration", in.duration, "Live or --follow: stop after this many seconds")
         ->type_name("SECONDS");
+    ingest
+        .add_flag("--follow", in.follow,
+                  "Keep reading a capture file that is still being written (tail -f), until Ctrl-C or --duration")
+        ->excludes(live);
     ingest.add_option("--count", in.count, "Live: stop after this many packets")
         ->check(kDecimal)
         ->needs(live)

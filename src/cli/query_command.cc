@@ -4,8 +4,10 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -94,9 +96,25 @@ int run_query(const QueryArgs& a) {
     if (filter.capture && !store->capture(*filter.capture))
         throw UsageError(fmt::format("--capture {}: no such capture in '{}' (see 'capdb captures')", *filter.capture,
                                      printable(db)));
+    // Interface names for the long and json formats, read once per capture
+    // (again when a packet names an interface described since).
+    std::map<CaptureId, std::vector<std::string>> names;
+    const InterfaceNames interface_names = [&](CaptureId capture, std::uint32_t if_index) -> std::string_view {
+        auto it = names.find(capture);
+        if (it == names.end() || if_index >= it->second.size()) {
+            std::vector<std::string> list;
+            for (const InterfaceRecord& i : store->interfaces(capture)) {
+                if (i.if_index >= list.size()) list.resize(std::size_t{i.if_index} + 1);
+                list[i.if_index] = i.name;
+            }
+            it = names.insert_or_assign(capture, std::move(list)).first;
+        }
+        return if_index < it->second.size() ? std::string_view(it->second[if_index]) : std::string_view{};
+    };
     if (a.follow) {
         install_signal_handlers();
         Printer printer(*format, stdout);
+        printer.set_interface_names(interface_names);
         printer.begin();
         FollowOptions options;
         options.should_stop = [] { return g_stop != 0; };
@@ -117,6 +135,7 @@ int run_query(const QueryArgs& a) {
         return 0;
     }
     Printer printer(*format, stdout);
+    printer.set_interface_names(interface_names);
     printer.begin();
     store->query(filter, [&](const PacketView& p) { return printer.row(p); });
     printer.flush();

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "capdb/capture.h"
+#include "capdb/capture_file.h"
 #include "capdb/decode.h"
 #include "ingest/resume.h"
 
@@ -133,14 +134,26 @@ private:
 
 IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOptions& options) {
     IngestOutcome out;
-    StreamCommits streaming(options.should_stop);
-    OfflineReader reader(path, streaming.reader_stop());
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point started = Clock::now();
+    std::optional<Clock::time_point> deadline;
+    if (options.duration) deadline = started + std::chrono::ceil<Clock::duration>(*options.duration);
+    // Following, --duration ends the reading as a signal does.
+    std::function<bool()> should_stop = options.should_stop;
+    bool timed_out = false;
+    if (options.follow && deadline)
+        should_stop = [&] {
+            if (Clock::now() >= *deadline) timed_out = true;
+            return timed_out || (options.should_stop && options.should_stop());
+        };
+    StreamCommits streaming(should_stop);
+    OfflineReader reader(path, streaming.reader_stop(), options.follow);
     out.linktype = reader.linktype();
 
     // A file of a size already seen may be a duplicate: settle it before
     // reading, with the hash the reader computes anyway (on its own thread,
     // from the start). Otherwise that hash is ready when the read ends.
-    if (!reader.is_stdin() && reader.file_size() > 0 && store.has_file_of_size(reader.file_size())) {
+    if (!options.follow && !reader.is_stdin() && reader.file_size() > 0 && store.has_file_of_size(reader.file_size())) {
         if (auto existing = store.find_by_sha256(reader.sha256())) {
             out.duplicate = true;
             out.capture = existing->id;
@@ -178,7 +191,8 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     meta.linktype = reader.linktype();
     meta.snaplen = reader.snaplen();
     meta.preview_bytes = std::min(options.preview_bytes, kMaxPreviewBytes);
-    if (!reader.is_stdin() && reader.file_size() > 0) {
+    // A followed file has no final size yet: query -w checks its records.
+    if (!options.follow && !reader.is_stdin() && reader.file_size() > 0) {
         meta.file_size = reader.file_size();
         meta.file_mtime_ns = reader.file_mtime_ns();
     }
@@ -211,7 +225,6 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     };
 
     ProgressBar progress(options.progress, reader.file_size() > (64u << 20) ? reader.file_size() : 0);
-    const std::uint32_t linktype = reader.linktype();
     RawPacket raw;
     // Packets go into a batch as they are read and decoded; a full batch
     // moves to the writer's storage thread.
@@ -219,16 +232,42 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     std::uint32_t room = writer->batch_room();
     if (reader.file_size() == 0) streaming.start(*writer, batch, room);
     std::uint64_t seq = out.resumed;
+    std::size_t interfaces_stored = 0;  // interfaces handed to the writer so far
+    // Following: what was read is committed at least every second.
+    Clock::time_point last_commit = Clock::now();
+    bool uncommitted = false;
+    const auto commit = [&] {
+        writer->append(std::move(batch));
+        batch = writer->spare_batch();
+        room = writer->batch_room();
+        writer->request_commit();
+        uncommitted = false;
+        last_commit = Clock::now();
+    };
     try {
         std::uint64_t n = 0;
-        while (reader.next(raw)) {
-            const Summary summary = decode(linktype, raw.data);
+        for (;;) {
+            if (!reader.next(raw)) {
+                if (!reader.idle()) break;
+                if (uncommitted) commit();  // a quiet file: commit what came
+                continue;
+            }
+            // Interfaces (pcapng describes them as it goes) are stored with
+            // the first block that may use them.
+            const auto& interfaces = reader.interfaces();
+            for (; interfaces_stored < interfaces.size(); ++interfaces_stored) {
+                const CaptureInterface& i = interfaces[interfaces_stored];
+                batch.interfaces.push_back(
+                    {i.index, i.name, i.description, i.linktype, i.effective_snaplen(), i.ts_precision()});
+            }
+            const Summary summary = decode(raw.linktype, raw.data);
             if (keep)
                 batch.add_with_data(raw.ts_ns, raw.wirelen, raw.file_offset, summary, raw.data, meta.preview_bytes,
-                                    raw.time_invalid);
+                                    raw.time_invalid, raw.linktype, raw.if_index);
             else
                 batch.add(raw.ts_ns, raw.caplen, raw.wirelen, raw.file_offset, summary,
-                          raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes)), raw.time_invalid);
+                          raw.data.first(std::min<std::size_t>(raw.data.size(), meta.preview_bytes)), raw.time_invalid,
+                          raw.linktype, raw.if_index);
             out.counts.add(summary, raw.wirelen);
             last = {seq++, raw.file_offset, {raw.ts_ns, raw.caplen, raw.wirelen, raw.time_invalid}};
             if (batch.size() >= room) {
@@ -238,6 +277,10 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             }
             streaming.added();
             if ((++n & 0x3fff) == 0) progress.update(reader.bytes_read());
+            if (options.follow) {
+                uncommitted = true;
+                if (Clock::now() - last_commit >= std::chrono::seconds(1)) commit();
+            }
         }
         writer->append(std::move(batch));
     } catch (const DatabaseError& e) {
@@ -265,6 +308,11 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     streaming.rethrow_if_failed();
     // Draining a pipe to the end for its hash may be interrupted too.
     std::string sha;
+    if (options.follow && reader.interrupted() && !reader.partial_record()) {
+        // The normal end of following: a signal (or --duration) between records.
+        writer->finish(CaptureState::complete, reader.sha256(), std::nullopt);
+        return out;
+    }
     if (!reader.interrupted()) sha = reader.sha256();
     if (reader.interrupted()) {
         // What was read is committed and stays; a later ingest of the same

@@ -52,13 +52,16 @@ std::uint64_t capture_loop(LiveCapture& capture, const LiveIngestOptions& option
     Clock::time_point last_request = start;
     bool uncommitted = false;  // packets appended since the last commit request
     PacketBatch batch = writer.spare_batch();
+    // The one interface, stored with the first block.
+    batch.interfaces.push_back({0, capture.device(), {}, linktype, capture.snaplen(), 9});
     const LiveCapture::PacketHandler on_packet = [&](const RawPacket& raw) {
         const Summary summary = decode(linktype, raw.data);
         if (keep)
-            batch.add_with_data(raw.ts_ns, raw.wirelen, -1, summary, raw.data, preview_bytes, raw.time_invalid);
+            batch.add_with_data(raw.ts_ns, raw.wirelen, -1, summary, raw.data, preview_bytes, raw.time_invalid, linktype);
         else
             batch.add(raw.ts_ns, raw.caplen, raw.wirelen, -1, summary,
-                      raw.data.first(std::min<std::size_t>(raw.data.size(), preview_bytes)), raw.time_invalid);
+                      raw.data.first(std::min<std::size_t>(raw.data.size(), preview_bytes)), raw.time_invalid,
+                      linktype);
         counts.add(summary, raw.wirelen);
     };
     for (;;) {

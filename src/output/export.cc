@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -35,6 +36,14 @@ struct Source {
     std::size_t open_segment = 0;       // the segment `file` reads, when store
     std::uint32_t snaplen = 0;
     std::uint32_t ts_precision = 9;
+    std::vector<InterfaceRecord> interfaces;  // by index; none for captures from before schema 4
+
+    // The snaplen of a packet's interface (the capture's when unknown).
+    [[nodiscard]] std::uint32_t snaplen_of(const PacketView& p) const noexcept {
+        return p.if_index < interfaces.size() && interfaces[p.if_index].if_index == p.if_index
+                   ? interfaces[p.if_index].snaplen
+                   : snaplen;
+    }
 };
 
 // The file that holds packet seq of s: its original file, or the segment
@@ -66,13 +75,16 @@ Source open_source(Store& store, CaptureId id, std::uint64_t first_seq) {
     Source s;
     s.id = id;
     s.snaplen = m.snaplen;
+    s.interfaces = store.interfaces(id);
     if (m.packets_at == PacketsAt::store) {
         s.store = true;
         s.segments = store.segments(id);
         s.ts_precision = file_for(s, first_seq).header().ts_precision > 6 ? 9 : 6;
         return s;
     }
-    if (m.packets_at == PacketsAt::none || m.live || m.source == "-" || !m.file_size)
+    // A file followed as it grew (ingest --follow) has no recorded size:
+    // its records are still checked one by one.
+    if (m.packets_at == PacketsAt::none || m.live || m.source == "-")
         throw SourceError(fmt::format(
             "capture {} ('{}', packet {}) was {}: capdb keeps no copy of its packets, so they cannot be written", id,
             printable(m.source), first_seq + 1,
@@ -126,7 +138,7 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
                                           p.capture, p.seq + 1));
         if (it->second.store) (void)file_for(it->second, p.seq);  // each segment checked before a byte is written
         linktypes.insert(p.linktype);
-        interfaces.insert({p.linktype, it->second.snaplen, it->second.ts_precision});
+        interfaces.insert({p.linktype, it->second.snaplen_of(p), it->second.ts_precision});
         max_caplen = std::max(max_caplen, p.caplen);
         return true;
     });
@@ -142,8 +154,8 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
         }
         plan.linktype = linktypes.empty() ? 1 : *linktypes.begin();  // no packets: Ethernet, as tcpdump -w does
         plan.snaplen = max_caplen;
+        for (const auto& iface : interfaces) plan.snaplen = std::max(plan.snaplen, std::get<1>(iface));
         for (const auto& [id, s] : sources) {
-            plan.snaplen = std::max(plan.snaplen, s.snaplen);
             plan.nanosecond = plan.nanosecond || s.ts_precision > 6;
         }
         if (plan.snaplen == 0) plan.snaplen = 262144;
@@ -197,7 +209,7 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
         po.ts_ns = p.ts_ns;
         po.wirelen = p.wirelen;
         po.linktype = p.linktype;
-        po.snaplen = s.snaplen;
+        po.snaplen = s.snaplen_of(p);
         po.ts_precision = s.ts_precision;
         po.data = file_for(s, p.seq).read(p.seq, p.file_offset, stored);
         writer.write(po);

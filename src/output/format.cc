@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "capdb/error.h"
 #include "capdb/filter.h"
 
 namespace capdb {
@@ -155,7 +156,14 @@ void format_line(fmt::memory_buffer& out, const PacketView& p) {
     append(out, "...]");
 }
 
-void format_long(fmt::memory_buffer& out, const PacketView& p) {
+// The interface as long and json show it: its name (escaped as capdb
+// prints names), else "#" and its index.
+std::string interface_label(const PacketView& p, std::string_view if_name) {
+    if (if_name.empty()) return fmt::format("#{}", p.if_index);
+    return printable(if_name);
+}
+
+void format_long(fmt::memory_buffer& out, const PacketView& p, std::string_view if_name) {
     append_rfc3339(out, p.ts_ns);
     out.push_back(' ');
     append_int(out, p.capture);
@@ -176,6 +184,11 @@ void format_long(fmt::memory_buffer& out, const PacketView& p) {
     append_int(out, p.caplen);
     append(out, " len ");
     append_int(out, p.wirelen);
+    append(out, " on ");
+    append(out, interface_label(p, if_name));
+    append(out, " (");
+    append(out, link_type_name(p.linktype));
+    out.push_back(')');
     if (s.fragment) append(out, " fragment");
     // The status column: the decoding status when it is not plain, and
     // invalid-time for a record whose sub-second field was out of range.
@@ -197,7 +210,7 @@ void append_opt(fmt::memory_buffer& out, bool present, Int value, std::string_vi
         append(out, absent);
 }
 
-void format_json(fmt::memory_buffer& out, const PacketView& p) {
+void format_json(fmt::memory_buffer& out, const PacketView& p, std::string_view if_name) {
     const Summary& s = p.summary;
     const bool ip = is_ip(p);
     append(out, "{\"time\":\"");
@@ -239,7 +252,23 @@ void format_json(fmt::memory_buffer& out, const PacketView& p) {
     append_opt(out, s.ethertype != 0, s.ethertype, "null");
     append(out, ",\"offset\":");
     append_opt(out, p.file_offset >= 0, p.file_offset, "null");
-    append(out, ",\"preview\":\"");
+    append(out, ",\"interface\":");
+    append_int(out, p.if_index);
+    append(out, ",\"interface_name\":");
+    if (if_name.empty()) {
+        append(out, "null");
+    } else {
+        // As printable() shows it, then JSON's own escapes.
+        out.push_back('"');
+        for (char c : printable(if_name)) {
+            if (c == '"' || c == '\\') out.push_back('\\');
+            out.push_back(c);
+        }
+        out.push_back('"');
+    }
+    append(out, ",\"link\":\"");
+    append(out, link_type_name(p.linktype));
+    append(out, "\",\"preview\":\"");
     append_hex(out, p.preview);
     append(out, "\"}");
 }
@@ -302,11 +331,11 @@ std::string format_rfc3339(std::int64_t ts_ns) {
     return fmt::to_string(b);
 }
 
-void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p) {
+void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p, std::string_view if_name) {
     switch (format) {
         case OutputFormat::line: format_line(out, p); break;
-        case OutputFormat::long_form: format_long(out, p); break;
-        case OutputFormat::json: format_json(out, p); break;
+        case OutputFormat::long_form: format_long(out, p, if_name); break;
+        case OutputFormat::json: format_json(out, p, if_name); break;
         case OutputFormat::csv: format_csv(out, p); break;
     }
 }
@@ -331,7 +360,8 @@ void Printer::begin() {
 
 bool Printer::row(const PacketView& p) {
     if (!ok_) return false;
-    format_row(buf_, format_, p);
+    const bool named = names_ && (format_ == OutputFormat::long_form || format_ == OutputFormat::json);
+    format_row(buf_, format_, p, named ? names_(p.capture, p.if_index) : std::string_view{});
     buf_.push_back('\n');
     if (buf_.size() >= kFlushBytes) return flush();
     return true;

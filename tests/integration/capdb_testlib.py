@@ -245,11 +245,12 @@ class TempDir:
 # and pcapng (EPB, SPB; other blocks skipped).
 
 class Record:
-    __slots__ = ("number", "offset", "ts_ns", "caplen", "wirelen", "data", "linktype")
+    __slots__ = ("number", "offset", "ts_ns", "caplen", "wirelen", "data", "linktype", "interface")
 
     def __init__(self, number, offset, ts_ns, caplen, wirelen, data, linktype):
         self.number, self.offset, self.ts_ns = number, offset, ts_ns
         self.caplen, self.wirelen, self.data, self.linktype = caplen, wirelen, data, linktype
+        self.interface = 0  # pcapng: numbered across the file's sections
 
 
 class CaptureInfo:
@@ -302,12 +303,14 @@ def _read_pcapng(buf):
     off = 0
     e = "<"
     ifaces = []  # (linktype, snaplen, ns per unit as a fraction (num, den))
+    first_iface = 0  # the number of the section's first interface in the file
     n = 0
     while off + 12 <= len(buf):
         btype = struct.unpack(e + "I", buf[off:off + 4])[0]
         if btype == 0x0A0D0D0A:
             bom = buf[off + 8:off + 12]
             e = "<" if bom == b"\x4d\x3c\x2b\x1a" else ">"
+            first_iface += len(ifaces)  # interfaces are numbered across sections
             ifaces = []
         blen = struct.unpack(e + "I", buf[off + 4:off + 8])[0]
         if blen < 12 or off + blen > len(buf):
@@ -326,13 +329,17 @@ def _read_pcapng(buf):
                         num, den = 10**9, 10 ** r
             ifaces.append((linktype, snaplen, num, den))
             info.linktypes.append(linktype)
-        elif btype == 6:  # EPB
-            iface, hi, lo, caplen, wirelen = struct.unpack(e + "IIIII", body[:20])
+        elif btype in (6, 2):  # EPB, obsolete packet block (16-bit interface, drops count)
+            if btype == 6:
+                iface, hi, lo, caplen, wirelen = struct.unpack(e + "IIIII", body[:20])
+            else:
+                iface, _, hi, lo, caplen, wirelen = struct.unpack(e + "HHIIII", body[:20])
             linktype, _, num, den = ifaces[iface]
             units = (hi << 32) | lo
             n += 1
             info.records.append(Record(n, off, units * num // den, caplen, wirelen,
                                        body[20:20 + caplen], linktype))
+            info.records[-1].interface = first_iface + iface
         elif btype == 3:  # SPB: interface 0, no timestamp
             wirelen = struct.unpack(e + "I", body[:4])[0]
             linktype, snaplen, _, _ = ifaces[0]
@@ -341,6 +348,7 @@ def _read_pcapng(buf):
                 caplen = min(caplen, snaplen)
             n += 1
             info.records.append(Record(n, off, 0, caplen, wirelen, body[4:4 + caplen], linktype))
+            info.records[-1].interface = first_iface
         off += blen
     return info
 

@@ -511,7 +511,10 @@ class TestFormats(CapdbCase):
         ints = ("ts_ns", "capture", "packet", "proto", "sport", "dport", "caplen", "wirelen", "linktype",
                 "ethertype", "offset")
         for obj, row in zip(objs, rows):
-            self.assertEqual(set(obj), set(lib.CSV_HEADER), obj)
+            # The CSV fields, and the packet's interface (json only).
+            self.assertEqual(set(obj), set(lib.CSV_HEADER) | {"interface", "interface_name", "link"}, obj)
+            self.assertEqual((obj["interface"], obj["interface_name"]), (0, None), obj)
+            self.assertEqual(obj["link"], "EN10MB", obj)
             for k in ("time", "status", "preview"):
                 self.assertIsInstance(obj[k], str, (k, obj))
             for k in ("src", "dst"):

@@ -157,12 +157,12 @@ TEST(FormatRow, V6WithPortsFragmentAndStatus) {
               "Time: 1490492402, fe80::1ff:fe23:4567:890a --> ::1.2.3.4, 1514 bytes: [001BA0FF7E...]");
     EXPECT_EQ(row(OutputFormat::long_form, p),
               "2017-03-26T01:40:02.123456789Z 12:42 TCP [fe80::1ff:fe23:4567:890a]:65535 --> [::1.2.3.4]:0 caplen 5 "
-              "len 1514 fragment [truncated]");
+              "len 1514 on #0 (EN10MB) fragment [truncated]");
     EXPECT_EQ(row(OutputFormat::json, p),
               R"({"time":"2017-03-26T01:40:02.123456789Z","ts_ns":1490492402123456789,"capture":12,"packet":42,)"
               R"("status":"truncated","src":"fe80::1ff:fe23:4567:890a","dst":"::1.2.3.4","proto":6,"sport":65535,)"
               R"("dport":0,"caplen":5,"wirelen":1514,"linktype":1,"ethertype":34525,"offset":9000,)"
-              R"("preview":"001BA0FF7E"})");
+              R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, p),
               "2017-03-26T01:40:02.123456789Z,1490492402123456789,12,42,truncated,fe80::1ff:fe23:4567:890a,"
               "::1.2.3.4,6,65535,0,5,1514,1,34525,9000,001BA0FF7E");
@@ -179,12 +179,14 @@ TEST(FormatRow, V4UnknownProtoNoPortsNoOffset) {
     p.ts_ns = -1;
     p.file_offset = -1;
     EXPECT_EQ(row(OutputFormat::line, p), "Time: -1, 255.255.255.255 --> 0.0.0.0, 1514 bytes: [001BA0FF7E...]");
-    EXPECT_EQ(row(OutputFormat::long_form, p),
-              "1969-12-31T23:59:59.999999999Z 12:42 proto 200 255.255.255.255 --> 0.0.0.0 caplen 5 len 1514");
+    EXPECT_EQ(
+        row(OutputFormat::long_form, p),
+        "1969-12-31T23:59:59.999999999Z 12:42 proto 200 255.255.255.255 --> 0.0.0.0 caplen 5 len 1514 on #0 (EN10MB)");
     EXPECT_EQ(row(OutputFormat::json, p),
               R"({"time":"1969-12-31T23:59:59.999999999Z","ts_ns":-1,"capture":12,"packet":42,"status":"ok",)"
               R"("src":"255.255.255.255","dst":"0.0.0.0","proto":200,"sport":null,"dport":null,"caplen":5,)"
-              R"("wirelen":1514,"linktype":1,"ethertype":2048,"offset":null,"preview":"001BA0FF7E"})");
+              R"("wirelen":1514,"linktype":1,"ethertype":2048,"offset":null,)"
+              R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, p),
               "1969-12-31T23:59:59.999999999Z,-1,12,42,ok,255.255.255.255,0.0.0.0,200,,,5,1514,1,2048,,001BA0FF7E");
 
@@ -193,8 +195,9 @@ TEST(FormatRow, V4UnknownProtoNoPortsNoOffset) {
     s.src_port = 53;
     s.dst_port = 5353;
     s.src = *parse_address("10.0.100.9");
-    EXPECT_EQ(row(OutputFormat::long_form, p),
-              "1969-12-31T23:59:59.999999999Z 12:42 UDP 10.0.100.9:53 --> 0.0.0.0:5353 caplen 5 len 1514");
+    EXPECT_EQ(
+        row(OutputFormat::long_form, p),
+        "1969-12-31T23:59:59.999999999Z 12:42 UDP 10.0.100.9:53 --> 0.0.0.0:5353 caplen 5 len 1514 on #0 (EN10MB)");
     EXPECT_EQ(row(OutputFormat::csv, p),
               "1969-12-31T23:59:59.999999999Z,-1,12,42,ok,10.0.100.9,0.0.0.0,17,53,5353,5,1514,1,2048,,001BA0FF7E");
 }
@@ -210,11 +213,13 @@ TEST(FormatRow, NonIpAtTheEndsOfTime) {
     q.summary.ethertype = 0x0806;
     q.preview = kPreview;
     EXPECT_EQ(row(OutputFormat::line, q), "Time: -9223372037, ARP, 60 bytes: [001BA0FF7E...]");
-    EXPECT_EQ(row(OutputFormat::long_form, q), "1677-09-21T00:12:43.145224192Z 3:1 ARP caplen 42 len 60");
+    EXPECT_EQ(row(OutputFormat::long_form, q),
+              "1677-09-21T00:12:43.145224192Z 3:1 ARP caplen 42 len 60 on #0 (EN10MB)");
     EXPECT_EQ(row(OutputFormat::json, q),
               R"({"time":"1677-09-21T00:12:43.145224192Z","ts_ns":-9223372036854775808,"capture":3,"packet":1,)"
               R"("status":"non_ip","src":null,"dst":null,"proto":null,"sport":null,"dport":null,"caplen":42,)"
-              R"("wirelen":60,"linktype":1,"ethertype":2054,"offset":null,"preview":"001BA0FF7E"})");
+              R"("wirelen":60,"linktype":1,"ethertype":2054,"offset":null,)"
+              R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, q),
               "1677-09-21T00:12:43.145224192Z,-9223372036854775808,3,1,non_ip,,,,,,42,60,1,2054,,001BA0FF7E");
 
@@ -224,7 +229,7 @@ TEST(FormatRow, NonIpAtTheEndsOfTime) {
     q.ts_ns = std::numeric_limits<std::int64_t>::max();
     EXPECT_EQ(row(OutputFormat::line, q), "Time: 9223372036, DLT 147, 60 bytes: [001BA0FF7E...]");
     EXPECT_EQ(row(OutputFormat::long_form, q),
-              "2262-04-11T23:47:16.854775807Z 3:1 DLT 147 caplen 42 len 60 [unsupported]");
+              "2262-04-11T23:47:16.854775807Z 3:1 DLT 147 caplen 42 len 60 on #0 (DLT 147) [unsupported]");
     EXPECT_EQ(row(OutputFormat::csv, q),
               "2262-04-11T23:47:16.854775807Z,9223372036854775807,3,1,unsupported,,,,,,42,60,147,,,001BA0FF7E");
 }
@@ -243,19 +248,47 @@ TEST(FormatRow, InvalidTime) {
     p.time_invalid = true;
     EXPECT_EQ(row(OutputFormat::line, p), "Time: 1600000000, 192.0.2.1 --> 192.0.2.2, 1514 bytes: [001BA0FF7E...]");
     EXPECT_EQ(row(OutputFormat::long_form, p),
-              "2020-09-13T12:26:40.000000000Z 12:42 UDP 192.0.2.1 --> 192.0.2.2 caplen 5 len 1514 [invalid-time]");
+              "2020-09-13T12:26:40.000000000Z 12:42 UDP 192.0.2.1 --> 192.0.2.2 caplen 5 len 1514 on #0 (EN10MB) "
+              "[invalid-time]");
     EXPECT_EQ(row(OutputFormat::json, p),
               R"({"time":"2020-09-13T12:26:40.000000000Z","ts_ns":1600000000000000000,"time_invalid":true,)"
               R"("capture":12,"packet":42,"status":"ok","src":"192.0.2.1","dst":"192.0.2.2","proto":17,)"
               R"("sport":null,"dport":null,"caplen":5,"wirelen":1514,"linktype":1,"ethertype":2048,"offset":9000,)"
-              R"("preview":"001BA0FF7E"})");
+              R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, p),
               "2020-09-13T12:26:40.000000000Z,1600000000000000000,12,42,ok,192.0.2.1,192.0.2.2,17,,,5,1514,1,2048,"
               "9000,001BA0FF7E");
     s.status = Status::truncated;
     EXPECT_EQ(row(OutputFormat::long_form, p),
-              "2020-09-13T12:26:40.000000000Z 12:42 UDP 192.0.2.1 --> 192.0.2.2 caplen 5 len 1514 "
-              "[truncated,invalid-time]");
+              "2020-09-13T12:26:40.000000000Z 12:42 UDP 192.0.2.1 --> 192.0.2.2 caplen 5 len 1514 on #0 "
+              "(EN10MB) [truncated,invalid-time]");
+}
+
+// A packet's interface by name when it has one (escaped: names come from
+// files), by number otherwise; the line and csv formats do not show it.
+TEST(FormatRow, InterfaceNameAndLinkType) {
+    PacketView p;
+    p.capture = 1;
+    p.seq = 0;
+    p.linktype = 113;
+    p.if_index = 2;
+    p.caplen = p.wirelen = 60;
+    p.summary.status = Status::non_ip;
+    p.summary.ethertype = 0x0806;
+    fmt::memory_buffer b;
+    format_row(b, OutputFormat::long_form, p, "any\x1b\"\\");
+    EXPECT_TRUE(fmt::to_string(b).ends_with(R"(caplen 60 len 60 on any\x1b"\\ (LINUX_SLL))")) << fmt::to_string(b);
+    b.clear();
+    format_row(b, OutputFormat::json, p, "any\x1b\"\\");
+    EXPECT_NE(fmt::to_string(b).find(R"("interface":2,"interface_name":"any\\x1b\"\\\\","link":"LINUX_SLL")"),
+              std::string::npos)
+        << fmt::to_string(b);
+    b.clear();
+    format_row(b, OutputFormat::line, p, "any");
+    EXPECT_EQ(fmt::to_string(b).find("any"), std::string::npos);
+    b.clear();
+    format_row(b, OutputFormat::long_form, p);
+    EXPECT_TRUE(fmt::to_string(b).ends_with(" on #2 (LINUX_SLL)")) << fmt::to_string(b);
 }
 
 TEST(FormatRfc3339, Extremes) {

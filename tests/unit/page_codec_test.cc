@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <zstd.h>
+
 #include <algorithm>
 #include <random>
 #include <set>
@@ -19,6 +21,7 @@ void expect_same(const PacketView& a, const PacketView& b) {
     EXPECT_EQ(a.wirelen, b.wirelen);
     EXPECT_EQ(a.file_offset, b.file_offset);
     EXPECT_EQ(a.linktype, b.linktype);
+    EXPECT_EQ(a.if_index, b.if_index);
     EXPECT_EQ(a.time_invalid, b.time_invalid);
     EXPECT_EQ(a.summary.status, b.summary.status);
     EXPECT_EQ(a.summary.network, b.summary.network);
@@ -58,7 +61,7 @@ std::vector<RowRef> refs(const PacketBatch& batch) {
 
 void encode_all(const PacketBatch& batch, EncodedPage& page) {
     PageEncoder enc;
-    enc.encode(refs(batch), 1, page);
+    enc.encode(refs(batch), page);
 }
 
 TEST(PageCodec, RoundTripsEveryField) {
@@ -90,6 +93,78 @@ TEST(PageCodec, RoundTripsEveryField) {
     }
     EXPECT_EQ(page.ts_min, lo);
     EXPECT_EQ(page.ts_max, hi);
+}
+
+// Rows of several interfaces and link types (a pcapng file) keep each its
+// own; a page of one interface writes no per-row interface stream.
+TEST(PageCodec, EachRowKeepsItsInterface) {
+    auto packets = testing::random_packets(kPageRows, 9);
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        packets[i].view.if_index = static_cast<std::uint32_t>(i % 3);
+        packets[i].view.linktype = i % 3 == 0 ? 1u : i % 3 == 1 ? 113u : 12u;
+    }
+    PacketBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    EncodedPage page;
+    encode_all(batch, page);
+    DecodedPage dec;
+    dec.decode(page.data, 1, 0);
+    ASSERT_EQ(dec.packets().size(), packets.size());
+    for (std::size_t i = 0; i < packets.size(); ++i) {
+        SCOPED_TRACE(i);
+        expect_same(packets[i].get(), dec.packets()[i]);
+    }
+    // One interface: the same page but for the stream.
+    PacketBatch one;
+    for (auto& p : packets) {
+        p.view.if_index = 4;
+        p.view.linktype = 276;
+        one.add(p.get());
+    }
+    EncodedPage single;
+    encode_all(one, single);
+    dec.decode(single.data, 1, 0);
+    for (const auto& p : dec.packets()) {
+        EXPECT_EQ(p.if_index, 4u);
+        EXPECT_EQ(p.linktype, 276u);
+    }
+}
+
+// A version-3 page (schema 2 and 3 databases hold only those) still
+// decodes: every row on interface 0 with the page's link type.
+TEST(PageCodec, Version3PagesStillDecode) {
+    const std::vector<std::uint8_t> raw = {
+        3,                                      // version
+        1,                                      // rows
+        113,                                    // link type (varint)
+        0x80, 0x01,                             // zigzag(ts_min) = zigzag(64)
+        0,                                      // dictionary size
+        1,    1,    1,    1, 1, 1, 2, 0, 0, 3,  // the ten stream sizes
+        0,                                      // seq
+        0,                                      // ts - ts_min
+        60,                                     // caplen
+        0,                                      // wire - caplen
+        48,                                     // zigzag(offset 24)
+        1,                                      // flags: non_ip, no network
+        0x08, 0x06,                             // ethertype
+        2,    0xaa, 0xbb,                       // preview
+    };
+    std::vector<std::uint8_t> compressed(ZSTD_compressBound(raw.size()));
+    compressed.resize(ZSTD_compress(compressed.data(), compressed.size(), raw.data(), raw.size(), 1));
+    DecodedPage dec;
+    dec.decode(compressed, 7, 100);
+    ASSERT_EQ(dec.packets().size(), 1u);
+    const PacketView& p = dec.packets()[0];
+    EXPECT_EQ(p.linktype, 113u);
+    EXPECT_EQ(p.if_index, 0u);
+    EXPECT_EQ(p.ts_ns, 64);
+    EXPECT_EQ(p.caplen, 60u);
+    EXPECT_EQ(p.wirelen, 60u);
+    EXPECT_EQ(p.file_offset, 24);
+    EXPECT_EQ(p.summary.status, Status::non_ip);
+    EXPECT_EQ(p.summary.ethertype, 0x0806);
+    EXPECT_EQ(p.preview.size(), 2u);
+    EXPECT_EQ(p.seq, 100u);
 }
 
 // Packets stored with --preview-bytes 0: the batch's preview arena stays
@@ -186,7 +261,7 @@ TEST(PageCodec, GroupedRowsKeepTheirPacketNumbers) {
     for (std::size_t start = 0; start < rows.size(); start += kPageRows) {
         const auto page_rows = std::span<const RowRef>(rows).subspan(start, kPageRows);
         EncodedPage page;
-        enc.encode(page_rows, 1, page);
+        enc.encode(page_rows, page);
         ASSERT_EQ(page.addresses.size(), page.address_ids.size());
         for (std::size_t k = 0; k < page.addresses.size(); ++k)
             EXPECT_EQ(table[page.address_ids[k]], page.addresses[k]);

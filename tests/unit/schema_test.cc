@@ -232,3 +232,46 @@ TEST(Schema, Version3WithoutResumeColumnsIsReadAsItIsAndMigratedOnlyWhenWritten)
 
 }  // namespace
 }  // namespace capdb
+
+namespace capdb {
+namespace {
+
+// A version-3 database (no interfaces table) reads as it is, its captures
+// without interfaces, and gains the table when opened for writing.
+TEST(Schema, Version3IsReadAsItIsAndMigratedOnlyWhenWritten) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v3.db", 3);
+    set_pragma(path, "DROP TABLE interfaces");
+    const std::string before = file_bytes(path);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        EXPECT_TRUE(s->interfaces(1).empty());
+        EXPECT_EQ(s->captures().size(), 1u);
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
+    EXPECT_EQ(user_version(path), 3);
+    {
+        auto s = open_sqlite_store(path, {.read_only = false, .create = true});
+        CaptureMeta meta;
+        meta.source = "y";
+        auto w = s->begin_capture(meta, 10);
+        PacketBatch batch;
+        batch.interfaces.push_back({0, "eth0", "uplink", 1, 1500, 9});
+        for (const auto& p : testing::random_packets(3, 4)) batch.add(p.get());
+        w->append(std::move(batch));
+        w->finish(CaptureState::complete, "y", std::nullopt);
+    }
+    EXPECT_EQ(user_version(path), store::kSchemaVersion);
+    auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+    EXPECT_TRUE(s->interfaces(1).empty());
+    const auto ifaces = s->interfaces(2);
+    ASSERT_EQ(ifaces.size(), 1u);
+    EXPECT_EQ(ifaces[0].name, "eth0");
+    EXPECT_EQ(ifaces[0].description, "uplink");
+    EXPECT_EQ(ifaces[0].linktype, 1u);
+    EXPECT_EQ(ifaces[0].snaplen, 1500u);
+    EXPECT_EQ(ifaces[0].ts_precision, 9u);
+}
+
+}  // namespace
+}  // namespace capdb

@@ -84,7 +84,7 @@ std::vector<PacketBatch> block_of(std::uint32_t n, std::int64_t t0, std::uint8_t
     for (std::uint32_t i = 0; i < n; ++i) {
         std::vector<std::uint8_t> data(1 + i * 7, static_cast<std::uint8_t>(fill + i));
         block[i < n / 2 ? 0 : 1].add_with_data(t0 + i * 1000, static_cast<std::uint32_t>(data.size() + 4), -1, {}, data,
-                                               16, false);
+                                               16, false, 1);
     }
     return block;
 }

@@ -28,8 +28,10 @@ enum StreamId : std::size_t {
     kIp,         // IP rows: proto byte, src index varint, dst index varint
     kPorts,      // rows with ports: 2+2 bytes big-endian
     kPreview,    // per row: length varint, then that many bytes
+    kInterface,  // version 4, pages with several interfaces: per row, varint index into the interface dictionary
     kStreamCount
 };
+constexpr std::size_t kStreamsV3 = kInterface;
 
 // Most bytes one row can add to each stream.
 constexpr std::array<std::size_t, kStreamCount> kRowBound{
@@ -43,6 +45,7 @@ constexpr std::array<std::size_t, kStreamCount> kRowBound{
     1 + 5 + 5,  // kIp
     4,          // kPorts
     5,          // kPreview (plus the bytes themselves)
+    5,          // kInterface
 };
 
 // Readers of a decoded page: any overrun means the page is corrupt.
@@ -85,9 +88,15 @@ std::uint32_t PageEncoder::intern(std::uint32_t id, const Address& a, EncodedPag
     return slot;
 }
 
-void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out) {
+void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
     out.addresses.clear();
     out.address_ids.clear();
+    interfaces_.clear();
+    for (const RowRef& r : rows) {
+        const std::pair<std::uint32_t, std::uint32_t> key{r.packet->if_index, r.packet->linktype};
+        if (std::find(interfaces_.begin(), interfaces_.end(), key) == interfaces_.end()) interfaces_.push_back(key);
+    }
+    const bool several = interfaces_.size() > 1;
 
     std::int64_t ts_min = rows.front().packet->ts_ns, ts_max = ts_min;
     std::size_t preview_bytes = 0;
@@ -136,6 +145,11 @@ void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, E
         }
         w[kPreview].varint(p.preview_len);
         w[kPreview].bytes(r.preview, p.preview_len);
+        if (several) {
+            const std::pair<std::uint32_t, std::uint32_t> key{p.if_index, p.linktype};
+            w[kInterface].varint(static_cast<std::uint64_t>(std::find(interfaces_.begin(), interfaces_.end(), key) -
+                                                            interfaces_.begin()));
+        }
     }
     // The page's dictionary is complete: reset the map for the next page.
     for (std::uint32_t id : out.address_ids) page_index_[id] = kNoAddress;
@@ -147,12 +161,17 @@ void PageEncoder::encode(std::span<const RowRef> rows, std::uint32_t linktype, E
         streams_total += size[k];
     }
     // Header, dictionary, stream sizes, then the streams back to back.
-    const std::size_t bound = 1 + 4 * 10 + out.addresses.size() * 17 + kStreamCount * 10 + streams_total;
+    const std::size_t bound =
+        1 + 4 * 10 + interfaces_.size() * 10 + out.addresses.size() * 17 + kStreamCount * 10 + streams_total;
     if (raw_.size() < bound) raw_.resize(bound);
     ByteWriter h{raw_.data()};
     h.byte(kPageVersion);
     h.varint(rows.size());
-    h.varint(linktype);
+    h.varint(interfaces_.size());
+    for (const auto& [if_index, linktype] : interfaces_) {
+        h.varint(if_index);
+        h.varint(linktype);
+    }
     h.varint(zigzag(ts_min));
     h.varint(out.addresses.size());
     for (const Address& a : out.addresses) {
@@ -188,10 +207,24 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
 
     StoredReader hdr = page_reader(raw_);
-    if (hdr.u8() != kPageVersion) corrupt("unknown page version");
+    const std::uint8_t version = hdr.u8();
+    if (version != kPageVersion && version != 3) corrupt("unknown page version");
     const std::uint64_t count = hdr.varint();
     if (count > kPageRows) corrupt("row count");
-    const auto linktype = static_cast<std::uint32_t>(hdr.varint());
+    interfaces_.clear();
+    if (version == 3) {
+        interfaces_.emplace_back(0, static_cast<std::uint32_t>(hdr.varint()));
+    } else {
+        const std::uint64_t nifaces = hdr.varint();
+        if (nifaces == 0 || nifaces > std::max<std::uint64_t>(count, 1)) corrupt("interface count");
+        for (std::uint64_t k = 0; k < nifaces; ++k) {
+            const std::uint64_t if_index = hdr.varint();
+            const std::uint64_t linktype = hdr.varint();
+            if (if_index > UINT32_MAX || linktype > UINT32_MAX) corrupt("interface");
+            interfaces_.emplace_back(static_cast<std::uint32_t>(if_index), static_cast<std::uint32_t>(linktype));
+        }
+    }
+    const std::size_t nstreams = version == 3 ? kStreamsV3 : kStreamCount;
     std::int64_t ts = unzigzag(hdr.varint());
     const std::uint64_t ndict = hdr.varint();
     if (ndict > 2 * count) corrupt("dictionary size");
@@ -208,10 +241,10 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
             corrupt("address length");
     }
     std::array<std::uint64_t, kStreamCount> sizes{};
-    for (auto& s : sizes) s = hdr.varint();
+    for (std::size_t k = 0; k < nstreams; ++k) sizes[k] = hdr.varint();
     std::array<StoredReader, kStreamCount> streams{page_reader({}), page_reader({}), page_reader({}), page_reader({}),
                                                    page_reader({}), page_reader({}), page_reader({}), page_reader({}),
-                                                   page_reader({}), page_reader({})};
+                                                   page_reader({}), page_reader({}), page_reader({})};
     // The streams follow the header back to back, up to the page's end.
     std::size_t pos = raw_.size();
     {
@@ -291,12 +324,19 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         const std::uint64_t plen = streams[kPreview].varint();
         if (plen > kMaxPreviewBytes) corrupt("preview length");
         const auto preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+        std::size_t iface = 0;
+        if (interfaces_.size() > 1) {
+            const std::uint64_t k = streams[kInterface].varint();
+            if (k >= interfaces_.size()) corrupt("interface index");
+            iface = static_cast<std::size_t>(k);
+        }
         if (!address_ok) continue;
 
         PacketView& p = packets_.emplace_back();
         p.capture = capture;
         p.seq = first_seq + static_cast<std::uint64_t>(index);
-        p.linktype = linktype;
+        p.if_index = interfaces_[iface].first;
+        p.linktype = interfaces_[iface].second;
         p.ts_ns = ts;
         p.caplen = static_cast<std::uint32_t>(caplen);
         p.wirelen = static_cast<std::uint32_t>(wire);

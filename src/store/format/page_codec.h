@@ -27,8 +27,11 @@ namespace capdb::store {
 
 // Version of the page layout, the first byte of every uncompressed page.
 // 3: bit 7 of a row's flags byte holds PacketView::time_invalid. Schema
-// version 2 databases hold only version 3 pages.
-inline constexpr std::uint8_t kPageVersion = 3;
+// version 2 and 3 databases hold only version 3 pages.
+// 4: a dictionary of the page's (interface, link type) pairs replaces the
+// one link type, and a stream gives each row's entry when there are
+// several. Version 3 pages still decode (interface 0, the page's link type).
+inline constexpr std::uint8_t kPageVersion = 4;
 
 inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
 
@@ -64,7 +67,8 @@ struct ZstdDCtxFree {
 // buffers are reused from call to call.
 class PageEncoder {
 public:
-    void encode(std::span<const RowRef> rows, std::uint32_t linktype, EncodedPage& out);
+    // Each row's link type and interface come from its packet.
+    void encode(std::span<const RowRef> rows, EncodedPage& out);
 
 private:
     std::uint32_t intern(std::uint32_t id, const Address& a, EncodedPage& out);
@@ -72,6 +76,7 @@ private:
     std::vector<std::uint8_t> scratch_;      // the streams, each in its own region
     std::vector<std::uint8_t> raw_;          // the uncompressed page
     std::vector<std::uint32_t> page_index_;  // block address number -> page dictionary index, or kNoAddress
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> interfaces_;  // the page's (if_index, linktype)
 };
 
 // What a page decode keeps: the conditions a stored row's own fields answer.
@@ -109,6 +114,7 @@ public:
 private:
     std::vector<std::uint8_t> raw_;
     std::vector<Address> dict_;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> interfaces_;  // (if_index, linktype)
     std::vector<std::uint8_t> dict_match_;  // per dictionary entry: which address conditions it meets
     std::vector<PacketView> packets_;
 };

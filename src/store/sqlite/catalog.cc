@@ -129,6 +129,28 @@ Catalog::Catalog(sqlite::Database& db) : db_(db) {
     has_packets_at_ = at.step();
     sqlite::Statement seg(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='segments'");
     has_segments_ = seg.step();
+    sqlite::Statement ifaces(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='interfaces'");
+    has_interfaces_ = ifaces.step();
+}
+
+std::vector<InterfaceRecord> Catalog::interfaces(CaptureId id) {
+    std::vector<InterfaceRecord> out;
+    if (!has_interfaces_) return out;  // schema 2 or 3, read-only
+    sqlite::Statement st(db_,
+                         "SELECT if_index, name, description, linktype, snaplen, ts_precision FROM interfaces"
+                         " WHERE capture_id=?1 ORDER BY if_index");
+    st.bind(1, id);
+    while (st.step()) {
+        InterfaceRecord r;
+        r.if_index = static_cast<std::uint32_t>(st.i64(0));
+        r.name = st.text(1);  // NULL reads as empty
+        r.description = st.text(2);
+        r.linktype = static_cast<std::uint32_t>(st.i64(3));
+        r.snaplen = static_cast<std::uint32_t>(st.opt_i64(4).value_or(0));
+        r.ts_precision = static_cast<std::uint32_t>(st.opt_i64(5).value_or(6));
+        out.push_back(std::move(r));
+    }
+    return out;
 }
 
 std::string Catalog::select_captures() const {
@@ -208,6 +230,9 @@ void Catalog::remove_capture(CaptureId id) {
     sqlite::Statement del_blocks(db_, "DELETE FROM blocks WHERE capture_id=?1");
     del_blocks.bind(1, id);
     del_blocks.run();
+    sqlite::Statement del_ifaces(db_, "DELETE FROM interfaces WHERE capture_id=?1");
+    del_ifaces.bind(1, id);
+    del_ifaces.run();
     sqlite::Statement del_cap(db_, "DELETE FROM captures WHERE id=?1");
     del_cap.bind(1, id);
     del_cap.run();

@@ -29,6 +29,8 @@ public:
     [[nodiscard]] bool has_file_of_size(std::uint64_t size);
     std::uint64_t remove_unfinished(const std::string& source);
     void remove_capture(CaptureId id);
+    // The capture's interfaces (none in a read-only schema 2 or 3 database).
+    [[nodiscard]] std::vector<InterfaceRecord> interfaces(CaptureId id);
 
     // Adds a running capture written by this process; returns its id.
     CaptureId add(const CaptureMeta& meta);
@@ -57,6 +59,7 @@ private:
     bool has_file_identity_ = true;  // file_mtime and ts_precision columns
     bool has_packets_at_ = true;     // schema 4: captures.packets_at
     bool has_segments_ = true;       // schema 4: the segments table
+    bool has_interfaces_ = true;     // the interfaces table (schema 4)
 };
 
 }  // namespace capdb::store

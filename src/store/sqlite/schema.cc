@@ -117,6 +117,19 @@ CREATE INDEX segments_capture ON segments(capture_id, first_seq);
 const char* const kHighWaterTable =
     "CREATE TABLE IF NOT EXISTS high_water(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID";
 
+const char* const kInterfacesTable = R"sql(
+CREATE TABLE IF NOT EXISTS interfaces(
+    capture_id INTEGER NOT NULL,
+    if_index INTEGER NOT NULL,
+    name TEXT,
+    description TEXT,
+    linktype INTEGER NOT NULL,
+    snaplen INTEGER,
+    ts_precision INTEGER,
+    PRIMARY KEY(capture_id, if_index)
+) WITHOUT ROWID;
+)sql";
+
 bool file_exists(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
@@ -219,6 +232,7 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (tables == 0) {
         sqlite::Transaction tx(*db);
         db->exec(kSchema);
+        db->exec(kInterfacesTable);
         db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
         tx.commit();
     }
@@ -239,6 +253,9 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
             db->exec(
                 "ALTER TABLE captures ADD COLUMN committed_bytes INTEGER; ALTER TABLE captures ADD COLUMN "
                 "prefix_sha256 TEXT");
+            // The interfaces table (older captures have none: their pages
+            // say interface 0 and the capture's link type).
+            db->exec(kInterfacesTable);
         }
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();

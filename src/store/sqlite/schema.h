@@ -27,6 +27,10 @@ namespace capdb::store {
 // 4 also: captures gain committed_bytes and prefix_sha256 (a failed or
 // interrupted file ingest's committed prefix, from which a grown file
 // resumes; only ingest reads them).
+// 4 also: the interfaces table (a capture's interfaces: pcapng may hold several,
+// of different link types); pages of version 4 name each row's interface.
+// Versions 2 and 3 are migrated when opened for writing; read-only, the
+// missing table reads as no interfaces.
 inline constexpr int kSchemaVersion = 4;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"

@@ -69,6 +69,9 @@ public:
                         "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
                         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
+          insert_interface_(db,
+                            "INSERT OR REPLACE INTO interfaces(capture_id, if_index, name, description, linktype,"
+                            " snaplen, ts_precision) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
           insert_posting_(db, "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)"),
           mark_indexed_(db, "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3"),
           next_block_(db, max_block_id_sql(has_high_water(db))),
@@ -112,6 +115,8 @@ public:
             last_ts_ = std::max(last_ts_.value_or(kMinTs), p.ts_ns);
         }
         block_rows_ += batch.packets.size();
+        for (InterfaceRecord& i : batch.interfaces) interfaces_.push_back(std::move(i));
+        batch.interfaces.clear();
         block_.push_back(std::move(batch));
     }
 
@@ -159,6 +164,23 @@ private:
     void write_block() {
         if (block_rows_ == 0) return;
         begin();
+        // The interfaces the block's packets introduce commit with it.
+        for (const InterfaceRecord& i : interfaces_) {
+            insert_interface_.reset()
+                .bind(1, capture_)
+                .bind(2, std::int64_t{i.if_index})
+                .bind(4, std::string_view(i.description))
+                .bind(5, std::int64_t{i.linktype})
+                .bind(6, std::int64_t{i.snaplen})
+                .bind(7, std::int64_t{i.ts_precision});
+            if (i.name.empty())
+                insert_interface_.bind_null(3);
+            else
+                insert_interface_.bind(3, std::string_view(i.name));
+            if (i.description.empty()) insert_interface_.bind_null(4);
+            insert_interface_.run();
+        }
+        interfaces_.clear();
         next_block_.reset();
         next_block_.step();
         const std::int64_t block_id = next_block_.i64(0) + 1;
@@ -178,7 +200,7 @@ private:
         std::uint16_t n = 0;
         for (std::size_t start = 0; start < rows_.size(); start += kPageRows, ++n) {
             const std::size_t len = std::min<std::size_t>(kPageRows, rows_.size() - start);
-            encoder_.encode(std::span<const RowRef>(rows_).subspan(start, len), linktype_, page_);
+            encoder_.encode(std::span<const RowRef>(rows_).subspan(start, len), page_);
             ts_min = std::min(ts_min, page_.ts_min);
             ts_max = std::max(ts_max, page_.ts_max);
             insert_page_.reset().bind(1, block_id * kMaxPagesPerBlock + n).bind_blob(2, page_.data);
@@ -319,7 +341,7 @@ private:
 
     SegmentWriter* segments_;  // null: the capture keeps no packets
     const SegmentFormat segment_format_;
-    sqlite::Statement insert_block_, insert_page_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
+    sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
         block_alive_, first_alive_, update_capture_;
     std::optional<sqlite::Statement> insert_segment_, update_segment_;
     std::int64_t segment_row_ = 0;             // the current segment's row
@@ -328,7 +350,8 @@ private:
     // What the transaction adds to the capture row.
     PacketCounts counts_;
     std::optional<std::int64_t> first_ts_, last_ts_;
-    std::uint64_t next_seq_ = 0;  // the open block's first packet number
+    std::uint64_t next_seq_ = 0;               // the open block's first packet number
+    std::vector<InterfaceRecord> interfaces_;  // seen in the open block, not yet stored
 
     // The open block: batches in file order, not yet written.
     std::vector<PacketBatch> block_;

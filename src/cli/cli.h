@@ -29,7 +29,7 @@ struct IngestArgs {
     bool no_packets = false;
     std::optional<std::uint64_t> segment_size;  // bytes
     std::optional<std::uint64_t> max_size;      // live ring buffer, bytes
-    bool follow = false;                       // ingest --follow FILE
+    bool follow = false;                        // ingest --follow FILE
 };
 
 struct QueryArgs {

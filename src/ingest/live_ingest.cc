@@ -57,7 +57,8 @@ std::uint64_t capture_loop(LiveCapture& capture, const LiveIngestOptions& option
     const LiveCapture::PacketHandler on_packet = [&](const RawPacket& raw) {
         const Summary summary = decode(linktype, raw.data);
         if (keep)
-            batch.add_with_data(raw.ts_ns, raw.wirelen, -1, summary, raw.data, preview_bytes, raw.time_invalid, linktype);
+            batch.add_with_data(raw.ts_ns, raw.wirelen, -1, summary, raw.data, preview_bytes, raw.time_invalid,
+                                linktype);
         else
             batch.add(raw.ts_ns, raw.caplen, raw.wirelen, -1, summary,
                       raw.data.first(std::min<std::size_t>(raw.data.size(), preview_bytes)), raw.time_invalid,

@@ -89,7 +89,8 @@ void expect_refused_untouched(const std::string& path, const std::string& messag
 // Takes a current database back to version 3's tables and columns.
 constexpr const char* kDropVersion4 =
     "ALTER TABLE captures DROP COLUMN packets_at; DROP TABLE segments; DROP TABLE high_water;"
-    " ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256";
+    " ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256;"
+    " DROP TABLE interfaces";
 
 std::string capdb_database_of_version(const TempDir& dir, const std::string& name, int version) {
     const std::string path = dir.file(name);
@@ -241,7 +242,7 @@ namespace {
 TEST(Schema, Version3IsReadAsItIsAndMigratedOnlyWhenWritten) {
     TempDir dir;
     const std::string path = capdb_database_of_version(dir, "v3.db", 3);
-    set_pragma(path, "DROP TABLE interfaces");
+    set_pragma(path, kDropVersion4);
     const std::string before = file_bytes(path);
     {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});

@@ -341,8 +341,8 @@ private:
 
     SegmentWriter* segments_;  // null: the capture keeps no packets
     const SegmentFormat segment_format_;
-    sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_, segment_blocks_alive_,
-        block_alive_, first_alive_, update_capture_;
+    sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_,
+        segment_blocks_alive_, block_alive_, first_alive_, update_capture_;
     std::optional<sqlite::Statement> insert_segment_, update_segment_;
     std::int64_t segment_row_ = 0;             // the current segment's row
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()

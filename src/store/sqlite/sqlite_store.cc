@@ -56,7 +56,6 @@ public:
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
                                                  std::size_t queue_bytes) override {
         return make_capture_writer(path_, catalog_.add(meta), meta, batch, queue_bytes, segment_bytes_, max_bytes_);
-<<<<<<< HEAD
     }
     std::optional<ResumePoint> resume_point(const std::string& source) override {
         return catalog_.resume_point(source);
@@ -72,8 +71,6 @@ public:
     }
     void relocate_capture(CaptureId id, const std::string& source, std::int64_t file_mtime_ns) override {
         catalog_.relocate(id, source, file_mtime_ns);
-=======
->>>>>>> retention
     }
 
     void query(const Filter& filter, const RowCallback& on_row) override {

@@ -76,28 +76,12 @@ CREATE TABLE postings(
     blocks BLOB NOT NULL,
     PRIMARY KEY(addr, first_block)
 ) WITHOUT ROWID;
-CREATE TABLE segments(
-    id INTEGER PRIMARY KEY,
-    capture_id INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    format TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    packets INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    ts_min INTEGER,
-    ts_max INTEGER
-);
-CREATE INDEX segments_capture ON segments(capture_id, first_seq);
-CREATE TABLE high_water(
-    name TEXT PRIMARY KEY,
-    value INTEGER NOT NULL
-) WITHOUT ROWID;
 )sql";
 
-// Version 3 to 4: the packet store's segments, and where each capture's
-// packets are kept.
-const char* const kMigrate3To4 = R"sql(
-ALTER TABLE captures ADD COLUMN packets_at TEXT;
+// Schema 4's tables, created by a new database and by the migration from 3:
+// the packet store's segments (captures.packets_at says where each
+// capture's packets are kept).
+const char* const kSegmentsTable = R"sql(
 CREATE TABLE segments(
     id INTEGER PRIMARY KEY,
     capture_id INTEGER NOT NULL,
@@ -112,7 +96,7 @@ CREATE TABLE segments(
 CREATE INDEX segments_capture ON segments(capture_id, first_seq);
 )sql";
 
-// Version 3 to 4, retention's part: the largest block id ever committed,
+// The largest block and capture ids ever given (schema 4),
 // recorded when blocks are deleted, so that ids are never reused.
 const char* const kHighWaterTable =
     "CREATE TABLE IF NOT EXISTS high_water(name TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID";
@@ -232,6 +216,8 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (tables == 0) {
         sqlite::Transaction tx(*db);
         db->exec(kSchema);
+        db->exec(kSegmentsTable);
+        db->exec(kHighWaterTable);
         db->exec(kInterfacesTable);
         db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
         tx.commit();
@@ -246,7 +232,8 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
                 "ALTER TABLE captures ADD COLUMN file_mtime INTEGER; ALTER TABLE captures ADD COLUMN ts_precision "
                 "INTEGER");
         if (version < 4) {
-            db->exec(kMigrate3To4);
+            db->exec("ALTER TABLE captures ADD COLUMN packets_at TEXT");
+            db->exec(kSegmentsTable);
             db->exec(kHighWaterTable);
             // The committed prefix a failed or interrupted ingest leaves, from
             // which a grown file resumes.

@@ -12,7 +12,11 @@ namespace capdb {
 namespace {
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
-constexpr std::size_t kFlushBytes = 1 << 20;
+// Bytes gathered before each write(). Small enough to stay in the CPU's
+// cache while the kernel copies them into the page cache: copying a 1.3 GB
+// capture through 64 KiB buffers took 2.1-4.2 s on a 2-core VM, through
+// 1 MiB buffers 3.9-7.5 s.
+constexpr std::size_t kFlushBytes = 1 << 16;
 
 void le16(std::vector<std::uint8_t>& out, std::uint16_t v) {
     out.push_back(static_cast<std::uint8_t>(v));

@@ -5,6 +5,7 @@
 #include <compare>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +32,11 @@ struct Address {
     char* write(char* out) const noexcept;
 
     friend auto operator<=>(const Address&, const Address&) = default;
+    // Spelled out: the defaulted one calls memcmp, and equality is what the
+    // storage thread's hash maps ask for every address of every block.
+    friend bool operator==(const Address& a, const Address& b) noexcept {
+        return std::memcmp(a.bytes.data(), b.bytes.data(), sizeof a.bytes) == 0;
+    }
 };
 
 // A CIDR prefix; a plain address is a prefix of full length.

@@ -7,6 +7,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -223,7 +224,7 @@ private:
         segment_last_ = block_id;
         ++segment_blocks_;
         for (std::uint32_t id = 0; id < addresses_.size(); ++id)
-            segment_[addresses_[id]].add(block_id, segment_first_, pages_of_[id]);
+            list_of(addresses_[id]).add(block_id, segment_first_, pages_of_[id]);
         next_seq_ += rows_.size();
         block_rows_ = 0;
         for (PacketBatch& b : block_) {
@@ -267,23 +268,24 @@ private:
         if (segment_blocks_ == 0) return;
         begin();
         drop_pruned_blocks();
-        std::vector<const std::pair<const Address, PostingList>*> sorted;
-        sorted.reserve(segment_.size());
-        for (const auto& entry : segment_) sorted.push_back(&entry);
-        std::sort(sorted.begin(), sorted.end(), [](auto* a, auto* b) {
-            auto ka = address_key(a->first), kb = address_key(b->first);
+        std::vector<std::uint32_t> sorted(segment_lists_.size());
+        std::iota(sorted.begin(), sorted.end(), 0u);
+        std::sort(sorted.begin(), sorted.end(), [&](std::uint32_t a, std::uint32_t b) {
+            auto ka = address_key(segment_addresses_[a]), kb = address_key(segment_addresses_[b]);
             return std::lexicographical_compare(ka.begin(), ka.end(), kb.begin(), kb.end());
         });
-        for (const auto* entry : sorted) {
+        for (const std::uint32_t id : sorted) {
+            if (segment_lists_[id].bytes.empty()) continue;  // every block of it pruned
             insert_posting_.reset()
-                .bind_blob(1, address_key(entry->first))
+                .bind_blob(1, address_key(segment_addresses_[id]))
                 .bind(2, segment_first_)
-                .bind_blob(3, entry->second.bytes);
+                .bind_blob(3, segment_lists_[id].bytes);
             insert_posting_.run();
         }
         mark_indexed_.reset().bind(1, segment_first_).bind(2, segment_last_).bind(3, capture_);
         mark_indexed_.run();
-        segment_.clear();
+        segment_addresses_.clear();
+        segment_lists_.clear();
         segment_blocks_ = 0;
         segment_started_ = std::chrono::steady_clock::now();
     }
@@ -314,14 +316,14 @@ private:
         const std::int64_t first = first_alive_.step() ? first_alive_.i64(0) : 0;
         first_alive_.reset();
         std::vector<std::uint16_t> pages;
-        for (auto it = segment_.begin(); it != segment_.end();) {
+        for (PostingList& list : segment_lists_) {
             PostingList kept;
             std::int64_t current = 0;
             auto flush = [&] {
                 if (current != 0 && !pages.empty()) kept.add(current, first, pages);
                 pages.clear();
             };
-            read_postings(it->second.bytes, segment_first_, [&](std::int64_t block, std::size_t page) {
+            read_postings(list.bytes, segment_first_, [&](std::int64_t block, std::size_t page) {
                 if (block != current) {
                     flush();
                     current = block;
@@ -329,12 +331,7 @@ private:
                 if (is_alive(block)) pages.push_back(static_cast<std::uint16_t>(page));
             });
             flush();
-            if (kept.bytes.empty()) {
-                it = segment_.erase(it);
-            } else {
-                it->second = std::move(kept);
-                ++it;
-            }
+            list = std::move(kept);  // empty when none of its blocks is left
         }
         segment_first_ = first;
     }
@@ -367,7 +364,15 @@ private:
     std::vector<std::vector<std::uint16_t>> pages_of_;  // address number -> its pages in the block
 
     // Postings of the blocks written since the last segment was indexed.
-    std::unordered_map<Address, PostingList, AddressHash> segment_;
+    // The segment's posting lists, by address: open addressing (the one
+    // hash table of host_grouping.h), not a node per address.
+    PostingList& list_of(const Address& a) {
+        const std::uint32_t id = segment_addresses_.intern(a);
+        if (id == segment_lists_.size()) segment_lists_.emplace_back();
+        return segment_lists_[id];
+    }
+    AddressTable segment_addresses_;
+    std::vector<PostingList> segment_lists_;  // by segment_addresses_ id
     std::int64_t segment_first_ = 0, segment_last_ = 0;
     std::uint32_t segment_blocks_ = 0;
     std::chrono::steady_clock::time_point segment_started_ = std::chrono::steady_clock::now();

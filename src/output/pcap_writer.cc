@@ -105,7 +105,7 @@ void enhanced_packet(std::vector<std::uint8_t>& out, std::uint32_t interface, st
 PcapWriter::PcapWriter(std::FILE* out, std::string name, const WritePlan& plan)
     : out_(out), name_(std::move(name)), plan_(plan) {
     if (plan_.format == WriteFormat::pcap) {
-        pcap_layout::file_header(buffer_, plan_.nanosecond, plan_.snaplen, linktype_of_dlt(plan_.linktype));
+        if (!plan_.open_ended) pcap_header(plan_.linktype);
     } else {
         pcap_layout::section_header(buffer_);
         for (const auto& key : plan_.interfaces) {
@@ -114,6 +114,12 @@ PcapWriter::PcapWriter(std::FILE* out, std::string name, const WritePlan& plan)
             pcap_layout::interface_description(buffer_, linktype_of_dlt(dlt), snaplen, precision);
         }
     }
+}
+
+void PcapWriter::pcap_header(std::uint32_t dlt) {
+    plan_.linktype = dlt;
+    pcap_layout::file_header(buffer_, plan_.nanosecond, plan_.snaplen, linktype_of_dlt(dlt));
+    header_ = true;
 }
 
 void PcapWriter::write(const PacketOut& p) {
@@ -126,13 +132,23 @@ void PcapWriter::write(const PacketOut& p) {
             throw UsageError(fmt::format(
                 "{}: a packet's time ({} ns) is after 2106, which pcap cannot hold (use --write-format pcapng)", name_,
                 p.ts_ns));
+        if (!header_) pcap_header(p.linktype);
         if (p.linktype != plan_.linktype)
-            throw UsageError(fmt::format("{}: a packet of link type {} in a pcap file of link type {}", name_,
-                                         p.linktype, plan_.linktype));
+            throw UsageError(
+                fmt::format("{}: a packet of link type {} in a pcap file of link type {}; a pcap file holds one: use "
+                            "--write-format pcapng",
+                            name_, p.linktype, plan_.linktype));
         pcap_layout::record_header(buffer_, plan_.nanosecond, p.ts_ns, caplen, p.wirelen);
         buffer_.insert(buffer_.end(), p.data.begin(), p.data.end());
     } else {
-        const auto it = interface_ids_.find({p.linktype, p.snaplen, p.ts_precision});
+        auto it = interface_ids_.find({p.linktype, p.snaplen, p.ts_precision});
+        if (it == interface_ids_.end() && plan_.open_ended) {
+            it = interface_ids_
+                     .emplace(std::tuple{p.linktype, p.snaplen, p.ts_precision},
+                              static_cast<std::uint32_t>(interface_ids_.size()))
+                     .first;
+            pcap_layout::interface_description(buffer_, linktype_of_dlt(p.linktype), p.snaplen, p.ts_precision);
+        }
         if (it == interface_ids_.end())
             throw UsageError(
                 fmt::format("{}: a packet of link type {} that no interface describes", name_, p.linktype));
@@ -144,16 +160,25 @@ void PcapWriter::write(const PacketOut& p) {
 }
 
 void PcapWriter::drain() {
-    if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), out_) != buffer_.size())
+    if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), out_) != buffer_.size()) {
+        if (errno == EPIPE) throw OutputClosedError(fmt::format("'{}': its reader closed it", name_));
         throw Error(Exit::input, fmt::format("cannot write '{}': {}", name_, std::strerror(errno)));
+    }
     bytes_ += buffer_.size();
     buffer_.clear();
 }
 
 void PcapWriter::flush() {
     drain();
-    if (std::fflush(out_) != 0)
+    if (std::fflush(out_) != 0) {
+        if (errno == EPIPE) throw OutputClosedError(fmt::format("'{}': its reader closed it", name_));
         throw Error(Exit::input, fmt::format("cannot write '{}': {}", name_, std::strerror(errno)));
+    }
+}
+
+void PcapWriter::finish() {
+    if (plan_.format == WriteFormat::pcap && !header_) pcap_header(plan_.linktype == 0 ? 1 : plan_.linktype);
+    flush();
 }
 
 }  // namespace capdb

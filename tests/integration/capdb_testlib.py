@@ -17,6 +17,7 @@ import datetime
 import glob
 import io
 import os
+import random
 import shutil
 import struct
 import subprocess
@@ -237,6 +238,34 @@ class TempDir:
             print("kept %s" % self.path)
         else:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def udp_pcap_records(n, seed, nsec=False, max_payload=1400):
+    """An Ethernet/IPv4/UDP pcap of n packets with random payloads, from
+    10.0.0.1-5 to 10.0.1.1-3: its file header and each record's bytes
+    (record header and frame), to be written at once or bit by bit."""
+    rng = random.Random(seed)
+    header = struct.pack("<IHHiIII", 0xA1B23C4D if nsec else 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    records = []
+    t = 1_700_000_000 * 10**9
+    for i in range(n):
+        t += rng.randrange(1, 10**7)
+        payload = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, max_payload)))
+        udp = struct.pack(">HHHH", 1000 + i % 7, 53, 8 + len(payload), 0) + payload
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1 + i % 5]), bytes([10, 0, 1, 1 + i % 3])) + udp
+        frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+        frac = t % 10**9 if nsec else (t % 10**9) // 1000
+        records.append(struct.pack("<IIII", t // 10**9, frac, len(frame), len(frame)) + frame)
+    return header, records
+
+
+def make_udp_pcap(path, n, seed, nsec=False, max_payload=1400):
+    """udp_pcap_records() written to path; returns path."""
+    header, records = udp_pcap_records(n, seed, nsec, max_payload)
+    with open(path, "wb") as f:
+        f.write(header + b"".join(records))
+    return path
 
 
 # --------------------------------------------------------------------------

@@ -15,25 +15,7 @@ import pytest
 
 import capdb_testlib as lib
 from capdb_testlib import EXIT_DATABASE, EXIT_OK, EXIT_SOURCE, EXIT_USAGE, read_capture, run
-
-
-def make_pcap(path, n, seed, nsec=False, max_payload=1400):
-    """An Ethernet/IPv4/UDP pcap of n packets with random payloads."""
-    rng = random.Random(seed)
-    out = [struct.pack("<IHHiIII", 0xA1B23C4D if nsec else 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    t = 1_700_000_000 * 10**9
-    for i in range(n):
-        t += rng.randrange(1, 10**7)
-        payload = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, max_payload)))
-        udp = struct.pack(">HHHH", 1000 + i % 7, 53, 8 + len(payload), 0) + payload
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
-                         bytes([10, 0, 0, 1 + i % 5]), bytes([10, 0, 1, 1 + i % 3])) + udp
-        frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
-        frac = t % 10**9 if nsec else (t % 10**9) // 1000
-        out.append(struct.pack("<IIII", t // 10**9, frac, len(frame), len(frame)) + frame)
-    with open(path, "wb") as f:
-        f.write(b"".join(out))
-    return path
+from capdb_testlib import make_udp_pcap as make_pcap
 
 
 def records(path):

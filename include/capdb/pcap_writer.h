@@ -84,6 +84,12 @@ public:
     void flush();
     // flush(), after an open-ended pcap's header if no packet wrote it.
     void finish();
+    // Forgets what is buffered: the caller has cut the output back to
+    // `bytes` bytes (after a failed write), where writing goes on.
+    void discard(std::uint64_t bytes) noexcept {
+        buffer_.clear();
+        bytes_ = bytes;
+    }
     [[nodiscard]] std::uint64_t packets() const noexcept { return packets_; }
     [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
 

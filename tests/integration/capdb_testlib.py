@@ -240,6 +240,22 @@ class TempDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+def mount_small_tmpfs(mnt, size="2m"):
+    """Mounts a tmpfs of size at mnt (created, mode 0700), for the disk-full
+    tests; skips when that is not permitted. Unmount with umount(mnt)."""
+    os.mkdir(mnt, 0o700)
+    if shutil.which("mount") is None:
+        skip("no mount command")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        skip("cannot mount a small tmpfs for the disk-full test: %s" % r.stdout.decode().strip())
+
+
+def umount(mnt):
+    subprocess.run(["umount", "-l", mnt])
+
+
 def udp_pcap_records(n, seed, nsec=False, max_payload=1400):
     """An Ethernet/IPv4/UDP pcap of n packets with random payloads, from
     10.0.0.1-5 to 10.0.1.1-3: its file header and each record's bytes

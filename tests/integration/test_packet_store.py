@@ -11,8 +11,6 @@ import struct
 import subprocess
 import time
 
-import pytest
-
 import capdb_testlib as lib
 from capdb_testlib import EXIT_DATABASE, EXIT_OK, EXIT_SOURCE, EXIT_USAGE, read_capture, run
 from capdb_testlib import make_udp_pcap as make_pcap
@@ -234,22 +232,11 @@ def test_duplicate_stdin_leaves_no_segment(tmp):
     assert sorted(os.listdir(db + ".packets")) == ["1-1.pcap", "lock"]
 
 
-def mount_small_fs(mnt):
-    """Mounts a 2 MiB tmpfs at mnt (created); skips when that is not permitted."""
-    os.mkdir(mnt, 0o700)
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs for the disk-full test: %s" % r.stdout.decode().strip())
-
-
 def test_disk_full_stops_cleanly_and_keeps_what_was_committed(tmp):
     # The store on a small file system (its directory is the mount point);
     # the database beside it on the ordinary one.
     db = os.path.join(tmp, "s.db")
-    mount_small_fs(db + ".packets")
+    lib.mount_small_tmpfs(db + ".packets")
     try:
         pcap = make_pcap(os.path.join(tmp, "big.pcap"), 5000, 10)
         assert os.path.getsize(pcap) > 3 << 20
@@ -271,7 +258,7 @@ def test_disk_full_stops_cleanly_and_keeps_what_was_committed(tmp):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         con.close()
     finally:
-        subprocess.run(["umount", "-l", db + ".packets"])
+        lib.umount(db + ".packets")
 
 
 def test_sigkill_mid_ingest_keeps_committed_packets_and_recovery_cuts_the_rest(tmp):

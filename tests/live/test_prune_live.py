@@ -242,3 +242,32 @@ def test_max_size_ring_buffer(work):
     finally:
         cap.stop()
     check_capture_counts(cap)
+
+
+def test_max_size_on_a_full_disk_drops_the_oldest_segments(work):
+    """The packet store on a 3 MiB file system, --max-size far above it:
+    when the disk fills, the capture drops its oldest segments with their
+    rows and goes on (without --max-size it stops, exit 6). Every row a
+    query lists has its packet, exact."""
+    db = os.path.join(work, "full.db")
+    lib.mount_small_tmpfs(db + ".packets", "3m")
+    try:
+        cap = Capture(work, "full.db", "--max-size", "1G")
+        try:
+            for _ in range(4):
+                cap.send(2000)  # about 2 MiB: the disk fills in the second round
+                lib.wait_until(lambda: cap.proc.poll() is not None or
+                               cap.export(os.path.join(work, "tail.pcap"), "--limit", "1000000")[-1:] ==
+                               [cap.sent - 1], 30, "the newest datagram")
+                assert cap.proc.poll() is None, "the capture stopped: %s" % cap.proc.stderr.read()
+            listed = [int(r["packet"]) for r in cap.rows()]
+            numbers = cap.export(os.path.join(work, "full.pcap"))
+            assert len(numbers) == len(listed)
+            # The oldest went; the newest are all there, without a gap.
+            assert 0 < numbers[0] and numbers == list(range(numbers[0], cap.sent)), numbers[:5]
+            check_capture_counts(cap)
+        finally:
+            cap.stop()
+        check_capture_counts(cap)
+    finally:
+        lib.umount(db + ".packets")

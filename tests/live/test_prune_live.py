@@ -132,11 +132,13 @@ class Exporter:
                 got = self.cap.export(self.out)
                 if len(got) != len(set(got)):
                     self.failures.append("an export repeated packets")
-                # A ring buffer may just have removed every committed
-                # segment but the one being written: a round may list
-                # nothing, but not every round.
+                # Rounds before the capture's first commit list nothing;
+                # after it, the segment being written (never pruned) always
+                # holds committed rows, so every round lists some.
                 if listed:
                     self.listed_rounds += 1
+                elif self.listed_rounds:
+                    self.failures.append("a query listed no rows after round %d listed some" % self.rounds)
             except AssertionError as e:
                 self.failures.append(str(e))
             self.rounds += 1

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "capdb/pcap_format.h"
 
 namespace capdb {
 
@@ -42,7 +43,7 @@ std::uint32_t linktype_of_dlt(std::uint32_t dlt) noexcept {
 namespace pcap_layout {
 
 void file_header(std::vector<std::uint8_t>& out, bool nanosecond, std::uint32_t snaplen, std::uint32_t linktype) {
-    le32(out, nanosecond ? 0xa1b23c4d : 0xa1b2c3d4);
+    le32(out, nanosecond ? pcap::kMagicNano : pcap::kMagicMicro);
     le16(out, 2);
     le16(out, 4);
     le32(out, 0);  // thiszone
@@ -61,19 +62,19 @@ void record_header(std::vector<std::uint8_t>& out, bool nanosecond, std::int64_t
 }
 
 void section_header(std::vector<std::uint8_t>& out) {
-    le32(out, 0x0a0d0d0a);
-    le32(out, 28);
-    le32(out, 0x1a2b3c4d);
+    le32(out, pcapng::kSectionHeader);
+    le32(out, pcapng::kSectionHeaderBytes);
+    le32(out, pcapng::kByteOrderMagic);
     le16(out, 1);
     le16(out, 0);
     le32(out, 0xffffffff);  // section length: not given
     le32(out, 0xffffffff);
-    le32(out, 28);
+    le32(out, pcapng::kSectionHeaderBytes);
 }
 
 void interface_description(std::vector<std::uint8_t>& out, std::uint32_t linktype, std::uint32_t snaplen,
                            std::uint32_t ts_precision) {
-    le32(out, 1);
+    le32(out, pcapng::kInterface);
     le32(out, 32);
     le16(out, static_cast<std::uint16_t>(linktype));
     le16(out, 0);
@@ -87,8 +88,8 @@ void interface_description(std::vector<std::uint8_t>& out, std::uint32_t linktyp
 
 void enhanced_packet(std::vector<std::uint8_t>& out, std::uint32_t interface, std::uint64_t ts_units,
                      std::uint32_t wirelen, std::span<const std::uint8_t> data) {
-    const std::uint32_t len = 32 + padded(data.size());
-    le32(out, 6);
+    const std::uint32_t len = pcapng::kEnhancedPacketHeader + 4 + padded(data.size());
+    le32(out, pcapng::kEnhancedPacket);
     le32(out, len);
     le32(out, interface);
     le32(out, static_cast<std::uint32_t>(ts_units >> 32));

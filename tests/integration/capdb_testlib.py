@@ -19,6 +19,7 @@ import io
 import os
 import random
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -238,6 +239,16 @@ class TempDir:
             print("kept %s" % self.path)
         else:
             shutil.rmtree(self.path, ignore_errors=True)
+
+
+def segment_rows(db, columns="capture_id, name, first_seq, packets, bytes"):
+    """The packet store's segments table (read-only), in id order: a tuple
+    of the given columns per segment."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return con.execute("SELECT %s FROM segments ORDER BY id" % columns).fetchall()
+    finally:
+        con.close()
 
 
 def mount_small_tmpfs(mnt, size="2m"):

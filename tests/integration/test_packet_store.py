@@ -31,11 +31,7 @@ def tcpdump_records(path):
 
 
 def segments(db):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        return con.execute("SELECT capture_id, name, first_seq, packets, bytes FROM segments ORDER BY id").fetchall()
-    finally:
-        con.close()
+    return lib.segment_rows(db)
 
 
 def export(db, out, *args):

@@ -87,9 +87,10 @@ class Follower:
 
 
 def test_stdin_ingest_read_by_tshark_as_it_commits(tmp):
-    """Standard input commits as it streams; the follower writes each
-    commit's packets at once, nanosecond pcap, which tshark reads from the
-    pipe: every packet exact, timestamps to the nanosecond."""
+    """Standard input commits as it streams (into the packet store, whose
+    segments rotate meanwhile); the follower writes each commit's packets
+    at once, nanosecond pcap, which tshark reads from the pipe: every
+    packet exact, timestamps to the nanosecond."""
     need("tshark")
     db = os.path.join(tmp, "s.db")
     header, recs = lib.udp_pcap_records(600, 7, nsec=True)
@@ -98,7 +99,9 @@ def test_stdin_ingest_read_by_tshark_as_it_commits(tmp):
         f.write(header + b"".join(recs))
     want = fields(lib.read_capture(source).records)
 
-    ingest = subprocess.Popen([lib.capdb_path(), "ingest", "--db", db, "-"], stdin=subprocess.PIPE,
+    # Small segments: the store rotates while the follower reads it.
+    ingest = subprocess.Popen([lib.capdb_path(), "ingest", "--db", db, "--segment-size", "64k", "-"],
+                              stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=lib.clean_env())
     ingest.stdin.write(header + b"".join(recs[:200]))
     ingest.stdin.flush()
@@ -128,6 +131,7 @@ def test_stdin_ingest_read_by_tshark_as_it_commits(tmp):
     assert fields(parse_stream(f.got)) == want
     assert reader_rc == 0, reader_err
     assert fields(lib.read_capture(out).records) == want
+    assert len(lib.segment_rows(db)) >= 3
 
 
 def test_followed_file_read_by_tcpdump_with_a_filter(tmp):

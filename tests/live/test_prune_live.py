@@ -37,14 +37,14 @@ def number_of(data):
 
 
 class Capture:
-    def __init__(self, work, name, *extra):
+    def __init__(self, work, name, *extra, batch="50"):
         self.db = os.path.join(work, name)
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(self.db + suffix):
                 os.unlink(self.db + suffix)
         self.port = livelib.UdpPort()
         self.sent = 0
-        self.proc = lib.start(["ingest", "-i", "lo", "--db", self.db, "--segment-size", "64k", "--batch", "50"] + list(extra) +
+        self.proc = lib.start(["ingest", "-i", "lo", "--db", self.db, "--segment-size", "64k", "--batch", batch] + list(extra) +
                               ["udp port %d" % self.port.port])
         livelib.wait_listening(self.proc)
 
@@ -246,30 +246,55 @@ def test_max_size_ring_buffer(work):
     check_capture_counts(cap)
 
 
+def fill_and_check(cap, work, rounds, per_round):
+    """Sends rounds of datagrams into a capture on a file system too small
+    for them all: it must keep running, and every row a query lists must
+    have its packet, exact, the newest all there without a gap."""
+    for _ in range(rounds):
+        cap.send(per_round)
+        lib.wait_until(lambda: cap.proc.poll() is not None or
+                       cap.export(os.path.join(work, "tail.pcap"), "--limit", "1000000")[-1:] == [cap.sent - 1],
+                       30, "the newest datagram")
+        assert cap.proc.poll() is None, "the capture stopped: %s" % cap.proc.stderr.read()
+    listed = [int(r["packet"]) for r in cap.rows()]
+    numbers = cap.export(os.path.join(work, "full.pcap"))
+    assert len(numbers) == len(listed)
+    # The oldest went; the newest are all there, without a gap.
+    assert 0 < numbers[0] and numbers == list(range(numbers[0], cap.sent)), numbers[:5]
+    check_capture_counts(cap)
+
+
 def test_max_size_on_a_full_disk_drops_the_oldest_segments(work):
     """The packet store on a 3 MiB file system, --max-size far above it:
-    when the disk fills, the capture drops its oldest segments with their
-    rows and goes on (without --max-size it stops, exit 6). Every row a
-    query lists has its packet, exact."""
+    blocks of 500 datagrams (more than the free space the ring buffer keeps,
+    twice --segment-size) meet the full disk, and the capture drops its
+    oldest segments with their rows and writes the block again (without
+    --max-size it stops, exit 6)."""
     db = os.path.join(work, "full.db")
     lib.mount_small_tmpfs(db + ".packets", "3m")
     try:
-        cap = Capture(work, "full.db", "--max-size", "1G")
+        cap = Capture(work, "full.db", "--max-size", "1G", batch="500")
         try:
-            for _ in range(4):
-                cap.send(2000)  # about 2 MiB: the disk fills in the second round
-                lib.wait_until(lambda: cap.proc.poll() is not None or
-                               cap.export(os.path.join(work, "tail.pcap"), "--limit", "1000000")[-1:] ==
-                               [cap.sent - 1], 30, "the newest datagram")
-                assert cap.proc.poll() is None, "the capture stopped: %s" % cap.proc.stderr.read()
-            listed = [int(r["packet"]) for r in cap.rows()]
-            numbers = cap.export(os.path.join(work, "full.pcap"))
-            assert len(numbers) == len(listed)
-            # The oldest went; the newest are all there, without a gap.
-            assert 0 < numbers[0] and numbers == list(range(numbers[0], cap.sent)), numbers[:5]
-            check_capture_counts(cap)
+            fill_and_check(cap, work, 4, 2000)  # about 2 MiB a round
         finally:
             cap.stop()
         check_capture_counts(cap)
     finally:
         lib.umount(db + ".packets")
+
+
+def test_max_size_keeps_room_for_the_database_on_the_same_disk(work):
+    """Database and packet store on one 16 MiB file system: the ring buffer
+    keeps twice --segment-size free there, so SQLite's own writes (WAL,
+    checkpoints) never meet the full disk, and the capture goes on."""
+    mnt = os.path.join(work, "samefs")
+    lib.mount_small_tmpfs(mnt, "16m")
+    try:
+        cap = Capture(work, "samefs/s.db", "--max-size", "1G")
+        try:
+            fill_and_check(cap, work, 12, 2000)  # about 24 MiB in all
+        finally:
+            cap.stop()
+        check_capture_counts(cap)
+    finally:
+        lib.umount(mnt)

@@ -1,6 +1,7 @@
 #include "store/sqlite/retention.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -547,8 +548,8 @@ bool Retention::prune_oldest_segment(PruneResult& result, std::vector<std::strin
     return true;
 }
 
-RingBuffer::RingBuffer(sqlite::Database& db, std::string path, std::uint64_t max_bytes)
-    : retention_(db, path), dir_(packet_dir_of(path)), max_bytes_(max_bytes) {}
+RingBuffer::RingBuffer(sqlite::Database& db, std::string path, std::uint64_t max_bytes, std::uint64_t reserve_bytes)
+    : retention_(db, path), dir_(packet_dir_of(path)), max_bytes_(max_bytes), reserve_(reserve_bytes) {}
 
 void RingBuffer::after_commit() {
     const StoreSize now = retention_.size();
@@ -564,9 +565,29 @@ void RingBuffer::after_commit() {
         }
         pruned_packets_ += r.packets;
     }
+    keep_free();
     // Never waits: an export reading segments holds the lock shared; the
     // files go at a later commit.
     unlink_pending(false);
+}
+
+void RingBuffer::keep_free() {
+    for (;;) {
+        struct statvfs fs {};
+        if (::statvfs(dir_.c_str(), &fs) != 0) return;  // no store yet
+        const std::uint64_t free = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+        if (free + pending_bytes_ >= reserve_) return;
+        std::vector<std::string> names;
+        PruneResult r;
+        if (!retention_.prune_oldest_segment(r, names)) return;
+        pruned_packets_ += r.packets;
+        for (std::string& name : names) {
+            struct stat st {};
+            if (::stat((dir_ + "/" + name).c_str(), &st) == 0) pending_bytes_ += static_cast<std::uint64_t>(st.st_size);
+            pending_.push_back(std::move(name));
+        }
+        unlink_pending(false);
+    }
 }
 
 bool RingBuffer::make_room() {

@@ -563,7 +563,7 @@ private:
             BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format, start_);
             std::optional<RingBuffer> ring;
             if (max_bytes_) {
-                ring.emplace(*db, path_, *max_bytes_);
+                ring.emplace(*db, path_, *max_bytes_, 2 * segment_bytes_);
                 blocks.on_disk_full([&ring] { return ring->make_room(); });
             }
             for (;;) {

@@ -264,37 +264,36 @@ def fill_and_check(cap, work, rounds, per_round):
     check_capture_counts(cap)
 
 
+def ring_buffer_on_small_fs(work, mount_at, size, db_name, rounds, batch="50"):
+    """A ring buffer far larger than the tmpfs of size mounted at
+    work/mount_at, which holds the capture's store (and its database when
+    db_name is inside it): rounds of 2000 datagrams, then fill_and_check()."""
+    mnt = os.path.join(work, mount_at)
+    lib.mount_small_tmpfs(mnt, size)
+    try:
+        cap = Capture(work, db_name, "--max-size", "1G", batch=batch)
+        try:
+            fill_and_check(cap, work, rounds, 2000)
+        finally:
+            cap.stop()
+        check_capture_counts(cap)
+    finally:
+        lib.umount(mnt)
+
+
 def test_max_size_on_a_full_disk_drops_the_oldest_segments(work):
     """The packet store on a 3 MiB file system, --max-size far above it:
     blocks of 500 datagrams (more than the free space the ring buffer keeps,
     twice --segment-size) meet the full disk, and the capture drops its
     oldest segments with their rows and writes the block again (without
     --max-size it stops, exit 6)."""
-    db = os.path.join(work, "full.db")
-    lib.mount_small_tmpfs(db + ".packets", "3m")
-    try:
-        cap = Capture(work, "full.db", "--max-size", "1G", batch="500")
-        try:
-            fill_and_check(cap, work, 4, 2000)  # about 2 MiB a round
-        finally:
-            cap.stop()
-        check_capture_counts(cap)
-    finally:
-        lib.umount(db + ".packets")
+    ring_buffer_on_small_fs(work, "full.db.packets", "3m", "full.db", 4, batch="500")  # 2 MiB a round
 
 
 def test_max_size_keeps_room_for_the_database_on_the_same_disk(work):
     """Database and packet store on one 16 MiB file system: the ring buffer
-    keeps twice --segment-size free there, so SQLite's own writes (WAL,
-    checkpoints) never meet the full disk, and the capture goes on."""
-    mnt = os.path.join(work, "samefs")
-    lib.mount_small_tmpfs(mnt, "16m")
-    try:
-        cap = Capture(work, "samefs/s.db", "--max-size", "1G")
-        try:
-            fill_and_check(cap, work, 12, 2000)  # about 24 MiB in all
-        finally:
-            cap.stop()
-        check_capture_counts(cap)
-    finally:
-        lib.umount(mnt)
+    keeps twice --segment-size free there, so that SQLite's own writes (WAL,
+    checkpoints) find room (a segment write that meets the full disk all
+    the same takes the retry), and the capture goes on. Without the room
+    kept, SQLite stops it ('database or disk is full', exit 6)."""
+    ring_buffer_on_small_fs(work, "samefs", "16m", "samefs/s.db", 12)  # about 24 MiB in all

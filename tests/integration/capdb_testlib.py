@@ -318,7 +318,12 @@ class CaptureInfo:
 
 def read_capture(path):
     with open(path, "rb") as f:
-        buf = f.read()
+        return read_capture_bytes(f.read())
+
+
+def read_capture_bytes(buf):
+    """read_capture() of bytes in memory (a stream read so far: a record cut
+    at the end is left out, and truncated_at says so)."""
     if len(buf) >= 4 and buf[:4] == b"\x0a\x0d\x0d\x0a":
         return _read_pcapng(buf)
     return _read_pcap(buf)

@@ -32,8 +32,7 @@ def parse_stream(buf):
     """The complete records of a pcap or pcapng stream read so far."""
     if len(buf) < 24:
         return []
-    info = lib._read_pcapng(bytes(buf)) if buf[:4] == b"\x0a\x0d\x0d\x0a" else lib._read_pcap(bytes(buf))
-    return info.records
+    return lib.read_capture_bytes(bytes(buf)).records
 
 
 def file_records(path):

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "capdb/cursor.h"
+#include "capdb/pcap_format.h"
 
 namespace capdb {
 
@@ -29,12 +30,6 @@ inline constexpr std::uint32_t kMaxCaplen = 262144;  // = live.h kMaxSnaplen
 inline constexpr std::uint32_t kMaxBlockBytes = 16u << 20;
 
 namespace pcapng {
-inline constexpr std::uint32_t kSectionHeader = 0x0a0d0d0a;
-inline constexpr std::uint32_t kInterface = 1;
-inline constexpr std::uint32_t kObsoletePacket = 2;
-inline constexpr std::uint32_t kSimplePacket = 3;
-inline constexpr std::uint32_t kEnhancedPacket = 6;
-
 // How an interface's timestamps count (if_tsresol, if_tsoffset).
 struct TsUnit {
     bool binary = false;  // 2^-exp s, else 10^-exp s

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "capdb/filter.h"
+#include "capdb/follow.h"
 #include "capdb/pcap_writer.h"
 #include "capdb/store.h"
 
@@ -16,6 +17,7 @@ namespace capdb {
 struct ExportResult {
     std::uint64_t packets = 0;
     std::uint64_t bytes = 0;  // of the written file
+    bool closed = false;      // the output's reader went away first (EPIPE)
 };
 
 // Writes every packet store.query(filter) returns, in its order, to path
@@ -29,5 +31,17 @@ struct ExportResult {
 // (pcap asked for several link types), Error when writing fails.
 ExportResult export_packets(Store& store, const Filter& filter, WriteFormat format, const std::string& path,
                             std::FILE* out);
+
+// query --follow -w: the matches stored now, then, look by look (see
+// follow_looks()), those of every block committed since, each look's in the
+// two passes of export_packets() and flushed at its end, until options stop
+// it or filter.limit is reached. The format is open-ended (WritePlan):
+// pcap takes its link type from the first packet and is always nanosecond;
+// a later packet of another link type is a UsageError (what was written
+// stays). path is written directly (no temporary file: it is read as it
+// grows). A reader that closes the output ends it without an error
+// (ExportResult::closed). Throws as export_packets().
+ExportResult export_follow(Store& store, const Filter& filter, WriteFormat format, const std::string& path,
+                           std::FILE* out, const FollowOptions& options);
 
 }  // namespace capdb

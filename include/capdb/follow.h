@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 #include "capdb/filter.h"
 #include "capdb/store.h"
@@ -30,6 +31,18 @@ enum class FollowEnd {
     stopped,  // should_stop() said so
     refused,  // on_row or caught_up returned false
 };
+
+// One look at the store: delivers the matches of filter (its limit set to
+// what is still wanted) among the blocks of range, in (ts_ns, capture, seq)
+// order, and says how many it delivered; nullopt ends follow_looks()
+// (output closed).
+using FollowLook = std::function<std::optional<std::uint64_t>(const Filter& filter, const BlockRange& range)>;
+
+// The polling of follow(), with the delivery of each look left to look:
+// first the blocks stored now (range.after 0), then, look by look, those
+// committed since the previous look. `query --follow -w` writes a look's
+// packets in two passes of its own (see DESIGN.md, "Export").
+FollowEnd follow_looks(Store& store, const Filter& filter, const FollowLook& look, const FollowOptions& options);
 
 // Calls on_row for every packet matching filter: first those stored now, in
 // (ts_ns, capture, seq) order, then, look by look, those of the blocks

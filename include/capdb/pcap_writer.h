@@ -10,6 +10,8 @@
 #include <tuple>
 #include <vector>
 
+#include "capdb/error.h"
+
 namespace capdb {
 
 enum class WriteFormat { pcap, pcapng };
@@ -46,7 +48,8 @@ struct PacketOut {
     std::span<const std::uint8_t> data{};
 };
 
-// What the file's header depends on, known before the first packet.
+// What the file's header depends on: known before the first packet, or,
+// open-ended (query --follow -w), learned from the packets as they come.
 struct WritePlan {
     WriteFormat format = WriteFormat::pcap;
     // pcap: the one DLT, the largest snaplen (at least the largest caplen),
@@ -56,29 +59,50 @@ struct WritePlan {
     bool nanosecond = false;
     // pcapng: one interface per (DLT, snaplen, precision), in this order.
     std::vector<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>> interfaces;
+    // Open-ended: pcap's header is written before the first packet, with
+    // that packet's link type (Ethernet when finish() comes first), and
+    // snaplen and nanosecond as given; a packet of another link type is a
+    // UsageError that suggests pcapng. pcapng adds an interface block the
+    // first time a (DLT, snaplen, precision) comes.
+    bool open_ended = false;
+};
+
+// The reader of the output went away (EPIPE: a pipe whose reader exited).
+struct OutputClosedError : Error {
+    explicit OutputClosedError(const std::string& m) : Error(Exit::input, m) {}
 };
 
 // Writes a pcap or pcapng stream to out (not owned), buffered. Throws
-// Error naming `name` when writing fails, and UsageError for a packet the
-// format cannot hold (a time before 1970, or from 2106 on in pcap, or a
-// link type or interface not in the plan).
+// Error naming `name` when writing fails (OutputClosedError on EPIPE), and
+// UsageError for a packet the format cannot hold (a time before 1970, or
+// from 2106 on in pcap, or a link type or interface not in the plan).
 class PcapWriter {
 public:
     PcapWriter(std::FILE* out, std::string name, const WritePlan& plan);
     void write(const PacketOut& p);
     // Writes what is buffered and flushes out.
     void flush();
+    // flush(), after an open-ended pcap's header if no packet wrote it.
+    void finish();
+    // Forgets what is buffered: the caller has cut the output back to
+    // `bytes` bytes (after a failed write), where writing goes on.
+    void discard(std::uint64_t bytes) noexcept {
+        buffer_.clear();
+        bytes_ = bytes;
+    }
     [[nodiscard]] std::uint64_t packets() const noexcept { return packets_; }
     [[nodiscard]] std::uint64_t bytes() const noexcept { return bytes_; }
 
 private:
     void drain();
+    void pcap_header(std::uint32_t dlt);
 
     std::FILE* out_;
     std::string name_;
     WritePlan plan_;
     std::map<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>, std::uint32_t> interface_ids_;
     std::vector<std::uint8_t> buffer_;
+    bool header_ = false;  // pcap: the file header is written (or buffered)
     std::uint64_t packets_ = 0;
     std::uint64_t bytes_ = 0;  // written to out, headers included
 };

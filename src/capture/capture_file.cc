@@ -12,9 +12,9 @@ namespace capdb {
 namespace {
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
-constexpr std::size_t kPcapFileHeader = 24;
-constexpr std::size_t kPcapRecordHeader = 16;
-constexpr std::size_t kMinBlock = 12;  // type, length, trailing length
+constexpr std::size_t kPcapFileHeader = pcap::kFileHeaderBytes;
+constexpr std::size_t kPcapRecordHeader = pcap::kRecordHeaderBytes;
+constexpr std::size_t kMinBlock = pcapng::kMinBlockBytes;
 
 [[gnu::always_inline]] inline std::optional<std::uint32_t> u32(ByteCursor& c, bool big_endian) noexcept {
     return big_endian ? c.be32() : c.le32();
@@ -92,13 +92,13 @@ CaptureParser::Step CaptureParser::start(std::span<const std::uint8_t> input) {
         return {Step::block, 0};
     }
     switch (*magic) {
-        case 0xa1b2c3d4: big_endian_ = true; break;
-        case 0xd4c3b2a1: break;
-        case 0xa1b23c4d:
+        case pcap::kMagicMicro: big_endian_ = true; break;
+        case pcap::kMagicMicroSwapped: break;
+        case pcap::kMagicNano:
             big_endian_ = true;
             nano_ = true;
             break;
-        case 0x4d3cb2a1: nano_ = true; break;
+        case pcap::kMagicNanoSwapped: nano_ = true; break;
         default: throw CaptureFormatError("not a pcap or pcapng capture (unknown magic number)");
     }
     if (input.size() < kPcapFileHeader) return {Step::need, kPcapFileHeader};
@@ -155,16 +155,16 @@ CaptureParser::Step CaptureParser::pcapng_block(std::span<const std::uint8_t> in
     if (shb) {
         ByteCursor bom_cursor(input.subspan(8));
         const std::uint32_t bom = must(bom_cursor.be32());
-        if (bom != 0x1a2b3c4d && bom != 0x4d3c2b1a)
+        if (bom != pcapng::kByteOrderMagic && bom != pcapng::kByteOrderMagicSwapped)
             throw CaptureFormatError(fmt::format("a section header with an unknown byte-order magic {:#010x}", bom));
-        big_endian_ = bom == 0x1a2b3c4d;
+        big_endian_ = bom == pcapng::kByteOrderMagic;
     } else if (!in_section_) {
         throw CaptureFormatError("a block before the first section header");
     }
     ByteCursor c(input);
     const std::uint32_t type = must(u32(c, big_endian_));
     const std::uint32_t len = must(u32(c, big_endian_));
-    if (len < kMinBlock || len % 4 != 0 || (shb && len < 28))
+    if (len < kMinBlock || len % 4 != 0 || (shb && len < pcapng::kSectionHeaderBytes))
         throw CaptureFormatError(fmt::format("a block (type {:#x}) of impossible length {}", type, len));
     if (len > kMaxBlockBytes)
         throw CaptureFormatError(

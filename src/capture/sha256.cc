@@ -13,6 +13,7 @@
 
 #include "capdb/capture.h"
 #include "capdb/error.h"
+#include "util/unique_fd.h"
 
 namespace capdb {
 
@@ -43,25 +44,6 @@ std::string Sha256::hex() {
     }
     return digest_;
 }
-
-namespace {
-
-// A file descriptor closed when it goes out of scope.
-class UniqueFd {
-public:
-    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
-    ~UniqueFd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    UniqueFd(const UniqueFd&) = delete;
-    UniqueFd& operator=(const UniqueFd&) = delete;
-    [[nodiscard]] int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
-
-}  // namespace
 
 std::string sha256_file(const std::string& path) {
     const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

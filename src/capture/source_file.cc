@@ -19,8 +19,8 @@ namespace capdb {
 namespace {
 
 constexpr std::int64_t kNsPerSec = 1'000'000'000;
-constexpr std::size_t kPcapRecordHeader = 16;
-constexpr std::size_t kPcapngPacketHeader = 28;  // EPB: type, length, interface, ts x2, caplen, origlen
+constexpr std::size_t kPcapRecordHeader = pcap::kRecordHeaderBytes;
+constexpr std::size_t kPcapngPacketHeader = pcapng::kEnhancedPacketHeader;
 constexpr std::uint32_t kBlockSection = pcapng::kSectionHeader;
 constexpr std::uint32_t kBlockInterface = pcapng::kInterface;
 constexpr std::uint32_t kBlockPacket = pcapng::kObsoletePacket;
@@ -56,11 +56,11 @@ std::optional<SourceHeader> parse_pcapng(std::span<const std::uint8_t> start) no
     h.format = SourceFormat::pcapng;
     if (!c.skip(8)) return std::nullopt;
     const auto bom = c.be32();
-    if (!bom || (*bom != 0x1a2b3c4d && *bom != 0x4d3c2b1a)) return std::nullopt;
-    h.big_endian = *bom == 0x1a2b3c4d;
+    if (!bom || (*bom != pcapng::kByteOrderMagic && *bom != pcapng::kByteOrderMagicSwapped)) return std::nullopt;
+    h.big_endian = *bom == pcapng::kByteOrderMagic;
     ByteCursor len_cursor(start.subspan(4));
     const auto shb_len = u32(len_cursor, h.big_endian);
-    if (!shb_len || *shb_len < 28 || *shb_len % 4 != 0) return std::nullopt;
+    if (!shb_len || *shb_len < pcapng::kSectionHeaderBytes || *shb_len % 4 != 0) return std::nullopt;
     ByteCursor blocks(start);
     if (!blocks.skip(*shb_len)) return h;
     // The interface descriptions before the first packet.
@@ -95,13 +95,13 @@ std::optional<SourceHeader> parse_source_header(std::span<const std::uint8_t> st
     if (*magic == kBlockSection) return parse_pcapng(start);
     SourceHeader h;
     switch (*magic) {
-        case 0xa1b2c3d4: h.big_endian = true; break;
-        case 0xd4c3b2a1: h.big_endian = false; break;
-        case 0xa1b23c4d:
+        case pcap::kMagicMicro: h.big_endian = true; break;
+        case pcap::kMagicMicroSwapped: h.big_endian = false; break;
+        case pcap::kMagicNano:
             h.big_endian = true;
             h.ts_precision = 9;
             break;
-        case 0x4d3cb2a1:
+        case pcap::kMagicNanoSwapped:
             h.big_endian = false;
             h.ts_precision = 9;
             break;
@@ -304,7 +304,8 @@ void SourceFile::walk(std::int64_t offset, bool first_packet) {
             // Each section says its own byte order.
             ByteCursor bom_cursor(head.subspan(8));
             const auto bom = bom_cursor.be32();
-            if (!bom || (*bom != 0x1a2b3c4d && *bom != 0x4d3c2b1a) || (*bom == 0x1a2b3c4d) != header_.big_endian) {
+            if (!bom || (*bom != pcapng::kByteOrderMagic && *bom != pcapng::kByteOrderMagicSwapped) ||
+                (*bom == pcapng::kByteOrderMagic) != header_.big_endian) {
                 walk_failed_ = true;  // another byte order: not followed
                 break;
             }

@@ -161,7 +161,8 @@ void add_query_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--limit", q.limit, "At most N packets")->check(kDecimal)->type_name("N");
     query.add_option("--format", q.format, "line (default), long, json or csv")->type_name("FORMAT");
     query.add_flag("--count", q.count, "Print only the number of matching packets");
-    query.add_flag("-f,--follow", q.follow, "Keep printing new matching packets as they are committed, until Ctrl-C");
+    query.add_flag("-f,--follow", q.follow,
+                   "Keep printing (with -w: writing) new matching packets as they are committed, until Ctrl-C");
     query
         .add_option("-w,--write", q.write,
                     "Write the matching packets whole, read from their original files, to FILE ('-': standard output)")

@@ -2,6 +2,7 @@
 // then the matches printed (or counted, or followed).
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <map>
@@ -85,7 +86,6 @@ int run_query(const QueryArgs& a) {
     if (a.write) {
         if (a.write->empty()) throw UsageError("-w: the file name is empty");
         if (a.count) throw UsageError("-w cannot be combined with --count");
-        if (a.follow) throw UsageError("-w cannot be combined with --follow (not supported yet)");
         if (*a.write == "-" && ::isatty(STDOUT_FILENO))
             throw UsageError("-w -: standard output is a terminal; redirect it to a file or a pipe");
     }
@@ -111,6 +111,29 @@ int run_query(const QueryArgs& a) {
         }
         return if_index < it->second.size() ? std::string_view(it->second[if_index]) : std::string_view{};
     };
+    if (a.write) {
+        // A reader that goes away (tshark -c N, head -c) ends the export:
+        // EPIPE, not SIGPIPE.
+        std::signal(SIGPIPE, SIG_IGN);
+        ExportResult r;
+        if (a.follow) {
+            install_signal_handlers();
+            FollowOptions options;
+            options.should_stop = [] { return g_stop != 0; };
+            r = export_follow(*store, filter, write_format, *a.write, stdout, options);
+        } else {
+            r = export_packets(*store, filter, write_format, *a.write, stdout);
+        }
+        const std::string name = *a.write == "-" ? std::string("standard output") : printable(*a.write);
+        if (r.closed)
+            std::fprintf(stderr, "capdb: %llu bytes written to %s before its reader closed it\n",
+                         static_cast<unsigned long long>(r.bytes), name.c_str());
+        else
+            std::fprintf(stderr, "capdb: %llu packets, %llu bytes written to %s\n",
+                         static_cast<unsigned long long>(r.packets), static_cast<unsigned long long>(r.bytes),
+                         name.c_str());
+        return 0;
+    }
     if (a.follow) {
         install_signal_handlers();
         Printer printer(*format, stdout);
@@ -121,13 +144,6 @@ int run_query(const QueryArgs& a) {
         options.caught_up = [&] { return printer.flush(); };
         follow(
             *store, filter, [&](const PacketView& p) { return printer.row(p); }, options);
-        return 0;
-    }
-    if (a.write) {
-        const ExportResult r = export_packets(*store, filter, write_format, *a.write, stdout);
-        std::fprintf(stderr, "capdb: %llu packets, %llu bytes written to %s\n",
-                     static_cast<unsigned long long>(r.packets), static_cast<unsigned long long>(r.bytes),
-                     *a.write == "-" ? "standard output" : printable(*a.write).c_str());
         return 0;
     }
     if (a.count) {

@@ -66,8 +66,11 @@ private:
 // while packets trickle in and while the pipe is quiet. The reader asks its
 // should_stop before each read and at least every 200 ms while a pipe is
 // quiet, from inside next(): that question is where a quiet pipe's packets
-// are handed over. Regular files commit by packet count only.
+// are handed over. A followed file (ingest --follow) the same, every
+// kFollowCommitEvery, and at once when the reader finds it quiet. Other
+// regular files commit by packet count only.
 constexpr auto kStreamCommitEvery = std::chrono::milliseconds(500);
+constexpr auto kFollowCommitEvery = std::chrono::seconds(1);
 
 class StreamCommits {
 public:
@@ -93,25 +96,32 @@ public:
     }
 
     // From now on, packets added to batch (the one the ingest loop fills for
-    // writer, room its batch_room()) are committed as they stream.
-    void start(CaptureWriter& writer, PacketBatch& batch, std::uint32_t& room) {
+    // writer, room its batch_room()) are committed as they stream: once
+    // `every` has passed since the previous hand-over (the first: since
+    // `since`).
+    void start(CaptureWriter& writer, PacketBatch& batch, std::uint32_t& room, std::chrono::milliseconds every,
+               std::chrono::steady_clock::time_point since) {
         writer_ = &writer;
         batch_ = &batch;
         room_ = &room;
+        every_ = every;
+        last_ = since;
     }
     // A packet was added to the batch.
     void added() {
         pending_ = true;
         if (due()) hand_over();
     }
+    // The input is quiet: what was added since the last hand-over goes now.
+    void quiet() {
+        if (writer_ && pending_) hand_over();
+    }
     void rethrow_if_failed() {
         if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     }
 
 private:
-    [[nodiscard]] bool due() const {
-        return writer_ && pending_ && std::chrono::steady_clock::now() - last_ >= kStreamCommitEvery;
-    }
+    [[nodiscard]] bool due() const { return writer_ && pending_ && std::chrono::steady_clock::now() - last_ >= every_; }
     void hand_over() {
         pending_ = false;
         last_ = std::chrono::steady_clock::now();
@@ -126,6 +136,7 @@ private:
     PacketBatch* batch_ = nullptr;
     std::uint32_t* room_ = nullptr;
     bool pending_ = false;  // packets added since the last hand-over
+    std::chrono::milliseconds every_{};
     std::chrono::steady_clock::time_point last_{};
     std::exception_ptr error_;
 };
@@ -230,26 +241,18 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     // moves to the writer's storage thread.
     PacketBatch batch = writer->spare_batch();
     std::uint32_t room = writer->batch_room();
-    if (reader.file_size() == 0) streaming.start(*writer, batch, room);
+    if (options.follow)
+        streaming.start(*writer, batch, room, kFollowCommitEvery, Clock::now());
+    else if (reader.file_size() == 0)
+        streaming.start(*writer, batch, room, kStreamCommitEvery, {});
     std::uint64_t seq = out.resumed;
     std::size_t interfaces_stored = 0;  // interfaces handed to the writer so far
-    // Following: what was read is committed at least every second.
-    Clock::time_point last_commit = Clock::now();
-    bool uncommitted = false;
-    const auto commit = [&] {
-        writer->append(std::move(batch));
-        batch = writer->spare_batch();
-        room = writer->batch_room();
-        writer->request_commit();
-        uncommitted = false;
-        last_commit = Clock::now();
-    };
     try {
         std::uint64_t n = 0;
         for (;;) {
             if (!reader.next(raw)) {
                 if (!reader.idle()) break;
-                if (uncommitted) commit();  // a quiet file: commit what came
+                streaming.quiet();  // a quiet followed file: commit what came
                 continue;
             }
             // Interfaces (pcapng describes them as it goes) are stored with
@@ -277,10 +280,6 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
             }
             streaming.added();
             if ((++n & 0x3fff) == 0) progress.update(reader.bytes_read());
-            if (options.follow) {
-                uncommitted = true;
-                if (Clock::now() - last_commit >= std::chrono::seconds(1)) commit();
-            }
         }
         writer->append(std::move(batch));
     } catch (const DatabaseError& e) {

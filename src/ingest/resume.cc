@@ -9,25 +9,11 @@
 #include <vector>
 
 #include "capture/sha256.h"
+#include "util/unique_fd.h"
 
 namespace capdb {
 
 namespace {
-
-// Closes a file descriptor at the end of a scope.
-class Fd {
-public:
-    explicit Fd(int fd) noexcept : fd_(fd) {}
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    [[nodiscard]] int get() const noexcept { return fd_; }
-
-private:
-    int fd_;
-};
 
 // The offset just past a committed prefix that ends with record last.
 std::uint64_t prefix_end(const SourceHeader& header, const RecordRef& last) noexcept {
@@ -37,7 +23,7 @@ std::uint64_t prefix_end(const SourceHeader& header, const RecordRef& last) noex
 }  // namespace
 
 std::optional<std::string> sha256_prefix(const std::string& path, std::uint64_t n) {
-    const Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
+    const UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK));
     struct stat st {};
     if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) return std::nullopt;
     Sha256 hash;

@@ -1,5 +1,6 @@
 #include "capdb/export.h"
 
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,12 +10,16 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "capdb/follow.h"
 #include "capdb/source_file.h"
 
 namespace capdb {
@@ -110,6 +115,137 @@ public:
 private:
     std::string path_;
 };
+// What pass 1 found among a query's matches: every capture's source,
+// opened and checked, and what the file's header needs.
+struct Matches {
+    std::map<CaptureId, Source> sources;
+    std::set<std::uint32_t> linktypes;
+    std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>> interfaces;
+    std::uint32_t max_caplen = 0;
+};
+
+// Pass 1: the matches of filter among range's blocks; every source opened
+// and checked before a byte is written.
+Matches check_matches(Store& store, const Filter& filter, const BlockRange& range) {
+    Matches m;
+    store.query_blocks(filter, range, [&](const PacketView& p) {
+        auto it = m.sources.find(p.capture);
+        if (it == m.sources.end()) it = m.sources.emplace(p.capture, open_source(store, p.capture, p.seq)).first;
+        if (p.file_offset < 0)
+            throw SourceError(fmt::format("capture {}: packet {} has no recorded file offset; it cannot be written",
+                                          p.capture, p.seq + 1));
+        if (it->second.store) (void)file_for(it->second, p.seq);  // each segment checked before a byte is written
+        m.linktypes.insert(p.linktype);
+        m.interfaces.insert({p.linktype, it->second.snaplen_of(p), it->second.ts_precision});
+        m.max_caplen = std::max(m.max_caplen, p.caplen);
+        return true;
+    });
+    return m;
+}
+
+// Pass 2: the same query again; each record read back, checked and
+// written. Returns the packets written.
+std::uint64_t write_matches(Store& store, const Filter& filter, const BlockRange& range, Matches& m,
+                            PcapWriter& writer) {
+    std::uint64_t n = 0;
+    store.query_blocks(filter, range, [&](const PacketView& p) {
+        auto it = m.sources.find(p.capture);
+        if (it == m.sources.end())
+            throw SourceError(fmt::format(
+                "capture {} appeared while its packets were being written; run the query again", p.capture));
+        Source& s = it->second;
+        const StoredRecord stored{p.ts_ns, p.caplen, p.wirelen, p.time_invalid};
+        PacketOut po;
+        po.ts_ns = p.ts_ns;
+        po.wirelen = p.wirelen;
+        po.linktype = p.linktype;
+        po.snaplen = s.snaplen_of(p);
+        po.ts_precision = s.ts_precision;
+        po.data = file_for(s, p.seq).read(p.seq, p.file_offset, stored);
+        writer.write(po);
+        ++n;
+        return true;
+    });
+    return n;
+}
+
+// Whether out's reader went away: a pipe (or socket) whose other end is
+// closed. Asked between looks, when nothing is written that would see
+// EPIPE.
+bool reader_gone(std::FILE* out) noexcept {
+    pollfd p{::fileno(out), 0, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLERR | POLLHUP)) != 0;
+}
+
+// pcap holds one link type: the error that says so, naming them.
+[[noreturn]] void several_linktypes(const std::set<std::uint32_t>& linktypes) {
+    std::string list;
+    for (auto l : linktypes) list += fmt::format("{}{}", list.empty() ? "" : ", ", l);
+    throw UsageError(
+        fmt::format("the matching packets have {} link types ({}); a pcap file holds one: use --write-format pcapng",
+                    linktypes.size(), list));
+}
+
+// Where the packets go: standard output (out); a device or FIFO named by
+// path, written directly; a regular file written as a temporary file
+// beside path and renamed over it by commit(), or, direct, path itself
+// (created or emptied).
+class Output {
+public:
+    Output(const std::string& path, std::FILE* out, bool direct) : path_(path), out_(out) {
+        struct stat st {};
+        const bool special = path != "-" && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+        if (special && S_ISDIR(st.st_mode))
+            throw Error(Exit::input, fmt::format("cannot write '{}': it is a directory", printable(path)));
+        if (special || (direct && path != "-")) {
+            owned_.reset(std::fopen(path.c_str(), "wb"));
+            if (!owned_)
+                throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
+            out_ = owned_.get();
+        } else if (path != "-") {
+            temp_path_ = path + ".tmp-XXXXXX";
+            const int fd = ::mkstemp(temp_path_.data());
+            if (fd < 0)
+                throw Error(Exit::input, fmt::format("cannot create '{}': {}", printable(path), std::strerror(errno)));
+            temp_ = std::make_unique<TempFile>(temp_path_);
+            // What fopen() would have created: 0666 less the umask.
+            const mode_t mask = ::umask(0);
+            ::umask(mask);
+            ::fchmod(fd, 0666 & ~mask);
+            owned_.reset(::fdopen(fd, "wb"));
+            if (!owned_) {
+                ::close(fd);
+                throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
+            }
+            out_ = owned_.get();
+        }
+    }
+
+    [[nodiscard]] std::FILE* file() const noexcept { return out_; }
+    [[nodiscard]] std::string name() const { return path_ == "-" ? std::string("standard output") : printable(path_); }
+
+    // Closes the file (after the writer's flush) and renames the temporary
+    // file over path.
+    void commit() {
+        if (owned_) {
+            if (std::fclose(owned_.release()) != 0)
+                throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path_), std::strerror(errno)));
+        }
+        if (temp_) {
+            if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
+                throw Error(Exit::input, fmt::format("cannot rename '{}' to '{}': {}", printable(temp_path_),
+                                                     printable(path_), std::strerror(errno)));
+            temp_->release();
+        }
+    }
+
+private:
+    std::string path_;
+    std::FILE* out_;
+    std::unique_ptr<std::FILE, FileCloser> owned_;
+    std::unique_ptr<TempFile> temp_;
+    std::string temp_path_;
+};
 
 }  // namespace
 
@@ -124,109 +260,80 @@ ExportResult export_packets(Store& store, const Filter& filter, WriteFormat form
     // so pass 2 reads the blocks of pass 1 less any pruned since (whose
     // packets it does not ask for).
     const BlockRange committed{0, store.max_block_id()};
-    auto each_match = [&](const RowCallback& on_row) { store.query_blocks(filter, committed, on_row); };
     // Pass 1: what the header needs, and every original file checked.
-    std::map<CaptureId, Source> sources;
-    std::set<std::uint32_t> linktypes;
-    std::set<std::tuple<std::uint32_t, std::uint32_t, std::uint32_t>> interfaces;
-    std::uint32_t max_caplen = 0;
-    each_match([&](const PacketView& p) {
-        auto it = sources.find(p.capture);
-        if (it == sources.end()) it = sources.emplace(p.capture, open_source(store, p.capture, p.seq)).first;
-        if (p.file_offset < 0)
-            throw SourceError(fmt::format("capture {}: packet {} has no recorded file offset; it cannot be written",
-                                          p.capture, p.seq + 1));
-        if (it->second.store) (void)file_for(it->second, p.seq);  // each segment checked before a byte is written
-        linktypes.insert(p.linktype);
-        interfaces.insert({p.linktype, it->second.snaplen_of(p), it->second.ts_precision});
-        max_caplen = std::max(max_caplen, p.caplen);
-        return true;
-    });
+    Matches m = check_matches(store, filter, committed);
     WritePlan plan;
     plan.format = format;
     if (format == WriteFormat::pcap) {
-        if (linktypes.size() > 1) {
-            std::string list;
-            for (auto l : linktypes) list += fmt::format("{}{}", list.empty() ? "" : ", ", l);
-            throw UsageError(fmt::format(
-                "the matching packets have {} link types ({}); a pcap file holds one: use --write-format pcapng",
-                linktypes.size(), list));
-        }
-        plan.linktype = linktypes.empty() ? 1 : *linktypes.begin();  // no packets: Ethernet, as tcpdump -w does
-        plan.snaplen = max_caplen;
-        for (const auto& iface : interfaces) plan.snaplen = std::max(plan.snaplen, std::get<1>(iface));
-        for (const auto& [id, s] : sources) {
+        if (m.linktypes.size() > 1) several_linktypes(m.linktypes);
+        plan.linktype = m.linktypes.empty() ? 1 : *m.linktypes.begin();  // no packets: Ethernet, as tcpdump -w does
+        plan.snaplen = m.max_caplen;
+        for (const auto& iface : m.interfaces) plan.snaplen = std::max(plan.snaplen, std::get<1>(iface));
+        for (const auto& [id, s] : m.sources) {
             plan.nanosecond = plan.nanosecond || s.ts_precision > 6;
         }
         if (plan.snaplen == 0) plan.snaplen = 262144;
     } else {
-        plan.interfaces.assign(interfaces.begin(), interfaces.end());
+        plan.interfaces.assign(m.interfaces.begin(), m.interfaces.end());
     }
-
-    // The output: standard output; a device or FIFO named by path, written
-    // directly; else a temporary file beside path, renamed over it at the end.
-    std::unique_ptr<std::FILE, FileCloser> owned;
-    std::unique_ptr<TempFile> temp;
-    std::string temp_path;
-    struct stat st {};
-    const bool special = path != "-" && ::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
-    if (special && S_ISDIR(st.st_mode))
-        throw Error(Exit::input, fmt::format("cannot write '{}': it is a directory", printable(path)));
-    if (special) {
-        owned.reset(std::fopen(path.c_str(), "wb"));
-        if (!owned)
-            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
-        out = owned.get();
-    } else if (path != "-") {
-        temp_path = path + ".tmp-XXXXXX";
-        const int fd = ::mkstemp(temp_path.data());
-        if (fd < 0)
-            throw Error(Exit::input, fmt::format("cannot create '{}': {}", printable(path), std::strerror(errno)));
-        temp = std::make_unique<TempFile>(temp_path);
-        // What fopen() would have created: 0666 less the umask.
-        const mode_t mask = ::umask(0);
-        ::umask(mask);
-        ::fchmod(fd, 0666 & ~mask);
-        owned.reset(::fdopen(fd, "wb"));
-        if (!owned) {
-            ::close(fd);
-            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
-        }
-        out = owned.get();
-    }
-    const std::string name = path == "-" ? std::string("standard output") : printable(path);
-    PcapWriter writer(out, name, plan);
-
+    Output output(path, out, false);
+    PcapWriter writer(output.file(), output.name(), plan);
     // Pass 2: each record read back, checked and written.
-    each_match([&](const PacketView& p) {
-        auto it = sources.find(p.capture);
-        if (it == sources.end())
-            throw SourceError(fmt::format(
-                "capture {} appeared while its packets were being written; run the query again", p.capture));
-        Source& s = it->second;
-        const StoredRecord stored{p.ts_ns, p.caplen, p.wirelen, p.time_invalid};
-        PacketOut po;
-        po.ts_ns = p.ts_ns;
-        po.wirelen = p.wirelen;
-        po.linktype = p.linktype;
-        po.snaplen = s.snaplen_of(p);
-        po.ts_precision = s.ts_precision;
-        po.data = file_for(s, p.seq).read(p.seq, p.file_offset, stored);
-        writer.write(po);
-        return true;
-    });
-    writer.flush();
-    if (owned) {
-        if (std::fclose(owned.release()) != 0)
-            throw Error(Exit::input, fmt::format("cannot write '{}': {}", printable(path), std::strerror(errno)));
+    try {
+        write_matches(store, filter, committed, m, writer);
+        writer.flush();
+    } catch (const OutputClosedError&) {
+        return {writer.packets(), writer.bytes(), true};
     }
-    if (temp) {
-        if (::rename(temp_path.c_str(), path.c_str()) != 0)
-            throw Error(Exit::input, fmt::format("cannot rename '{}' to '{}': {}", printable(temp_path),
-                                                 printable(path), std::strerror(errno)));
-        temp->release();
-    }
+    output.commit();
     return {writer.packets(), writer.bytes()};
+}
+
+ExportResult export_follow(Store& store, const Filter& filter, WriteFormat format, const std::string& path,
+                           std::FILE* out, const FollowOptions& options) {
+    WritePlan plan;
+    plan.format = format;
+    plan.open_ended = true;
+    // The packets to come are unknown: pcap is nanosecond (no packet's
+    // time is rounded), and its snaplen the largest capdb reads.
+    plan.nanosecond = true;
+    plan.snaplen = kMaxCaplen;
+    Output output(path, out, true);
+    PcapWriter writer(output.file(), output.name(), plan);
+    ExportResult result;
+    std::optional<std::uint32_t> linktype;  // pcap: the file's, once a packet has set it
+    FollowOptions follow_options = options;
+    follow_options.should_stop = [&] {
+        if (reader_gone(output.file())) throw OutputClosedError(output.name());
+        return options.should_stop && options.should_stop();
+    };
+    try {
+        writer.flush();  // pcapng: the section header at once
+        follow_looks(
+            store, filter,
+            [&](const Filter& f, const BlockRange& range) -> std::optional<std::uint64_t> {
+                // Taken per look, as export_packets takes it: a prune beside
+                // a long follow unlinks its files between two looks.
+                const auto hold = store.hold_packets();
+                Matches m = check_matches(store, f, range);
+                if (format == WriteFormat::pcap && !m.linktypes.empty()) {
+                    if (linktype) m.linktypes.insert(*linktype);
+                    if (m.linktypes.size() > 1) several_linktypes(m.linktypes);
+                    linktype = *m.linktypes.begin();
+                }
+                const std::uint64_t n = write_matches(store, f, range, m, writer);
+                writer.flush();
+                return n;
+            },
+            follow_options);
+        writer.finish();
+        output.commit();
+    } catch (const OutputClosedError&) {
+        result.closed = true;
+    }
+    result.packets = writer.packets();
+    result.bytes = writer.bytes();
+    return result;
 }
 
 }  // namespace capdb

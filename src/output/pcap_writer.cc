@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "capdb/pcap_format.h"
 
 namespace capdb {
 
@@ -46,7 +47,7 @@ std::uint32_t linktype_of_dlt(std::uint32_t dlt) noexcept {
 namespace pcap_layout {
 
 void file_header(std::vector<std::uint8_t>& out, bool nanosecond, std::uint32_t snaplen, std::uint32_t linktype) {
-    le32(out, nanosecond ? 0xa1b23c4d : 0xa1b2c3d4);
+    le32(out, nanosecond ? pcap::kMagicNano : pcap::kMagicMicro);
     le16(out, 2);
     le16(out, 4);
     le32(out, 0);  // thiszone
@@ -65,19 +66,19 @@ void record_header(std::vector<std::uint8_t>& out, bool nanosecond, std::int64_t
 }
 
 void section_header(std::vector<std::uint8_t>& out) {
-    le32(out, 0x0a0d0d0a);
-    le32(out, 28);
-    le32(out, 0x1a2b3c4d);
+    le32(out, pcapng::kSectionHeader);
+    le32(out, pcapng::kSectionHeaderBytes);
+    le32(out, pcapng::kByteOrderMagic);
     le16(out, 1);
     le16(out, 0);
     le32(out, 0xffffffff);  // section length: not given
     le32(out, 0xffffffff);
-    le32(out, 28);
+    le32(out, pcapng::kSectionHeaderBytes);
 }
 
 void interface_description(std::vector<std::uint8_t>& out, std::uint32_t linktype, std::uint32_t snaplen,
                            std::uint32_t ts_precision) {
-    le32(out, 1);
+    le32(out, pcapng::kInterface);
     le32(out, 32);
     le16(out, static_cast<std::uint16_t>(linktype));
     le16(out, 0);
@@ -91,8 +92,8 @@ void interface_description(std::vector<std::uint8_t>& out, std::uint32_t linktyp
 
 void enhanced_packet(std::vector<std::uint8_t>& out, std::uint32_t interface, std::uint64_t ts_units,
                      std::uint32_t wirelen, std::span<const std::uint8_t> data) {
-    const std::uint32_t len = 32 + padded(data.size());
-    le32(out, 6);
+    const std::uint32_t len = pcapng::kEnhancedPacketHeader + 4 + padded(data.size());
+    le32(out, pcapng::kEnhancedPacket);
     le32(out, len);
     le32(out, interface);
     le32(out, static_cast<std::uint32_t>(ts_units >> 32));
@@ -109,7 +110,7 @@ void enhanced_packet(std::vector<std::uint8_t>& out, std::uint32_t interface, st
 PcapWriter::PcapWriter(std::FILE* out, std::string name, const WritePlan& plan)
     : out_(out), name_(std::move(name)), plan_(plan) {
     if (plan_.format == WriteFormat::pcap) {
-        pcap_layout::file_header(buffer_, plan_.nanosecond, plan_.snaplen, linktype_of_dlt(plan_.linktype));
+        if (!plan_.open_ended) pcap_header(plan_.linktype);
     } else {
         pcap_layout::section_header(buffer_);
         for (const auto& key : plan_.interfaces) {
@@ -118,6 +119,12 @@ PcapWriter::PcapWriter(std::FILE* out, std::string name, const WritePlan& plan)
             pcap_layout::interface_description(buffer_, linktype_of_dlt(dlt), snaplen, precision);
         }
     }
+}
+
+void PcapWriter::pcap_header(std::uint32_t dlt) {
+    plan_.linktype = dlt;
+    pcap_layout::file_header(buffer_, plan_.nanosecond, plan_.snaplen, linktype_of_dlt(dlt));
+    header_ = true;
 }
 
 void PcapWriter::write(const PacketOut& p) {
@@ -130,13 +137,23 @@ void PcapWriter::write(const PacketOut& p) {
             throw UsageError(fmt::format(
                 "{}: a packet's time ({} ns) is after 2106, which pcap cannot hold (use --write-format pcapng)", name_,
                 p.ts_ns));
+        if (!header_) pcap_header(p.linktype);
         if (p.linktype != plan_.linktype)
-            throw UsageError(fmt::format("{}: a packet of link type {} in a pcap file of link type {}", name_,
-                                         p.linktype, plan_.linktype));
+            throw UsageError(
+                fmt::format("{}: a packet of link type {} in a pcap file of link type {}; a pcap file holds one: use "
+                            "--write-format pcapng",
+                            name_, p.linktype, plan_.linktype));
         pcap_layout::record_header(buffer_, plan_.nanosecond, p.ts_ns, caplen, p.wirelen);
         buffer_.insert(buffer_.end(), p.data.begin(), p.data.end());
     } else {
-        const auto it = interface_ids_.find({p.linktype, p.snaplen, p.ts_precision});
+        auto it = interface_ids_.find({p.linktype, p.snaplen, p.ts_precision});
+        if (it == interface_ids_.end() && plan_.open_ended) {
+            it = interface_ids_
+                     .emplace(std::tuple{p.linktype, p.snaplen, p.ts_precision},
+                              static_cast<std::uint32_t>(interface_ids_.size()))
+                     .first;
+            pcap_layout::interface_description(buffer_, linktype_of_dlt(p.linktype), p.snaplen, p.ts_precision);
+        }
         if (it == interface_ids_.end())
             throw UsageError(
                 fmt::format("{}: a packet of link type {} that no interface describes", name_, p.linktype));
@@ -148,16 +165,25 @@ void PcapWriter::write(const PacketOut& p) {
 }
 
 void PcapWriter::drain() {
-    if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), out_) != buffer_.size())
+    if (!buffer_.empty() && std::fwrite(buffer_.data(), 1, buffer_.size(), out_) != buffer_.size()) {
+        if (errno == EPIPE) throw OutputClosedError(fmt::format("'{}': its reader closed it", name_));
         throw Error(Exit::input, fmt::format("cannot write '{}': {}", name_, std::strerror(errno)));
+    }
     bytes_ += buffer_.size();
     buffer_.clear();
 }
 
 void PcapWriter::flush() {
     drain();
-    if (std::fflush(out_) != 0)
+    if (std::fflush(out_) != 0) {
+        if (errno == EPIPE) throw OutputClosedError(fmt::format("'{}': its reader closed it", name_));
         throw Error(Exit::input, fmt::format("cannot write '{}': {}", name_, std::strerror(errno)));
+    }
+}
+
+void PcapWriter::finish() {
+    if (plan_.format == WriteFormat::pcap && !header_) pcap_header(plan_.linktype == 0 ? 1 : plan_.linktype);
+    flush();
 }
 
 }  // namespace capdb

@@ -2,7 +2,9 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <limits>
+#include <optional>
 
 namespace capdb {
 namespace {
@@ -12,7 +14,7 @@ void sleep_interruptibly(std::chrono::milliseconds ms) { ::poll(nullptr, 0, stat
 
 }  // namespace
 
-FollowEnd follow(Store& store, const Filter& filter, const RowCallback& on_row, const FollowOptions& options) {
+FollowEnd follow_looks(Store& store, const Filter& filter, const FollowLook& look, const FollowOptions& options) {
     const auto& wait = options.wait ? options.wait : sleep_interruptibly;
     auto stop = [&] { return options.should_stop && options.should_stop(); };
     std::uint64_t left = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
@@ -22,13 +24,9 @@ FollowEnd follow(Store& store, const Filter& filter, const RowCallback& on_row, 
     BlockRange range{0, store.max_block_id()};
     for (;;) {
         f.limit = left;
-        bool accepted = true;
-        store.query_blocks(f, range, [&](const PacketView& p) {
-            accepted = on_row(p);
-            --left;
-            return accepted && left > 0;
-        });
-        if (!accepted) return FollowEnd::refused;
+        const std::optional<std::uint64_t> delivered = look(f, range);
+        if (!delivered) return FollowEnd::refused;
+        left -= std::min(left, *delivered);
         if (options.caught_up && !options.caught_up()) return FollowEnd::refused;
         if (left == 0) return FollowEnd::limit;
 
@@ -44,6 +42,24 @@ FollowEnd follow(Store& store, const Filter& filter, const RowCallback& on_row, 
         }
         range = {range.through, newest};
     }
+}
+
+FollowEnd follow(Store& store, const Filter& filter, const RowCallback& on_row, const FollowOptions& options) {
+    return follow_looks(
+        store, filter,
+        [&](const Filter& f, const BlockRange& range) -> std::optional<std::uint64_t> {
+            std::uint64_t n = 0;
+            bool accepted = true;
+            const std::uint64_t want = f.limit.value_or(std::numeric_limits<std::uint64_t>::max());
+            store.query_blocks(f, range, [&](const PacketView& p) {
+                accepted = on_row(p);
+                ++n;
+                return accepted && n < want;
+            });
+            if (!accepted) return std::nullopt;
+            return n;
+        },
+        options);
 }
 
 }  // namespace capdb

@@ -17,7 +17,9 @@ import datetime
 import glob
 import io
 import os
+import random
 import shutil
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -239,6 +241,60 @@ class TempDir:
             shutil.rmtree(self.path, ignore_errors=True)
 
 
+def segment_rows(db, columns="capture_id, name, first_seq, packets, bytes"):
+    """The packet store's segments table (read-only), in id order: a tuple
+    of the given columns per segment."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        return con.execute("SELECT %s FROM segments ORDER BY id" % columns).fetchall()
+    finally:
+        con.close()
+
+
+def mount_small_tmpfs(mnt, size="2m"):
+    """Mounts a tmpfs of size at mnt (created, mode 0700), for the disk-full
+    tests; skips when that is not permitted. Unmount with umount(mnt)."""
+    os.mkdir(mnt, 0o700)
+    if shutil.which("mount") is None:
+        skip("no mount command")
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s,mode=0700" % size, "tmpfs", mnt],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if r.returncode != 0:
+        skip("cannot mount a small tmpfs for the disk-full test: %s" % r.stdout.decode().strip())
+
+
+def umount(mnt):
+    subprocess.run(["umount", "-l", mnt])
+
+
+def udp_pcap_records(n, seed, nsec=False, max_payload=1400):
+    """An Ethernet/IPv4/UDP pcap of n packets with random payloads, from
+    10.0.0.1-5 to 10.0.1.1-3: its file header and each record's bytes
+    (record header and frame), to be written at once or bit by bit."""
+    rng = random.Random(seed)
+    header = struct.pack("<IHHiIII", 0xA1B23C4D if nsec else 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    records = []
+    t = 1_700_000_000 * 10**9
+    for i in range(n):
+        t += rng.randrange(1, 10**7)
+        payload = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, max_payload)))
+        udp = struct.pack(">HHHH", 1000 + i % 7, 53, 8 + len(payload), 0) + payload
+        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
+                         bytes([10, 0, 0, 1 + i % 5]), bytes([10, 0, 1, 1 + i % 3])) + udp
+        frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
+        frac = t % 10**9 if nsec else (t % 10**9) // 1000
+        records.append(struct.pack("<IIII", t // 10**9, frac, len(frame), len(frame)) + frame)
+    return header, records
+
+
+def make_udp_pcap(path, n, seed, nsec=False, max_payload=1400):
+    """udp_pcap_records() written to path; returns path."""
+    header, records = udp_pcap_records(n, seed, nsec, max_payload)
+    with open(path, "wb") as f:
+        f.write(header + b"".join(records))
+    return path
+
+
 # --------------------------------------------------------------------------
 # An independent capture reader: the ground truth for record counts, offsets,
 # timestamps, lengths and bytes. Classic pcap (both byte orders, us and ns)
@@ -262,7 +318,12 @@ class CaptureInfo:
 
 def read_capture(path):
     with open(path, "rb") as f:
-        buf = f.read()
+        return read_capture_bytes(f.read())
+
+
+def read_capture_bytes(buf):
+    """read_capture() of bytes in memory (a stream read so far: a record cut
+    at the end is left out, and truncated_at says so)."""
     if len(buf) >= 4 and buf[:4] == b"\x0a\x0d\x0d\x0a":
         return _read_pcapng(buf)
     return _read_pcap(buf)

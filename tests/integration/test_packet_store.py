@@ -11,29 +11,9 @@ import struct
 import subprocess
 import time
 
-import pytest
-
 import capdb_testlib as lib
 from capdb_testlib import EXIT_DATABASE, EXIT_OK, EXIT_SOURCE, EXIT_USAGE, read_capture, run
-
-
-def make_pcap(path, n, seed, nsec=False, max_payload=1400):
-    """An Ethernet/IPv4/UDP pcap of n packets with random payloads."""
-    rng = random.Random(seed)
-    out = [struct.pack("<IHHiIII", 0xA1B23C4D if nsec else 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
-    t = 1_700_000_000 * 10**9
-    for i in range(n):
-        t += rng.randrange(1, 10**7)
-        payload = bytes(rng.getrandbits(8) for _ in range(rng.randrange(0, max_payload)))
-        udp = struct.pack(">HHHH", 1000 + i % 7, 53, 8 + len(payload), 0) + payload
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i & 0xFFFF, 0, 64, 17, 0,
-                         bytes([10, 0, 0, 1 + i % 5]), bytes([10, 0, 1, 1 + i % 3])) + udp
-        frame = b"\x02" * 6 + b"\x04" * 6 + b"\x08\x00" + ip
-        frac = t % 10**9 if nsec else (t % 10**9) // 1000
-        out.append(struct.pack("<IIII", t // 10**9, frac, len(frame), len(frame)) + frame)
-    with open(path, "wb") as f:
-        f.write(b"".join(out))
-    return path
+from capdb_testlib import make_udp_pcap as make_pcap
 
 
 def records(path):
@@ -51,11 +31,7 @@ def tcpdump_records(path):
 
 
 def segments(db):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        return con.execute("SELECT capture_id, name, first_seq, packets, bytes FROM segments ORDER BY id").fetchall()
-    finally:
-        con.close()
+    return lib.segment_rows(db)
 
 
 def export(db, out, *args):
@@ -252,22 +228,11 @@ def test_duplicate_stdin_leaves_no_segment(tmp):
     assert sorted(os.listdir(db + ".packets")) == ["1-1.pcap", "lock"]
 
 
-def mount_small_fs(mnt):
-    """Mounts a 2 MiB tmpfs at mnt (created); skips when that is not permitted."""
-    os.mkdir(mnt, 0o700)
-    if shutil.which("mount") is None:
-        pytest.skip("no mount command")
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", mnt], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        pytest.skip("cannot mount a small tmpfs for the disk-full test: %s" % r.stdout.decode().strip())
-
-
 def test_disk_full_stops_cleanly_and_keeps_what_was_committed(tmp):
     # The store on a small file system (its directory is the mount point);
     # the database beside it on the ordinary one.
     db = os.path.join(tmp, "s.db")
-    mount_small_fs(db + ".packets")
+    lib.mount_small_tmpfs(db + ".packets")
     try:
         pcap = make_pcap(os.path.join(tmp, "big.pcap"), 5000, 10)
         assert os.path.getsize(pcap) > 3 << 20
@@ -289,7 +254,7 @@ def test_disk_full_stops_cleanly_and_keeps_what_was_committed(tmp):
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         con.close()
     finally:
-        subprocess.run(["umount", "-l", db + ".packets"])
+        lib.umount(db + ".packets")
 
 
 def test_sigkill_mid_ingest_keeps_committed_packets_and_recovery_cuts_the_rest(tmp):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 import livelib as L
+import capdb_testlib as lib  # noqa: E402 (on the path livelib sets)
 
 pytestmark = pytest.mark.usefixtures("live_capture")
 
@@ -168,3 +169,42 @@ def test_follow_limit_exits_when_reached(work):
         rc, err = L.finish(live)
     assert rc == 0, "live capture: exit %d: %s" % (rc, err)
     port.close()
+
+
+def test_follow_write_streams_live_packets_to_tshark(work):
+    """`query --follow --port P -w - | tshark -r - -l`: each datagram a live
+    capture on lo commits reaches tshark through the pipe, payload exact,
+    within a few seconds of being sent; Ctrl-C ends the follower (exit 0)
+    and so tshark's input."""
+    if subprocess.run(["which", "tshark"], stdout=subprocess.DEVNULL).returncode != 0:
+        pytest.skip("tshark is not installed")
+    db = os.path.join(work, "follow_w.db")
+    port = L.UdpPort()
+    live = L.start(["ingest", "-i", "lo", "--db", db, "udp port %d" % port.port])
+    L.wait_listening(live)
+    L.wait_until(lambda: os.path.exists(db), 10, "the database")
+    follower = subprocess.Popen([lib.capdb_path(), "query", "--db", db, "--follow", "-w", "-", "--port",
+                                 str(port.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=lib.clean_env())
+    tshark = subprocess.Popen(["tshark", "-r", "-", "-l", "-T", "fields", "-e", "data.data"], stdin=follower.stdout,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    follower.stdout.close()
+    lines = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line.strip()) for line in tshark.stdout], daemon=True).start()
+    try:
+        for i in range(5):
+            payload = b"live-follow-w-%d-" % i + bytes(range(i * 40, i * 40 + 40))
+            port.send(payload)
+            try:
+                line = lines.get(timeout=5)
+            except queue.Empty:
+                raise AssertionError("datagram %d did not reach tshark within 5 s" % i)
+            assert bytes.fromhex(line.replace(":", "")) == payload, "datagram %d: %r" % (i, line)
+    finally:
+        follower.send_signal(signal.SIGINT)
+        rc = follower.wait(10)
+        tshark_rc = tshark.wait(10)
+        live_rc, err = L.finish(live)
+        port.close()
+    assert rc == 0, follower.stderr.read()
+    assert tshark_rc == 0
+    assert live_rc == 0, err

@@ -59,11 +59,7 @@ def check_exact(records):
 
 
 def segments(db):
-    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
-    try:
-        return con.execute("SELECT capture_id, name, packets, bytes FROM segments ORDER BY id").fetchall()
-    finally:
-        con.close()
+    return lib.segment_rows(db, "capture_id, name, packets, bytes")
 
 
 def capture(db, port, *args):

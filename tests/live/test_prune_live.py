@@ -37,14 +37,14 @@ def number_of(data):
 
 
 class Capture:
-    def __init__(self, work, name, *extra):
+    def __init__(self, work, name, *extra, batch="50"):
         self.db = os.path.join(work, name)
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(self.db + suffix):
                 os.unlink(self.db + suffix)
         self.port = livelib.UdpPort()
         self.sent = 0
-        self.proc = lib.start(["ingest", "-i", "lo", "--db", self.db, "--segment-size", "64k", "--batch", "50"] + list(extra) +
+        self.proc = lib.start(["ingest", "-i", "lo", "--db", self.db, "--segment-size", "64k", "--batch", batch] + list(extra) +
                               ["udp port %d" % self.port.port])
         livelib.wait_listening(self.proc)
 
@@ -132,11 +132,13 @@ class Exporter:
                 got = self.cap.export(self.out)
                 if len(got) != len(set(got)):
                     self.failures.append("an export repeated packets")
-                # A ring buffer may just have removed every committed
-                # segment but the one being written: a round may list
-                # nothing, but not every round.
+                # Rounds before the capture's first commit list nothing;
+                # after it, the segment being written (never pruned) always
+                # holds committed rows, so every round lists some.
                 if listed:
                     self.listed_rounds += 1
+                elif self.listed_rounds:
+                    self.failures.append("a query listed no rows after round %d listed some" % self.rounds)
             except AssertionError as e:
                 self.failures.append(str(e))
             self.rounds += 1
@@ -242,3 +244,56 @@ def test_max_size_ring_buffer(work):
     finally:
         cap.stop()
     check_capture_counts(cap)
+
+
+def fill_and_check(cap, work, rounds, per_round):
+    """Sends rounds of datagrams into a capture on a file system too small
+    for them all: it must keep running, and every row a query lists must
+    have its packet, exact, the newest all there without a gap."""
+    for _ in range(rounds):
+        cap.send(per_round)
+        lib.wait_until(lambda: cap.proc.poll() is not None or
+                       cap.export(os.path.join(work, "tail.pcap"), "--limit", "1000000")[-1:] == [cap.sent - 1],
+                       30, "the newest datagram")
+        assert cap.proc.poll() is None, "the capture stopped: %s" % cap.proc.stderr.read()
+    listed = [int(r["packet"]) for r in cap.rows()]
+    numbers = cap.export(os.path.join(work, "full.pcap"))
+    assert len(numbers) == len(listed)
+    # The oldest went; the newest are all there, without a gap.
+    assert 0 < numbers[0] and numbers == list(range(numbers[0], cap.sent)), numbers[:5]
+    check_capture_counts(cap)
+
+
+def ring_buffer_on_small_fs(work, mount_at, size, db_name, rounds, batch="50"):
+    """A ring buffer far larger than the tmpfs of size mounted at
+    work/mount_at, which holds the capture's store (and its database when
+    db_name is inside it): rounds of 2000 datagrams, then fill_and_check()."""
+    mnt = os.path.join(work, mount_at)
+    lib.mount_small_tmpfs(mnt, size)
+    try:
+        cap = Capture(work, db_name, "--max-size", "1G", batch=batch)
+        try:
+            fill_and_check(cap, work, rounds, 2000)
+        finally:
+            cap.stop()
+        check_capture_counts(cap)
+    finally:
+        lib.umount(mnt)
+
+
+def test_max_size_on_a_full_disk_drops_the_oldest_segments(work):
+    """The packet store on a 3 MiB file system, --max-size far above it:
+    blocks of 500 datagrams (more than the free space the ring buffer keeps,
+    twice --segment-size) meet the full disk, and the capture drops its
+    oldest segments with their rows and writes the block again (without
+    --max-size it stops, exit 6)."""
+    ring_buffer_on_small_fs(work, "full.db.packets", "3m", "full.db", 4, batch="500")  # 2 MiB a round
+
+
+def test_max_size_keeps_room_for_the_database_on_the_same_disk(work):
+    """Database and packet store on one 16 MiB file system: the ring buffer
+    keeps twice --segment-size free there, so that SQLite's own writes (WAL,
+    checkpoints) find room (a segment write that meets the full disk all
+    the same takes the retry), and the capture goes on. Without the room
+    kept, SQLite stops it ('database or disk is full', exit 6)."""
+    ring_buffer_on_small_fs(work, "samefs", "16m", "samefs/s.db", 12)  # about 24 MiB in all

@@ -113,5 +113,60 @@ TEST(PcapWriter, PcapngInterfacePerLinktypeSnaplenAndPrecision) {
                  UsageError);
 }
 
+TEST(PcapWriter, OpenEndedPcapTakesTheFirstPacketsLinkType) {
+    MemoryOut m;
+    WritePlan plan;
+    plan.open_ended = true;
+    plan.nanosecond = true;
+    plan.snaplen = 262144;
+    PcapWriter w(m.f, "mem", plan);
+    w.flush();
+    EXPECT_TRUE(m.bytes().empty());  // no header before the first packet
+    const Bytes data{1, 2, 3};
+    w.write({.ts_ns = 5'000'000'001, .wirelen = 3, .linktype = 113, .data = data});
+    w.flush();
+    Bytes want;
+    pcap_layout::file_header(want, true, 262144, 113);
+    pcap_layout::record_header(want, true, 5'000'000'001, 3, 3);
+    want.insert(want.end(), data.begin(), data.end());
+    EXPECT_EQ(m.bytes(), want);
+    EXPECT_THROW(w.write({.ts_ns = 6'000'000'000, .wirelen = 3, .linktype = 1, .data = data}), UsageError);
+    w.finish();
+    EXPECT_EQ(m.bytes(), want);
+}
+
+TEST(PcapWriter, OpenEndedPcapWithoutPacketsIsEthernet) {
+    MemoryOut m;
+    WritePlan plan;
+    plan.open_ended = true;
+    plan.snaplen = 262144;
+    PcapWriter w(m.f, "mem", plan);
+    w.finish();
+    Bytes want;
+    pcap_layout::file_header(want, false, 262144, 1);
+    EXPECT_EQ(m.bytes(), want);
+}
+
+TEST(PcapWriter, OpenEndedPcapngAddsInterfacesAsTheyCome) {
+    MemoryOut m;
+    WritePlan plan;
+    plan.format = WriteFormat::pcapng;
+    plan.open_ended = true;
+    PcapWriter w(m.f, "mem", plan);
+    const Bytes data{1, 2, 3, 4};
+    w.write({.ts_ns = 3'000'001'000, .wirelen = 4, .linktype = 1, .snaplen = 65535, .ts_precision = 6, .data = data});
+    w.write({.ts_ns = 3'000'001'001, .wirelen = 4, .linktype = 113, .snaplen = 100, .ts_precision = 9, .data = data});
+    w.write({.ts_ns = 3'000'002'000, .wirelen = 4, .linktype = 1, .snaplen = 65535, .ts_precision = 6, .data = data});
+    w.finish();
+    Bytes want;
+    pcap_layout::section_header(want);
+    pcap_layout::interface_description(want, 1, 65535, 6);
+    pcap_layout::enhanced_packet(want, 0, 3'000'001, 4, data);
+    pcap_layout::interface_description(want, 113, 100, 9);
+    pcap_layout::enhanced_packet(want, 1, 3'000'001'001, 4, data);
+    pcap_layout::enhanced_packet(want, 0, 3'000'002, 4, data);
+    EXPECT_EQ(m.bytes(), want);
+}
+
 }  // namespace
 }  // namespace capdb

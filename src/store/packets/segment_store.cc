@@ -133,9 +133,11 @@ SegmentWriter::~SegmentWriter() {
 
 void SegmentWriter::fail_write(int err, const std::string& what) {
     const bool full = err == ENOSPC || err == EDQUOT;
-    throw DatabaseError(fmt::format("packet store '{}': cannot write segment '{}' of capture {}: {}{}", printable(dir_),
-                                    printable(path_), capture_, what,
-                                    full ? " (the disk is full; every packet committed before is kept)" : ""));
+    const std::string message = fmt::format("packet store '{}': cannot write segment '{}' of capture {}: {}{}",
+                                            printable(dir_), printable(path_), capture_, what,
+                                            full ? " (the disk is full; every packet committed before is kept)" : "");
+    if (full) throw DiskFullError(message);
+    throw DatabaseError(message);
 }
 
 void SegmentWriter::close_current() {
@@ -177,11 +179,20 @@ void SegmentWriter::open_next() {
     writer_ = std::make_unique<PcapWriter>(file_, path_, plan);
     size_ = 0;
     committed_ = 0;
+    placed_ = false;
     try {
         writer_->flush();
     } catch (const Error& e) {
         const int err = errno;
-        discard_uncommitted();
+        if (err == ENOSPC || err == EDQUOT) {
+            // No room for the header: as if it had not been opened, so
+            // that the next write() tries again.
+            close_current();
+            ::unlink(path_.c_str());
+            --n_;
+        } else {
+            discard_uncommitted();
+        }
         fail_write(err, e.what());
     }
     header_ = size_ = writer_->bytes();
@@ -192,10 +203,8 @@ SegmentWriter::Placement SegmentWriter::write(std::vector<PacketBatch>& block) {
     if (failed_)
         throw DatabaseError(fmt::format("packet store '{}': capture {} cannot be written after an earlier failure",
                                         printable(dir_), capture_));
-    if (!file_ || (size_ >= rotate_bytes_ && size_ > header_)) {
-        open_next();
-        out.new_segment = true;
-    }
+    if (!file_ || (size_ >= rotate_bytes_ && size_ > header_)) open_next();
+    out.new_segment = !placed_;  // the block opens the segment's row
     out.name = segment_file_name({capture_, n_, spec_.format});
     const std::uint64_t before = size_;
     std::uint64_t offset = size_;
@@ -221,6 +230,8 @@ SegmentWriter::Placement SegmentWriter::write(std::vector<PacketBatch>& block) {
         writer_->flush();
     } catch (const Error& e) {
         const int err = errno;
+        if (e.code() != Exit::usage && (err == ENOSPC || err == EDQUOT) && cut_back(before))
+            fail_write(err, std::strerror(err));
         size_ = std::max(size_, before + 1);  // cut back whatever was written
         discard_uncommitted();
         if (e.code() == Exit::usage)
@@ -232,7 +243,18 @@ SegmentWriter::Placement SegmentWriter::write(std::vector<PacketBatch>& block) {
         throw DatabaseError(fmt::format("packet store: segment '{}' holds {} bytes, {} expected", printable(path_),
                                         writer_->bytes(), size_));
     out.bytes = size_;
+    placed_ = true;
     return out;
+}
+
+bool SegmentWriter::cut_back(std::uint64_t length) noexcept {
+    if (!file_ || ::ftruncate(::fileno(file_), static_cast<off_t>(length)) != 0 ||
+        std::fseek(file_, static_cast<long>(length), SEEK_SET) != 0)
+        return false;
+    std::clearerr(file_);
+    writer_->discard(length);
+    size_ = length;
+    return true;
 }
 
 void SegmentWriter::sync() {

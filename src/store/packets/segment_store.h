@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "capdb/batch.h"
+#include "capdb/error.h"
 #include "capdb/pcap_writer.h"
 #include "capdb/store.h"
 
@@ -60,6 +61,13 @@ private:
     int fd_;
 };
 
+// The packet store's disk is full (ENOSPC, EDQUOT). A SegmentWriter that
+// throws it from write() has cut the segment back to where it was before
+// the block and may be asked to write the block again, once there is room.
+struct DiskFullError : DatabaseError {
+    explicit DiskFullError(const std::string& m) : DatabaseError(m) {}
+};
+
 // What a segment's header says: the format, and the one interface.
 struct SegmentSpec {
     SegmentFormat format = SegmentFormat::pcap;
@@ -88,8 +96,10 @@ public:
     };
     // Appends the block's packets (batches in file order, each packet with
     // its data kept) and sets each packet's file_offset to its record's
-    // offset in the segment. Throws DatabaseError naming the segment (disk
-    // full: says so) and leaves the segment as it was before the block.
+    // offset in the segment. Throws DatabaseError naming the segment and
+    // leaves the segment as it was before the block; DiskFullError (the
+    // message says the disk is full) leaves the writer usable, so that the
+    // block can be written again once the caller has made room.
     Placement write(std::vector<PacketBatch>& block);
     // Makes everything written so far durable.
     void sync();
@@ -103,6 +113,9 @@ public:
 private:
     void open_next();
     void close_current();
+    // After a failed write: the current segment cut back to length, where
+    // the next write goes. False when that fails.
+    bool cut_back(std::uint64_t length) noexcept;
     [[noreturn]] void fail_write(int err, const std::string& what);
 
     std::string dir_;
@@ -117,6 +130,7 @@ private:
     std::uint64_t committed_ = 0;  // of them, committed
     std::uint64_t header_ = 0;     // the segment header's length
     bool sync_dir_ = false;        // a file was created since the last sync
+    bool placed_ = false;          // a block was written to the current segment
     bool failed_ = false;
 };
 

@@ -1,6 +1,7 @@
 #include "store/sqlite/retention.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -528,8 +529,27 @@ PruneResult Retention::prune_rows(const PruneRequest& request, std::uint64_t unl
     return result;
 }
 
-RingBuffer::RingBuffer(sqlite::Database& db, std::string path, std::uint64_t max_bytes)
-    : retention_(db, path), dir_(packet_dir_of(path)), max_bytes_(max_bytes) {}
+bool Retention::prune_oldest_segment(PruneResult& result, std::vector<std::string>& names) {
+    db_.exec("CREATE TEMP TABLE IF NOT EXISTS pruned(id INTEGER PRIMARY KEY)");
+    sqlite::Transaction tx(db_);
+    raise_high_water(db_);
+    {
+        Pruner pruner(db_, result);
+        const std::vector<Unit> units = pruner.units(std::nullopt);
+        const auto oldest =
+            std::find_if(units.begin(), units.end(), [](const Unit& u) { return u.segment.has_value(); });
+        if (oldest == units.end()) return false;
+        pruner.remove(std::span(&*oldest, 1));
+        pruner.finish(std::nullopt);
+        names = pruner.unlink();
+        result.segments = names.size();
+    }
+    tx.commit();
+    return true;
+}
+
+RingBuffer::RingBuffer(sqlite::Database& db, std::string path, std::uint64_t max_bytes, std::uint64_t reserve_bytes)
+    : retention_(db, path), dir_(packet_dir_of(path)), max_bytes_(max_bytes), reserve_(reserve_bytes) {}
 
 void RingBuffer::after_commit() {
     const StoreSize now = retention_.size();
@@ -545,14 +565,54 @@ void RingBuffer::after_commit() {
         }
         pruned_packets_ += r.packets;
     }
-    if (pending_.empty()) return;
+    keep_free();
     // Never waits: an export reading segments holds the lock shared; the
     // files go at a later commit.
-    const auto lock = PacketLock::try_exclusive(dir_);
-    if (!lock) return;
+    unlink_pending(false);
+}
+
+void RingBuffer::keep_free() {
+    for (;;) {
+        struct statvfs fs {};
+        if (::statvfs(dir_.c_str(), &fs) != 0) return;  // no store yet
+        const std::uint64_t free = std::uint64_t{fs.f_bavail} * fs.f_frsize;
+        if (free + pending_bytes_ >= reserve_) return;
+        std::vector<std::string> names;
+        PruneResult r;
+        if (!retention_.prune_oldest_segment(r, names)) return;
+        pruned_packets_ += r.packets;
+        for (std::string& name : names) {
+            struct stat st {};
+            if (::stat((dir_ + "/" + name).c_str(), &st) == 0) pending_bytes_ += static_cast<std::uint64_t>(st.st_size);
+            pending_.push_back(std::move(name));
+        }
+        unlink_pending(false);
+    }
+}
+
+bool RingBuffer::make_room() {
+    // Files whose rows went already free their space once unlinked.
+    if (!pending_.empty()) return unlink_pending(true);
+    std::vector<std::string> names;
+    PruneResult r;
+    if (!retention_.prune_oldest_segment(r, names)) return false;
+    pruned_packets_ += r.packets;
+    pending_ = std::move(names);
+    // A full disk cannot wait for a later commit: wait for the exports
+    // that hold the lock (each holds it for one export, or one look of
+    // query --follow -w).
+    unlink_pending(true);
+    return true;
+}
+
+bool RingBuffer::unlink_pending(bool wait) {
+    if (pending_.empty()) return true;
+    const auto lock = wait ? PacketLock::acquire(dir_, PacketLock::Mode::exclusive) : PacketLock::try_exclusive(dir_);
+    if (!lock && !wait) return false;
     for (const std::string& name : pending_) ::unlink((dir_ + "/" + name).c_str());
     pending_.clear();
     pending_bytes_ = 0;
+    return true;
 }
 
 VacuumResult Retention::vacuum() {

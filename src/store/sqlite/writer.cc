@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <limits>
 #include <mutex>
 #include <numeric>
@@ -14,6 +15,9 @@
 #include <utility>
 #include <vector>
 
+#include <fmt/format.h>
+
+#include "capdb/error.h"
 #include "store/format/host_grouping.h"
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
@@ -110,11 +114,6 @@ public:
     void add(PacketBatch&& batch) {
         if (batch.packets.empty()) return;
         if (block_rows_ + batch.packets.size() > kMaxBlockRows) write_block();
-        for (const auto& p : batch.packets) {
-            counts_.add(p.summary, p.wirelen);
-            first_ts_ = std::min(first_ts_.value_or(kMaxTs), p.ts_ns);
-            last_ts_ = std::max(last_ts_.value_or(kMinTs), p.ts_ns);
-        }
         block_rows_ += batch.packets.size();
         for (InterfaceRecord& i : batch.interfaces) interfaces_.push_back(std::move(i));
         batch.interfaces.clear();
@@ -128,6 +127,21 @@ public:
         if (segment_blocks_ > 0 && (last || segment_blocks_ >= kSegmentBlocks ||
                                     std::chrono::steady_clock::now() - segment_started_ > kSegmentMaxAge))
             write_postings();
+        commit_written();
+    }
+
+    // With a ring buffer: on a full disk, make_room() drops the oldest
+    // segments (false: nothing older is left) before the block is written
+    // again.
+    void on_disk_full(std::function<bool()> make_room) { make_room_ = std::move(make_room); }
+
+    // Batches written since the last call, emptied, for reuse.
+    std::vector<PacketBatch> take_spent() { return std::exchange(spent_, {}); }
+
+private:
+    // Commits the blocks written so far (not the open one) with what they
+    // add to the capture's row.
+    void commit_written() {
         if (!tx_) return;
         update_capture_.reset()
             .bind(1, static_cast<std::int64_t>(counts_.packets))
@@ -152,10 +166,23 @@ public:
         if (segments_) segments_->committed();
     }
 
-    // Batches written since the last call, emptied, for reuse.
-    std::vector<PacketBatch> take_spent() { return std::exchange(spent_, {}); }
+    // Writes the open block's packets to its segment. On a full disk, with
+    // a ring buffer, commits the blocks written before it (the prune needs
+    // a transaction of its own, and the files it frees go only after their
+    // rows), has make_room() drop the oldest segments, and tries again.
+    SegmentWriter::Placement place_block() {
+        for (;;) {
+            try {
+                return segments_->write(block_);
+            } catch (const DiskFullError& e) {
+                if (!make_room_) throw;
+                commit_written();
+                if (!make_room_())
+                    throw DatabaseError(fmt::format("{}; no older segment is left for --max-size to drop", e.what()));
+            }
+        }
+    }
 
-private:
     void begin() {
         if (!tx_) tx_ = std::make_unique<sqlite::Transaction>(db_);
     }
@@ -164,6 +191,8 @@ private:
     // the block's addresses into the segment's postings.
     void write_block() {
         if (block_rows_ == 0) return;
+        SegmentWriter::Placement placed;
+        if (segments_) placed = place_block();  // sets each packet's file_offset
         begin();
         // The interfaces the block's packets introduce commit with it.
         for (const InterfaceRecord& i : interfaces_) {
@@ -186,13 +215,15 @@ private:
         next_block_.step();
         const std::int64_t block_id = next_block_.i64(0) + 1;
         next_block_.reset();
-        SegmentWriter::Placement placed;
-        if (segments_) placed = segments_->write(block_);  // sets each packet's file_offset
         rows_.clear();
         std::uint32_t index = 0;
         for (const PacketBatch& b : block_)
-            for (const PacketBatch::Packet& p : b.packets)
+            for (const PacketBatch::Packet& p : b.packets) {
                 rows_.push_back({&p, b.arena.data() + p.preview_off, index++});
+                counts_.add(p.summary, p.wirelen);
+                first_ts_ = std::min(first_ts_.value_or(kMaxTs), p.ts_ns);
+                last_ts_ = std::max(last_ts_.value_or(kMinTs), p.ts_ns);
+            }
         group_by_host(rows_, addresses_);
         std::int64_t ts_min = kMaxTs, ts_max = kMinTs;
         if (pages_of_.size() < addresses_.size()) pages_of_.resize(addresses_.size());
@@ -343,6 +374,7 @@ private:
     std::optional<sqlite::Statement> insert_segment_, update_segment_;
     std::int64_t segment_row_ = 0;             // the current segment's row
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()
+    std::function<bool()> make_room_;          // the ring buffer's, on a full disk
 
     // What the transaction adds to the capture row.
     PacketCounts counts_;
@@ -535,7 +567,10 @@ private:
                 segments = std::make_unique<SegmentWriter>(packet_dir_of(path_), id_, segment_spec_, segment_bytes_);
             BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format, start_);
             std::optional<RingBuffer> ring;
-            if (max_bytes_) ring.emplace(*db, path_, *max_bytes_);
+            if (max_bytes_) {
+                ring.emplace(*db, path_, *max_bytes_, 2 * segment_bytes_);
+                blocks.on_disk_full([&ring] { return ring->make_room(); });
+            }
             for (;;) {
                 Job job = take();
                 stop_taken = job.stop;

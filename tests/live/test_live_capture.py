@@ -190,3 +190,39 @@ def test_any_device(db):
             "decoded through the cooked header: %r" % r)
     port.close()
 
+
+
+def thread_nices(pid):
+    """{tid: nice} of every thread of process pid, from /proc."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                stat = f.read()
+        except FileNotFoundError:
+            continue  # the thread ended meanwhile
+        # Fields after the parenthesised name; nice is field 19 (1-based).
+        out[int(tid)] = int(stat.rsplit(")", 1)[1].split()[16])
+    return out
+
+
+def test_storage_thread_yields_to_the_capture(db):
+    # The capture thread (the process's main thread) keeps its nice value;
+    # the storage thread runs 5 steps lower, so that on a busy machine the
+    # capture is scheduled first.
+    proc = capture(db)
+    try:
+        main = thread_nices(proc.pid)[proc.pid]
+        seen = {}
+
+        def storage_thread_lowered():
+            seen.clear()
+            seen.update(thread_nices(proc.pid))
+            return any(n == min(19, main + 5) for tid, n in seen.items() if tid != proc.pid)
+
+        # The storage thread lowers itself as it starts: poll for it.
+        L.wait_until(storage_thread_lowered, 3, "a thread 5 nice steps below the main thread's %d" % main)
+        assert seen[proc.pid] == main, "the capture thread keeps its nice value: %r" % seen
+    finally:
+        rc, err = L.finish(proc)
+    assert rc == 0, err

@@ -1,5 +1,10 @@
 #include "store/sqlite/writer.h"
 
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -43,6 +48,9 @@ constexpr std::size_t kSpareBatches = 2 * (kDefaultCommitPackets / kBatchPackets
 // Packet bytes (PacketBatch::payload) kept in spare batches, at most: the
 // rest of a spent batch's payload memory is freed.
 constexpr std::size_t kSparePayloadBytes = std::size_t{32} << 20;
+// How much lower (in nice steps) a live capture's storage thread runs than
+// its capture thread.
+constexpr int kStorageNice = 5;
 
 std::unique_ptr<sqlite::Database> open_connection(const std::string& path) {
     auto db = std::make_unique<sqlite::Database>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX);
@@ -425,6 +433,7 @@ public:
           id_(id),
           linktype_(meta.linktype),
           keep_packets_(meta.packets_at == PacketsAt::store),
+          live_(meta.live),
           segment_spec_{meta.segment_format, meta.linktype, meta.snaplen, meta.segment_ts_precision},
           segment_bytes_(segment_bytes),
           max_bytes_(max_bytes),
@@ -559,6 +568,7 @@ private:
 
     // --- storage thread ---
     void run() {
+        if (live_) yield_to_capture();
         bool stop_taken = false;  // the last job is off the queue
         try {
             auto db = open_connection(path_);
@@ -610,10 +620,22 @@ private:
         }
     }
 
+    // A live capture loses packets when its thread waits for the CPU, the
+    // storage thread only queue space: on a busy machine the scheduler
+    // should run the capture first. Lowers this thread's priority (its own
+    // nice value, which Linux keeps per thread); best effort.
+    static void yield_to_capture() noexcept {
+        const auto tid = static_cast<id_t>(::gettid());
+        errno = 0;
+        const int nice = ::getpriority(PRIO_PROCESS, tid);
+        if (errno == 0) (void)::setpriority(PRIO_PROCESS, tid, std::min(nice + kStorageNice, 19));
+    }
+
     std::string path_;
     CaptureId id_;
     std::uint32_t linktype_;
     bool keep_packets_;  // in the packet store
+    bool live_;          // a live capture's: yields the CPU to the capture thread
     SegmentSpec segment_spec_;
     std::uint64_t segment_bytes_;
     std::optional<std::uint64_t> max_bytes_;  // ring buffer

@@ -232,3 +232,25 @@ def test_verify_beside_a_running_ingest(tmp):
             ingest.kill()
             ingest.wait()
     assert verify(db).returncode == 0
+
+
+def test_packet_store_segments(tmp):
+    pcap = write_pcap(os.path.join(tmp, "three.pcap"), 3000)
+    db = os.path.join(tmp, "store.db")
+    ok(["ingest", "--db", db, "--batch", "500", "--copy", "--segment-size", "64k", pcap])
+    v = verify(db)
+    assert v.returncode == 0 and " 0 segments" not in v.stdout, v
+    store = db + ".packets"
+    first, second = sorted(os.listdir(store))[:2]
+    # A record header's captured length damaged in one segment, the end of
+    # another cut off.
+    with open(os.path.join(store, first), "r+b") as f:
+        f.seek(24 + 8)
+        f.write(struct.pack("<I", 0xFFFFFF))
+    with open(os.path.join(store, second), "r+b") as f:
+        f.truncate(os.path.getsize(os.path.join(store, second)) - 10)
+    v = verify(db)
+    assert v.returncode == 6, v
+    lines = v.stdout.splitlines()
+    assert any("segments: '%s': packet " % os.path.join(store, first) in line for line in lines), v
+    assert any("segments: segment '%s' holds" % os.path.join(store, second) in line for line in lines), v

@@ -366,7 +366,34 @@ private:
                     problem(id, "segments", std::nullopt, std::nullopt,
                             fmt::format("segment '{}' holds {} bytes, less than its {} committed", printable(s.path),
                                         st.st_size, s.bytes));
+                else
+                    check_segment_records(id, s);
             }
+        }
+    }
+
+    // The segment's first `packets` records read back, all inside its
+    // committed bytes (bytes past them belong to a writer's next commit).
+    void check_segment_records(CaptureId id, const SegmentInfo& s) {
+        try {
+            OfflineReader reader(s.path);
+            RawPacket p;
+            std::uint64_t n = 0;
+            std::int64_t last = -1;
+            while (n < s.packets && reader.next(p)) {
+                ++n;
+                last = p.file_offset;
+            }
+            if (n < s.packets)
+                problem(id, "segments", std::nullopt, std::nullopt,
+                        fmt::format("segment '{}' holds {} packets, not the {} committed", printable(s.path), n,
+                                    s.packets));
+            else if (last >= 0 && static_cast<std::uint64_t>(last) >= s.bytes)
+                problem(id, "segments", std::nullopt, std::nullopt,
+                        fmt::format("segment '{}': packet {} lies past its {} committed bytes", printable(s.path),
+                                    s.first_seq + n - 1, s.bytes));
+        } catch (const Error& e) {
+            problem(id, "segments", std::nullopt, std::nullopt, e.what());
         }
     }
 

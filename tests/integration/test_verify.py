@@ -254,3 +254,19 @@ def test_packet_store_segments(tmp):
     lines = v.stdout.splitlines()
     assert any("segments: '%s': packet " % os.path.join(store, first) in line for line in lines), v
     assert any("segments: segment '%s' holds" % os.path.join(store, second) in line for line in lines), v
+
+
+def test_damaged_table_definition(tmp):
+    """A definition SQLite still accepts (a column's type, a NOT NULL lost)
+    changes no stored row, but verify reports it."""
+    pcap, db = make_db(tmp)
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA writable_schema=ON")
+    con.execute("UPDATE sqlite_schema SET sql = replace(sql, 'last_ts INTEGER', 'last_ts INTEFER')"
+                " WHERE name = 'captures'")
+    con.commit()
+    con.close()
+    assert lib.run(["query", "--db", db, "--count"]).stdout.strip() == "3000"
+    v = verify(db)
+    assert v.returncode == 6, v
+    assert "schema: unexpected: table captures column last_ts INTEFER notnull=0 default= pk=0" in v.stdout, v

@@ -114,6 +114,10 @@ def test_bit_flips(tmp):
     print("bit flips: seed %d, %d flips: %d changed nothing, %d errors (exit 6), %d silently different;"
           " %d changed capdb's rows, verify reported %d of them"
           % (SEED, FLIPS, unchanged, errors, len(silent), changed_used, changed_used - len(verify_missed)))
+    for line in silent:
+        print("  silently different: " + line)
+    for line in verify_missed:
+        print("  verify found nothing: " + line)
     assert len(silent) <= FLIPS // 100, "silently different output:\n" + "\n".join(silent)
     assert not structure_missed, "\n".join(structure_missed)
     assert len(verify_missed) * 100 <= changed_used, "verify missed:\n" + "\n".join(verify_missed)

@@ -218,10 +218,7 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (!options.read_only) db->exec("PRAGMA journal_mode=WAL");
     if (tables == 0) {
         sqlite::Transaction tx(*db);
-        db->exec(kSchema);
-        db->exec(kSegmentsTable);
-        db->exec(kHighWaterTable);
-        db->exec(kInterfacesTable);
+        create_tables(*db);
         db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
         tx.commit();
     }
@@ -277,6 +274,13 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         pragma("SELECT count(*) FROM captures");
     }
     return db;
+}
+
+void create_tables(sqlite::Database& db) {
+    db.exec(kSchema);
+    db.exec(kSegmentsTable);
+    db.exec(kHighWaterTable);
+    db.exec(kInterfacesTable);
 }
 
 bool has_checksums(sqlite::Database& db) {

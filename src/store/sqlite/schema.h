@@ -49,6 +49,10 @@ inline constexpr const char* kBlockSealed = "id, capture_id, first_seq, packets,
 inline constexpr const char* kInterfaceSealed =
     "capture_id, if_index, name, description, linktype, snaplen, ts_precision";
 
+// Creates this version's tables and indexes (a new database; verify
+// compares a database's with them).
+void create_tables(sqlite::Database& db);
+
 // Whether the database has checksums (schema 5 and later; an older one opened
 // read-only has none).
 bool has_checksums(sqlite::Database& db);

@@ -51,6 +51,7 @@ public:
             sqlite::ReadTransaction snapshot(db_);
             check_schema();
             if (request_.sqlite_check) check_sqlite();
+            if (checksums_ && !request_.capture) check_definitions();
             check_captures();
             check_blocks();
             check_postings();
@@ -93,6 +94,50 @@ private:
             }
         } catch (const DatabaseError& e) {
             problem(std::nullopt, "sqlite", std::nullopt, std::nullopt, e.what());
+        }
+    }
+
+    // The schema's tables and indexes as SQLite reads them (column names,
+    // types, NOT NULL, defaults, keys; indexed columns) against this
+    // version's: a damaged definition SQLite still accepts changes nothing
+    // stored, but would change what later writes store.
+    void check_definitions() {
+        sqlite::Database expected(":memory:", SQLITE_OPEN_READWRITE | SQLITE_OPEN_MEMORY);
+        store::create_tables(expected);
+        auto shape = [](sqlite::Database& db) {
+            std::set<std::string> out;
+            sqlite::Statement objects(db,
+                                      "SELECT type, name, tbl_name FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'");
+            sqlite::Statement columns(db, "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1)");
+            sqlite::Statement indexed(db, "SELECT seqno, name FROM pragma_index_info(?1)");
+            while (objects.step()) {
+                const std::string type = objects.text(0), name = objects.text(1);
+                out.insert(fmt::format("{} {} on {}", type, name, objects.text(2)));
+                if (type == "table") {
+                    columns.reset().bind(1, std::string_view(name));
+                    while (columns.step())
+                        out.insert(fmt::format("table {} column {} {} notnull={} default={} pk={}", name,
+                                               columns.text(0), columns.text(1), columns.i64(2), columns.text(3),
+                                               columns.i64(4)));
+                } else if (type == "index") {
+                    indexed.reset().bind(1, std::string_view(name));
+                    while (indexed.step())
+                        out.insert(fmt::format("index {} column {} {}", name, indexed.i64(0), indexed.text(1)));
+                }
+            }
+            return out;
+        };
+        try {
+            const auto want = shape(expected);
+            const auto got = shape(db_);
+            for (const std::string& w : want)
+                if (!got.count(w))
+                    problem(std::nullopt, "schema", std::nullopt, std::nullopt, "missing or changed: " + w);
+            for (const std::string& g : got)
+                if (!want.count(g))
+                    problem(std::nullopt, "schema", std::nullopt, std::nullopt, "unexpected: " + printable(g));
+        } catch (const DatabaseError& e) {
+            problem(std::nullopt, "schema", std::nullopt, std::nullopt, e.what());
         }
     }
 

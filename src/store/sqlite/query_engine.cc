@@ -44,16 +44,16 @@ constexpr const char* kBlocksByTimeSql =
 // covering index, which has no checksum), and the blocks that overlap it
 // without being inside.
 constexpr const char* kInsideSql =
-    "SELECT b.id, b.capture_id, b.packets, {ok} FROM blocks b NOT INDEXED WHERE b.ts_min >= ?1 AND b.ts_max <= ?2";
+    "SELECT b.id, b.capture_id, b.packets, {ok} FROM blocks b WHERE b.ts_min >= ?1 AND b.ts_max <= ?2";
 constexpr const char* kStraddlingSql =
     "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets, {ok} FROM blocks b"
     " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2 AND NOT (b.ts_min >= ?1 AND b.ts_max <= ?2)";
 
-}  // namespace
+// 1 when a blocks row (alias b) matches its checksum (schema.h's kBlockSealed).
+constexpr const char* kBlockIntact =
+    "capdb_check(b.id, b.capture_id, b.first_seq, b.packets, b.pages, b.ts_min, b.ts_max, b.page_index) IS b.checksum";
 
-// 1 when a blocks row (alias b) matches its checksum.
-const std::string kBlockIntact = fmt::format(
-    "capdb_check(b.id, b.capture_id, b.first_seq, b.packets, b.pages, b.ts_min, b.ts_max, b.page_index) IS b.checksum");
+}  // namespace
 
 // Time, capture and block-range conditions on blocks, as SQL and values.
 struct BlockConditions {
@@ -98,7 +98,7 @@ void QueryEngine::damaged(const std::string& what) {
 }
 
 std::string QueryEngine::sql(const char* base) const {
-    return fmt::format(fmt::runtime(base), fmt::arg("ok", checksums_ ? kBlockIntact : std::string("1")));
+    return fmt::format(fmt::runtime(base), fmt::arg("ok", checksums_ ? kBlockIntact : "1"));
 }
 
 std::string QueryEngine::capture_of(std::int64_t block) {

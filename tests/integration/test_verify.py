@@ -183,14 +183,20 @@ def test_reingest_heals_and_prune_removes(tmp):
     # Ingesting an intact capture's file again is still a duplicate.
     r = ok(["ingest", "--db", db, pcap])
     assert "already ingested (capture 2)" in r.stderr, r
+    # A damaged captures row heals the same way.
+    sql(db, "UPDATE captures SET packets = packets + 1 WHERE id = 2")
+    assert lib.run(["captures", "--db", db]).returncode == 6
+    r = ok(["ingest", "--db", db, pcap])
+    assert "capture 2 of '%s' was damaged; removed" % pcap in r.stderr, r
+    assert verify(db).returncode == 0
     # prune --capture removes a damaged capture.
     damage_page(db, sql(db, "SELECT min(id) FROM blocks")[0][0] * 256 + 1)
     other = write_pcap(os.path.join(tmp, "other.pcap"), 600, start=5000)
     ok(["ingest", "--db", db, other])
-    assert verify(db, "--capture", "3").returncode == 0
-    assert verify(db, "--capture", "2").returncode == 6
+    assert verify(db, "--capture", "4").returncode == 0
+    assert verify(db, "--capture", "3").returncode == 6
     assert verify(db, "--capture", "9").returncode == 2
-    ok(["prune", "--db", db, "--capture", "2"])
+    ok(["prune", "--db", db, "--capture", "3"])
     assert verify(db).returncode == 0
 
 

@@ -390,6 +390,17 @@ TEST(SqliteStore, ResumedCaptureContinuesAfterItsCommittedPackets) {
     EXPECT_EQ(point->bytes, 900u);
     EXPECT_EQ(point->sha256, "bb");
     EXPECT_EQ(point->capture.counts.packets, 30u);
+    // A damaged row resumes nothing (and does not fail the ingest): the
+    // capture is then removed as an unfinished one.
+    fx.store.reset();
+    const std::string intact = fx.path + ".intact";
+    std::filesystem::copy_file(fx.path, intact);
+    set_pragma(fx.path, "UPDATE captures SET prefix_sha256 = 'bc' WHERE id = 1");
+    fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
+    EXPECT_FALSE(fx.store->resume_point("/grow.pcap"));
+    fx.store.reset();
+    std::filesystem::copy_file(intact, fx.path, std::filesystem::copy_options::overwrite_existing);
+    fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
 
     meta.file_size = 2000;
     meta.file_mtime_ns = 42;

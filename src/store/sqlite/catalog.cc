@@ -338,7 +338,8 @@ std::optional<ResumePoint> Catalog::resume_point(const std::string& source) {
                          fmt::format(fmt::runtime(kCaptureColumns), kFileIdentityColumns, "packets_at", kStoreBytes,
                                      kCaptureIntact)));
     st.bind(1, std::string_view(source));
-    if (!st.step()) return std::nullopt;
+    // A damaged row resumes nothing: the capture is removed as unfinished.
+    if (!st.step() || st.i64(29) == 0) return std::nullopt;
     ResumePoint p;
     p.capture = read_capture(db_, st);
     p.bytes = static_cast<std::uint64_t>(st.i64(30));

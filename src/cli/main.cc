@@ -49,6 +49,7 @@ Examples:
   capdb prune --before 2017-03-26 --dry-run     what would go: packets older than a day
   capdb prune --keep-size 20G                   the oldest packets go until the database fits
   capdb vacuum                                  return the freed pages to the file system
+  capdb verify --files                          check every checksum, and the original files' SHA-256
 )";
 
 // The examples, then the exit codes from the one table in capdb/error.h.

@@ -52,17 +52,28 @@ public:
             check_schema();
             if (request_.sqlite_check) check_sqlite();
             if (checksums_ && !request_.capture) check_definitions();
-            check_captures();
-            check_blocks();
-            check_postings();
+            // SQLite failing to read a table (a damaged b-tree) is a problem
+            // of that table; the other checks go on.
+            stage("captures", [&] { check_captures(); });
+            stage("blocks", [&] { check_blocks(); });
+            stage("postings", [&] { check_postings(); });
             check_counts();
-            check_segments();
+            stage("segments", [&] { check_segments(); });
         }
         if (request_.files) check_files();
         return summary_;
     }
 
 private:
+    template <class F>
+    void stage(const char* table, F&& f) {
+        try {
+            f();
+        } catch (const DatabaseError& e) {
+            problem(std::nullopt, table, std::nullopt, std::nullopt, e.what());
+        }
+    }
+
     void problem(std::optional<CaptureId> capture, const char* table, std::optional<std::int64_t> block,
                  std::optional<std::uint32_t> page, std::string what) {
         ++summary_.problems;

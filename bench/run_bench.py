@@ -31,6 +31,7 @@ import math
 import os
 import platform
 import shutil
+import sqlite3
 import statistics
 import struct
 import subprocess
@@ -305,6 +306,22 @@ def readloop_best(readloop: str, capture: Capture, runs: int, decode: bool = Fal
     cmd = [readloop] + (["--decode"] if decode else []) + [str(capture.path)]
     results = [parse_readloop(run_checked("capdb-readloop", cmd).stdout.decode()) for _ in range(runs)]
     return max(results, key=lambda r: r["pps"])
+
+
+TARGET_CHECKSUM_BYTES_PER_PACKET = 0.5
+
+
+def checksum_bytes(db: Path) -> int:
+    """Bytes the checksums take (schema 5): a 4-byte trailer per page and per
+    posting list, and a checksum column per block, captures and interfaces
+    row (a 32-bit integer: 4 bytes and its 1-byte type in the record)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        def n(table: str) -> int:
+            return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        return 4 * (n("pages") + n("postings")) + 5 * (n("blocks") + n("captures") + n("interfaces"))
+    finally:
+        con.close()
 
 
 def database_size(db: Path) -> int:
@@ -622,6 +639,11 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     table.check(f"database size, {si(n)} packets",
                 f"{mib(small_ingest.db_bytes)} = {bpp:.1f} B/packet, {100 * small_ingest.db_bytes / small.size:.1f}% of capture",
                 f"<= {TARGET_BYTES_PER_PACKET:.0f} B/packet", bpp <= TARGET_BYTES_PER_PACKET)
+    check_bpp = checksum_bytes(small_db) / n
+    table.check(f"of which checksums, {si(n)} packets",
+                f"{checksum_bytes(small_db) / 1024:.0f} KiB = {check_bpp:.3f} B/packet (page and posting-list trailers,"
+                " row checksums)",
+                f"<= {TARGET_CHECKSUM_BYTES_PER_PACKET} B/packet", check_bpp <= TARGET_CHECKSUM_BYTES_PER_PACKET)
     table.info(f"peak RSS, ingest {si(n)} packets", mib(small_ingest.max_rss))
     table.info("query hosts",
                f"X = {selective['addr']} ({selective['packets']} packets, {100 * selective['share']:.2f}%), "

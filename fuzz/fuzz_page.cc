@@ -2,7 +2,11 @@
 // damaged or hostile database hands to the query engine.
 //
 // Byte 0 (mod 3) picks a mode:
-//   0  the rest is a stored page (zstd frame) → DecodedPage::decode
+//   0  the rest is a stored page blob (zstd frame and 4-byte checksum
+//      trailer, as pages.id kFuzzPageId) → checked_page, then
+//      DecodedPage::decode of the frame; when the checksum does not match
+//      (nearly every mutation), the whole rest is decoded anyway: the
+//      checksum is bypassed so that the decoder behind it stays fuzzed
 //   1  the rest is an uncompressed page, compressed here first, so that the
 //      fuzzer explores the page layout rather than zstd
 //   2  the rest describes packets; they are encoded with PageEncoder and
@@ -17,6 +21,7 @@
 
 #include "capdb/error.h"
 #include "fuzz_check.h"
+#include "store/format/checksum.h"
 #include "store/format/host_grouping.h"
 #include "store/format/page_codec.h"
 
@@ -24,6 +29,9 @@ namespace {
 
 using namespace capdb;
 using fuzz::check;
+
+// The page id the seeds' trailers are computed for (make_corpus.py).
+constexpr std::int64_t kFuzzPageId = 7 * 256 + 1;
 
 void decode_page(std::span<const std::uint8_t> compressed) {
     store::DecodedPage page;
@@ -132,7 +140,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (size < 1) return 0;
     const std::span<const std::uint8_t> rest(data + 1, size - 1);
     switch (data[0] % 3) {
-        case 0: decode_page(rest); break;
+        case 0: {
+            const auto frame = store::checked_page(kFuzzPageId, rest);
+            if (frame) check(frame->size() + store::kTrailerBytes == rest.size(), "checked page: the trailer");
+            decode_page(frame ? *frame : rest);
+            break;
+        }
         case 1: {
             std::vector<std::uint8_t> z(ZSTD_compressBound(rest.size()));
             const std::size_t n = ZSTD_compress(z.data(), z.size(), rest.data(), rest.size(), 1);

@@ -4,7 +4,10 @@
 //
 // Byte 0 (mod 3) picks a mode:
 //   0  bytes 1-8 are the segment's first block id (little-endian int64), the
-//      rest a stored posting list → read_postings
+//      rest a stored posting list blob of kFuzzAddress (the list and its
+//      4-byte checksum trailer) → checked_postings, then read_postings of the
+//      list; when the checksum does not match, the whole rest is read
+//      anyway (the checksum bypassed, so that the decoder stays fuzzed)
 //   1  bytes 1-8 are the block's ts_min, bytes 9-40 the wanted pages (a
 //      256-bit mask), the rest a stored page index → decode_page_index
 //   2  the rest describes blocks and their pages, 3 bytes a block (id
@@ -21,6 +24,7 @@
 
 #include "capdb/error.h"
 #include "fuzz_check.h"
+#include "store/format/checksum.h"
 #include "store/format/postings.h"
 
 namespace {
@@ -34,9 +38,14 @@ std::uint64_t le64(std::span<const std::uint8_t> b) {
     return v;
 }
 
+// The address the seeds' trailers are computed for (make_corpus.py).
+constexpr std::uint8_t kFuzzAddress[4] = {10, 0, 0, 5};
+
 void decode_postings(std::span<const std::uint8_t> rest) {
     if (rest.size() < 8) return;
     const auto first = static_cast<std::int64_t>(le64(rest));
+    if (const auto list = store::checked_postings(kFuzzAddress, first, rest.subspan(8)))
+        rest = rest.first(8 + list->size());
     std::int64_t prev = 0;
     try {
         store::read_postings(rest.subspan(8), first, [&](std::int64_t block, std::size_t page) {

@@ -38,8 +38,9 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
     {Exit::damaged, "damaged", "a capture is truncated or corrupt mid-file; the packets before it are stored"},
     {Exit::unsupported, "unsupported", "a link type capdb cannot decode; its packets are stored undecoded"},
     {Exit::database, "database",
-     "database missing, not capdb's, corrupt, from an older or newer capdb, read-only or full (also the packet "
-     "store's disk); vacuum while a capture is being written"},
+     "database missing, not capdb's, corrupt or damaged (a checksum mismatch; see capdb verify), from an older or "
+     "newer capdb, read-only or full (also the packet store's disk); vacuum while a capture is being written; "
+     "verify found a problem"},
     {Exit::device, "device", "live capture: no such interface, interface down, bad filter"},
     {Exit::permission, "permission", "live capture: not permitted (see setcap in the README)"},
     {Exit::source, "source",

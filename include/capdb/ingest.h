@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "capdb/batch.h"
 #include "capdb/error.h"
@@ -45,6 +46,9 @@ struct IngestOutcome {
     // same path (DESIGN.md, "Resuming a grown file"); counts are the ones
     // added after them. 0 for a new capture.
     std::uint64_t resumed = 0;
+    // Damaged captures of the same file, removed before it was ingested
+    // again (Store::remove_damaged).
+    std::vector<CaptureId> replaced_damaged;
     PacketCounts counts;
     std::uint32_t linktype = 0;
 };

@@ -250,6 +250,10 @@ public:
     virtual std::uint64_t remove_unfinished(const std::string& source) = 0;
     // Removes one capture and its packets.
     virtual void remove_capture(CaptureId id) = 0;
+    // Removes the captures of a file with this SHA-256 (hex) whose rows,
+    // blocks, pages or posting lists are damaged (see capdb verify), so that
+    // ingesting the file again replaces them. Returns their ids.
+    virtual std::vector<CaptureId> remove_damaged(const std::string& /*sha256*/) { return {}; }
     // A capture's interfaces, by index (none recorded for captures from
     // before schema 4).
     [[nodiscard]] virtual std::vector<InterfaceRecord> interfaces(CaptureId /*id*/) { return {}; }
@@ -311,6 +315,11 @@ struct StoreOptions {
     // writer prunes the oldest packets while the database (pages in use),
     // its WAL and the packet store measure more than this.
     std::optional<std::uint64_t> max_bytes = std::nullopt;
+    // query --skip-damaged: when set, a query or count skips a damaged
+    // structure (a block row, page or posting list that does not match its
+    // checksum or does not decode) and calls this with one line naming it
+    // (capture, block, page or address), instead of failing.
+    std::function<void(const std::string&)> on_damaged = nullptr;
 };
 
 // Opens (or creates) the SQLite store at path. Throws DatabaseError naming the

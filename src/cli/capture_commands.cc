@@ -188,6 +188,9 @@ int run_ingest(const IngestArgs& a) {
         if (g_stop) break;
         try {
             IngestOutcome r = ingest_file(*store, file, opts);
+            for (const CaptureId id : r.replaced_damaged)
+                std::fprintf(stderr, "capdb: capture %lld of '%s' was damaged; removed, ingesting the file again\n",
+                             static_cast<long long>(id), printable(file).c_str());
             if (r.duplicate) {
                 std::fprintf(stderr, "capdb: '%s' is already ingested (capture %lld); skipped\n",
                              printable(file).c_str(), static_cast<long long>(r.capture));

@@ -43,6 +43,14 @@ struct QueryArgs {
     bool follow = false;
     std::optional<std::string> write;         // -w FILE
     std::optional<std::string> write_format;  // pcap, pcapng
+    bool skip_damaged = false;
+};
+
+struct VerifyArgs {
+    std::string db;
+    std::optional<std::int64_t> capture;
+    bool files = false;
+    std::string format = "text";
 };
 
 struct CapturesArgs {
@@ -90,5 +98,6 @@ int run_captures(const CapturesArgs& args);
 int run_prune(const PruneArgs& args);
 int run_vacuum(const VacuumArgs& args);
 int run_relocate(const RelocateArgs& args);
+int run_verify(const VerifyArgs& args);
 
 }  // namespace capdb::cli

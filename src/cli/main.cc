@@ -49,6 +49,7 @@ Examples:
   capdb prune --before 2017-03-26 --dry-run     what would go: packets older than a day
   capdb prune --keep-size 20G                   the oldest packets go until the database fits
   capdb vacuum                                  return the freed pages to the file system
+  capdb verify --files                          check every checksum, and the original files' SHA-256
 )";
 
 // The examples, then the exit codes from the one table in capdb/error.h.
@@ -168,6 +169,17 @@ void add_query_options(CLI::App& query, QueryArgs& q) {
                     "Write the matching packets whole, read from their original files, to FILE ('-': standard output)")
         ->type_name("FILE");
     query.add_option("--write-format", q.write_format, "With -w: pcap (default) or pcapng")->type_name("FORMAT");
+    query.add_flag("--skip-damaged", q.skip_damaged,
+                   "Skip damaged blocks, pages and posting lists (naming each on stderr) instead of failing");
+}
+
+void add_verify_options(CLI::App& verify, VerifyArgs& v) {
+    verify.add_option("--db", v.db, kDbHelp)->type_name("PATH");
+    verify.add_option("--capture", v.capture, "Only this capture")->check(kDecimal)->type_name("ID");
+    verify.add_flag("--files", v.files,
+                    "Also re-hash each capture's original file and compare it with the SHA-256 recorded at ingest");
+    verify.add_option("--format", v.format, "text (default) or json (one object per problem, then a summary)")
+        ->type_name("FORMAT");
 }
 
 void add_captures_options(CLI::App& captures, CapturesArgs& c) {
@@ -215,8 +227,9 @@ std::string extras_message(const CLI::App* cmd, const std::vector<std::string>& 
         if (w.size() > 1 && w[0] == '-' && w != "--")
             out += fmt::format("unknown option '{}'", printable(w.substr(0, w.find('='))));
         else if (!cmd)
-            out += fmt::format("unknown command '{}' (ingest, query, captures, prune, vacuum, relocate or interfaces)",
-                               printable(w));
+            out += fmt::format(
+                "unknown command '{}' (ingest, query, captures, prune, vacuum, relocate, verify or interfaces)",
+                printable(w));
         else
             out += fmt::format("unexpected argument '{}'", printable(w));
     }
@@ -293,10 +306,15 @@ int main(int argc, char** argv) {
         "relocate", "Point a file capture at its moved file, after checking its size and SHA-256 (for query -w)");
     add_relocate_options(*relocate, r);
 
-    for (CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate}) sub->allow_extras();
+    VerifyArgs ve;
+    auto* verify = app.add_subcommand(
+        "verify", "Check the database's structures against their checksums and each other (read-only)");
+    add_verify_options(*verify, ve);
+
+    for (CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate, verify}) sub->allow_extras();
 
     auto selected = [&]() -> const CLI::App* {
-        for (const CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate})
+        for (const CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate, verify})
             if (sub->parsed()) return sub;
         return nullptr;
     };
@@ -329,6 +347,7 @@ int main(int argc, char** argv) {
         if (prune->parsed()) return run_prune(pr);
         if (vacuum->parsed()) return run_vacuum(va);
         if (relocate->parsed()) return run_relocate(r);
+        if (verify->parsed()) return run_verify(ve);
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

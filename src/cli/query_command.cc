@@ -90,7 +90,24 @@ int run_query(const QueryArgs& a) {
             throw UsageError("-w -: standard output is a terminal; redirect it to a file or a pipe");
     }
     const std::string db = database_path(a.db);
-    auto store = open_sqlite_store(db, {.read_only = true, .create = false});
+    StoreOptions store_options{.read_only = true, .create = false};
+    std::uint64_t skipped = 0;
+    if (a.skip_damaged)
+        store_options.on_damaged = [&](const std::string& what) {
+            ++skipped;
+            std::fprintf(stderr, "capdb: warning: skipped damaged %s\n", what.c_str());
+        };
+    auto store = open_sqlite_store(db, store_options);
+    // What --skip-damaged left out, once the output is complete.
+    struct SkipSummary {
+        const std::uint64_t& n;
+        ~SkipSummary() {
+            if (n > 0)
+                std::fprintf(stderr,
+                             "capdb: warning: %llu damaged structure%s skipped: the output lacks their packets\n",
+                             static_cast<unsigned long long>(n), n == 1 ? "" : "s");
+        }
+    } summary{skipped};
     // An id of no capture is the command line's mistake, not the database's:
     // the same arguments would fail again on any healthy database.
     if (filter.capture && !store->capture(*filter.capture))

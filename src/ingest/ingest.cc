@@ -165,6 +165,8 @@ IngestOutcome ingest_file(Store& store, const std::string& path, const IngestOpt
     // reading, with the hash the reader computes anyway (on its own thread,
     // from the start). Otherwise that hash is ready when the read ends.
     if (!options.follow && !reader.is_stdin() && reader.file_size() > 0 && store.has_file_of_size(reader.file_size())) {
+        // A damaged capture of the same file is removed: ingesting heals it.
+        out.replaced_damaged = store.remove_damaged(reader.sha256());
         if (auto existing = store.find_by_sha256(reader.sha256())) {
             out.duplicate = true;
             out.capture = existing->id;

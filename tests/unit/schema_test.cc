@@ -13,6 +13,7 @@
 
 #include "capdb/error.h"
 #include "capdb/store.h"
+#include "capdb/verify.h"
 #include "testutil.h"
 
 namespace capdb {
@@ -92,6 +93,13 @@ constexpr const char* kDropVersion4 =
     " ALTER TABLE captures DROP COLUMN committed_bytes; ALTER TABLE captures DROP COLUMN prefix_sha256;"
     " DROP TABLE interfaces";
 
+// Takes a current database back to version 4's tables, columns and blobs
+// (no checksums: no checksum columns, no trailers).
+constexpr const char* kDropVersion5 =
+    "ALTER TABLE captures DROP COLUMN checksum; ALTER TABLE blocks DROP COLUMN checksum;"
+    " ALTER TABLE interfaces DROP COLUMN checksum; UPDATE pages SET data = substr(data, 1, length(data) - 4);"
+    " UPDATE postings SET blocks = substr(blocks, 1, length(blocks) - 4)";
+
 std::string capdb_database_of_version(const TempDir& dir, const std::string& name, int version) {
     const std::string path = dir.file(name);
     {
@@ -103,6 +111,7 @@ std::string capdb_database_of_version(const TempDir& dir, const std::string& nam
         w->finish(CaptureState::complete, "x", std::nullopt);
     }
     set_pragma(path, "PRAGMA journal_mode=DELETE");
+    if (version < 5) set_pragma(path, kDropVersion5);
     set_pragma(path, fmt::format("PRAGMA user_version={}", version).c_str());
     return path;
 }
@@ -272,6 +281,59 @@ TEST(Schema, Version3IsReadAsItIsAndMigratedOnlyWhenWritten) {
     EXPECT_EQ(ifaces[0].linktype, 1u);
     EXPECT_EQ(ifaces[0].snaplen, 1500u);
     EXPECT_EQ(ifaces[0].ts_precision, 9u);
+}
+
+}  // namespace
+}  // namespace capdb
+
+namespace capdb {
+namespace {
+
+std::uint64_t count_all(Store& s) {
+    std::uint64_t n = 0;
+    s.query(Filter{}, [&](const PacketView&) { return ++n, true; });
+    return n;
+}
+
+// A version-4 database (no checksums) reads as it is, unverified, by a
+// read-only open, which verify reports; a writing open migrates it to 5,
+// computing every checksum from what is stored, after which verify is clean
+// and damage is detected.
+TEST(Schema, Version4IsMigratedToChecksums) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v4.db", 4);
+    const std::string before = file_bytes(path);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        EXPECT_EQ(count_all(*s), 30u);
+        Filter f;
+        f.host = parse_prefix("0.0.0.0/0");
+        std::uint64_t n = 0;
+        s->query(f, [&](const PacketView&) { return ++n, true; });
+        EXPECT_GT(n, 0u);
+        EXPECT_EQ(s->count(f), n);
+        std::vector<std::string> problems;
+        verify_database(path, {}, [&](const VerifyProblem& p) { problems.push_back(p.table + ": " + p.what); });
+        ASSERT_EQ(problems.size(), 1u);
+        EXPECT_NE(problems[0].find("schema: schema version 4 has no checksums"), std::string::npos) << problems[0];
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-4 database";
+    open_sqlite_store(path, {.read_only = false, .create = true});
+    EXPECT_EQ(user_version(path), store::kSchemaVersion);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        EXPECT_EQ(count_all(*s), 30u);
+        EXPECT_EQ(s->captures().at(0).counts.packets, 30u);
+        std::vector<std::string> problems;
+        const auto summary =
+            verify_database(path, {}, [&](const VerifyProblem& p) { problems.push_back(p.table + ": " + p.what); });
+        EXPECT_TRUE(problems.empty()) << problems.front();
+        EXPECT_EQ(summary.captures, 1u);
+        EXPECT_GT(summary.postings, 0u);
+    }
+    set_pragma(path, "UPDATE captures SET packets = 31");
+    auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+    EXPECT_THROW((void)s->captures(), DatabaseError);
 }
 
 }  // namespace

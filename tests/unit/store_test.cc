@@ -15,6 +15,7 @@
 #include "capdb/batch.h"
 #include "capdb/error.h"
 #include "capdb/store.h"
+#include "store/sqlite/sqlite.h"
 #include "testutil.h"
 
 namespace capdb {
@@ -206,6 +207,16 @@ void set_pragma(const std::string& path, const char* sql) {
     sqlite3_close(db);
 }
 
+// The message of the DatabaseError a count of store throws ("" if none).
+std::string count_error(Store& store, const Filter& f) {
+    try {
+        (void)store.count(f);
+    } catch (const DatabaseError& e) {
+        return e.what();
+    }
+    return {};
+}
+
 // The message of the DatabaseError a query of store throws ("" if none).
 std::string query_error(Store& store, const Filter& f) {
     try {
@@ -216,37 +227,116 @@ std::string query_error(Store& store, const Filter& f) {
     return {};
 }
 
-// A corrupt stored structure is an error that names the database and the
-// structure: the page (its block and number), the page index, the posting
-// list (its address and segment).
-TEST(SqliteStore, CorruptStructuresAreNamed) {
+// Runs sql on the database through capdb's own connection, which has the
+// checksum functions (capdb_check, capdb_trailer): to reseal what it changes.
+void exec_sealed(const std::string& path, const std::string& sql) {
+    sqlite::Database db(path, SQLITE_OPEN_READWRITE);
+    db.exec(sql);
+}
+
+// A damaged stored structure (its bytes no longer match its checksum) is an
+// error that names the database, the capture and the structure: the page
+// (its block and number), the block row, the posting list (its address and
+// segment).
+TEST(SqliteStore, DamagedStructuresAreNamed) {
     Fixture fx;
     fx.fill(1, 3000, 1000, 4);
     fx.store.reset();
-    auto reopen_after = [&](const char* sql) {
+    const std::string clean = fx.path + ".clean";
+    std::filesystem::copy_file(fx.path, clean);
+    auto reopen_after = [&](const std::string& sql) {
         fx.store.reset();
-        set_pragma(fx.path, sql);
+        std::filesystem::copy_file(clean, fx.path, std::filesystem::copy_options::overwrite_existing);
+        set_pragma(fx.path, sql.c_str());
         fx.store = open_sqlite_store(fx.path, {.read_only = true, .create = false});
     };
-    reopen_after("UPDATE pages SET data = x'28b52ffd00' WHERE id = 2 * 256 + 1");
+    // One bit of a page's zstd frame.
+    reopen_after("UPDATE pages SET data = substr(data, 1, 9) || x'00' || substr(data, 11) WHERE id = 2 * 256 + 1");
     const std::string page = query_error(*fx.store, Filter{});
     EXPECT_NE(page.find("'" + fx.path + "'"), std::string::npos) << page;
-    EXPECT_NE(page.find("page 1 of block 2"), std::string::npos) << page;
-    EXPECT_NE(page.find("corrupt packet page"), std::string::npos) << page;
-    reopen_after("UPDATE blocks SET page_index = x'ff' WHERE id = 3");
-    const std::string index = query_error(*fx.store, Filter{});
-    EXPECT_NE(index.find("page index of block 3"), std::string::npos) << index;
-    reopen_after("UPDATE postings SET blocks = x'ffffffffffffffffff01' || blocks WHERE addr = x'0a000005'");
+    EXPECT_NE(page.find("capture 1: page 1 of block 2 (pages.id 513)"), std::string::npos) << page;
+    EXPECT_NE(page.find("does not match its checksum"), std::string::npos) << page;
+    Filter wide;
+    wide.host = parse_prefix("0.0.0.0/0");
+    EXPECT_NE(count_error(*fx.store, wide), "");
+    // A block row's time range.
+    reopen_after("UPDATE blocks SET ts_max = ts_max + 1 WHERE id = 3");
+    const std::string block = query_error(*fx.store, Filter{});
+    EXPECT_NE(block.find("capture 1: block 3: its blocks row does not match its checksum"), std::string::npos) << block;
+    EXPECT_NE(count_error(*fx.store, Filter{}), "") << "a count reads the rows it sums";
+    // A posting list.
+    reopen_after("UPDATE postings SET blocks = x'01' || blocks WHERE addr = x'0a000005'");
     Filter by_host;
     by_host.host = parse_prefix("10.0.0.5");
     const std::string postings = query_error(*fx.store, by_host);
-    EXPECT_NE(postings.find("posting list of 10.0.0.5 from block 1"), std::string::npos) << postings;
-    EXPECT_NE(postings.find("block number out of range"), std::string::npos) << postings;
+    EXPECT_NE(postings.find("capture 1: posting list of 10.0.0.5 from block 1"), std::string::npos) << postings;
+    EXPECT_NE(postings.find("does not match its checksum"), std::string::npos) << postings;
+    // A page the block names is gone.
+    reopen_after("DELETE FROM pages WHERE id = 2 * 256");
+    EXPECT_NE(query_error(*fx.store, Filter{}).find("page 0 of block 2 (pages.id 512): its pages row is missing"),
+              std::string::npos);
     // A query that reads none of them still answers.
     Filter other;
     other.host = parse_prefix("10.0.1.20");
     other.to_ns = 1'600'000'000'500'000'000;
     EXPECT_EQ(query_error(*fx.store, other), "");
+}
+
+// Behind the checksums, the decoders still check what they read: damage
+// resealed with a valid checksum (as a bug could write it) is named too.
+TEST(SqliteStore, CorruptStructuresBehindValidChecksumsAreNamed) {
+    Fixture fx;
+    fx.fill(1, 3000, 1000, 4);
+    fx.store.reset();
+    auto reopen_after = [&](const std::string& sql) {
+        fx.store.reset();
+        exec_sealed(fx.path, sql);
+        fx.store = open_sqlite_store(fx.path, {.read_only = true, .create = false});
+    };
+    reopen_after("UPDATE pages SET data = x'28b52ffd00' || capdb_trailer(id, x'28b52ffd00') WHERE id = 2 * 256 + 1");
+    const std::string page = query_error(*fx.store, Filter{});
+    EXPECT_NE(page.find("page 1 of block 2"), std::string::npos) << page;
+    EXPECT_NE(page.find("corrupt packet page"), std::string::npos) << page;
+    reopen_after(
+        "UPDATE blocks SET page_index = x'ff', checksum = capdb_check(id, capture_id, first_seq, packets, pages,"
+        " ts_min, ts_max, x'ff') WHERE id = 3");
+    const std::string index = query_error(*fx.store, Filter{});
+    EXPECT_NE(index.find("page index of block 3"), std::string::npos) << index;
+    reopen_after(
+        "UPDATE postings SET blocks = x'ffffffffffffffffff01' || substr(blocks, 1, length(blocks) - 4) WHERE addr ="
+        " x'0a000005'; UPDATE postings SET blocks = blocks || capdb_trailer(addr, first_block, blocks) WHERE addr ="
+        " x'0a000005'");
+    Filter by_host;
+    by_host.host = parse_prefix("10.0.0.5");
+    const std::string postings = query_error(*fx.store, by_host);
+    EXPECT_NE(postings.find("posting list of 10.0.0.5 from block 1"), std::string::npos) << postings;
+    EXPECT_NE(postings.find("block number out of range"), std::string::npos) << postings;
+}
+
+// With a damage handler (query --skip-damaged) a query goes on without the
+// damaged structure, names it, and returns every other row.
+TEST(SqliteStore, SkipDamagedLeavesOutOnlyTheDamagedPage) {
+    Fixture fx;
+    fx.fill(1, 3000, 1000, 4);
+    fx.store.reset();
+    set_pragma(fx.path, "UPDATE pages SET data = substr(data, 1, 9) || x'00' || substr(data, 11) WHERE id = 513");
+    std::vector<std::string> skipped;
+    auto s = open_sqlite_store(fx.path, {.read_only = true, .create = false, .on_damaged = [&](const std::string& w) {
+                                             skipped.push_back(w);
+                                         }});
+    std::vector<Row> got;
+    s->query(Filter{}, [&](const PacketView& p) {
+        got.push_back({p.capture, p.seq, p.ts_ns});
+        return true;
+    });
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_NE(skipped[0].find("capture 1: page 1 of block 2 (pages.id 513)"), std::string::npos) << skipped[0];
+    // Everything else is there: the reference less the rows of one page.
+    const auto all = fx.reference(Filter{});
+    EXPECT_EQ(got.size(), all.size() - 256);
+    EXPECT_TRUE(std::includes(all.begin(), all.end(), got.begin(), got.end(), [](const Row& a, const Row& b) {
+        return std::tie(a.ts, a.capture, a.seq) < std::tie(b.ts, b.capture, b.seq);
+    }));
 }
 
 TEST(SqliteStore, DuplicatesAndUnfinishedCaptures) {
@@ -300,6 +390,17 @@ TEST(SqliteStore, ResumedCaptureContinuesAfterItsCommittedPackets) {
     EXPECT_EQ(point->bytes, 900u);
     EXPECT_EQ(point->sha256, "bb");
     EXPECT_EQ(point->capture.counts.packets, 30u);
+    // A damaged row resumes nothing (and does not fail the ingest): the
+    // capture is then removed as an unfinished one.
+    fx.store.reset();
+    const std::string intact = fx.path + ".intact";
+    std::filesystem::copy_file(fx.path, intact);
+    set_pragma(fx.path, "UPDATE captures SET prefix_sha256 = 'bc' WHERE id = 1");
+    fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
+    EXPECT_FALSE(fx.store->resume_point("/grow.pcap"));
+    fx.store.reset();
+    std::filesystem::copy_file(intact, fx.path, std::filesystem::copy_options::overwrite_existing);
+    fx.store = open_sqlite_store(fx.path, {.read_only = false, .create = true});
 
     meta.file_size = 2000;
     meta.file_mtime_ns = 42;

@@ -13,6 +13,10 @@ namespace capdb::store {
 
 std::uint64_t address_hash(const Address& a) noexcept;
 
+struct AddressHash {
+    std::size_t operator()(const Address& a) const noexcept { return static_cast<std::size_t>(address_hash(a)); }
+};
+
 // Distinct addresses (of a block, or of a postings segment), numbered from 0 in order of first
 // appearance. Open addressing; clear() keeps the capacity for the next use.
 class AddressTable {

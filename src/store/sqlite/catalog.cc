@@ -11,6 +11,7 @@
 #include "capdb/error.h"
 #include "store/format/block_layout.h"
 #include "store/sqlite/retention.h"
+#include "store/sqlite/schema.h"
 
 namespace capdb {
 
@@ -63,18 +64,26 @@ CaptureState parse_state(const std::string& s) {
 const char* const kCaptureColumns =
     "id, source, live, filter, file_size, sha256, linktype, snaplen, preview_bytes, state, error, started_at,"
     " first_ts, last_ts, packets, ipv4, ipv6, other, malformed, unsupported, bytes, received, dropped_kernel,"
-    " dropped_iface, writer_pid, {}, {}, {}";
+    " dropped_iface, writer_pid, {}, {}, {}, {}";
 const char* const kFileIdentityColumns = "file_mtime, ts_precision";
 const char* const kNoFileIdentity = "NULL, NULL";
+// Column 29: 1 when the row matches its checksum (always, without checksums).
+const std::string kCaptureIntact = fmt::format("capdb_check({}) IS checksum", kCaptureSealed);
 const char* const kStoreBytes = "(SELECT coalesce(sum(bytes), 0) FROM segments WHERE capture_id = captures.id)";
 
 // Whether the process that writes a running capture still exists.
 bool process_alive(std::int64_t pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM); }
 
-// A row of kCaptureColumns.
-CaptureInfo read_capture(const sqlite::Statement& st) {
+// A row of kCaptureColumns. Throws DatabaseError naming the capture when
+// the row does not match its checksum.
+CaptureInfo read_capture(const sqlite::Database& db, const sqlite::Statement& st) {
     CaptureInfo c;
     c.id = st.i64(0);
+    if (st.i64(29) == 0)
+        throw DatabaseError(
+            fmt::format("database '{}': capture {}: its captures row is damaged (checksum mismatch);"
+                        " see 'capdb verify'",
+                        printable(db.path()), c.id));
     c.meta.source = st.text(1);
     c.meta.live = st.i64(2) != 0;
     c.meta.filter = st.text(3);
@@ -131,16 +140,27 @@ Catalog::Catalog(sqlite::Database& db) : db_(db) {
     has_segments_ = seg.step();
     sqlite::Statement ifaces(db_, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='interfaces'");
     has_interfaces_ = ifaces.step();
+    has_checksums_ = has_checksums(db_);
+}
+
+void Catalog::seal(CaptureId id) {
+    if (has_checksums_) seal_capture(db_, id);
 }
 
 std::vector<InterfaceRecord> Catalog::interfaces(CaptureId id) {
     std::vector<InterfaceRecord> out;
     if (!has_interfaces_) return out;  // schema 2 or 3, read-only
-    sqlite::Statement st(db_,
-                         "SELECT if_index, name, description, linktype, snaplen, ts_precision FROM interfaces"
-                         " WHERE capture_id=?1 ORDER BY if_index");
+    sqlite::Statement st(db_, fmt::format("SELECT if_index, name, description, linktype, snaplen, ts_precision, {}"
+                                          " FROM interfaces WHERE capture_id=?1 ORDER BY if_index",
+                                          has_checksums_ ? fmt::format("capdb_check({}) IS checksum", kInterfaceSealed)
+                                                         : std::string("1")));
     st.bind(1, id);
     while (st.step()) {
+        if (st.i64(6) == 0)
+            throw DatabaseError(
+                fmt::format("database '{}': capture {}: interfaces row {} is damaged (checksum"
+                            " mismatch); see 'capdb verify'",
+                            printable(db_.path()), id, st.i64(0)));
         InterfaceRecord r;
         r.if_index = static_cast<std::uint32_t>(st.i64(0));
         r.name = st.text(1);  // NULL reads as empty
@@ -156,27 +176,28 @@ std::vector<InterfaceRecord> Catalog::interfaces(CaptureId id) {
 std::string Catalog::select_captures() const {
     return fmt::format(fmt::runtime(fmt::format("SELECT {} FROM captures", kCaptureColumns)),
                        has_file_identity_ ? kFileIdentityColumns : kNoFileIdentity,
-                       has_packets_at_ ? "packets_at" : "NULL", has_segments_ ? kStoreBytes : "0");
+                       has_packets_at_ ? "packets_at" : "NULL", has_segments_ ? kStoreBytes : "0",
+                       has_checksums_ ? kCaptureIntact : "1");
 }
 
 std::vector<CaptureInfo> Catalog::captures() {
     sqlite::Statement st(db_, select_captures() + " ORDER BY id");
     std::vector<CaptureInfo> out;
-    while (st.step()) out.push_back(read_capture(st));
+    while (st.step()) out.push_back(read_capture(db_, st));
     return out;
 }
 
 std::optional<CaptureInfo> Catalog::capture(CaptureId id) {
     sqlite::Statement st(db_, select_captures() + " WHERE id=?1");
     st.bind(1, id);
-    if (st.step()) return read_capture(st);
+    if (st.step()) return read_capture(db_, st);
     return std::nullopt;
 }
 
 std::optional<CaptureInfo> Catalog::find_by_sha256(const std::string& sha256) {
     sqlite::Statement st(db_, select_captures() + " WHERE sha256=?1 AND state IN ('complete', 'failed') LIMIT 1");
     st.bind(1, std::string_view(sha256));
-    if (st.step()) return read_capture(st);
+    if (st.step()) return read_capture(db_, st);
     return std::nullopt;
 }
 
@@ -267,6 +288,7 @@ CaptureId Catalog::add(const CaptureMeta& meta) {
         st.bind(3, std::string_view(meta.filter));
     st.run();
     const CaptureId id = db_.last_insert_rowid();
+    seal(id);
     tx.commit();
     return id;
 }
@@ -290,6 +312,7 @@ void Catalog::mark_finished(CaptureId id, CaptureState state, const std::string&
     }
     st.bind(7, id);
     st.run();
+    seal(id);
     tx.commit();
 }
 
@@ -302,6 +325,7 @@ void Catalog::mark_failed(CaptureId id, const std::string& reason, const std::st
     else
         st.bind(4, std::string_view(sha256));
     st.run();
+    seal(id);
     tx.commit();
 }
 
@@ -311,20 +335,25 @@ std::optional<ResumePoint> Catalog::resume_point(const std::string& source) {
                          " AND live=0 AND committed_bytes IS NOT NULL AND prefix_sha256 IS NOT NULL"
                          " AND state IN ('failed', 'interrupted') AND coalesce(packets_at, 'file')='file'"
                          " ORDER BY id DESC LIMIT 1",
-                         fmt::format(fmt::runtime(kCaptureColumns), kFileIdentityColumns, "packets_at", kStoreBytes)));
+                         fmt::format(fmt::runtime(kCaptureColumns), kFileIdentityColumns, "packets_at", kStoreBytes,
+                                     kCaptureIntact)));
     st.bind(1, std::string_view(source));
-    if (!st.step()) return std::nullopt;
+    // A damaged row resumes nothing: the capture is removed as unfinished.
+    if (!st.step() || st.i64(29) == 0) return std::nullopt;
     ResumePoint p;
-    p.capture = read_capture(st);
-    p.bytes = static_cast<std::uint64_t>(st.i64(29));
-    p.sha256 = st.text(30);
+    p.capture = read_capture(db_, st);
+    p.bytes = static_cast<std::uint64_t>(st.i64(30));
+    p.sha256 = st.text(31);
     return p;
 }
 
 void Catalog::set_resume_point(CaptureId id, std::uint64_t bytes, const std::string& sha256) {
     sqlite::Statement st(db_, "UPDATE captures SET committed_bytes=?1, prefix_sha256=?2 WHERE id=?3");
     st.bind(1, static_cast<std::int64_t>(bytes)).bind(2, std::string_view(sha256)).bind(3, id);
+    sqlite::Transaction tx(db_);
     st.run();
+    seal(id);
+    tx.commit();
 }
 
 void Catalog::reopen(CaptureId id, const CaptureMeta& meta) {
@@ -338,17 +367,23 @@ void Catalog::reopen(CaptureId id, const CaptureMeta& meta) {
         st.bind(4, std::int64_t{*meta.ts_precision});
     else
         st.bind_null(4);
+    sqlite::Transaction tx(db_);
     st.run();
     // Two ingests of the same file may both have found it resumable: the
     // first one to get here takes it.
     if (sqlite3_changes(db_.get()) != 1)
         throw DatabaseError(fmt::format("capture {} is being resumed by another ingest", id));
+    seal(id);
+    tx.commit();
 }
 
 void Catalog::relocate(CaptureId id, const std::string& source, std::int64_t file_mtime_ns) {
     sqlite::Statement st(db_, "UPDATE captures SET source=?1, file_mtime=?2 WHERE id=?3");
     st.bind(1, std::string_view(source)).bind(2, file_mtime_ns).bind(3, id);
+    sqlite::Transaction tx(db_);
     st.run();
+    seal(id);
+    tx.commit();
 }
 
 }  // namespace store

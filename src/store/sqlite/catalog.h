@@ -54,12 +54,15 @@ public:
 
 private:
     [[nodiscard]] std::string select_captures() const;
+    // Recomputes a changed row's checksum (schema 5).
+    void seal(CaptureId id);
 
     sqlite::Database& db_;
     bool has_file_identity_ = true;  // file_mtime and ts_precision columns
     bool has_packets_at_ = true;     // schema 4: captures.packets_at
     bool has_segments_ = true;       // schema 4: the segments table
     bool has_interfaces_ = true;     // the interfaces table (schema 4)
+    bool has_checksums_ = true;      // schema 5: row checksums
 };
 
 }  // namespace capdb::store

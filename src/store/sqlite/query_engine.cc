@@ -13,8 +13,10 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "store/format/checksum.h"
 #include "store/format/postings.h"
 #include "store/sqlite/retention.h"
+#include "store/sqlite/schema.h"
 
 namespace capdb::store {
 
@@ -28,22 +30,30 @@ constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
 // indexes. Other conditions are checked per packet.
 constexpr const char* kPostingsSql =
     "SELECT p.addr, p.first_block, p.blocks FROM postings p WHERE p.addr BETWEEN ?1 AND ?2";
+// Block rows end with {ok}: 1 when the row matches its checksum.
 constexpr const char* kBlockByIdSql =
-    "SELECT b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b WHERE b.id = ?1";
+    "SELECT b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets, {ok} FROM blocks b WHERE b.id = ?1";
 constexpr const char* kUnindexedSql =
-    "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets"
+    "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets, {ok}"
     " FROM blocks b INDEXED BY blocks_unindexed"
     " WHERE b.indexed = 0 AND b.ts_max >= ?1 AND b.ts_min <= ?2";
 constexpr const char* kBlocksByTimeSql =
-    "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b"
+    "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets, {ok} FROM blocks b"
     " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2";
-// For counts: the packets of the blocks inside [?1, ?2], and the blocks that
-// overlap it without being inside.
-constexpr const char* kInsideSumSql =
-    "SELECT coalesce(sum(b.packets), 0) FROM blocks b WHERE b.ts_min >= ?1 AND b.ts_max <= ?2";
+// For counts: the blocks inside [?1, ?2] (their rows, each checked: not the
+// covering index, which has no checksum), and the blocks that overlap it
+// without being inside.
+constexpr const char* kInsideSql =
+    "SELECT b.id, b.capture_id, b.packets, {ok} FROM blocks b WHERE b.ts_min >= ?1 AND b.ts_max <= ?2";
 constexpr const char* kStraddlingSql =
-    "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets FROM blocks b"
+    "SELECT b.id, b.capture_id, b.first_seq, b.ts_min, b.ts_max, b.page_index, b.packets, {ok} FROM blocks b"
     " WHERE b.ts_max >= ?1 AND b.ts_min <= ?2 AND NOT (b.ts_min >= ?1 AND b.ts_max <= ?2)";
+
+// 1 when a blocks row (alias b) matches its checksum (schema.h's kBlockSealed).
+constexpr const char* kBlockIntact =
+    "capdb_check(b.id, b.capture_id, b.first_seq, b.packets, b.pages, b.ts_min, b.ts_max, b.page_index) IS b.checksum";
+
+}  // namespace
 
 // Time, capture and block-range conditions on blocks, as SQL and values.
 struct BlockConditions {
@@ -52,8 +62,7 @@ struct BlockConditions {
     std::optional<BlockRange> range;
     BlockConditions(const Filter& f, const std::optional<BlockRange>& r)
         : from(f.from_ns.value_or(kMinTs)), to(f.to_ns.value_or(kMaxTs)), capture(f.capture), range(r) {}
-    [[nodiscard]] std::string sql(const char* base) const {
-        std::string s = base;
+    [[nodiscard]] std::string sql(std::string s) const {
         if (capture) s += " AND b.capture_id = ?3";
         if (range) s += " AND b.id > ?4 AND b.id <= ?5";
         return s;
@@ -69,16 +78,36 @@ struct BlockConditions {
     }
 };
 
-// Runs f; a DatabaseError from it (a corrupt stored structure) is thrown
-// again naming the database and where (called only then) in it.
+// Runs f; a DatabaseError from it (a corrupt stored structure) is damage at
+// where (called only then): thrown again naming the database and where, or
+// reported and skipped. Returns whether f succeeded.
 template <class F, class Where>
-void naming(const sqlite::Database& db, F&& f, Where&& where) {
+bool QueryEngine::guarded(F&& f, Where&& where) {
     try {
         f();
+        return true;
     } catch (const DatabaseError& e) {
-        throw DatabaseError(fmt::format("database '{}': {}: {}", printable(db.path()), where(), e.what()));
+        damaged(fmt::format("{}: {}", where(), e.what()));
+        return false;
     }
 }
+
+void QueryEngine::damaged(const std::string& what) {
+    if (!on_damaged_) throw DatabaseError(fmt::format("database '{}': {}", printable(db_.path()), what));
+    on_damaged_(what);
+}
+
+std::string QueryEngine::sql(const char* base) const {
+    return fmt::format(fmt::runtime(base), fmt::arg("ok", checksums_ ? kBlockIntact : "1"));
+}
+
+std::string QueryEngine::capture_of(std::int64_t block) {
+    sqlite::Statement st(db_, "SELECT capture_id FROM blocks WHERE id=?1");
+    st.bind(1, block);
+    return st.step() ? fmt::format("capture {}", st.i64(0)) : std::string("capture unknown");
+}
+
+namespace {
 
 // The posting key of an address as it prints: IPv4 or IPv6.
 std::string key_text(std::span<const std::uint8_t> key) {
@@ -94,6 +123,8 @@ const Prefix* address_condition(const RowPredicate& p) {
     return nullptr;
 }
 
+}  // namespace
+
 // A block chosen for a query, with the pages of it to read.
 struct BlockHit {
     CaptureId capture = 0;
@@ -103,62 +134,74 @@ struct BlockHit {
     std::vector<PageHit> pages;  // in page order
 };
 
-// Candidate blocks: columns col..col+5 of a row are capture, first_seq,
-// ts_min, ts_max, page_index, packets.
-BlockHit read_hit(const sqlite::Database& db, std::int64_t id, const sqlite::Statement& st, int col,
-                  const PageSet& pages) {
+std::optional<BlockHit> QueryEngine::read_hit(std::int64_t id, const sqlite::Statement& st, int col,
+                                              const PageSet& pages) {
     BlockHit h;
     h.capture = st.i64(col);
+    if (st.i64(col + 6) == 0) {
+        damaged(fmt::format("capture {}: block {}: its blocks row does not match its checksum", h.capture, id));
+        return std::nullopt;
+    }
     h.first_seq = static_cast<std::uint64_t>(st.i64(col + 1));
     h.ts_min = st.i64(col + 2);
     h.ts_max = st.i64(col + 3);
-    naming(
-        db, [&] { decode_page_index(st.blob(col + 4), h.ts_min, pages, h.pages); },
-        [&] { return fmt::format("page index of block {}", id); });
+    if (!guarded([&] { decode_page_index(st.blob(col + 4), h.ts_min, pages, h.pages); },
+                 [&] { return fmt::format("capture {}: page index of block {}", h.capture, id); }))
+        return std::nullopt;
     h.packets = static_cast<std::uint64_t>(st.i64(col + 5));
     return h;
 }
 
-// The blocks a statement (base plus cond) selects, with all their pages.
-std::map<std::int64_t, BlockHit> scan_blocks(sqlite::Database& db, const BlockConditions& cond, const char* base) {
+std::map<std::int64_t, BlockHit> QueryEngine::scan_blocks(const BlockConditions& cond, const char* base) {
     const PageSet all = PageSet{}.set();
     std::map<std::int64_t, BlockHit> blocks;
-    sqlite::Statement st(db, cond.sql(base));
+    sqlite::Statement st(db_, cond.sql(sql(base)));
     cond.bind(st);
-    while (st.step()) blocks[st.i64(0)] = read_hit(db, st.i64(0), st, 1, all);
+    while (st.step())
+        if (auto hit = read_hit(st.i64(0), st, 1, all)) blocks[st.i64(0)] = std::move(*hit);
     return blocks;
 }
 
-std::map<std::int64_t, BlockHit> candidate_blocks(sqlite::Database& db, const Filter& f, const RowPredicate& pred,
-                                                  const std::optional<BlockRange>& range) {
+std::map<std::int64_t, BlockHit> QueryEngine::candidate_blocks(const Filter& f, const RowPredicate& pred,
+                                                               const std::optional<BlockRange>& range) {
     std::map<std::int64_t, BlockHit> blocks;
     const BlockConditions cond(f, range);
     auto add_scanned = [&](const char* base) {
-        for (auto& [id, hit] : scan_blocks(db, cond, base)) blocks.insert_or_assign(id, std::move(hit));
+        for (auto& [id, hit] : scan_blocks(cond, base)) blocks.insert_or_assign(id, std::move(hit));
     };
     if (const Prefix* addr = address_condition(pred)) {
         std::map<std::int64_t, PageSet> masks;
-        sqlite::Statement postings(db, kPostingsSql);
+        sqlite::Statement postings(db_, kPostingsSql);
         for (const auto& r : key_ranges(*addr)) {
             postings.reset().bind_blob(1, r.lo).bind_blob(2, r.hi);
             while (postings.step()) {
-                naming(
-                    db,
+                const std::int64_t first = postings.i64(1);
+                auto where = [&] {
+                    return fmt::format("{}: posting list of {} from block {}", capture_of(first),
+                                       key_text(postings.blob(0)), first);
+                };
+                guarded(
                     [&] {
-                        read_postings(postings.blob(2), postings.i64(1),
-                                      [&](std::int64_t block, std::size_t page) { masks[block].set(page); });
+                        auto list = postings.blob(2);
+                        if (checksums_) {
+                            const auto body = checked_postings(postings.blob(0), first, list);
+                            if (!body) throw DatabaseError("its postings row does not match its checksum");
+                            list = *body;
+                        }
+                        // Decoded whole before it is used: a damaged list adds nothing.
+                        std::vector<std::pair<std::int64_t, std::size_t>> entries;
+                        read_postings(list, first,
+                                      [&](std::int64_t block, std::size_t page) { entries.emplace_back(block, page); });
+                        for (const auto& [block, page] : entries) masks[block].set(page);
                     },
-                    [&] {
-                        return fmt::format("posting list of {} from block {}", key_text(postings.blob(0)),
-                                           postings.i64(1));
-                    });
+                    where);
             }
         }
-        sqlite::Statement block(db, kBlockByIdSql);
+        sqlite::Statement block(db_, sql(kBlockByIdSql));
         for (const auto& [id, mask] : masks) {
             block.reset().bind(1, id);
             if (block.step() && cond.admits(id, block.i64(0), block.i64(2), block.i64(3)))
-                blocks[id] = read_hit(db, id, block, 0, mask);
+                if (auto hit = read_hit(id, block, 0, mask)) blocks[id] = std::move(*hit);
         }
         add_scanned(kUnindexedSql);
     } else {
@@ -167,9 +210,32 @@ std::map<std::int64_t, BlockHit> candidate_blocks(sqlite::Database& db, const Fi
     return blocks;
 }
 
-std::string page_name(std::int64_t block, std::uint16_t page) {
-    return fmt::format("page {} of block {} (pages.id {})", page, block, block * kMaxPagesPerBlock + page);
+const DecodedPage* QueryEngine::read_page(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit,
+                                          std::uint16_t n, const RowPredicate& predicate, DecodedPage& page) {
+    const std::int64_t page_id = block_id * kMaxPagesPerBlock + n;
+    auto where = [&] {
+        return fmt::format("capture {}: page {} of block {} (pages.id {})", hit.capture, n, block_id, page_id);
+    };
+    data.reset().bind(1, page_id);
+    const bool found = data.step();
+    const bool ok = guarded(
+        [&] {
+            if (!found) throw DatabaseError("its pages row is missing");
+            auto frame = data.blob(0);
+            if (checksums_) {
+                const auto body = checked_page(page_id, frame);
+                if (!body) throw DatabaseError("its pages row does not match its checksum");
+                frame = *body;
+            }
+            page.decode(frame, hit.capture, hit.first_seq, &predicate);
+        },
+        where);
+    data.reset();
+    ++stats_.pages;
+    return ok ? &page : nullptr;
 }
+
+namespace {
 
 // Puts a block's matching rows in (ts, seq) order. Rows come out of the
 // pages grouped by host; placed back in file order they are usually in time
@@ -215,6 +281,9 @@ RowPredicate row_predicate(const Filter& f) {
     return p;
 }
 
+QueryEngine::QueryEngine(sqlite::Database& db, DamageHandler on_damaged)
+    : db_(db), on_damaged_(std::move(on_damaged)), checksums_(has_checksums(db)) {}
+
 std::int64_t QueryEngine::max_block_id() {
     if (!high_water_) high_water_ = has_high_water(db_);
     sqlite::Statement st(db_, max_block_id_sql(*high_water_));
@@ -232,7 +301,7 @@ void QueryEngine::query(const Filter& filter, const std::optional<BlockRange>& r
     const std::uint64_t limit = filter.limit.value_or(std::numeric_limits<std::uint64_t>::max());
     if (limit == 0) return;
     const RowPredicate predicate = row_predicate(filter);
-    const auto hits = candidate_blocks(db_, filter, predicate, range);
+    const auto hits = candidate_blocks(filter, predicate, range);
     stats_.blocks = hits.size();
     std::vector<const std::pair<const std::int64_t, BlockHit>*> order;
     order.reserve(hits.size());
@@ -304,8 +373,6 @@ void QueryEngine::query(const Filter& filter, const std::optional<BlockRange>& r
             const std::uint16_t n = page_hit.number;
             const PageMeta& m = page_hit.meta;
             if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;
-            data.reset().bind(1, block_id * kMaxPagesPerBlock + n);
-            if (!data.step()) continue;
             std::unique_ptr<DecodedPage> page;
             if (spare_pages.empty()) {
                 page = std::make_unique<DecodedPage>();
@@ -313,12 +380,7 @@ void QueryEngine::query(const Filter& filter, const std::optional<BlockRange>& r
                 page = std::move(spare_pages.back());
                 spare_pages.pop_back();
             }
-            naming(
-                db_, [&] { page->decode(data.blob(0), hit.capture, hit.first_seq, &predicate); },
-                [&] { return page_name(block_id, n); });
-            ++stats_.pages;
-            data.reset();
-            if (page->packets().empty()) {
+            if (!read_page(data, block_id, hit, n, predicate, *page) || page->packets().empty()) {
                 spare_pages.push_back(std::move(page));
                 continue;
             }
@@ -343,13 +405,19 @@ std::uint64_t QueryEngine::count(const Filter& filter) {
     std::uint64_t total = 0;
     std::map<std::int64_t, BlockHit> blocks;
     if (per_packet) {
-        blocks = candidate_blocks(db_, filter, predicate, std::nullopt);
+        blocks = candidate_blocks(filter, predicate, std::nullopt);
     } else {
         const BlockConditions cond(filter, std::nullopt);
-        sqlite::Statement inside(db_, cond.sql(kInsideSumSql));
+        sqlite::Statement inside(db_, cond.sql(sql(kInsideSql)));
         cond.bind(inside);
-        if (inside.step()) total = static_cast<std::uint64_t>(inside.i64(0));
-        blocks = scan_blocks(db_, cond, kStraddlingSql);
+        while (inside.step()) {
+            if (inside.i64(3) == 0)
+                damaged(fmt::format("capture {}: block {}: its blocks row does not match its checksum", inside.i64(1),
+                                    inside.i64(0)));
+            else
+                total += static_cast<std::uint64_t>(inside.i64(2));
+        }
+        blocks = scan_blocks(cond, kStraddlingSql);
     }
     stats_.blocks = blocks.size();
     sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
@@ -365,14 +433,7 @@ std::uint64_t QueryEngine::count(const Filter& filter) {
                 total += m.packets;
                 continue;
             }
-            data.reset().bind(1, block_id * kMaxPagesPerBlock + n);
-            if (!data.step()) continue;
-            naming(
-                db_, [&] { page.decode(data.blob(0), hit.capture, hit.first_seq, &predicate); },
-                [&] { return page_name(block_id, n); });
-            ++stats_.pages;
-            data.reset();
-            total += page.packets().size();
+            if (read_page(data, block_id, hit, n, predicate, page)) total += page.packets().size();
         }
     }
     if (filter.limit) total = std::min(total, *filter.limit);

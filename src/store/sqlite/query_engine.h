@@ -4,11 +4,15 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
+#include <string>
 
 #include "capdb/filter.h"
 #include "capdb/store.h"
 #include "store/format/page_codec.h"
+#include "store/format/postings.h"
 #include "store/sqlite/sqlite.h"
 
 namespace capdb::store {
@@ -22,9 +26,19 @@ struct QueryStats {
 // The part of a filter that a page decode answers per row.
 RowPredicate row_predicate(const Filter& f);
 
+struct BlockHit;
+struct BlockConditions;
+
+// A damaged structure a query skipped, described in one line (capture,
+// table, block, page); see StoreOptions::on_damaged.
+using DamageHandler = std::function<void(const std::string&)>;
+
 class QueryEngine {
 public:
-    explicit QueryEngine(sqlite::Database& db) noexcept : db_(db) {}
+    // Without on_damaged, damage (a stored structure that does not match its
+    // checksum or does not decode) is a DatabaseError naming it; with it, the
+    // structure is skipped and reported.
+    explicit QueryEngine(sqlite::Database& db, DamageHandler on_damaged = {});
 
     // Store::query and Store::query_blocks (range: the blocks to read; all
     // when absent).
@@ -35,7 +49,23 @@ public:
     [[nodiscard]] const QueryStats& last_stats() const noexcept { return stats_; }
 
 private:
+    template <class F, class Where>
+    bool guarded(F&& f, Where&& where);
+    void damaged(const std::string& what);
+    [[nodiscard]] std::string sql(const char* base) const;
+    [[nodiscard]] std::string capture_of(std::int64_t block);
+    std::optional<BlockHit> read_hit(std::int64_t id, const sqlite::Statement& st, int col, const PageSet& pages);
+    std::map<std::int64_t, BlockHit> scan_blocks(const BlockConditions& cond, const char* base);
+    std::map<std::int64_t, BlockHit> candidate_blocks(const Filter& f, const RowPredicate& pred,
+                                                      const std::optional<BlockRange>& range);
+    // Reads, checks and decodes a page into page; nullptr when it is damaged
+    // (and skipped).
+    const DecodedPage* read_page(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit, std::uint16_t n,
+                                 const RowPredicate& predicate, DecodedPage& page);
+
     sqlite::Database& db_;
+    DamageHandler on_damaged_;
+    bool checksums_ = true;  // schema 5
     QueryStats stats_;
     std::optional<bool> high_water_;  // the database has the high_water table
 };

@@ -19,10 +19,12 @@
 
 #include "capdb/error.h"
 #include "store/format/block_layout.h"
+#include "store/format/checksum.h"
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
 #include "store/packets/segment_store.h"
 #include "store/sqlite/catalog.h"
+#include "store/sqlite/schema.h"
 #include "store/sqlite/segments.h"
 
 namespace capdb::store {
@@ -258,14 +260,21 @@ public:
         Catalog catalog(db_);
         sqlite::Statement del(db_, "DELETE FROM captures WHERE id=?1");
         for (CaptureId id : emptied_) {
-            const auto info = catalog.capture(id);
-            if (!info) continue;
-            if (info->state == CaptureState::running) {
+            std::optional<CaptureInfo> info;
+            try {
+                info = catalog.capture(id);
+                if (!info) continue;
+            } catch (const DatabaseError&) {
+                // A damaged row cannot say that its capture is running: it
+                // goes with its blocks (prune --capture is a repair).
+            }
+            if (info && info->state == CaptureState::running) {
                 sqlite::Statement zero(db_,
                                        "UPDATE captures SET packets=0, ipv4=0, ipv6=0, other=0, malformed=0,"
                                        " unsupported=0, bytes=0, first_ts=NULL, last_ts=NULL WHERE id=?1");
                 zero.bind(1, id);
                 zero.run();
+                seal_capture(db_, id);
                 continue;
             }
             for (std::string& name : segment_names(db_, id)) unlink_.push_back(std::move(name));
@@ -297,9 +306,12 @@ private:
         page_data_.reset().bind(1, b.id * kMaxPagesPerBlock).bind(2, b.id * kMaxPagesPerBlock + kMaxPagesPerBlock - 1);
         while (page_data_.step()) {
             try {
-                page_.decode(page_data_.blob(1), b.capture, 0, nullptr);
+                const auto frame = checked_page(page_data_.i64(0), page_data_.blob(1));
+                if (!frame) throw DatabaseError("checksum mismatch");
+                page_.decode(*frame, b.capture, 0, nullptr);
             } catch (const DatabaseError& e) {
-                throw DatabaseError(fmt::format("database '{}': page {} of block {}: {}", printable(db_.path()),
+                throw DatabaseError(fmt::format("database '{}': capture {}: page {} of block {}: {}",
+                                                printable(db_.path()), b.capture,
                                                 page_data_.i64(0) - b.id * kMaxPagesPerBlock, b.id, e.what()));
             }
             for (const PacketView& p : page_.packets()) counts.add(p.summary, p.wirelen);
@@ -343,7 +355,9 @@ private:
                 pages.clear();
             };
             try {
-                read_postings(st.blob(2), st.i64(1), [&](std::int64_t block, std::size_t page) {
+                const auto body = checked_postings(st.blob(0), st.i64(1), st.blob(2));
+                if (!body) throw DatabaseError("checksum mismatch");
+                read_postings(*body, st.i64(1), [&](std::int64_t block, std::size_t page) {
                     if (block != current) {
                         flush();
                         current = block;
@@ -357,6 +371,7 @@ private:
             flush();
             if (!list.bytes.empty()) {
                 const auto addr = st.blob(0);
+                append_trailer(list.bytes, postings_crc(addr, first, list.bytes));
                 rewrites.push_back({{addr.begin(), addr.end()}, first, std::move(list.bytes)});
             }
         }
@@ -379,6 +394,7 @@ private:
                              // A pruned capture no longer holds the prefix a
                              // grown file would resume from.
                              " committed_bytes=NULL, prefix_sha256=NULL WHERE id=?8");
+        sqlite::Statement seal(db_, seal_capture_sql());
         for (const auto& [id, n] : subtract_) {
             auto v = [](std::uint64_t x) { return static_cast<std::int64_t>(x); };
             st.reset()
@@ -391,6 +407,8 @@ private:
                 .bind(7, v(n.bytes))
                 .bind(8, id);
             st.run();
+            seal.reset().bind(1, id);
+            seal.run();
         }
         subtract_.clear();
     }

@@ -48,7 +48,8 @@ CREATE TABLE captures(
     dropped_iface INTEGER,
     packets_at TEXT,
     committed_bytes INTEGER,
-    prefix_sha256 TEXT
+    prefix_sha256 TEXT,
+    checksum INTEGER
 );
 CREATE INDEX captures_sha256 ON captures(sha256);
 CREATE TABLE blocks(
@@ -60,7 +61,8 @@ CREATE TABLE blocks(
     ts_min INTEGER NOT NULL,
     ts_max INTEGER NOT NULL,
     indexed INTEGER NOT NULL DEFAULT 0,
-    page_index BLOB NOT NULL
+    page_index BLOB NOT NULL,
+    checksum INTEGER
 );
 CREATE INDEX blocks_unindexed ON blocks(id) WHERE indexed = 0;
 CREATE INDEX blocks_ts_min ON blocks(ts_min, ts_max, capture_id, packets);
@@ -110,6 +112,7 @@ CREATE TABLE IF NOT EXISTS interfaces(
     linktype INTEGER NOT NULL,
     snaplen INTEGER,
     ts_precision INTEGER,
+    checksum INTEGER,
     PRIMARY KEY(capture_id, if_index)
 ) WITHOUT ROWID;
 )sql";
@@ -215,10 +218,7 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
     if (!options.read_only) db->exec("PRAGMA journal_mode=WAL");
     if (tables == 0) {
         sqlite::Transaction tx(*db);
-        db->exec(kSchema);
-        db->exec(kSegmentsTable);
-        db->exec(kHighWaterTable);
-        db->exec(kInterfacesTable);
+        create_tables(*db);
         db->exec(fmt::format("PRAGMA application_id={}; PRAGMA user_version={}", kApplicationId, kSchemaVersion));
         tx.commit();
     }
@@ -244,6 +244,21 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
             // say interface 0 and the capture's link type).
             db->exec(kInterfacesTable);
         }
+        if (version < 5) {
+            // Checksums: a column for each sealed row, a trailer for each page
+            // and posting list, computed from what is stored now.
+            // (An interfaces table created by the step to 4 just now has it.)
+            if (sqlite::Statement col(*db, "SELECT 1 FROM pragma_table_info('interfaces') WHERE name='checksum'");
+                !col.step())
+                db->exec("ALTER TABLE interfaces ADD COLUMN checksum INTEGER");
+            db->exec(
+                "ALTER TABLE captures ADD COLUMN checksum INTEGER; ALTER TABLE blocks ADD COLUMN checksum INTEGER");
+            db->exec(fmt::format("UPDATE captures SET checksum = capdb_check({})", kCaptureSealed));
+            db->exec(fmt::format("UPDATE blocks SET checksum = capdb_check({})", kBlockSealed));
+            db->exec(fmt::format("UPDATE interfaces SET checksum = capdb_check({})", kInterfaceSealed));
+            db->exec("UPDATE pages SET data = data || capdb_trailer(id, data)");
+            db->exec("UPDATE postings SET blocks = blocks || capdb_trailer(addr, first_block, blocks)");
+        }
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();
     }
@@ -259,6 +274,28 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         pragma("SELECT count(*) FROM captures");
     }
     return db;
+}
+
+void create_tables(sqlite::Database& db) {
+    db.exec(kSchema);
+    db.exec(kSegmentsTable);
+    db.exec(kHighWaterTable);
+    db.exec(kInterfacesTable);
+}
+
+bool has_checksums(sqlite::Database& db) {
+    sqlite::Statement st(db, "PRAGMA user_version");
+    return st.step() && st.i64(0) >= 5;
+}
+
+std::string seal_capture_sql() {
+    return fmt::format("UPDATE captures SET checksum = capdb_check({}) WHERE id = ?1", kCaptureSealed);
+}
+
+void seal_capture(sqlite::Database& db, CaptureId id) {
+    sqlite::Statement st(db, seal_capture_sql());
+    st.bind(1, id);
+    st.run();
 }
 
 }  // namespace capdb::store

@@ -31,9 +31,36 @@ namespace capdb::store {
 // of different link types); pages of version 4 name each row's interface.
 // Versions 2 and 3 are migrated when opened for writing; read-only, the
 // missing table reads as no interfaces.
-inline constexpr int kSchemaVersion = 4;
+// 5: checksums (DESIGN.md, "Checksums"): captures, blocks and interfaces
+// gain a checksum column (capdb_check() of the sealed columns below), and
+// every pages.data and postings.blocks blob a 4-byte CRC32C trailer.
+// Versions 2 to 4 opened for writing are migrated (checksums computed from
+// what is stored); read-only, they are read as before, without checksums.
+inline constexpr int kSchemaVersion = 5;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
+
+// The columns each row checksum covers, in order.
+inline constexpr const char* kCaptureSealed =
+    "id, source, live, filter, file_size, file_mtime, ts_precision, sha256, linktype, snaplen, preview_bytes, state,"
+    " error, started_at, writer_pid, finished_at, first_ts, last_ts, packets, ipv4, ipv6, other, malformed,"
+    " unsupported, bytes, received, dropped_kernel, dropped_iface, packets_at, committed_bytes, prefix_sha256";
+inline constexpr const char* kBlockSealed = "id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index";
+inline constexpr const char* kInterfaceSealed =
+    "capture_id, if_index, name, description, linktype, snaplen, ts_precision";
+
+// Creates this version's tables and indexes (a new database; verify
+// compares a database's with them).
+void create_tables(sqlite::Database& db);
+
+// Whether the database has checksums (schema 5 and later; an older one opened
+// read-only has none).
+bool has_checksums(sqlite::Database& db);
+
+// Recomputes a captures row's checksum: every statement that changes a
+// captures row is followed by this one, in its transaction.
+std::string seal_capture_sql();
+void seal_capture(sqlite::Database& db, CaptureId id);
 
 // Opens the database at path as capdb's: creates it (mode 0600, with the
 // schema) when missing and options.create, else checks that it is a capdb

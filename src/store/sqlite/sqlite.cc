@@ -1,10 +1,67 @@
 #include "store/sqlite/sqlite.h"
 
+#include <cstring>
+#include <vector>
+
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "store/format/checksum.h"
+#include "util/crc32c.h"
 
 namespace capdb::sqlite {
+
+namespace {
+
+// capdb_check(v, ...): the CRC32C of the values, each as its type code then
+// its content (integers and reals 8 bytes, text and blobs their length then
+// their bytes), as an integer. The checksum of a row (DESIGN.md, "Checksums").
+void check_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+    std::uint32_t c = 0;
+    for (int i = 0; i < argc; ++i) {
+        sqlite3_value* v = argv[i];
+        const int type = sqlite3_value_type(v);
+        const auto tag = static_cast<std::uint8_t>(type);
+        c = crc32c(std::span(&tag, 1), c);
+        if (type == SQLITE_INTEGER) {
+            c = crc32c(store::key_bytes(sqlite3_value_int64(v)), c);
+        } else if (type == SQLITE_FLOAT) {
+            const double d = sqlite3_value_double(v);
+            std::int64_t bits = 0;
+            std::memcpy(&bits, &d, sizeof bits);
+            c = crc32c(store::key_bytes(bits), c);
+        } else if (type == SQLITE_TEXT || type == SQLITE_BLOB) {
+            const auto* p = static_cast<const std::uint8_t*>(
+                type == SQLITE_TEXT ? static_cast<const void*>(sqlite3_value_text(v)) : sqlite3_value_blob(v));
+            const auto n = static_cast<std::size_t>(sqlite3_value_bytes(v));
+            c = crc32c(store::key_bytes(static_cast<std::int64_t>(n)), c);
+            if (n > 0) c = crc32c(std::span(p, n), c);
+        }
+    }
+    sqlite3_result_int64(ctx, c);
+}
+
+// capdb_trailer(key..., body): the 4-byte trailer of a stored blob: the
+// little-endian CRC32C of integers as 8 little-endian bytes and blobs as
+// their bytes, in order (store/format/checksum.h).
+void trailer_function(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
+    std::uint32_t c = 0;
+    for (int i = 0; i < argc; ++i) {
+        sqlite3_value* v = argv[i];
+        if (sqlite3_value_type(v) == SQLITE_INTEGER) {
+            c = crc32c(store::key_bytes(sqlite3_value_int64(v)), c);
+        } else {
+            const auto* p = static_cast<const std::uint8_t*>(sqlite3_value_blob(v));
+            const auto n = static_cast<std::size_t>(sqlite3_value_bytes(v));
+            if (n > 0) c = crc32c(std::span(p, n), c);
+        }
+    }
+    std::vector<std::uint8_t> t;
+    store::append_trailer(t, c);
+    sqlite3_result_blob(ctx, t.data(), static_cast<int>(t.size()), SQLITE_TRANSIENT);
+}
+
+}  // namespace
 
 Database::Database(const std::string& path, int flags) : path_(path) {
     sqlite3* raw = nullptr;
@@ -15,6 +72,9 @@ Database::Database(const std::string& path, int flags) : path_(path) {
         throw DatabaseError(fmt::format("cannot open database '{}': {}", printable(path), msg));
     }
     sqlite3_extended_result_codes(raw, 1);
+    constexpr int kFlags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+    sqlite3_create_function_v2(raw, "capdb_check", -1, kFlags, nullptr, check_function, nullptr, nullptr, nullptr);
+    sqlite3_create_function_v2(raw, "capdb_trailer", -1, kFlags, nullptr, trailer_function, nullptr, nullptr, nullptr);
 }
 
 void Database::fail(int rc, std::string_view what) const {

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "capdb/verify.h"
 #include "store/packets/segment_store.h"
 #include "store/sqlite/catalog.h"
 #include "store/sqlite/retention.h"
@@ -27,7 +28,7 @@ public:
           max_bytes_(options.max_bytes),
           db_(std::move(db)),
           catalog_(*db_),
-          engine_(*db_),
+          engine_(*db_, options.on_damaged),
           retention_(*db_, path_) {
         if (!options.read_only) recover_packet_store(*db_, packet_dir_);
     }
@@ -51,6 +52,23 @@ public:
         const auto names = segment_names(*db_, id);
         catalog_.remove_capture(id);
         unlink_segments(packet_dir_, names);
+    }
+    std::vector<CaptureId> remove_damaged(const std::string& sha256) override {
+        std::vector<CaptureId> ids, removed;
+        {
+            sqlite::Statement st(*db_, "SELECT id FROM captures WHERE sha256=?1");
+            st.bind(1, std::string_view(sha256));
+            while (st.step()) ids.push_back(st.i64(0));
+        }
+        for (CaptureId id : ids) {
+            bool damaged = false;
+            verify_database(path_, {.capture = id, .files = false, .sqlite_check = false},
+                            [&](const VerifyProblem& p) { damaged |= p.capture == id; });
+            if (!damaged) continue;
+            remove_capture(id);
+            removed.push_back(id);
+        }
+        return removed;
     }
     std::vector<InterfaceRecord> interfaces(CaptureId id) override { return catalog_.interfaces(id); }
 

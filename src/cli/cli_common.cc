@@ -44,14 +44,15 @@ std::string database_path(const std::string& flag) {
     return "capdb.db";
 }
 
-std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg) {
+std::optional<TimeSpan> time_arg(const std::string& flag, const std::optional<std::string>& arg, std::int64_t now_ns) {
     if (!arg) return std::nullopt;
     const std::string& text = *arg;
-    auto t = parse_time(text);
+    auto t = parse_time_span(text, now_ns);
     if (!t)
-        throw UsageError(fmt::format(
-            "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
-            flag, printable(text)));
+        throw UsageError(
+            fmt::format("{}: '{}' is not a time (epoch seconds such as 1490492402.5, RFC 3339 such as "
+                        "2017-03-26T01:40:02Z, now, or now-DURATION such as now-15m)",
+                        flag, printable(text)));
     return t;
 }
 

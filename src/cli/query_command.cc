@@ -42,10 +42,25 @@ std::optional<std::uint16_t> port_arg(const std::string& flag, const std::option
 
 Filter build_filter(const QueryArgs& a) {
     Filter f;
-    f.from_ns = time_arg("--from", a.from);
-    f.to_ns = time_arg("--to", a.to);
+    // One reading of the clock for every relative time. A bound covers its
+    // written unit: --to 2017-03-26 runs through the end of that day.
+    const std::int64_t now = wall_clock_ns();
+    if (const auto from = time_arg("--from", a.from, now)) f.from_ns = from->first_ns;
+    if (const auto to = time_arg("--to", a.to, now)) f.to_ns = to->last_ns;
+    if (a.last) {
+        if (a.from || a.to) throw UsageError("--last cannot be combined with --from or --to");
+        const auto d = parse_duration(*a.last);
+        if (!d)
+            throw UsageError(fmt::format(
+                "--last: '{}' is not a duration (a number and a unit: s, m, h, d or w, such as 90s, 15m, 7d)",
+                printable(*a.last)));
+        f.from_ns = now - *d;
+        // Following, the packets still to come are wanted too.
+        if (!a.follow) f.to_ns = now;
+    }
     if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
-        throw UsageError(fmt::format("--from {} is after --to {}", printable(*a.from), printable(*a.to)));
+        throw UsageError(
+            fmt::format("--from {} is after --to {}", printable(a.from.value_or("")), printable(a.to.value_or(""))));
     f.src = address_arg("--src", a.src);
     f.dst = address_arg("--dst", a.dst);
     f.host = address_arg("--host", a.host);
@@ -74,6 +89,8 @@ int run_query(const QueryArgs& a) {
     if (!format)
         throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
     if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
+    if (a.localtime && *format != OutputFormat::long_form)
+        throw UsageError("--localtime applies to --format long (the other formats print UTC or epoch seconds)");
     WriteFormat write_format = WriteFormat::pcap;
     if (a.write_format) {
         if (!a.write) throw UsageError("--write-format needs -w FILE");
@@ -155,6 +172,7 @@ int run_query(const QueryArgs& a) {
         install_signal_handlers();
         Printer printer(*format, stdout);
         printer.set_interface_names(interface_names);
+        printer.set_local_time(a.localtime);
         printer.begin();
         FollowOptions options;
         options.should_stop = [] { return g_stop != 0; };
@@ -169,6 +187,7 @@ int run_query(const QueryArgs& a) {
     }
     Printer printer(*format, stdout);
     printer.set_interface_names(interface_names);
+    printer.set_local_time(a.localtime);
     printer.begin();
     store->query(filter, [&](const PacketView& p) { return printer.row(p); });
     printer.flush();

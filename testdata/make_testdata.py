@@ -557,6 +557,152 @@ def make_raw():
     return pcap_bytes(101, recs)
 
 
+def _llc_snap(ethertype, payload):
+    return b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", ethertype) + payload
+
+
+def _wlan_data(payload, ethertype=0x0800, flags=0x01, qos=None, subtype=0, seq=0x0010, pad=False):
+    """An 802.11 data frame (type 2): to the AP (ToDS) unless flags say
+    otherwise; QoS data (subtype 8) when qos is a QoS control value; pad:
+    the header padded to 4 bytes (radiotap's data-pad flag)."""
+    st = subtype | (8 if qos is not None else 0)
+    fc = bytes([(st << 4) | (2 << 2), flags])
+    hdr = fc + b"\x2c\x00" + MAC_B + MAC_A + MAC_B + struct.pack("<H", seq)
+    if flags & 3 == 3:
+        hdr += MAC_A  # address 4 (WDS)
+    if qos is not None:
+        hdr += struct.pack("<H", qos)
+    if pad:
+        hdr += b"\0" * (-len(hdr) % 4)
+    return hdr + _llc_snap(ethertype, payload)
+
+
+def _radiotap(frame, flags=None, tsft=None):
+    """A radiotap header (little-endian) with TSFT and flags when given,
+    and a channel field, then the 802.11 frame."""
+    present = 0x8  # channel
+    fields = b""
+    if tsft is not None:
+        present |= 0x1
+    if flags is not None:
+        present |= 0x2
+    length = 8
+    if tsft is not None:
+        fields += struct.pack("<Q", tsft)  # offset 8: already 8-aligned
+    if flags is not None:
+        fields += bytes([flags]) + b"\0"  # flags, then the rate field's byte
+        present |= 0x4
+    fields += b"\0" * (-(length + len(fields)) % 2)
+    fields += struct.pack("<HH", 2437, 0x00a0)  # channel 6, 2.4 GHz OFDM
+    length += len(fields)
+    return struct.pack("<BBHI", 0, 0, length, present) + fields + frame
+
+
+def make_wifi():
+    """IEEE802_11 (105): data frames to and from the AP, QoS data, a WDS
+    frame, a beacon, a protected (encrypted) frame, a null frame and a later
+    fragment (the last four non-IP)."""
+    t = 1531000000 * SEC
+    p = _mixed_ip_payloads(("192.0.2.61", "192.0.2.62"), ("2001:db8:61::1", "2001:db8:61::2"))
+    beacon = bytes([0x80, 0x00]) + b"\0\0" + b"\xff" * 6 + MAC_B + MAC_B + b"\x20\x00" + b"\0" * 12
+    recs = [
+        (t + 0 * MS, _wlan_data(p["v4_tcp"])),
+        (t + 1 * MS, _wlan_data(p["v4_tcp_back"], flags=0x02)),
+        (t + 2 * MS, _wlan_data(p["v6_udp"], ethertype=0x86DD, qos=0x0005)),
+        (t + 3 * MS, _wlan_data(p["v4_udp"], flags=0x03)),
+        (t + 4 * MS, beacon),
+        (t + 5 * MS, _wlan_data(p["v4_icmp"], flags=0x41)),
+        (t + 6 * MS, bytes([0x48, 0x01]) + b"\0\0" + MAC_B + MAC_A + MAC_B + b"\x30\x00"),
+        (t + 7 * MS, _wlan_data(b"x" * 40, seq=0x0011)[:24] + b"x" * 40),
+        (t + 8 * MS, _wlan_data(p["v6_icmp"], ethertype=0x86DD, qos=0x0000, flags=0x02)),
+    ]
+    return pcap_bytes(105, recs)
+
+
+def make_wifi_radiotap():
+    """IEEE802_11_RADIO (127): radiotap headers with and without TSFT and
+    flags, one with the data-pad flag (the 802.11 header padded to 4
+    bytes), before 802.11 data frames; a beacon."""
+    t = 1531001000 * SEC
+    p = _mixed_ip_payloads(("192.0.2.71", "192.0.2.72"), ("2001:db8:71::1", "2001:db8:71::2"))
+    beacon = bytes([0x80, 0x00]) + b"\0\0" + b"\xff" * 6 + MAC_B + MAC_B + b"\x20\x00" + b"\0" * 12
+    recs = [
+        (t + 0 * MS, _radiotap(_wlan_data(p["v4_tcp"]))),
+        (t + 1 * MS, _radiotap(_wlan_data(p["v4_udp"], flags=0x02), flags=0x00, tsft=123456789)),
+        (t + 2 * MS, _radiotap(_wlan_data(p["v6_tcp"], ethertype=0x86DD, qos=0x0006, pad=True), flags=0x20)),
+        (t + 3 * MS, _radiotap(beacon, flags=0x00)),
+        (t + 4 * MS, _radiotap(_wlan_data(p["v4_icmp"]), flags=0x10) + b"\x01\x02\x03\x04"),  # FCS at the end
+    ]
+    return pcap_bytes(127, recs)
+
+
+def make_ppp():
+    """PPP (9): with and without the HDLC-like address and control bytes,
+    IPv4, IPv6, a compressed protocol field, and LCP (non-IP)."""
+    t = 1531002000 * SEC
+    p = _mixed_ip_payloads(("192.0.2.81", "192.0.2.82"), ("2001:db8:81::1", "2001:db8:81::2"))
+    lcp = b"\x01\x01\x00\x0a\x05\x06\x12\x34\x56\x78"
+    recs = [
+        (t + 0 * MS, b"\xff\x03\x00\x21" + p["v4_tcp"]),
+        (t + 1 * MS, b"\x00\x21" + p["v4_tcp_back"]),
+        (t + 2 * MS, b"\xff\x03\x00\x57" + p["v6_udp"]),
+        (t + 3 * MS, b"\x21" + p["v4_udp"]),
+        (t + 4 * MS, b"\xff\x03\xc0\x21" + lcp),
+    ]
+    return pcap_bytes(9, recs)
+
+
+def make_ppp_serial():
+    """PPP_HDLC (50): PPP in HDLC-like framing and Cisco HDLC frames."""
+    t = 1531003000 * SEC
+    p = _mixed_ip_payloads(("192.0.2.91", "192.0.2.92"), ("2001:db8:91::1", "2001:db8:91::2"))
+    recs = [
+        (t + 0 * MS, b"\xff\x03\x00\x21" + p["v4_tcp"]),
+        (t + 1 * MS, b"\x0f\x00\x08\x00" + p["v4_tcp_back"]),
+        (t + 2 * MS, b"\x0f\x00\x86\xdd" + p["v6_tcp"]),
+        (t + 3 * MS, b"\xff\x03\x00\x57" + p["v6_icmp"]),
+    ]
+    return pcap_bytes(50, recs)
+
+
+def make_c_hdlc():
+    """C_HDLC (104): Cisco HDLC with IPv4, IPv6 and SLARP (non-IP)."""
+    t = 1531004000 * SEC
+    p = _mixed_ip_payloads(("192.0.2.101", "192.0.2.102"), ("2001:db8:101::1", "2001:db8:101::2"))
+    slarp = struct.pack("!I", 0) + ip("192.0.2.101") + ip("255.255.255.252") + b"\xff\xff"
+    recs = [
+        (t + 0 * MS, b"\x0f\x00\x08\x00" + p["v4_udp"]),
+        (t + 1 * MS, b"\x8f\x00\x08\x00" + p["v4_icmp"]),
+        (t + 2 * MS, b"\x0f\x00\x86\xdd" + p["v6_udp"]),
+        (t + 3 * MS, b"\x8f\x00\x80\x35" + slarp),
+    ]
+    return pcap_bytes(104, recs)
+
+
+def _nflog(family, payload, prefix=b"capdb"):
+    """An NFLOG frame as a little-endian Linux host writes it: the header,
+    then TLVs (prefix, hardware protocol, payload), each padded to 4 bytes."""
+    def tlv(type_, value):
+        body = struct.pack("<HH", 4 + len(value), type_) + value
+        return body + b"\0" * (-len(body) % 4)
+    hdr = struct.pack("!BBH", family, 0, 7)
+    return hdr + tlv(10, prefix + b"\0") + tlv(1, struct.pack("!HBB", 0x0800 if family == 2 else 0x86DD, 3, 0)) + \
+        tlv(9, payload)
+
+
+def make_nflog():
+    """NFLOG (239): IPv4 and IPv6 packets logged by netfilter."""
+    t = 1531005000 * SEC
+    p = _mixed_ip_payloads(("192.0.2.111", "192.0.2.112"), ("2001:db8:111::1", "2001:db8:111::2"))
+    recs = [
+        (t + 0 * MS, _nflog(2, p["v4_tcp"])),
+        (t + 1 * MS, _nflog(2, p["v4_udp"], prefix=b"a longer log prefix")),
+        (t + 2 * MS, _nflog(10, p["v6_tcp"])),
+        (t + 3 * MS, _nflog(10, p["v6_icmp"])),
+    ]
+    return pcap_bytes(239, recs)
+
+
 def make_ipv4only():
     """LINKTYPE_IPV4 (228): IPv4 only."""
     t = 1530003000 * SEC
@@ -915,6 +1061,12 @@ FILES = {
     "interleave_a.pcap": lambda: make_interleave("a"),
     "interleave_b.pcap": lambda: make_interleave("b"),
     "not_a_capture.txt": lambda: NOT_A_CAPTURE.encode(),
+    "wifi.pcap": make_wifi,
+    "wifi_radiotap.pcap": make_wifi_radiotap,
+    "ppp.pcap": make_ppp,
+    "ppp_serial.pcap": make_ppp_serial,
+    "c_hdlc.pcap": make_c_hdlc,
+    "nflog.pcap": make_nflog,
 }
 
 

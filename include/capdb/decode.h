@@ -14,13 +14,19 @@ namespace capdb {
 namespace dlt {
 inline constexpr std::uint32_t null = 0;    // BSD loopback, host-order AF
 inline constexpr std::uint32_t en10mb = 1;  // Ethernet
+inline constexpr std::uint32_t ppp = 9;     // PPP, optionally with HDLC-like address and control
 inline constexpr std::uint32_t raw = 12;    // raw IP (LINKTYPE_RAW 101 maps here)
 inline constexpr std::uint32_t raw_openbsd = 14;
 inline constexpr std::uint32_t linktype_raw = 101;
-inline constexpr std::uint32_t loop = 108;  // OpenBSD loopback, network-order AF
+inline constexpr std::uint32_t loop = 108;        // OpenBSD loopback, network-order AF
+inline constexpr std::uint32_t ppp_serial = 50;   // PPP in HDLC-like framing, or Cisco HDLC (LINKTYPE_PPP_HDLC)
+inline constexpr std::uint32_t c_hdlc = 104;      // Cisco HDLC
+inline constexpr std::uint32_t ieee802_11 = 105;  // Wi-Fi, 802.11 header first
 inline constexpr std::uint32_t linux_sll = 113;
+inline constexpr std::uint32_t ieee802_11_radio = 127;  // radiotap header, then 802.11
 inline constexpr std::uint32_t ipv4 = 228;
 inline constexpr std::uint32_t ipv6 = 229;
+inline constexpr std::uint32_t nflog = 239;  // Linux netfilter log: TLVs, one holding the IP packet
 inline constexpr std::uint32_t linux_sll2 = 276;
 }  // namespace dlt
 

@@ -127,8 +127,12 @@ bool is_ip(const PacketView& p) noexcept { return p.summary.network != Network::
 
 // What the line format prints in place of the addresses for a non-IP row.
 std::string link_label(const PacketView& p) {
-    if (p.summary.status == Status::non_ip) return ethertype_name(p.summary.ethertype);
-    return link_type_name(p.linktype);
+    if (p.summary.status != Status::non_ip) return link_type_name(p.linktype);
+    // A payload without an EtherType is LLC on Ethernet; elsewhere (802.11
+    // management and encrypted frames, PPP's control protocols) the link
+    // type says more.
+    if (p.summary.ethertype == 0 && p.linktype != dlt::en10mb) return link_type_name(p.linktype);
+    return ethertype_name(p.summary.ethertype);
 }
 
 void append_proto(fmt::memory_buffer& out, std::uint8_t proto) {

@@ -139,8 +139,8 @@ def files():
     # Not a capture at all.
     out["text.bin"] = b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"
     out["zero_magic.bin"] = b"\0" * 4096
-    # An unsupported link type (DLT_IEEE802_11_RADIO, 127): stored undecoded.
-    out["unsupported_link.bin"] = pcap_header(linktype=127) + good_packets(2)
+    # An unsupported link type (DLT_IEEE802_15_4_WITHFCS, 195): stored undecoded.
+    out["unsupported_link.bin"] = pcap_header(linktype=195) + good_packets(2)  # IEEE 802.15.4
     # Big-endian nanosecond file with a truncated last record.
     out["big_endian_truncated.bin"] = pcap_header(magic=0xA1B23C4D, e=">") + \
         b"".join(record(T0 + i, i, udp_frame(i), e=">") for i in range(2)) + struct.pack(">IIII", T0, 0, 60, 60)

@@ -195,6 +195,32 @@ Bytes arp_body() {
     return {0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x01, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,
             192,  168,  1,    2,    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 192,  168,  1,    3};
 }
+// An 802.11 header (fc0: type and subtype, fc1: flags), with address 4
+// when both ToDS and FromDS are set; fragment number 0.
+Bytes wlan(std::uint8_t fc0, std::uint8_t fc1) {
+    Bytes b = {fc0, fc1, 0x2c, 0x00};
+    for (int i = 0; i < 18; ++i) b.push_back(static_cast<std::uint8_t>(0x10 + i));
+    b.push_back(0x20);  // sequence control: fragment 0, sequence 2
+    b.push_back(0x00);
+    if ((fc1 & 3) == 3)
+        for (int i = 0; i < 6; ++i) b.push_back(0x40);
+    return b;
+}
+Bytes snap(std::uint16_t ethertype) { return {0xaa, 0xaa, 0x03, 0x00, 0x00, 0x00, hi(ethertype), lo(ethertype)}; }
+// The smallest radiotap header: version 0, length 8, no fields.
+Bytes radiotap_plain() { return {0x00, 0x00, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00}; }
+// An NFLOG frame: header, a 4-byte prefix TLV, then the payload TLV, in
+// either byte order.
+Bytes nflog(std::uint8_t family, const Bytes& packet, bool big_endian) {
+    auto u16 = [&](std::size_t v) {
+        const auto h = static_cast<std::uint8_t>(v >> 8), l = static_cast<std::uint8_t>(v);
+        return big_endian ? Bytes{h, l} : Bytes{l, h};
+    };
+    Bytes padding((4 - packet.size() % 4) % 4, 0);
+    return cat(
+        {{family, 0, 0, 1}, u16(8), u16(10), {'a', 'b', 'c', 0}, u16(4 + packet.size()), u16(9), packet, padding});
+}
+
 Bytes lldp_body() {
     return {0x02, 0x07, 0x04, 0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb,  // chassis ID
             0x04, 0x03, 0x05, 0x31, 0x30,                          // port ID
@@ -280,14 +306,22 @@ TEST(DecodeNames, LinkTypes) {
     EXPECT_EQ(link_type_name(dlt::linux_sll2), "LINUX_SLL2");
     EXPECT_EQ(link_type_name(dlt::ipv4), "IPV4");
     EXPECT_EQ(link_type_name(dlt::ipv6), "IPV6");
-    EXPECT_EQ(link_type_name(105), "DLT 105");
+    EXPECT_EQ(link_type_name(dlt::ppp), "PPP");
+    EXPECT_EQ(link_type_name(dlt::ppp_serial), "PPP_SERIAL");
+    EXPECT_EQ(link_type_name(dlt::c_hdlc), "C_HDLC");
+    EXPECT_EQ(link_type_name(dlt::ieee802_11), "IEEE802_11");
+    EXPECT_EQ(link_type_name(dlt::ieee802_11_radio), "IEEE802_11_RADIO");
+    EXPECT_EQ(link_type_name(dlt::nflog), "NFLOG");
+    EXPECT_EQ(link_type_name(195), "DLT 195");
     EXPECT_EQ(link_type_name(4294967295u), "DLT 4294967295");
 
     for (std::uint32_t t : {dlt::null, dlt::en10mb, dlt::raw, dlt::raw_openbsd, dlt::linktype_raw, dlt::loop,
-                            dlt::linux_sll, dlt::ipv4, dlt::ipv6, dlt::linux_sll2}) {
+                            dlt::linux_sll, dlt::ipv4, dlt::ipv6, dlt::linux_sll2, dlt::ppp, dlt::ppp_serial,
+                            dlt::c_hdlc, dlt::ieee802_11, dlt::ieee802_11_radio, dlt::nflog}) {
         EXPECT_TRUE(link_type_supported(t)) << t;
     }
-    for (std::uint32_t t : {2u, 9u, 13u, 105u, 127u, 147u, 4294967295u}) EXPECT_FALSE(link_type_supported(t)) << t;
+    // 802.15.4 (195), AVS and PPI radio headers (163, 192), USER0 (147), ...
+    for (std::uint32_t t : {2u, 13u, 147u, 163u, 192u, 195u, 4294967295u}) EXPECT_FALSE(link_type_supported(t)) << t;
 }
 
 TEST(DecodeNames, Statuses) {
@@ -413,6 +447,49 @@ TEST(DecodeEthernet, ArpAddresses) {
         EXPECT_EQ(o.src, Address{});
         EXPECT_EQ(o.dst, Address{});
     }
+}
+
+// 802.11: radiotap's data-pad flag (after a TSFT field) pads the header
+// to 4 bytes; the first A-MSDU subframe's header is skipped; a later
+// fragment and a null frame are non-IP.
+TEST(DecodeWlan, PaddingAmsduFragments) {
+    // QoS data (26 bytes) padded to 28 under a radiotap header with TSFT
+    // (at offset 8) and flags 0x20.
+    Bytes rt = {0x00, 0x00, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00};
+    rt.insert(rt.end(), 8, 0x11);       // TSFT
+    rt.insert(rt.end(), {0x20, 0x00});  // flags: data pad; padding
+    const Bytes padded = cat({rt, wlan(0x88, 0x01), {0x00, 0x00, 0xee, 0xee}, snap(0x0800), ipv4(kUdp, 32), udp(7, 9)});
+    const Summary s = run(dlt::ieee802_11_radio, padded);
+    EXPECT_EQ(s.status, Status::ok);
+    EXPECT_EQ(s.dst_port, 9);
+    const Summary amsdu =
+        run(dlt::ieee802_11,
+            cat({wlan(0x88, 0x01), {0x80, 0x00}, Bytes(14, 0x33), snap(0x86dd), ipv6(kUdp, 12), udp(3, 4)}));
+    EXPECT_EQ(amsdu.status, Status::ok);
+    EXPECT_EQ(amsdu.network, Network::ipv6);
+    EXPECT_EQ(amsdu.src_port, 3);
+    Bytes fragment = cat({wlan(0x08, 0x01), snap(0x0800), ipv4(kUdp, 32), udp(1, 2)});
+    fragment[22] = 0x21;  // fragment number 1
+    EXPECT_EQ(run(dlt::ieee802_11, fragment).status, Status::non_ip);
+    EXPECT_EQ(run(dlt::ieee802_11, cat({wlan(0x48, 0x01)})).status, Status::non_ip);
+    // Not SNAP: LLC alone (spanning tree) is non-IP.
+    EXPECT_EQ(run(dlt::ieee802_11, cat({wlan(0x08, 0x01), {0x42, 0x42, 0x03, 0, 0}})).status, Status::non_ip);
+    // A radiotap header of another version, or shorter than its fixed part.
+    EXPECT_EQ(run(dlt::ieee802_11_radio, cat({{0x01, 0x00, 0x08, 0x00, 0, 0, 0, 0}, wlan(0x08, 0x01)})).status,
+              Status::malformed);
+    EXPECT_EQ(run(dlt::ieee802_11_radio, cat({{0x00, 0x00, 0x04, 0x00, 0, 0, 0, 0}, wlan(0x08, 0x01)})).status,
+              Status::malformed);
+}
+
+// PPP over serial: an address other than PPP's or Cisco's is malformed;
+// NFLOG without a payload TLV in the captured bytes is truncated.
+TEST(DecodeSerial, MalformedFraming) {
+    EXPECT_EQ(run(dlt::ppp_serial, {0x42, 0x03, 0x00, 0x21}).status, Status::malformed);
+    EXPECT_EQ(run(dlt::ppp, {0xff, 0x07, 0x00, 0x21}).status, Status::malformed);
+    EXPECT_EQ(run(dlt::nflog, {2, 0, 0, 1, 8, 0, 10, 0, 'a', 'b', 'c', 0}).status, Status::truncated);
+    EXPECT_EQ(run(dlt::nflog, {2, 0, 0, 1, 2, 0, 10, 0}).status, Status::malformed);
+    const Summary other_family = run(dlt::nflog, nflog(7, Bytes(20, 0x45), false));
+    EXPECT_EQ(other_family.status, Status::non_ip);
 }
 
 TEST(DecodeEthernet, Lldp) {
@@ -871,7 +948,7 @@ TEST(DecodeNull, LoopIsNetworkOrderOnly) {
 
 TEST(DecodeUnsupported, UnknownLinkType) {
     const Bytes frame = cat({ether(0x0800), ipv4(kUdp, 32), udp(1, 2)});
-    for (std::uint32_t lt : {2u, 105u, 127u, 147u, 4294967295u}) {
+    for (std::uint32_t lt : {2u, 147u, 163u, 195u, 4294967295u}) {
         const Summary s = run(lt, frame);
         EXPECT_EQ(s.status, Status::unsupported);
         EXPECT_EQ(s.network, Network::none);
@@ -966,6 +1043,26 @@ std::vector<Sample> samples() {
     add("null other", dlt::null, cat({null_le(7), {1, 2, 3}}), 4, Status::non_ip);
     add("loop ipv4", dlt::loop, cat({null_be(2), ipv4(kTcp, 40), tcp(1, 2)}), 28, Status::ok);
     add("loop ipv6", dlt::loop, cat({null_be(28), ipv6(kUdp, 12), udp(1, 2)}), 48, Status::ok);
+    add("wlan ipv4 udp", dlt::ieee802_11, cat({wlan(0x08, 0x01), snap(0x0800), ipv4(kUdp, 32), udp(1, 2)}), 24 + 8 + 24,
+        Status::ok);
+    add("wlan qos wds ipv6 tcp", dlt::ieee802_11,
+        cat({wlan(0x88, 0x03), {0x05, 0x00}, snap(0x86dd), ipv6(kTcp, 20), tcp(1, 2)}), 30 + 2 + 8 + 44, Status::ok);
+    add("wlan beacon", dlt::ieee802_11, cat({wlan(0x80, 0x00), Bytes(12, 0)}), 2, Status::non_ip);
+    add("wlan protected", dlt::ieee802_11, cat({wlan(0x08, 0x41), Bytes(40, 0x5a)}), 24, Status::non_ip);
+    add("radiotap wlan ipv4 tcp", dlt::ieee802_11_radio,
+        cat({radiotap_plain(), wlan(0x08, 0x02), snap(0x0800), ipv4(kTcp, 40), tcp(1, 2)}), 8 + 24 + 8 + 24,
+        Status::ok);
+    add("ppp hdlc ipv4 udp", dlt::ppp, cat({{0xff, 0x03, 0x00, 0x21}, ipv4(kUdp, 32), udp(1, 2)}), 4 + 24, Status::ok);
+    add("ppp compressed ipv4 tcp", dlt::ppp, cat({{0x21}, ipv4(kTcp, 40), tcp(1, 2)}), 1 + 24, Status::ok);
+    add("ppp ipv6 udp", dlt::ppp, cat({{0x00, 0x57}, ipv6(kUdp, 12), udp(1, 2)}), 2 + 44, Status::ok);
+    add("ppp lcp", dlt::ppp, cat({{0xff, 0x03, 0xc0, 0x21}, {1, 1, 0, 4}}), 4, Status::non_ip);
+    add("ppp serial ipv4", dlt::ppp_serial, cat({{0xff, 0x03, 0x00, 0x21}, ipv4(kUdp, 32), udp(1, 2)}), 4 + 24,
+        Status::ok);
+    add("ppp serial cisco ipv6", dlt::ppp_serial, cat({{0x0f, 0x00, 0x86, 0xdd}, ipv6(kTcp, 20), tcp(1, 2)}), 4 + 44,
+        Status::ok);
+    add("c hdlc ipv4", dlt::c_hdlc, cat({{0x8f, 0x00, 0x08, 0x00}, ipv4(kTcp, 40), tcp(1, 2)}), 4 + 24, Status::ok);
+    add("nflog ipv4 udp", dlt::nflog, nflog(2, cat({ipv4(kUdp, 32), udp(1, 2)}), false), 4 + 8 + 4 + 24, Status::ok);
+    add("nflog be ipv6 tcp", dlt::nflog, nflog(10, cat({ipv6(kTcp, 20), tcp(1, 2)}), true), 4 + 8 + 4 + 44, Status::ok);
     return v;
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "capdb/filter.h"
+
 namespace capdb::cli {
 
 struct IngestArgs {
@@ -38,6 +40,7 @@ struct QueryArgs {
     std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
     std::optional<std::int64_t> capture;
     std::optional<std::int64_t> limit;
+    std::vector<std::string> expression;  // trailing words (stats, flows)
     std::string format = "line";
     bool count = false;
     bool follow = false;
@@ -90,6 +93,10 @@ std::string database_path(const std::string& flag);
 // A time option's value (see parse_time): unset when absent; UsageError
 // naming the flag when malformed.
 std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg);
+
+// The filter of query's options (and the commands that share them),
+// checked before any database is touched: UsageError naming the option.
+Filter build_filter(const QueryArgs& a);
 
 int run_ingest(const IngestArgs& args);
 int run_interfaces();

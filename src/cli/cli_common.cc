@@ -1,4 +1,4 @@
-// Signal handling and the database path, shared by all commands.
+// Signal handling, the database path and the filter options, shared by the commands.
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -28,6 +28,23 @@ extern "C" void on_signal(int sig) {
     errno = saved_errno;
 }
 
+std::optional<Prefix> address_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto p = parse_prefix(text);
+    if (!p)
+        throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
+    return p;
+}
+
+std::optional<std::uint16_t> port_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto p = parse_port(text);
+    if (!p) throw UsageError(fmt::format("{}: '{}' is not a port number (0-65535)", flag, printable(text)));
+    return p;
+}
+
 }  // namespace
 
 void install_signal_handlers() {
@@ -53,6 +70,34 @@ std::optional<std::int64_t> time_arg(const std::string& flag, const std::optiona
             "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
             flag, printable(text)));
     return t;
+}
+
+Filter build_filter(const QueryArgs& a) {
+    Filter f;
+    f.from_ns = time_arg("--from", a.from);
+    f.to_ns = time_arg("--to", a.to);
+    if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
+        throw UsageError(fmt::format("--from {} is after --to {}", printable(*a.from), printable(*a.to)));
+    f.src = address_arg("--src", a.src);
+    f.dst = address_arg("--dst", a.dst);
+    f.host = address_arg("--host", a.host);
+    f.port = port_arg("--port", a.port);
+    f.sport = port_arg("--sport", a.sport);
+    f.dport = port_arg("--dport", a.dport);
+    if (a.proto) {
+        f.proto = parse_proto(*a.proto);
+        if (!f.proto)
+            throw UsageError(fmt::format("--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp or 0-255)",
+                                         printable(*a.proto)));
+    }
+    // Trailing words: a tcpdump-style expression, not parsed yet.
+    if (!a.expression.empty()) throw UsageError("expressions are not supported yet");
+    f.capture = a.capture;
+    if (a.limit) {
+        if (*a.limit < 0) throw UsageError(fmt::format("--limit must be 0 or more, not {}", *a.limit));
+        f.limit = static_cast<std::uint64_t>(*a.limit);
+    }
+    return f;
 }
 
 }  // namespace capdb::cli

@@ -1,12 +1,14 @@
 // Signal handling, the database path and the filter options, shared by the commands.
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 
 #include <fmt/format.h>
 
 #include "capdb/error.h"
 #include "capdb/filter.h"
+#include "capdb/store.h"
 #include "cli/cli.h"
 
 namespace capdb::cli {
@@ -98,6 +100,19 @@ Filter build_filter(const QueryArgs& a) {
         f.limit = static_cast<std::uint64_t>(*a.limit);
     }
     return f;
+}
+
+std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter) {
+    const std::string db = database_path(db_flag);
+    auto store = open_sqlite_store(db, {.read_only = true, .create = false});
+    if (filter.capture && !store->capture(*filter.capture))
+        throw UsageError(fmt::format("--capture {}: no such capture in '{}' (see 'capdb captures')", *filter.capture,
+                                     printable(db)));
+    return store;
+}
+
+bool write_stdout(std::string_view text) {
+    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
 }
 
 }  // namespace capdb::cli

@@ -233,8 +233,10 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
         m.ip_proto[s.ip_proto].add(p.wirelen);
         if (s.fragment) ++m.fragments;
         if (!options.tables) return true;
+        // A packet counts for both of its addresses, twice for one address
+        // talking to itself (as tshark's endpoints do).
         endpoints.at(s.src).add(p.wirelen);
-        if (s.dst != s.src) endpoints.at(s.dst).add(p.wirelen);
+        endpoints.at(s.dst).add(p.wirelen);
         pairs.at(s.src < s.dst ? PairKey{s.src, s.dst} : PairKey{s.dst, s.src}).add(p.wirelen);
         if (s.has_ports) {
             ports.at({s.src_port, s.ip_proto, 0}).add(p.wirelen);

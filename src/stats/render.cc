@@ -97,6 +97,7 @@ struct TableRow {
 void append_table(std::string& out, const std::string& title, const std::vector<TableRow>& rows, const Tally& total,
                   bool by_bytes, const TextOptions& o) {
     if (rows.empty()) return;
+    out += '\n';
     out += o.color ? fmt::format("{}{}{}\n", kBold, title, kReset) : title + "\n";
     std::size_t label = 8;
     for (const TableRow& r : rows) label = std::max(label, r.label.size());
@@ -209,6 +210,10 @@ std::string render_stats_text(const StatsReport& r, const TextOptions& o) {
     if (r.live_captures > 0)
         out += fmt::format("  Dropped       {} (by the kernel and interfaces of {} live capture{})\n", r.dropped,
                            r.live_captures, r.live_captures == 1 ? "" : "s");
+    if (r.total.packets == 0) {
+        out += "\nNo packets match.\n";
+        return out;
+    }
     for (const bool bytes : {false, true}) {
         out += '\n';
         out += render_chart(r.histogram, bytes, o);
@@ -226,7 +231,6 @@ std::string render_stats_text(const StatsReport& r, const TextOptions& o) {
     for (const auto& [type, tally] : m.ethertypes) ip.push_back({ethertype_name(type), tally});
     std::stable_sort(ip.begin(), ip.end(),
                      [](const TableRow& a, const TableRow& b) { return a.tally.packets > b.tally.packets; });
-    out += "\n";
     append_table(out, "Protocols (IP protocol; EtherType of non-IP)", ip, r.total, false, o);
     out += fmt::format("  malformed {}, truncated {}, unsupported link {}, IP fragments {}\n", m.malformed, m.truncated,
                        m.unsupported, m.fragments);
@@ -237,20 +241,16 @@ std::string render_stats_text(const StatsReport& r, const TextOptions& o) {
         for (const EndpointStat& e : v) t.push_back({e.address.to_string(), e.tally});
         return t;
     };
-    out += "\n";
     append_table(out, fmt::format("Top talkers by packets ({} addresses)", r.endpoints),
                  endpoint_rows(r.top_by_packets), r.total, false, o);
-    out += "\n";
     append_table(out, fmt::format("Top talkers by bytes ({} addresses)", r.endpoints), endpoint_rows(r.top_by_bytes),
                  r.total, true, o);
     std::vector<TableRow> pairs;
     for (const PairStat& p : r.top_pairs) pairs.push_back({p.a.to_string() + " <-> " + p.b.to_string(), p.tally});
-    out += "\n";
     append_table(out, fmt::format("Top conversations by bytes ({} address pairs)", r.pairs), pairs, r.total, true, o);
     std::vector<TableRow> ports;
     for (const PortStat& p : r.top_ports)
         ports.push_back({fmt::format("{}/{}", proto_label(p.proto), p.port), p.tally});
-    out += "\n";
     append_table(out, fmt::format("Top ports by packets ({} ports)", r.ports), ports, r.total, false, o);
     return out;
 }

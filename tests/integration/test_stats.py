@@ -562,3 +562,15 @@ def test_every_filter_with_both_commands(flt, two_captures):
     assert sum(int(f["packets"]) for f in flows) == len(rows)
     assert sorted(int(f["bytes"]) for f in flows if f["src"]) == sorted(v for k, v in want.items() if k != ("non-ip",))
     assert len([f for f in flows if f["src"]]) == len([k for k in want if k != ("non-ip",)])
+
+
+def test_nothing_matches(two_captures):
+    db = two_captures
+    out = capdb_ok(["stats", "--db", db, "--from", "2030-01-01"])
+    assert "0 packets" in out and "No packets match." in out and "Packets per" not in out
+    s = stats_json(db, "--from", "2030-01-01")
+    assert (s["packets"], s["bytes"], s["first_ns"], s["endpoints"]) == (0, 0, None, 0)
+    assert sum(s["histogram"]["packets"]) == 0
+    assert capdb_ok(["flows", "--db", db, "--from", "2030-01-01", "--format", "csv"]).splitlines() == [
+        "start,end,duration,proto,src,sport,dst,dport,packets,bytes,src_packets,src_bytes,dst_packets,dst_bytes"]
+    assert capdb_ok(["flows", "--db", db, "--from", "2030-01-01", "--format", "json"]) == ""

@@ -122,10 +122,16 @@ public:
     // The value of key (default-constructed when new), to update in place;
     // valid until the next call.
     V& at(const K& key) {
+        // Rows come out of pages grouped by host: the same key often comes
+        // again at once. (Map elements keep their address until erased.)
+        if (last_ && last_->first == key) return last_->second;
         auto it = map_.find(key);
-        if (it != map_.end()) return it->second;
-        if (map_.size() >= max_) spill();
-        return map_.emplace(key, V{}).first->second;
+        if (it == map_.end()) {
+            if (map_.size() >= max_) spill();
+            it = map_.emplace(key, V{}).first;
+        }
+        last_ = &*it;
+        return it->second;
     }
 
     // Number of runs spilled so far.
@@ -137,6 +143,7 @@ public:
         if (runs_.empty()) {
             for (const auto& [k, v] : map_) each(k, v);
             map_.clear();
+            last_ = nullptr;
             return;
         }
         spill();
@@ -160,6 +167,7 @@ public:
 
 private:
     void spill() {
+        last_ = nullptr;
         if (map_.empty()) return;
         std::vector<Entry> sorted;
         sorted.reserve(map_.size());
@@ -171,6 +179,7 @@ private:
 
     std::size_t max_;
     std::unordered_map<K, V, Hash> map_;
+    std::pair<const K, V>* last_ = nullptr;  // the entry at() returned last
     SpillFile file_;
     std::vector<detail::Run> runs_;
 };

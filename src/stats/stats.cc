@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <map>
 #include <tuple>
@@ -26,24 +27,27 @@ constexpr std::int64_t kMin = 60 * kSec;
 constexpr std::int64_t kHour = 60 * kMin;
 constexpr std::int64_t kDay = 24 * kHour;
 
-// FNV-1a over the bytes of an address and a few small fields.
-struct Fnv {
-    std::uint64_t h = 14695981039346656037ull;
-    void add(std::uint8_t b) noexcept { h = (h ^ b) * 1099511628211ull; }
-    void add(const Address& a) noexcept {
-        for (std::uint8_t b : a.bytes) add(b);
+// A multiplicative hash over 64-bit words (read with memcpy).
+struct Mix {
+    std::uint64_t h = 0x9e3779b97f4a7c15ull;
+    void add(std::uint64_t v) noexcept {
+        h ^= v;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
-    void add16(std::uint16_t v) noexcept {
-        add(static_cast<std::uint8_t>(v >> 8));
-        add(static_cast<std::uint8_t>(v));
+    void add(const Address& a) noexcept {
+        std::uint64_t w[2];
+        std::memcpy(w, a.bytes.data(), sizeof w);
+        add(w[0]);
+        add(w[1]);
     }
 };
 
 struct AddressHash {
     std::size_t operator()(const Address& a) const noexcept {
-        Fnv f;
-        f.add(a);
-        return static_cast<std::size_t>(f.h);
+        Mix m;
+        m.add(a);
+        return static_cast<std::size_t>(m.h);
     }
 };
 
@@ -54,10 +58,10 @@ struct PairKey {
 };
 struct PairHash {
     std::size_t operator()(const PairKey& k) const noexcept {
-        Fnv f;
-        f.add(k.a);
-        f.add(k.b);
-        return static_cast<std::size_t>(f.h);
+        Mix m;
+        m.add(k.a);
+        m.add(k.b);
+        return static_cast<std::size_t>(m.h);
     }
 };
 
@@ -76,16 +80,13 @@ struct PortHash {
 
 struct FlowKeyHash {
     std::size_t operator()(const FlowKey& k) const noexcept {
-        Fnv f;
-        f.add(k.a);
-        f.add(k.b);
-        f.add16(k.port_a);
-        f.add16(k.port_b);
-        f.add16(k.ethertype);
-        f.add(k.proto);
-        f.add(k.network);
-        f.add(k.ports);
-        return static_cast<std::size_t>(f.h);
+        Mix m;
+        m.add(k.a);
+        m.add(k.b);
+        m.add(std::uint64_t{k.port_a} | std::uint64_t{k.port_b} << 16 | std::uint64_t{k.ethertype} << 32 |
+              std::uint64_t{k.proto} << 48 | std::uint64_t{k.network} << 56);
+        m.add(k.ports);
+        return static_cast<std::size_t>(m.h);
     }
 };
 

@@ -113,6 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     p.summary.network = (flags >> 3 & 3) == 1 ? Network::ipv4 : (flags >> 3 & 3) == 2 ? Network::ipv6 : Network::none;
     p.summary.has_ports = flags >> 5 & 1;
     p.summary.fragment = flags >> 6 & 1;
+    p.summary.arp = (flags >> 3 & 3) == 3;  // the printers show ARP's addresses too
     p.summary.ethertype = static_cast<std::uint16_t>(b.take(2));
     p.summary.ip_proto = static_cast<std::uint8_t>(b.take(1));
     p.summary.src_port = static_cast<std::uint16_t>(b.take(2));

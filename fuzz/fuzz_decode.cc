@@ -54,11 +54,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           "IP summary with a non-IP status");
     check(s.status != Status::non_ip || s.network == Network::none, "non_ip with addresses");
     if (s.network == Network::ipv4) check(s.src.is_v4() && s.dst.is_v4(), "IPv4 addresses not v4-mapped");
-    if (s.network == Network::none)
+    if (s.arp)
+        check(s.network == Network::none && s.status == Status::non_ip && s.src.is_v4() && s.dst.is_v4(),
+              "ARP addresses on an IP row, or not IPv4");
+    if (s.network == Network::none && !s.arp)
         check(s.src == Address{} && s.dst == Address{} && s.ip_proto == 0, "addresses set without an IP layer");
+    if (s.network == Network::none) check(s.ip_proto == 0, "a protocol without an IP layer");
     check(s.status == again.status && s.network == again.network && s.src == again.src && s.dst == again.dst &&
               s.src_port == again.src_port && s.dst_port == again.dst_port && s.ip_proto == again.ip_proto &&
-              s.ethertype == again.ethertype && s.has_ports == again.has_ports && s.fragment == again.fragment,
+              s.ethertype == again.ethertype && s.has_ports == again.has_ports && s.fragment == again.fragment &&
+              s.arp == again.arp,
           "decode is not deterministic");
 
     PacketView view;

@@ -112,7 +112,7 @@ Reread reread(const std::string& path) {
 bool same_summary(const Summary& a, const Summary& b) {
     return a.network == b.network && a.status == b.status && a.ethertype == b.ethertype && a.ip_proto == b.ip_proto &&
            a.has_ports == b.has_ports && a.fragment == b.fragment && a.src_port == b.src_port &&
-           a.dst_port == b.dst_port && a.src == b.src && a.dst == b.dst;
+           a.dst_port == b.dst_port && a.src == b.src && a.dst == b.dst && a.arp == b.arp;
 }
 
 }  // namespace

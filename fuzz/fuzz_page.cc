@@ -71,6 +71,11 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         p.summary.has_ports = p.summary.network != Network::none && (flags >> 5 & 1);
         p.summary.fragment = p.summary.network != Network::none && (flags >> 6 & 1);
         p.summary.ethertype = static_cast<std::uint16_t>(u(20, 2));
+        p.summary.arp = (flags >> 3 & 3) == 3;  // an ARP row with its addresses
+        if (p.summary.arp) {
+            p.summary.src = Address::from_v4(d + 12);
+            p.summary.dst = Address::from_v4(d + 8);
+        }
         if (p.summary.network != Network::none) {
             p.summary.ip_proto = d[22];
             std::uint8_t a[16] = {};
@@ -115,8 +120,9 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
         const Summary& a = got.summary;
         const Summary& b = want.summary;
         check(a.status == b.status && a.network == b.network && a.ethertype == b.ethertype &&
-                  a.has_ports == b.has_ports && a.fragment == b.fragment,
+                  a.has_ports == b.has_ports && a.fragment == b.fragment && a.arp == b.arp,
               "round trip: flags");
+        if (b.arp) check(a.src == b.src && a.dst == b.dst, "round trip: ARP addresses");
         if (b.network != Network::none)
             check(a.ip_proto == b.ip_proto && a.src == b.src && a.dst == b.dst, "round trip: addresses");
         if (b.has_ports) check(a.src_port == b.src_port && a.dst_port == b.dst_port, "round trip: ports");

@@ -33,11 +33,32 @@ struct Filter {
 // packets for which this is true, in (ts_ns, capture, seq) order.
 [[nodiscard]] bool matches(const Filter& f, const PacketView& p) noexcept;
 
+// The instants a written time stands for, both inclusive, in ns since the
+// epoch: a time covers the whole unit of its last written digit.
+struct TimeSpan {
+    std::int64_t first_ns = 0;
+    std::int64_t last_ns = 0;
+};
+
 // Parses a time: epoch seconds with an optional fraction ("1490492402",
-// "1490492402.5"), or RFC 3339 / ISO 8601 ("2017-03-26T01:40:02Z",
-// "2017-03-26 01:40:02.25+02:00", "2017-03-26"); no zone means UTC.
-// Returns ns since the epoch, or std::nullopt if malformed.
+// "1490492402.5"), RFC 3339 / ISO 8601 ("2017-03-26T01:40:02Z",
+// "2017-03-26 01:40:02.25+02:00", "2017-03-26T01:40", "2017-03-26"; no zone
+// means UTC), "now" or "now-DURATION" (now_ns: the clock's reading). The span
+// is what its precision covers: "2017-03-26" the whole day, "1490492402" a
+// second, "1490492402.5" a tenth of one, "now" one instant. std::nullopt if
+// malformed.
+std::optional<TimeSpan> parse_time_span(std::string_view text, std::int64_t now_ns) noexcept;
+
+// The start of parse_time_span(text, the clock's time now).
 std::optional<std::int64_t> parse_time(std::string_view text) noexcept;
+
+// A duration as ns: one or more <number><unit> parts with units s, m, h, d
+// and w ("90s", "15m", "2h", "7d", "1h30m"). std::nullopt if malformed or
+// over about 146 years.
+std::optional<std::int64_t> parse_duration(std::string_view text) noexcept;
+
+// CLOCK_REALTIME in ns since the epoch.
+std::int64_t wall_clock_ns() noexcept;
 
 // "tcp", "udp", "icmp", "icmp6", "sctp", ... or a number 0-255.
 std::optional<std::uint8_t> parse_proto(std::string_view text) noexcept;

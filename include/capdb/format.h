@@ -41,10 +41,13 @@ public:
     bool flush();
     // Where the long and json formats find interface names.
     void set_interface_names(InterfaceNames names) { names_ = std::move(names); }
+    // The long format's times in this machine's time zone, with its offset.
+    void set_local_time(bool local) { local_time_ = local; }
 
 private:
     OutputFormat format_;
     InterfaceNames names_;
+    bool local_time_ = false;
     std::FILE* out_;
     fmt::memory_buffer buf_;
     bool ok_ = true;
@@ -52,7 +55,9 @@ private:
 
 // Appends p in the given format, without a trailing newline, to out.
 // if_name: the name of its interface, empty when unknown (long and json
-// then show its index).
-void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p, std::string_view if_name = {});
+// then show its index). local_time: the long format's time in this
+// machine's time zone, with its offset, instead of UTC.
+void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p, std::string_view if_name = {},
+                bool local_time = false);
 
 }  // namespace capdb

@@ -116,7 +116,8 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
 
 // A conversation: IP packets by (protocol, address and port of each end),
 // both directions together; IP packets without ports (ICMP, later
-// fragments) by (protocol, address pair); non-IP packets by EtherType.
+// fragments) by (protocol, address pair); ARP by (sender, target) address
+// pair; other non-IP packets by EtherType.
 // Endpoint a is the lesser (address, port); the record says which end sent
 // the first packet.
 struct FlowKey {
@@ -124,7 +125,7 @@ struct FlowKey {
     std::uint16_t port_a = 0, port_b = 0;
     std::uint16_t ethertype = 0;  // non-IP only
     std::uint8_t proto = 0;       // IP protocol; 0 for non-IP
-    std::uint8_t network = 0;     // 0 non-IP, 4, 6
+    std::uint8_t network = 0;     // 0 non-IP (EtherType only), 1 ARP (a, b: IPv4 addresses), 4, 6
     std::uint8_t ports = 0;       // 1: port_a and port_b hold TCP/UDP/SCTP ports
     std::array<std::uint8_t, 3> reserved{};
     bool operator==(const FlowKey&) const = default;
@@ -149,6 +150,8 @@ struct Flow {
     [[nodiscard]] const Tally& forward() const noexcept { return value.a_first ? value.a_to_b : value.b_to_a; }
     [[nodiscard]] const Tally& backward() const noexcept { return value.a_first ? value.b_to_a : value.a_to_b; }
     [[nodiscard]] bool has_ports() const noexcept { return key.ports != 0; }
+    [[nodiscard]] bool has_addresses() const noexcept { return key.network != 0; }
+    [[nodiscard]] bool is_ip() const noexcept { return key.network == 4 || key.network == 6; }
 };
 
 enum class FlowSort { bytes, packets, start, duration };

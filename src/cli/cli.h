@@ -41,6 +41,8 @@ struct QueryArgs {
     std::string db;
     // Unset when the flag is absent; an empty value given is an error.
     std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
+    std::optional<std::string> last;  // --last DURATION
+    bool localtime = false;           // --localtime (--format long)
     std::optional<std::int64_t> capture;
     std::optional<std::int64_t> limit;
     std::vector<std::string> expression;  // trailing words (stats, flows)
@@ -113,9 +115,10 @@ void install_signal_handlers();
 // --db, else $CAPDB_DB, else ./capdb.db.
 std::string database_path(const std::string& flag);
 
-// A time option's value (see parse_time): unset when absent; UsageError
+// A time option's value as the span it covers (see parse_time_span; now_ns:
+// the command's one reading of the clock): unset when absent; UsageError
 // naming the flag when malformed.
-std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg);
+std::optional<TimeSpan> time_arg(const std::string& flag, const std::optional<std::string>& arg, std::int64_t now_ns);
 
 // The filter of query's options (and the commands that share them),
 // checked before any database is touched: UsageError naming the option.

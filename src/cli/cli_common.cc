@@ -63,23 +63,39 @@ std::string database_path(const std::string& flag) {
     return "capdb.db";
 }
 
-std::optional<std::int64_t> time_arg(const std::string& flag, const std::optional<std::string>& arg) {
+std::optional<TimeSpan> time_arg(const std::string& flag, const std::optional<std::string>& arg, std::int64_t now_ns) {
     if (!arg) return std::nullopt;
     const std::string& text = *arg;
-    auto t = parse_time(text);
+    auto t = parse_time_span(text, now_ns);
     if (!t)
-        throw UsageError(fmt::format(
-            "{}: '{}' is not a time (epoch seconds such as 1490492402.5, or RFC 3339 such as 2017-03-26T01:40:02Z)",
-            flag, printable(text)));
+        throw UsageError(
+            fmt::format("{}: '{}' is not a time (epoch seconds such as 1490492402.5, RFC 3339 such as "
+                        "2017-03-26T01:40:02Z, now, or now-DURATION such as now-15m)",
+                        flag, printable(text)));
     return t;
 }
 
 Filter build_filter(const QueryArgs& a) {
     Filter f;
-    f.from_ns = time_arg("--from", a.from);
-    f.to_ns = time_arg("--to", a.to);
+    // One reading of the clock for every relative time. A bound covers its
+    // written unit: --to 2017-03-26 runs through the end of that day.
+    const std::int64_t now = wall_clock_ns();
+    if (const auto from = time_arg("--from", a.from, now)) f.from_ns = from->first_ns;
+    if (const auto to = time_arg("--to", a.to, now)) f.to_ns = to->last_ns;
+    if (a.last) {
+        if (a.from || a.to) throw UsageError("--last cannot be combined with --from or --to");
+        const auto d = parse_duration(*a.last);
+        if (!d)
+            throw UsageError(fmt::format(
+                "--last: '{}' is not a duration (a number and a unit: s, m, h, d or w, such as 90s, 15m, 7d)",
+                printable(*a.last)));
+        f.from_ns = now - *d;
+        // Following, the packets still to come are wanted too.
+        if (!a.follow) f.to_ns = now;
+    }
     if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
-        throw UsageError(fmt::format("--from {} is after --to {}", printable(*a.from), printable(*a.to)));
+        throw UsageError(
+            fmt::format("--from {} is after --to {}", printable(a.from.value_or("")), printable(a.to.value_or(""))));
     f.src = address_arg("--src", a.src);
     f.dst = address_arg("--dst", a.dst);
     f.host = address_arg("--host", a.host);

@@ -150,9 +150,16 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
 // The filter options of query, stats and flows.
 void add_filter_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--db", q.db, kDbHelp)->type_name("PATH");
-    query.add_option("--from", q.from, "Start time, inclusive: epoch seconds or RFC 3339 (UTC if no zone)")
+    query
+        .add_option("--from", q.from,
+                    "Start time, inclusive: epoch seconds, RFC 3339 (UTC when no zone is given), now or now-DURATION")
         ->type_name("TIME");
-    query.add_option("--to", q.to, "End time, inclusive")->type_name("TIME");
+    query
+        .add_option("--to", q.to,
+                    "End time, inclusive, through the end of its unit: --to 2017-03-26 takes the whole day, "
+                    "--to 1490492402 the whole second")
+        ->type_name("TIME");
+    query.add_option("--last", q.last, "From DURATION ago (90s, 15m, 2h, 7d) to now")->type_name("DURATION");
     query.add_option("--src", q.src, "Source address or CIDR prefix")->type_name("ADDR");
     query.add_option("--dst", q.dst, "Destination address or CIDR prefix")->type_name("ADDR");
     query.add_option("--host", q.host, "Address or prefix in either direction")->type_name("ADDR");
@@ -169,6 +176,8 @@ void add_query_options(CLI::App& query, QueryArgs& q) {
     add_filter_options(query, q);
     query.add_option("--limit", q.limit, "At most N packets")->check(kDecimal)->type_name("N");
     query.add_option("--format", q.format, "line (default), long, json or csv")->type_name("FORMAT");
+    query.add_flag("--localtime", q.localtime,
+                   "With --format long: times in this machine's time zone, with its offset (as tcpdump prints them)");
     query.add_flag("--count", q.count, "Print only the number of matching packets");
     query.add_flag("-f,--follow", q.follow,
                    "Keep printing (with -w: writing) new matching packets as they are committed, until Ctrl-C");
@@ -202,7 +211,7 @@ void add_prune_options(CLI::App& prune, PruneArgs& p) {
     prune
         .add_option("--before", p.before,
                     "Remove the blocks of packets older than TIME (a block with a packet at or after TIME stays "
-                    "whole); epoch seconds or RFC 3339, as query --from")
+                    "whole); epoch seconds, RFC 3339 or now-DURATION, as query --from")
         ->type_name("TIME");
     prune
         .add_option("--capture", p.capture,

@@ -27,6 +27,8 @@ int run_query(const QueryArgs& a) {
     if (!format)
         throw UsageError(fmt::format("--format: unknown format '{}' (line, long, json, csv)", printable(a.format)));
     if (a.follow && a.count) throw UsageError("--follow cannot be combined with --count");
+    if (a.localtime && *format != OutputFormat::long_form)
+        throw UsageError("--localtime applies to --format long (the other formats print UTC or epoch seconds)");
     WriteFormat write_format = WriteFormat::pcap;
     if (a.write_format) {
         if (!a.write) throw UsageError("--write-format needs -w FILE");
@@ -108,6 +110,7 @@ int run_query(const QueryArgs& a) {
         install_signal_handlers();
         Printer printer(*format, stdout);
         printer.set_interface_names(interface_names);
+        printer.set_local_time(a.localtime);
         printer.begin();
         FollowOptions options;
         options.should_stop = [] { return g_stop != 0; };
@@ -122,6 +125,7 @@ int run_query(const QueryArgs& a) {
     }
     Printer printer(*format, stdout);
     printer.set_interface_names(interface_names);
+    printer.set_local_time(a.localtime);
     printer.begin();
     store->query(filter, [&](const PacketView& p) { return printer.row(p); });
     printer.flush();

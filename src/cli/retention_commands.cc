@@ -23,7 +23,7 @@ std::string size_line(const StoreSize& s) {
 
 int run_prune(const PruneArgs& a) {
     PruneRequest request;
-    request.before_ns = time_arg("--before", a.before);
+    if (const auto before = time_arg("--before", a.before, wall_clock_ns())) request.before_ns = before->first_ns;
     if (a.capture) {
         if (*a.capture <= 0) throw UsageError(fmt::format("--capture: no capture has id {}", *a.capture));
         request.capture = *a.capture;

@@ -61,6 +61,7 @@ bool is_af_inet6(std::uint32_t af) noexcept { return af == 10 || af == 24 || af 
 
 constexpr std::size_t kEthernetHeader = 14;
 constexpr std::size_t kVlanTag = 4;
+constexpr std::uint8_t kMacLength = 6;  // ARP's hardware address length over Ethernet
 constexpr std::size_t kSllHeader = 16;
 constexpr std::size_t kSllProtocolOffset = 14;
 constexpr std::size_t kSll2Header = 20;
@@ -269,6 +270,23 @@ void decode_ip_by_version(Summary& s, ByteCursor cur) noexcept {
     }
 }
 
+// ARP or RARP over Ethernet for IPv4 (RFC 826: hardware type 1, protocol
+// 0x0800, lengths 6 and 4): the sender and target protocol addresses become
+// the row's src and dst, so that `host` finds them as BPF's does. Any other
+// ARP, or one cut short, keeps no addresses.
+void decode_arp_addresses(Summary& s, ByteCursor cur) noexcept {
+    const auto htype = cur.be16(), ptype = cur.be16();
+    const auto hlen = cur.u8(), plen = cur.u8();
+    if (htype != 1 || ptype != ethertype::ipv4 || hlen != kMacLength || plen != 4 || !cur.skip(2 + kMacLength)) return;
+    const auto spa = cur.take(4);
+    if (!spa || !cur.skip(kMacLength)) return;
+    const auto tpa = cur.take(4);
+    if (!tpa) return;
+    s.src = Address::from_v4(spa->data());
+    s.dst = Address::from_v4(tpa->data());
+    s.arp = true;
+}
+
 // cur is just past an EtherType (or SLL protocol) field whose value is `type`:
 // walks VLAN tags, then decodes IP or reports non_ip.
 void decode_ethertype_payload(Summary& s, ByteCursor cur, std::uint16_t type) noexcept {
@@ -287,6 +305,11 @@ void decode_ethertype_payload(Summary& s, ByteCursor cur, std::uint16_t type) no
     switch (type) {
         case ethertype::ipv4: decode_ipv4(s, cur); return;
         case ethertype::ipv6: decode_ipv6(s, cur); return;
+        case ethertype::arp:
+        case ethertype::rarp:
+            s.status = Status::non_ip;
+            decode_arp_addresses(s, cur);
+            return;
         default: s.status = Status::non_ip; return;
     }
 }

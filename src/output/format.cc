@@ -1,5 +1,7 @@
 #include "capdb/format.h"
 
+#include <time.h>
+
 #include <cerrno>
 
 #include "capdb/error.h"
@@ -99,6 +101,28 @@ void append_rfc3339(fmt::memory_buffer& out, std::int64_t ts_ns) {
     *p = 'Z';
 }
 
+// As append_rfc3339, in this machine's time zone (TZ, else /etc/localtime)
+// with its offset at that instant: "2017-03-26T03:40:02.000000000+02:00".
+void append_local_rfc3339(fmt::memory_buffer& out, std::int64_t ts_ns) {
+    const auto t = static_cast<time_t>(epoch_seconds(ts_ns));
+    tm local{};
+    std::int64_t offset_ns = 0;
+    if (::localtime_r(&t, &local)) offset_ns = static_cast<std::int64_t>(local.tm_gmtoff) * kNsPerSec;
+    std::int64_t shifted = 0;
+    if (__builtin_add_overflow(ts_ns, offset_ns, &shifted)) {  // at the ends of int64 time: UTC
+        append_rfc3339(out, ts_ns);
+        return;
+    }
+    append_rfc3339(out, shifted);
+    out.resize(out.size() - 1);  // the 'Z'
+    const std::int64_t minutes = (offset_ns < 0 ? -offset_ns : offset_ns) / kNsPerSec / 60;
+    char* p = grow(out, 6);
+    *p++ = offset_ns < 0 ? '-' : '+';
+    p = write_fixed(p, static_cast<std::uint64_t>(minutes / 60), 2);
+    *p++ = ':';
+    write_fixed(p, static_cast<std::uint64_t>(minutes % 60), 2);
+}
+
 bool is_ip(const PacketView& p) noexcept { return p.summary.network != Network::none; }
 
 // What the line format prints in place of the addresses for a non-IP row.
@@ -163,8 +187,11 @@ std::string interface_label(const PacketView& p, std::string_view if_name) {
     return printable(if_name);
 }
 
-void format_long(fmt::memory_buffer& out, const PacketView& p, std::string_view if_name) {
-    append_rfc3339(out, p.ts_ns);
+void format_long(fmt::memory_buffer& out, const PacketView& p, std::string_view if_name, bool local_time) {
+    if (local_time)
+        append_local_rfc3339(out, p.ts_ns);
+    else
+        append_rfc3339(out, p.ts_ns);
     out.push_back(' ');
     append_int(out, p.capture);
     out.push_back(':');
@@ -179,6 +206,12 @@ void format_long(fmt::memory_buffer& out, const PacketView& p, std::string_view 
         append_endpoint(out, s.dst, s.has_ports, s.dst_port);
     } else {
         append(out, link_label(p));
+        if (s.arp) {  // the sender and target protocol addresses
+            out.push_back(' ');
+            append_address(out, s.src);
+            append(out, " --> ");
+            append_address(out, s.dst);
+        }
     }
     append(out, " caplen ");
     append_int(out, p.caplen);
@@ -331,10 +364,11 @@ std::string format_rfc3339(std::int64_t ts_ns) {
     return fmt::to_string(b);
 }
 
-void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p, std::string_view if_name) {
+void format_row(fmt::memory_buffer& out, OutputFormat format, const PacketView& p, std::string_view if_name,
+                bool local_time) {
     switch (format) {
         case OutputFormat::line: format_line(out, p); break;
-        case OutputFormat::long_form: format_long(out, p, if_name); break;
+        case OutputFormat::long_form: format_long(out, p, if_name, local_time); break;
         case OutputFormat::json: format_json(out, p, if_name); break;
         case OutputFormat::csv: format_csv(out, p); break;
     }
@@ -361,7 +395,7 @@ void Printer::begin() {
 bool Printer::row(const PacketView& p) {
     if (!ok_) return false;
     const bool named = names_ && (format_ == OutputFormat::long_form || format_ == OutputFormat::json);
-    format_row(buf_, format_, p, named ? names_(p.capture, p.if_index) : std::string_view{});
+    format_row(buf_, format_, p, named ? names_(p.capture, p.if_index) : std::string_view{}, local_time_);
     buf_.push_back('\n');
     if (buf_.size() >= kFlushBytes) return flush();
     return true;

@@ -1,5 +1,7 @@
 #include "capdb/filter.h"
 
+#include <time.h>
+
 #include <charconv>
 #include <limits>
 
@@ -39,6 +41,13 @@ constexpr std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) n
     return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+// The span from start that a time written to the precision `unit` (in ns)
+// covers: its last nanosecond is start + unit - 1, short of overflow.
+TimeSpan span_of(std::int64_t start, std::int64_t unit) noexcept {
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    return TimeSpan{start, start > kMax - (unit - 1) ? kMax : start + (unit - 1)};
+}
+
 constexpr bool is_leap(std::int64_t y) noexcept { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
 unsigned days_in_month(std::int64_t y, unsigned m) noexcept {
@@ -68,8 +77,10 @@ struct Scanner {
         i += n;
         return v;
     }
-    // A fraction after '.' or ',' as nanoseconds; digits beyond 9 are truncated.
-    std::optional<std::int64_t> fraction() noexcept {
+    // A fraction after '.' or ',' as nanoseconds; digits beyond 9 are
+    // truncated. unit: the nanoseconds its last digit stands for (1 from
+    // the ninth digit on).
+    std::optional<std::int64_t> fraction(std::int64_t& unit) noexcept {
         std::int64_t ns = 0;
         std::size_t n = 0;
         while (!done() && s[i] >= '0' && s[i] <= '9') {
@@ -78,12 +89,16 @@ struct Scanner {
             ++i;
         }
         if (n == 0) return std::nullopt;
-        for (std::size_t k = n; k < 9; ++k) ns *= 10;
+        unit = 1;
+        for (std::size_t k = n; k < 9; ++k) {
+            ns *= 10;
+            unit *= 10;
+        }
         return ns;
     }
 };
 
-std::optional<std::int64_t> parse_epoch(std::string_view text) noexcept {
+std::optional<TimeSpan> parse_epoch(std::string_view text) noexcept {
     Scanner sc{text};
     std::int64_t secs = 0;
     std::size_t n = 0;
@@ -95,16 +110,17 @@ std::optional<std::int64_t> parse_epoch(std::string_view text) noexcept {
     }
     if (n == 0) return std::nullopt;
     std::int64_t frac = 0;
+    std::int64_t unit = kNsPerSec;
     if (sc.eat('.')) {
-        auto f = sc.fraction();
+        auto f = sc.fraction(unit);
         if (!f) return std::nullopt;
         frac = *f;
     }
     if (!sc.done()) return std::nullopt;
-    return secs * kNsPerSec + frac;
+    return span_of(secs * kNsPerSec + frac, unit);
 }
 
-std::optional<std::int64_t> parse_rfc3339(std::string_view text) noexcept {
+std::optional<TimeSpan> parse_rfc3339(std::string_view text) noexcept {
     Scanner sc{text};
     auto y = sc.digits(4);
     if (!y || !sc.eat('-')) return std::nullopt;
@@ -115,6 +131,7 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view text) noexcept {
     unsigned hh = 0, mm = 0, ss = 0;
     std::int64_t frac = 0;
     std::int64_t offset_s = 0;
+    std::int64_t unit = 86400 * kNsPerSec;  // a date alone: the whole day
     if (!sc.done()) {
         if (!sc.eat('T') && !sc.eat('t') && !sc.eat(' ')) return std::nullopt;
         auto h = sc.digits(2);
@@ -123,12 +140,14 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view text) noexcept {
         if (!m) return std::nullopt;
         hh = *h;
         mm = *m;
+        unit = 60 * kNsPerSec;
         if (sc.eat(':')) {
             auto s = sc.digits(2);
             if (!s) return std::nullopt;
             ss = *s;
+            unit = kNsPerSec;
             if (sc.eat('.') || sc.eat(',')) {
-                auto f = sc.fraction();
+                auto f = sc.fraction(unit);
                 if (!f) return std::nullopt;
                 frac = *f;
             }
@@ -150,14 +169,62 @@ std::optional<std::int64_t> parse_rfc3339(std::string_view text) noexcept {
     const std::int64_t days = days_from_civil(*y, *mo, *d);
     const std::int64_t secs = days * 86400 + hh * 3600 + mm * 60 + ss - offset_s;
     if (secs > kMaxSeconds || secs < -kMaxSeconds) return std::nullopt;
-    return secs * kNsPerSec + frac;
+    return span_of(secs * kNsPerSec + frac, unit);
 }
 
 }  // namespace
 
-std::optional<std::int64_t> parse_time(std::string_view text) noexcept {
+std::optional<std::int64_t> parse_duration(std::string_view text) noexcept {
+    // One or more <digits><unit> parts, largest first or not: "90s", "1h30m".
+    static constexpr std::int64_t kMaxDuration = std::numeric_limits<std::int64_t>::max() / 2;
+    if (text.empty()) return std::nullopt;
+    std::int64_t total = 0;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        std::int64_t n = 0;
+        const std::size_t start = i;
+        while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+            n = n * 10 + (text[i] - '0');
+            if (n > kMaxSeconds) return std::nullopt;
+            ++i;
+        }
+        if (i == start || i == text.size()) return std::nullopt;
+        std::int64_t unit_s = 0;
+        switch (text[i++]) {
+            case 's': unit_s = 1; break;
+            case 'm': unit_s = 60; break;
+            case 'h': unit_s = 3600; break;
+            case 'd': unit_s = 86400; break;
+            case 'w': unit_s = 7 * 86400; break;
+            default: return std::nullopt;
+        }
+        if (n > (kMaxDuration - total) / (unit_s * kNsPerSec)) return std::nullopt;
+        total += n * unit_s * kNsPerSec;
+    }
+    return total;
+}
+
+std::optional<TimeSpan> parse_time_span(std::string_view text, std::int64_t now_ns) noexcept {
+    if (text == "now") return TimeSpan{now_ns, now_ns};
+    if (text.starts_with("now-")) {
+        const auto d = parse_duration(text.substr(4));
+        if (!d || now_ns < std::numeric_limits<std::int64_t>::min() + *d) return std::nullopt;
+        return TimeSpan{now_ns - *d, now_ns - *d};
+    }
     if (text.size() >= 10 && text[4] == '-') return parse_rfc3339(text);
     return parse_epoch(text);
+}
+
+std::optional<std::int64_t> parse_time(std::string_view text) noexcept {
+    const auto span = parse_time_span(text, wall_clock_ns());
+    if (!span) return std::nullopt;
+    return span->first_ns;
+}
+
+std::int64_t wall_clock_ns() noexcept {
+    timespec t{};
+    ::clock_gettime(CLOCK_REALTIME, &t);
+    return static_cast<std::int64_t>(t.tv_sec) * kNsPerSec + t.tv_nsec;
 }
 
 namespace {

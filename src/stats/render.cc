@@ -414,7 +414,7 @@ std::optional<FlowFormat> parse_flow_format(std::string_view name) noexcept {
 namespace {
 
 std::string flow_proto(const Flow& f) {
-    if (f.key.network == 0) return ethertype_name(f.key.ethertype);
+    if (!f.is_ip()) return ethertype_name(f.key.ethertype);
     return proto_label(f.key.proto);
 }
 
@@ -441,7 +441,7 @@ std::string flow_header(FlowFormat format) {
 }
 
 void format_flow(fmt::memory_buffer& out, FlowFormat format, const Flow& f) {
-    const bool ip = f.key.network != 0;
+    const bool ip = f.has_addresses();  // IP, or ARP's sender and target
     const Tally& fw = f.forward();
     const Tally& bw = f.backward();
     const std::int64_t dur = f.value.last_ns - f.value.first_ns;
@@ -464,11 +464,14 @@ void format_flow(fmt::memory_buffer& out, FlowFormat format, const Flow& f) {
                 "{{\"start\":\"{}\",\"start_ns\":{},\"end\":\"{}\",\"end_ns\":{},\"duration_ns\":{},\"proto\":\"{}\"",
                 format_rfc3339(f.value.first_ns), f.value.first_ns, format_rfc3339(f.value.last_ns), f.value.last_ns,
                 dur, flow_proto(f));
-            if (ip)
-                put(out, ",\"ip_proto\":{},\"src\":\"{}\",\"dst\":\"{}\"", f.key.proto, f.src().to_string(),
-                    f.dst().to_string());
+            if (f.is_ip())
+                put(out, ",\"ip_proto\":{}", f.key.proto);
             else
-                put(out, ",\"ethertype\":{},\"src\":null,\"dst\":null", f.key.ethertype);
+                put(out, ",\"ethertype\":{}", f.key.ethertype);
+            if (ip)
+                put(out, ",\"src\":\"{}\",\"dst\":\"{}\"", f.src().to_string(), f.dst().to_string());
+            else
+                put(out, ",\"src\":null,\"dst\":null");
             if (f.has_ports())
                 put(out, ",\"sport\":{},\"dport\":{}", f.sport(), f.dport());
             else

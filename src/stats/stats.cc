@@ -352,6 +352,12 @@ FlowResult compute_flows(Store& store, const Filter& filter, const FlowOptions& 
             k.port_b = forward ? dp : sp;
         } else {
             k.ethertype = s.ethertype;
+            if (s.arp) {  // sender and target, as an address pair
+                k.network = 1;
+                forward = s.src <= s.dst;
+                k.a = forward ? s.src : s.dst;
+                k.b = forward ? s.dst : s.src;
+            }
         }
         FlowValue& v = table.at(k);
         if (v.a_to_b.packets == 0 && v.b_to_a.packets == 0) {

@@ -224,8 +224,11 @@ class TestExitCodes(CapdbCase):
             ["--port", "65536"], ["--sport", "-1"], ["--dport", "http"],
             ["--from", "1490492403", "--to", "1490492402"],
             ["--from", "2017-03-27", "--to", "2017-03-26"],
-            ["--from", "2017-03-26T01:40:02.5Z", "--to", "2017-03-26T03:40:02+02:00"],
+            ["--from", "2017-03-26T01:40:03Z", "--to", "2017-03-26T03:40:02+02:00"],
             ["--format", "xml"], ["--limit", "ten"], ["--capture", "x"],
+            ["--last", "5"], ["--last", "5x"], ["--last", "-5m"], ["--last", "1h", "--from", "now-2h"],
+            ["--last", "1h", "--to", "now"], ["--from", "now-"], ["--from", "now+5m"], ["--to", "now-1y"],
+            ["--from", "now", "--to", "now-1s"], ["--localtime"], ["--localtime", "--format", "json"],
         ]
         for args in bad:
             with self.subTest(args=args):
@@ -280,8 +283,60 @@ class TestExitCodes(CapdbCase):
 
     def test_equal_from_to_is_valid(self):
         self.ingest(td("eth_ipv4.pcap"))
-        # Packet 1 (ARP) is at exactly 1490492402.000000.
-        self.assertEqual(self.count("--from", "1490492402", "--to", "1490492402"), 1)
+        # Packet 1 (ARP) is at exactly 1490492402.000000, the only one in
+        # that microsecond; the next is 150 us later.
+        self.assertEqual(self.count("--from", "1490492402.000000", "--to", "1490492402.000000"), 1)
+
+    def test_a_time_copied_from_a_line_finds_its_packets(self):
+        """A bound covers the whole unit it is written to: the seconds of
+        the default output, given as --from and --to, select exactly the lines
+        that show them; a date the whole day."""
+        self.ingest(td("eth_ipv4.pcap"), td("nanosecond.pcap"))
+        every = self.lines()
+        seconds = sorted({line.split(",")[0][len("Time: "):] for line in every})
+        self.assertGreater(len(seconds), 3)
+        for sec in seconds:
+            with self.subTest(second=sec):
+                self.assertEqual(self.lines("--from", sec, "--to", sec),
+                                 [line for line in every if line.startswith("Time: %s," % sec)])
+        # nanosecond.pcap's packets are on 2018-10-20 (UTC), all but the last
+        # (2038-01-19).
+        day = [line for line in every if 1539993600 <= int(line.split(",")[0][6:]) < 1539993600 + 86400]
+        self.assertGreater(len(day), 1)
+        self.assertEqual(self.lines("--from", "2018-10-20", "--to", "2018-10-20"), day)
+        self.assertEqual(self.lines("--to", "2018-10-19"),
+                         [line for line in every if int(line.split(",")[0][6:]) < 1539993600])
+        # A minute: 01:46 holds the packets from 01:46:40 on.
+        minute = [line for line in every if 1539999960 <= int(line.split(",")[0][6:]) < 1540000020]
+        self.assertEqual(self.lines("--from", "2018-10-20T01:46Z", "--to", "2018-10-20T01:46Z"), minute)
+
+    def test_relative_times(self):
+        """--last and now-DURATION are read against the clock: a capture of
+        2017 is older than a day and within 100 years of now."""
+        self.ingest(td("eth_ipv4.pcap"))
+        total = self.count()
+        self.assertEqual(self.count("--last", "1d"), 0)
+        self.assertEqual(self.count("--last", "5200w"), total)
+        self.assertEqual(self.count("--from", "now-5200w", "--to", "now"), total)
+        self.assertEqual(self.count("--from", "now-1h"), 0)
+        self.assertEqual(self.count("--to", "now-1d"), total)
+        self.assertEqual(self.count("--to", "now-36500d"), 0)
+
+    def test_localtime(self):
+        """--localtime prints the long format's times in the zone of TZ,
+        with its offset; without it, UTC."""
+        self.ingest(td("eth_ipv4.pcap"))
+        args = ("query", "--db", self.db, "--format", "long", "--limit", "1")
+        env = dict(os.environ, TZ="Europe/Berlin")
+        utc = self.capdb(*args, env=env)
+        self.assertTrue(utc.stdout.startswith("2017-03-26T01:40:02.000000000Z "), lib.describe(utc))
+        for tz, want in (("Europe/Berlin", "2017-03-26T03:40:02.000000000+02:00 "),
+                         ("America/St_Johns", "2017-03-25T23:10:02.000000000-02:30 "),
+                         ("UTC", "2017-03-26T01:40:02.000000000+00:00 ")):
+            with self.subTest(tz=tz):
+                p = self.capdb(*args, "--localtime", env=dict(os.environ, TZ=tz))
+                self.assertTrue(p.stdout.startswith(want), lib.describe(p))
+                self.assertEqual(p.stdout.split(" ", 1)[1], utc.stdout.split(" ", 1)[1])
 
 
 # ---------------------------------------------------------------------------
@@ -441,7 +496,7 @@ class TestFormats(CapdbCase):
         self.ingest(td("eth_ipv4.pcap"), td("ipv6_ext.pcap"), td("malformed.pcap"))
 
     def test_line_format_exact(self):
-        lines = self.lines("--from", "1490492402", "--to", "1490492402.0013")
+        lines = self.lines("--from", "1490492402", "--to", "1490492402.00130")
         # eth_ipv4.pcap packets 1-5: ARP request, ARP reply, SYN, SYN-ACK, ACK.
         self.assertEqual(lines, [
             "Time: 1490492402, ARP, 60 bytes: [FFFFFFFFFFFF00005E00530108060001...]",
@@ -451,18 +506,18 @@ class TestFormats(CapdbCase):
             "Time: 1490492402, 192.0.2.1 --> 192.0.2.2, 60 bytes: [00005E00530200005E00530108004500...]",
         ])
         # LLDP and a local experimental EtherType.
-        self.assertEqual(self.lines("--from", "1490492404", "--to", "1490492404.0"),
+        self.assertEqual(self.lines("--from", "1490492404", "--to", "1490492404.0000"),
                          ["Time: 1490492404, LLDP, 60 bytes: [0180C200000E00005E00530288CC0207...]"])
-        self.assertEqual(self.lines("--from", "1490492404.2", "--to", "1490492404.2"),
+        self.assertEqual(self.lines("--from", "1490492404.2", "--to", "1490492404.2000"),
                          ["Time: 1490492404, ethertype 0x88b5, 60 bytes: [FFFFFFFFFFFF00005E00530188B56361...]"])
         # IPv6 addresses in RFC 5952 form.
-        self.assertEqual(self.lines("--from", "1510000000.06", "--to", "1510000000.06"),
+        self.assertEqual(self.lines("--from", "1510000000.06", "--to", "1510000000.060"),
                          ["Time: 1510000000, 2001:db8::1 --> 2001:db8::2, 75 bytes: [00005E00530200005E00530186DD6000...]"])
         # malformed.pcap packet 1: 10 bytes, cut in the Ethernet header.
-        self.assertEqual(self.lines("--from", "1590000000", "--to", "1590000000"),
+        self.assertEqual(self.lines("--from", "1590000000", "--to", "1590000000.0"),
                          ["Time: 1590000000, EN10MB, 10 bytes: [00005E00530200005E00...]"])
         # malformed.pcap packet 12: nothing captured: an empty preview.
-        self.assertEqual(self.lines("--from", "1590000011", "--to", "1590000011"),
+        self.assertEqual(self.lines("--from", "1590000011", "--to", "1590000011.0"),
                          ["Time: 1590000011, EN10MB, 60 bytes: [...]"])
 
     def test_csv(self):
@@ -682,9 +737,13 @@ class TestFilters(CapdbCase):
         lo, hi = 1490492402 * 10**9, 1490492403 * 10**9
         # eth_ipv4.pcap: 12 packets in the first 3.2 ms, DNS at +0.5 s, the echo
         # request at exactly +1 s (inclusive); the reply (+1.02 s) is out.
-        self.check(["--from", "1490492402", "--to", "1490492403"], lambda r: self.ts_in(r, lo, hi), exact=15)
+        self.check(["--from", "1490492402", "--to", "1490492403.000000000"], lambda r: self.ts_in(r, lo, hi), exact=15)
+        # A bound in whole seconds covers its second: the reply at +1.02 s and
+        # what follows in that second are in.
+        self.check(["--from", "1490492402", "--to", "1490492403"],
+                   lambda r: self.ts_in(r, lo, hi + 10**9 - 1), exact=18)
         self.check(["--from", "1540000000"], lambda r: self.ts_in(r, 1540000000 * 10**9))
-        self.check(["--to", "1500000000"], lambda r: self.ts_in(r, None, 1500000000 * 10**9))
+        self.check(["--to", "1500000000"], lambda r: self.ts_in(r, None, 1500000001 * 10**9 - 1))
 
     def test_time_fractional_and_inclusive(self):
         # nanosecond.pcap: base+1ns, +0.123456789, +0.999999999, +1s, +1.5s, 2^31-1 s + .999999999.
@@ -693,24 +752,28 @@ class TestFilters(CapdbCase):
                    lambda r: self.ts_in(r, b + 123456789, b + 999999999), exact=2)
         self.check(["--from", "1540000000.12345679", "--to", "1540000000.999999998"],
                    lambda r: self.ts_in(r, b + 123456790, b + 999999998), exact=0, min_n=0)
-        self.check(["--from", "1540000000.5", "--to", "1540000001"],
+        self.check(["--from", "1540000000.5", "--to", "1540000001.000000000"],
                    lambda r: self.ts_in(r, b + 500000000, b + 10**9), exact=2)
+        # Tenths: .9 runs through .999999999.
+        self.check(["--from", "1540000000.9", "--to", "1540000000.9"],
+                   lambda r: self.ts_in(r, b + 900000000, b + 999999999), exact=1)
         self.check(["--from", "2147483647.999999999"], lambda r: self.ts_in(r, 2147483647999999999), exact=1)
 
     def test_time_rfc3339(self):
         b = 1540000000 * 10**9  # 2018-10-20T01:46:40Z
-        want = lambda r: self.ts_in(r, b + 123456789, b + 10**9)
+        # The upper bounds are whole seconds: each covers its second.
+        want = lambda r: self.ts_in(r, b + 123456789, b + 2 * 10**9 - 1)
         for lo, hi in (("2018-10-20T01:46:40.123456789Z", "2018-10-20T01:46:41Z"),
                        ("2018-10-20T03:46:40.123456789+02:00", "2018-10-19T22:16:41-03:30"),
                        ("2018-10-20 01:46:40.123456789", "2018-10-20T01:46:41"),
                        ("1540000000.123456789", "2018-10-20T01:46:41+00:00")):
             with self.subTest(lo=lo, hi=hi):
-                self.check(["--from", lo, "--to", hi], want, exact=3)
+                self.check(["--from", lo, "--to", hi], want, exact=4)
         # Date only: midnight UTC.
         day = 1539993600 * 10**9  # 2018-10-20T00:00:00Z
         self.check(["--from", "2018-10-20"], lambda r: self.ts_in(r, day))
         self.check(["--from", "2018-10-20", "--to", "2018-10-20T01:46:41Z"],
-                   lambda r: self.ts_in(r, day, b + 10**9), exact=4)
+                   lambda r: self.ts_in(r, day, b + 2 * 10**9 - 1), exact=5)
 
     def test_limit(self):
         rows = self.csv_rows("--limit", "5", db=self.fdb)

@@ -327,7 +327,7 @@ def test_version2_database_exports_without_migrating(tmp, testdata):
     p = lib.run(["query", "--db", db, "-w", out + "2"])
     assert p.returncode == lib.EXIT_SOURCE and "packet" in p.stderr, p
     ingest(db, os.path.join(testdata, "eth_ipv4.pcap"))
-    assert version() == 5
+    assert version() == 6
     assert lib.run(["verify", "--db", db]).returncode == 0, "the migration computed every checksum"
 
 

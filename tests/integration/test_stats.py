@@ -344,8 +344,11 @@ def test_flows_sort_limit_and_formats(work, mixed):
     assert sorted((r["sport"], r["packets"]) for r in frag) == [("", "3"), ("7000", "1")]
     frag6 = [r for r in rows if r["src"] == "2001:db8::1" and r["dst"] == "2001:db8::a" and r["proto"] == "UDP"]
     assert sorted((r["sport"], r["packets"]) for r in frag6) == [("", "2"), ("7002", "1")]
+    # ARP: by sender and target address pair.
     arp = [r for r in rows if r["proto"] == "ARP"]
-    assert len(arp) == 1 and arp[0]["src"] == "" and int(arp[0]["packets"]) > 0
+    assert len(arp) > 1 and all(r["src"].startswith("10.0.0.") and r["dst"].startswith("10.0.0.") for r in arp)
+    assert sum(int(r["packets"]) for r in arp) == stats_json(db)["protocols"]["ethertypes"][0]["packets"]
+    assert len({(r["src"], r["dst"]) for r in arp} | {(r["dst"], r["src"]) for r in arp}) == 2 * len(arp)
 
 
 def test_usage_errors(work, mixed):
@@ -560,8 +563,10 @@ def test_every_filter_with_both_commands(flt, two_captures):
         want[key] = want.get(key, 0) + int(r["wirelen"])
     flows = flows_csv(db, *flt)
     assert sum(int(f["packets"]) for f in flows) == len(rows)
-    assert sorted(int(f["bytes"]) for f in flows if f["src"]) == sorted(v for k, v in want.items() if k != ("non-ip",))
-    assert len([f for f in flows if f["src"]]) == len([k for k in want if k != ("non-ip",)])
+    ip_flows = [f for f in flows if f["src"] and f["proto"] != "ARP"]
+    assert sorted(int(f["bytes"]) for f in ip_flows) == sorted(v for k, v in want.items() if k != ("non-ip",))
+    assert len(ip_flows) == len([k for k in want if k != ("non-ip",)])
+    assert sum(int(f["bytes"]) for f in flows if f not in ip_flows) == want.get(("non-ip",), 0)
 
 
 def test_nothing_matches(two_captures):

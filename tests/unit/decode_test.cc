@@ -238,10 +238,19 @@ void check_invariants(std::uint32_t linktype, const Summary& s, const std::strin
     if (s.fragment) {
         EXPECT_NE(s.network, Network::none);
     }
+    if (s.arp) {  // ARP's own addresses: IPv4, on a non-IP row
+        EXPECT_EQ(s.network, Network::none);
+        EXPECT_EQ(s.status, Status::non_ip);
+        EXPECT_TRUE(s.ethertype == 0x0806 || s.ethertype == 0x8035);
+        EXPECT_TRUE(s.src.is_v4());
+        EXPECT_TRUE(s.dst.is_v4());
+    }
     switch (s.network) {
         case Network::none:
-            EXPECT_EQ(s.src, Address{});
-            EXPECT_EQ(s.dst, Address{});
+            if (!s.arp) {
+                EXPECT_EQ(s.src, Address{});
+                EXPECT_EQ(s.dst, Address{});
+            }
             EXPECT_EQ(s.ip_proto, 0);
             EXPECT_NE(s.status, Status::ok);  // every supported link layer leads to IP or non_ip
             break;
@@ -372,6 +381,38 @@ TEST(DecodeEthernet, TaggedArp) {
     const Summary s = run(dlt::en10mb, cat({ether(0x8100), tag(7, 0x0806), arp_body()}));
     EXPECT_EQ(s.status, Status::non_ip);
     EXPECT_EQ(s.ethertype, 0x0806);
+    EXPECT_TRUE(s.arp);
+    EXPECT_EQ(s.src.to_string(), "192.168.1.2");
+}
+
+// ARP's sender and target protocol addresses become src and dst (the row
+// stays non-IP); RARP too. An ARP for another protocol, or with other
+// address lengths, or cut short, keeps none.
+TEST(DecodeEthernet, ArpAddresses) {
+    const Summary s = run(dlt::en10mb, cat({ether(0x0806), arp_body()}));
+    EXPECT_TRUE(s.arp);
+    EXPECT_EQ(s.src.to_string(), "192.168.1.2");
+    EXPECT_EQ(s.dst.to_string(), "192.168.1.3");
+    EXPECT_TRUE(run(dlt::en10mb, cat({ether(0x8035), arp_body()})).arp);
+    EXPECT_TRUE(run(dlt::linux_sll, cat({sll(0x0806), arp_body()})).arp);
+
+    Bytes other_protocol = arp_body();
+    other_protocol[2] = 0x86;  // ptype 0x86dd
+    other_protocol[3] = 0xdd;
+    Bytes long_addresses = arp_body();
+    long_addresses[5] = 16;  // plen 16
+    Bytes token_ring = arp_body();
+    token_ring[1] = 6;  // htype 6
+    Bytes cut = arp_body();
+    cut.pop_back();
+    for (const Bytes& body : {other_protocol, long_addresses, token_ring, cut}) {
+        const Summary o = run(dlt::en10mb, cat({ether(0x0806), body}));
+        EXPECT_EQ(o.status, Status::non_ip);
+        EXPECT_EQ(o.ethertype, 0x0806);
+        EXPECT_FALSE(o.arp);
+        EXPECT_EQ(o.src, Address{});
+        EXPECT_EQ(o.dst, Address{});
+    }
 }
 
 TEST(DecodeEthernet, Lldp) {

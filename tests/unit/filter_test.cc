@@ -43,6 +43,47 @@ TEST(ParseTime, Rejects) {
     }
 }
 
+// A time covers the unit of its last written digit.
+TEST(ParseTimeSpan, CoversItsUnit) {
+    constexpr std::int64_t kNow = 1'800'000'000 * kSec + 123;
+    auto span = [&](const char* text) {
+        const auto s = parse_time_span(text, kNow);
+        EXPECT_TRUE(s.has_value()) << text;
+        return s ? std::pair{s->first_ns, s->last_ns} : std::pair{std::int64_t{-1}, std::int64_t{-1}};
+    };
+    const std::int64_t t = 1490492402 * kSec;
+    EXPECT_EQ(span("1490492402"), std::pair(t, t + kSec - 1));
+    EXPECT_EQ(span("1490492402.5"), std::pair(t + 500'000'000, t + 599'999'999));
+    EXPECT_EQ(span("1490492402.25"), std::pair(t + 250'000'000, t + 259'999'999));
+    EXPECT_EQ(span("1490492402.000000001"), std::pair(t + 1, t + 1));
+    EXPECT_EQ(span("1490492402.0000000019"), std::pair(t + 1, t + 1));  // past ns: one ns
+    EXPECT_EQ(span("2017-03-26T01:40:02Z"), std::pair(t, t + kSec - 1));
+    EXPECT_EQ(span("2017-03-26T01:40:02.5Z"), std::pair(t + 500'000'000, t + 599'999'999));
+    EXPECT_EQ(span("2017-03-26T01:40Z"), std::pair(t - 2 * kSec, t + 58 * kSec - 1));
+    EXPECT_EQ(span("2017-03-26T03:40+02:00"), std::pair(t - 2 * kSec, t + 58 * kSec - 1));
+    EXPECT_EQ(span("2017-03-26"), std::pair(1490486400 * kSec, 1490572800 * kSec - 1));
+    EXPECT_EQ(span("1969-12-31"), std::pair(-86400 * kSec, std::int64_t{-1}));
+    EXPECT_EQ(span("now"), std::pair(kNow, kNow));
+    EXPECT_EQ(span("now-90s"), std::pair(kNow - 90 * kSec, kNow - 90 * kSec));
+    EXPECT_EQ(span("now-1h30m"), std::pair(kNow - 5400 * kSec, kNow - 5400 * kSec));
+    // The last second int64 ns can hold ends at the largest value, not past it.
+    EXPECT_EQ(span("2262-04-11T23:47:15Z").second, 9223372035 * kSec + kSec - 1);
+    for (const char* bad : {"now-", "now+5m", "now-5", "now-1y", "Now", "now-5m-1m", "now -5m", "yesterday"})
+        EXPECT_FALSE(parse_time_span(bad, kNow).has_value()) << bad;
+}
+
+TEST(ParseDuration, UnitsAndSums) {
+    EXPECT_EQ(parse_duration("90s"), 90 * kSec);
+    EXPECT_EQ(parse_duration("15m"), 900 * kSec);
+    EXPECT_EQ(parse_duration("2h"), 7200 * kSec);
+    EXPECT_EQ(parse_duration("7d"), 7 * 86400 * kSec);
+    EXPECT_EQ(parse_duration("1w"), 7 * 86400 * kSec);
+    EXPECT_EQ(parse_duration("1h30m"), 5400 * kSec);
+    EXPECT_EQ(parse_duration("0s"), 0);
+    for (const char* bad : {"", "5", "m", "5x", "-5m", "5 m", "1.5h", "5M", "99999999999999999999s", "100000d", "5m "})
+        EXPECT_FALSE(parse_duration(bad).has_value()) << bad;
+}
+
 TEST(ParseProto, NamesAndNumbers) {
     EXPECT_EQ(parse_proto("tcp"), 6);
     EXPECT_EQ(parse_proto("TCP"), 6);

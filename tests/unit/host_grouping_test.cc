@@ -35,7 +35,7 @@ void expect_grouped(const std::vector<RowRef>& rows, const PacketBatch& batch, c
         seen[r.index] = true;
         EXPECT_EQ(r.packet, &batch.packets[r.index]);
         const Summary& s = r.packet->summary;
-        if (s.network == Network::none) {
+        if (s.network == Network::none && !s.arp) {
             EXPECT_EQ(r.src_id, kNoAddress);
             continue;
         }
@@ -49,7 +49,7 @@ void expect_grouped(const std::vector<RowRef>& rows, const PacketBatch& batch, c
     // (anchor, other) of a row; non-IP rows share one key.
     auto key_of = [&](const RowRef& r) -> std::pair<std::optional<Address>, std::optional<Address>> {
         const Summary& s = r.packet->summary;
-        if (s.network == Network::none) return {};
+        if (s.network == Network::none && !s.arp) return {};
         const auto ns = packets_of[s.src], nd = packets_of[s.dst];
         const bool src_rarer = ns < nd || (ns == nd && r.src_id <= r.dst_id);
         return src_rarer ? std::pair{std::optional{s.src}, std::optional{s.dst}}

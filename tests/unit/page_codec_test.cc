@@ -28,6 +28,11 @@ void expect_same(const PacketView& a, const PacketView& b) {
     EXPECT_EQ(a.summary.ethertype, b.summary.ethertype);
     EXPECT_EQ(a.summary.has_ports, b.summary.has_ports);
     EXPECT_EQ(a.summary.fragment, b.summary.fragment);
+    EXPECT_EQ(a.summary.arp, b.summary.arp);
+    if (a.summary.arp) {
+        EXPECT_EQ(a.summary.src, b.summary.src);
+        EXPECT_EQ(a.summary.dst, b.summary.dst);
+    }
     if (a.summary.network != Network::none) {
         EXPECT_EQ(a.summary.ip_proto, b.summary.ip_proto);
         EXPECT_EQ(a.summary.src, b.summary.src);
@@ -167,6 +172,43 @@ TEST(PageCodec, Version3PagesStillDecode) {
     EXPECT_EQ(p.seq, 100u);
 }
 
+// An ARP row's addresses (network 3) are a version-5 page's: a page that
+// says version 4 and holds one is corrupt, not read with shifted streams.
+TEST(PageCodec, ArpAddressesNeedVersion5) {
+    std::vector<std::uint8_t> raw = {
+        5,                                              // version
+        1,                                              // rows
+        1,          0,    1,                            // one interface: index 0, link type 1
+        0,                                              // zigzag(ts_min) = 0
+        2,          4,    10, 0, 0, 1, 4, 10, 0, 0, 2,  // dictionary: 10.0.0.1, 10.0.0.2
+        1,          1,    1,  1, 1, 1, 2, 2,  0, 1, 0,  // the eleven stream sizes
+        0,                                              // seq
+        0,                                              // ts - ts_min
+        60,                                             // caplen
+        0,                                              // wire - caplen
+        48,                                             // zigzag(offset 24)
+        1 | 3 << 3,                                     // flags: non_ip, network 3 (ARP)
+        0x08,       0x06,                               // ethertype
+        0,          1,                                  // sender, target
+        0,                                              // no preview
+    };
+    auto decode = [&] {
+        std::vector<std::uint8_t> compressed(ZSTD_compressBound(raw.size()));
+        compressed.resize(ZSTD_compress(compressed.data(), compressed.size(), raw.data(), raw.size(), 1));
+        DecodedPage dec;
+        dec.decode(compressed, 7, 100);
+        return dec.packets();
+    };
+    const auto rows = decode();
+    ASSERT_EQ(rows.size(), 1u);
+    EXPECT_TRUE(rows[0].summary.arp);
+    EXPECT_EQ(rows[0].summary.network, Network::none);
+    EXPECT_EQ(rows[0].summary.src.to_string(), "10.0.0.1");
+    EXPECT_EQ(rows[0].summary.dst.to_string(), "10.0.0.2");
+    raw[0] = 4;
+    EXPECT_THROW(decode(), DatabaseError);
+}
+
 // Packets stored with --preview-bytes 0: the batch's preview arena stays
 // empty (its data() may be null) and every preview comes back empty.
 TEST(PageCodec, PagesWithoutPreviews) {
@@ -194,7 +236,7 @@ TEST(PageCodec, DictionaryHoldsDistinctAddresses) {
     std::set<Address> expected;
     for (const auto& p : packets) {
         batch.add(p.get());
-        if (p.view.summary.network != Network::none) {
+        if (p.view.summary.network != Network::none || p.view.summary.arp) {  // ARP's addresses too
             expected.insert(p.view.summary.src);
             expected.insert(p.view.summary.dst);
         }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <tuple>
@@ -156,7 +157,10 @@ TEST(Flows, SpilledEqualsInMemoryAndReference) {
         w->append(p.get());
         const Summary& s = p.view.summary;
         if (s.network == Network::none) {
-            want[{Address{}, 0, Address{}, 0, 0, s.ethertype}] += p.view.wirelen;
+            // ARP by its sender and target addresses, other non-IP by EtherType.
+            const Address a = s.arp ? std::min(s.src, s.dst) : Address{},
+                          b = s.arp ? std::max(s.src, s.dst) : Address{};
+            want[{a, 0, b, 0, 0, s.ethertype}] += p.view.wirelen;
             continue;
         }
         const std::uint16_t sp = s.has_ports ? s.src_port : 0, dp = s.has_ports ? s.dst_port : 0;

@@ -65,6 +65,13 @@ inline std::vector<OwnedPacket> random_packets(std::size_t n, std::uint32_t seed
         if (kind == 0) {
             s.status = Status::non_ip;
             s.ethertype = 0x0806;
+            if (i % 2 == 0) {  // every other ARP with its sender and target addresses
+                const std::uint8_t sender[4] = {10, 0, 0, static_cast<std::uint8_t>(i % 40)};
+                const std::uint8_t target[4] = {10, 0, 1, static_cast<std::uint8_t>(i % 7)};
+                s.arp = true;
+                s.src = Address::from_v4(sender);
+                s.dst = Address::from_v4(target);
+            }
         } else {
             const bool v6 = kind == 1;
             s.network = v6 ? Network::ipv6 : Network::ipv4;

@@ -258,7 +258,7 @@ void number_addresses(std::vector<RowRef>& rows, AddressTable& table) {
     std::uint32_t src_id = kNoAddress, dst_id = kNoAddress;
     for (RowRef& r : rows) {
         const Summary& s = r.packet->summary;
-        if (s.network == Network::none) continue;
+        if (s.network == Network::none && !s.arp) continue;
         if (src_id == kNoAddress || !(s.src == last_src)) {
             src_id = table.intern(s.src);
             last_src = s.src;

@@ -24,8 +24,9 @@ enum StreamId : std::size_t {
     kWireDelta,  // zig-zag varint: wirelen - caplen
     kOffset,     // zig-zag varint: offset - (previous offset + previous caplen); first: offset
     kFlags,      // 1 byte: status(3) | network(2) << 3 | has_ports << 5 | fragment << 6 | time_invalid << 7
+                 // network: 0 none, 1 IPv4, 2 IPv6, 3 (version 5) ARP with its IPv4 addresses
     kEthertype,  // 2 bytes big-endian
-    kIp,         // IP rows: proto byte, src index varint, dst index varint
+    kIp,         // IP rows: proto byte, src index varint, dst index varint; ARP rows: the two indexes
     kPorts,      // rows with ports: 2+2 bytes big-endian
     kPreview,    // per row: length varint, then that many bytes
     kInterface,  // version 4, pages with several interfaces: per row, varint index into the interface dictionary
@@ -127,15 +128,15 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
         w[kWireDelta].varint(zigzag(std::int64_t{p.wirelen} - std::int64_t{p.caplen}));
         w[kOffset].varint(zigzag(p.file_offset - prev_end));
         prev_end = p.file_offset + p.caplen;
-        const unsigned network = s.network == Network::ipv4 ? 1 : s.network == Network::ipv6 ? 2 : 0;
+        const unsigned network = s.network == Network::ipv4 ? 1 : s.network == Network::ipv6 ? 2 : s.arp ? 3 : 0;
         w[kFlags].byte(static_cast<std::uint8_t>(static_cast<unsigned>(s.status) | network << 3 |
                                                  (s.has_ports ? 1u << 5 : 0u) | (s.fragment ? 1u << 6 : 0u) |
                                                  (p.time_invalid ? 1u << 7 : 0u)));
         w[kEthertype].be16(s.ethertype);
-        if (s.network != Network::none) {
+        if (s.network != Network::none || s.arp) {
             if (r.src_id == kNoAddress || r.dst_id == kNoAddress)
                 throw Error(Exit::internal, "page encoder: addresses not numbered");
-            w[kIp].byte(s.ip_proto);
+            if (s.network != Network::none) w[kIp].byte(s.ip_proto);
             w[kIp].varint(intern(r.src_id, s.src, out));
             w[kIp].varint(intern(r.dst_id, s.dst, out));
         }
@@ -208,7 +209,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
 
     StoredReader hdr = page_reader(raw_);
     const std::uint8_t version = hdr.u8();
-    if (version != kPageVersion && version != 3) corrupt("unknown page version");
+    if (version < 3 || version > kPageVersion) corrupt("unknown page version");
     const std::uint64_t count = hdr.varint();
     if (count > kPageRows) corrupt("row count");
     interfaces_.clear();
@@ -302,8 +303,9 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         std::uint8_t ip_proto = 0;
         std::size_t si = 0, di = 0;
         bool address_ok = !by_address;
-        if (net == 1 || net == 2) {
-            ip_proto = streams[kIp].u8();
+        if (net == 3 && version < 5) corrupt("network");
+        if (net != 0) {
+            if (net != 3) ip_proto = streams[kIp].u8();
             const std::uint64_t s = streams[kIp].varint();
             const std::uint64_t d = streams[kIp].varint();
             if (s >= dict.size() || d >= dict.size()) corrupt("address index");
@@ -345,10 +347,11 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         Summary& s = p.summary;
         s.status = static_cast<Status>(flags & 7);
         s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
+        s.arp = net == 3;
         s.has_ports = has_ports;
         s.fragment = (flags >> 6) & 1;
         s.ethertype = ethertype;
-        if (s.network != Network::none) {
+        if (net != 0) {
             s.ip_proto = ip_proto;
             s.src = dict[si];
             s.dst = dict[di];

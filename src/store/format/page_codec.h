@@ -31,7 +31,10 @@ namespace capdb::store {
 // 4: a dictionary of the page's (interface, link type) pairs replaces the
 // one link type, and a stream gives each row's entry when there are
 // several. Version 3 pages still decode (interface 0, the page's link type).
-inline constexpr std::uint8_t kPageVersion = 4;
+// 5: the network field's fourth value: an ARP row (over Ethernet, for
+// IPv4) with its sender and target protocol addresses in the dictionary.
+// Versions 3 and 4 still decode.
+inline constexpr std::uint8_t kPageVersion = 5;
 
 inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
 

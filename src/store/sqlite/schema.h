@@ -36,7 +36,10 @@ namespace capdb::store {
 // every pages.data and postings.blocks blob a 4-byte CRC32C trailer.
 // Versions 2 to 4 opened for writing are migrated (checksums computed from
 // what is stored); read-only, they are read as before, without checksums.
-inline constexpr int kSchemaVersion = 5;
+// 6: pages of version 5 (ARP rows with their addresses, which the postings
+// index). A version-5 database opened for writing becomes version 6 as it
+// is (its ARP rows keep no addresses); read-only, it is read as it is.
+inline constexpr int kSchemaVersion = 6;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 

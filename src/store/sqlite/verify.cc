@@ -281,7 +281,7 @@ private:
                     else
                         seen[static_cast<std::size_t>(k)] = true;
                     tally.counts.add(p.summary, p.wirelen);
-                    if (indexed && p.summary.network != Network::none) {
+                    if (indexed && (p.summary.network != Network::none || p.summary.arp)) {
                         expected_[p.summary.src].insert({id, n});
                         expected_[p.summary.dst].insert({id, n});
                     }

@@ -532,6 +532,8 @@ FILTERS = [
     ["--proto", "icmp"],
     ["--capture", "2"],
     ["--capture", "1", "--host", "10.0.0.2", "--dport", "443", "--from", str(T0 + 1)],
+    ["--last", "1000w", "--proto", "tcp"],
+    ["--from", "now-1000w", "--to", "2023-11-14T22:13:25"],
 ]
 
 

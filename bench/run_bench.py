@@ -51,6 +51,11 @@ SELECTIVE = ("--src X", "--host X")  # the queries those two targets apply to
 TARGET_SCALING_RATIO = 2.0         # big / small latency, same-size result
 TARGET_PEAK_RSS = 256 * 1024 * 1024
 TARGET_LINES_PER_SECOND = 1_000_000
+TARGET_STATS_SECONDS = 1.0          # capdb stats, no filter, big capture
+TARGET_HISTOGRAM_SECONDS = 0.050    # capdb stats --no-top, big capture
+TARGET_STATS_HOST_SECONDS = 0.030   # capdb stats --host X, big capture
+TARGET_FLOWS_SPEEDUP = 50.0         # tshark -q -z conv,tcp / capdb flows, main capture
+STATS_RUNS = 3
 
 READLOOP_RUNS = 3
 TCPDUMP_RUNS = 5
@@ -175,6 +180,47 @@ def time_command(what: str, cmd: list[str], runs: int) -> tuple[list[float], int
                 raise BenchError(fail_message(what, cmd, returncode, err.read()))
             lines = count
     return times, lines
+
+
+def stats_rows(table: "Table", capdb: str, db: Path, capture: Capture, addr: str, workdir: Path,
+               big: bool) -> None:
+    """capdb stats (whole, histogram alone, --host X) and capdb flows (peak
+    RSS) on db. The targets are for the 20 M capture: on a smaller one
+    (big=False, --big-packets 0) the rows are information only."""
+    label = si(capture.packets)
+    checks = [("capdb stats, no filter", [], TARGET_STATS_SECONDS),
+              ("capdb stats --no-top (histogram and totals)", ["--no-top"], TARGET_HISTOGRAM_SECONDS),
+              ("capdb stats --host X", ["--host", addr], TARGET_STATS_HOST_SECONDS)]
+    for name, extra, target in checks:
+        cmd = [capdb, "stats", "--db", str(db), "--plain"] + extra
+        times, _ = time_command(name, cmd, STATS_RUNS)
+        value = f"median {ms(statistics.median(times))} of {STATS_RUNS}"
+        if big:
+            table.check(f"{name}, {label}", value, f"<= {ms(target)}", statistics.median(times) <= target)
+        else:
+            table.info(f"{name}, {label} (target {ms(target)} is for 20 M)", value)
+    m = run_with_rusage("capdb flows", [capdb, "flows", "--db", str(db)], workdir)
+    flows = max(0, m.stdout.count("\n") - 1)
+    value = f"{mib(m.max_rss)} ({flows} flows in {m.seconds:.2f} s)"
+    if big:
+        table.check(f"peak RSS, capdb flows {label}", value, f"<= {mib(TARGET_PEAK_RSS)}", m.max_rss <= TARGET_PEAK_RSS)
+    else:
+        table.info(f"peak RSS, capdb flows {label} (target {mib(TARGET_PEAK_RSS)} is for 20 M)", value)
+
+
+def flows_speedup_row(table: "Table", capdb: str, db: Path, capture: Capture, notes: list[str]) -> None:
+    """tshark -q -z conv,tcp -r FILE (once) against capdb flows --proto tcp
+    (median of 3), on the main capture."""
+    tshark = shutil.which("tshark")
+    if not tshark:
+        notes.append("tshark is not installed: the flows comparison was skipped")
+        return
+    t_times, _ = time_command("tshark conv,tcp", [tshark, "-q", "-z", "conv,tcp", "-r", str(capture.path)], 1)
+    c_times, lines = time_command("capdb flows", [capdb, "flows", "--db", str(db), "--proto", "tcp"], STATS_RUNS)
+    t, c = t_times[0], statistics.median(c_times)
+    table.check(f"capdb flows --proto tcp vs tshark -q -z conv,tcp -r FILE, {si(capture.packets)}",
+                f"{t / c:.0f}x ({ms(t)} / {ms(c)}, {lines - 1} flows)", f">= {TARGET_FLOWS_SPEEDUP:.0f}x",
+                t / c >= TARGET_FLOWS_SPEEDUP)
 
 
 # ---------------------------------------------------------------------------
@@ -574,6 +620,12 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
     else:
         notes.append("tcpdump is not installed: the tcpdump comparison was skipped")
 
+    progress("stats and flows")
+    stats_table = Table()
+    flows_speedup_row(stats_table, args.capdb, small_db, small, notes)
+    if args.big_packets <= 0:
+        stats_rows(stats_table, args.capdb, small_db, small, selective["addr"], workdir, big=False)
+
     progress("export (query -w) against tcpdump -w and cp")
     export_table = Table()
     export_rows(export_table, args.capdb, small_db, small, selective["addr"], workdir, "", bulk=True)
@@ -617,6 +669,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
                 t_times += time_command("tcpdump", tcpdump_big_cmd, 1)[0]
                 c_times += time_command("capdb query", capdb_big_cmd, max(1, args.runs // TCPDUMP_BIG_RUNS))[0]
             big_tcpdump = (statistics.median(t_times), statistics.median(c_times))
+        progress("stats and flows on the big capture")
+        stats_rows(stats_table, args.capdb, big_db, big, big_queries[1].args[1], workdir, big=True)
         progress("export (query -w) on the big capture against tcpdump -w")
         export_rows(export_table, args.capdb, big_db, big, big_queries[1].args[1], workdir, f"{si(big.packets)}: ",
                     bulk=False)
@@ -715,6 +769,8 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
         table.check("latency ratio big/small capture", "--big-packets 0", f"<= {TARGET_SCALING_RATIO:.0f}x", None)
 
     table.rows += export_table.rows
+    table.rows += stats_table.rows
+    table.missed += stats_table.missed
 
     print("# capdb benchmark\n")
     print(f"Machine: {machine}  ")

@@ -34,7 +34,9 @@ inline constexpr ExitCodeInfo kExitCodes[] = {
     {Exit::ok, "ok", "success (also: a file already ingested)"},
     {Exit::internal, "internal", "internal error (a bug; please report it)"},
     {Exit::usage, "usage", "unknown option, malformed value, inverted time range, no such capture"},
-    {Exit::input, "input", "a file is missing, unreadable, a directory, empty or not a pcap/pcapng capture"},
+    {Exit::input, "input",
+     "a file is missing, unreadable, a directory, empty or not a pcap/pcapng capture; stats --plot: the SVG file "
+     "cannot be written; stats, flows: a temporary file (in $TMPDIR) cannot be made or written"},
     {Exit::damaged, "damaged", "a capture is truncated or corrupt mid-file; the packets before it are stored"},
     {Exit::unsupported, "unsupported", "a link type capdb cannot decode; its packets are stored undecoded"},
     {Exit::database, "database",

@@ -284,6 +284,15 @@ public:
     // at most filter.limit of them.
     virtual void query(const Filter& filter, const RowCallback& on_row) = 0;
     [[nodiscard]] virtual std::uint64_t count(const Filter& filter) = 0;
+    // Every packet p with matches(filter, p), in no particular order (the
+    // store's own; for SQLite, block by block), ignoring filter.limit; stops
+    // when on_row returns false. For aggregates (stats, flows): it needs no
+    // merge across blocks and holds one decoded page at a time.
+    virtual void scan(const Filter& filter, const RowCallback& on_row) {
+        Filter all = filter;
+        all.limit.reset();
+        query(all, on_row);
+    }
 
     // The largest block id ever committed (also when that block was pruned
     // since); 0 when there was none.

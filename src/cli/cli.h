@@ -5,11 +5,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "capdb/filter.h"
+#include "capdb/store.h"
 
 namespace capdb::cli {
 
@@ -42,12 +45,33 @@ struct QueryArgs {
     bool localtime = false;           // --localtime (--format long)
     std::optional<std::int64_t> capture;
     std::optional<std::int64_t> limit;
+    std::vector<std::string> expression;  // trailing words (stats, flows)
     std::string format = "line";
     bool count = false;
     bool follow = false;
     std::optional<std::string> write;         // -w FILE
     std::optional<std::string> write_format;  // pcap, pcapng
     bool skip_damaged = false;
+};
+
+// stats and flows: query's filter options (and trailing expression words)
+// in filter, without its limit.
+struct StatsArgs {
+    QueryArgs filter;
+    std::optional<std::string> interval;
+    std::int64_t top = 10;
+    bool no_top = false;
+    std::string format = "text";
+    bool plain = false;
+    std::optional<std::string> plot;  // --plot FILE.svg
+    std::optional<std::int64_t> width;
+};
+
+struct FlowsArgs {
+    QueryArgs filter;
+    std::string sort = "bytes";
+    std::optional<std::int64_t> limit;
+    std::string format = "line";
 };
 
 struct VerifyArgs {
@@ -96,9 +120,23 @@ std::string database_path(const std::string& flag);
 // naming the flag when malformed.
 std::optional<TimeSpan> time_arg(const std::string& flag, const std::optional<std::string>& arg, std::int64_t now_ns);
 
+// The filter of query's options (and the commands that share them),
+// checked before any database is touched: UsageError naming the option.
+Filter build_filter(const QueryArgs& a);
+
+// Opens the database at --db (database_path) read-only for a command that
+// reads packets, after checking that filter's --capture names a capture of
+// it (UsageError otherwise).
+std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter);
+
+// Writes text to stdout; false when it cannot be written (a closed pipe).
+bool write_stdout(std::string_view text);
+
 int run_ingest(const IngestArgs& args);
 int run_interfaces();
 int run_query(const QueryArgs& args);
+int run_stats(const StatsArgs& args);
+int run_flows(const FlowsArgs& args);
 int run_captures(const CapturesArgs& args);
 int run_prune(const PruneArgs& args);
 int run_vacuum(const VacuumArgs& args);

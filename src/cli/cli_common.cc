@@ -1,12 +1,14 @@
-// Signal handling and the database path, shared by all commands.
+// Signal handling, the database path and the filter options, shared by the commands.
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 
 #include <fmt/format.h>
 
 #include "capdb/error.h"
 #include "capdb/filter.h"
+#include "capdb/store.h"
 #include "cli/cli.h"
 
 namespace capdb::cli {
@@ -26,6 +28,23 @@ extern "C" void on_signal(int sig) {
     }
     g_stop = 1;
     errno = saved_errno;
+}
+
+std::optional<Prefix> address_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto p = parse_prefix(text);
+    if (!p)
+        throw UsageError(fmt::format("{}: '{}' is not an IPv4 or IPv6 address or CIDR prefix", flag, printable(text)));
+    return p;
+}
+
+std::optional<std::uint16_t> port_arg(const std::string& flag, const std::optional<std::string>& arg) {
+    if (!arg) return std::nullopt;
+    const std::string& text = *arg;
+    auto p = parse_port(text);
+    if (!p) throw UsageError(fmt::format("{}: '{}' is not a port number (0-65535)", flag, printable(text)));
+    return p;
 }
 
 }  // namespace
@@ -54,6 +73,62 @@ std::optional<TimeSpan> time_arg(const std::string& flag, const std::optional<st
                         "2017-03-26T01:40:02Z, now, or now-DURATION such as now-15m)",
                         flag, printable(text)));
     return t;
+}
+
+Filter build_filter(const QueryArgs& a) {
+    Filter f;
+    // One reading of the clock for every relative time. A bound covers its
+    // written unit: --to 2017-03-26 runs through the end of that day.
+    const std::int64_t now = wall_clock_ns();
+    if (const auto from = time_arg("--from", a.from, now)) f.from_ns = from->first_ns;
+    if (const auto to = time_arg("--to", a.to, now)) f.to_ns = to->last_ns;
+    if (a.last) {
+        if (a.from || a.to) throw UsageError("--last cannot be combined with --from or --to");
+        const auto d = parse_duration(*a.last);
+        if (!d)
+            throw UsageError(fmt::format(
+                "--last: '{}' is not a duration (a number and a unit: s, m, h, d or w, such as 90s, 15m, 7d)",
+                printable(*a.last)));
+        f.from_ns = now - *d;
+        // Following, the packets still to come are wanted too.
+        if (!a.follow) f.to_ns = now;
+    }
+    if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
+        throw UsageError(
+            fmt::format("--from {} is after --to {}", printable(a.from.value_or("")), printable(a.to.value_or(""))));
+    f.src = address_arg("--src", a.src);
+    f.dst = address_arg("--dst", a.dst);
+    f.host = address_arg("--host", a.host);
+    f.port = port_arg("--port", a.port);
+    f.sport = port_arg("--sport", a.sport);
+    f.dport = port_arg("--dport", a.dport);
+    if (a.proto) {
+        f.proto = parse_proto(*a.proto);
+        if (!f.proto)
+            throw UsageError(fmt::format("--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp or 0-255)",
+                                         printable(*a.proto)));
+    }
+    // Trailing words: a tcpdump-style expression, not parsed yet.
+    if (!a.expression.empty()) throw UsageError("expressions are not supported yet");
+    f.capture = a.capture;
+    if (a.limit) {
+        if (*a.limit < 0) throw UsageError(fmt::format("--limit must be 0 or more, not {}", *a.limit));
+        f.limit = static_cast<std::uint64_t>(*a.limit);
+    }
+    return f;
+}
+
+std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter) {
+    const std::string db = database_path(db_flag);
+    auto store = open_sqlite_store(db, {.read_only = true, .create = false});
+    if (filter.capture && !store->capture(*filter.capture))
+        throw UsageError(fmt::format("--capture {}: no such capture in '{}' (see 'capdb captures')", *filter.capture,
+                                     printable(db)));
+    return store;
+}
+
+bool write_stdout(std::string_view text) {
+    return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
 }
 
 }  // namespace capdb::cli

@@ -40,6 +40,9 @@ Examples:
   capdb query --proto udp --dport 53 --format csv > dns.csv
   capdb query --count --from 1490492400 --to 1490496000
   capdb query --host 10.1.2.3 --port 53 -w dns.pcap  the packets themselves, for tcpdump or Wireshark
+  capdb stats                                   what is in the database: totals, time chart, top talkers
+  capdb stats --host 10.1.2.3 --interval 1m --plot host.svg
+  capdb flows --proto tcp --sort bytes --limit 20   the 20 largest TCP conversations
   capdb captures                                list what has been ingested
   capdb relocate 3 /archive/x.pcap              capture 3's file has moved (checked by SHA-256)
   capdb ingest -i eth0 tcp port 443             capture live until Ctrl-C; queryable within a second
@@ -144,7 +147,8 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
         ->type_name("SIZE");
 }
 
-void add_query_options(CLI::App& query, QueryArgs& q) {
+// The filter options of query, stats and flows.
+void add_filter_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--db", q.db, kDbHelp)->type_name("PATH");
     query
         .add_option("--from", q.from,
@@ -166,6 +170,10 @@ void add_query_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")
         ->check(kDecimal)
         ->type_name("ID");
+}
+
+void add_query_options(CLI::App& query, QueryArgs& q) {
+    add_filter_options(query, q);
     query.add_option("--limit", q.limit, "At most N packets")->check(kDecimal)->type_name("N");
     query.add_option("--format", q.format, "line (default), long, json or csv")->type_name("FORMAT");
     query.add_flag("--localtime", q.localtime,
@@ -225,6 +233,31 @@ void add_relocate_options(CLI::App& relocate, RelocateArgs& r) {
     relocate.add_option("PATH", r.path, "Where its file is now")->required()->type_name("PATH");
 }
 
+void add_stats_options(CLI::App& stats, StatsArgs& s) {
+    add_filter_options(stats, s.filter);
+    stats
+        .add_option("--interval", s.interval,
+                    "Time chart interval: 1s, 100ms, 5m, 1h, 1d... (default: fitted to the width)")
+        ->type_name("INTERVAL");
+    stats.add_option("--top", s.top, "Rows of each top table (default 10)")->check(kDecimal)->type_name("N");
+    stats.add_flag("--no-top", s.no_top, "Only the totals, time chart and protocol mix (no top tables)");
+    stats.add_option("--format", s.format, "text (default) or json")->type_name("FORMAT");
+    stats.add_flag("--plain", s.plain, "No colours or escape codes (also when stdout is not a terminal)");
+    stats.add_option("--plot", s.plot, "Also write the time chart as a standalone SVG file")->type_name("FILE.svg");
+    stats.add_option("--width", s.width, "Columns of the text report (default: the terminal's, else 80)")
+        ->check(kDecimal)
+        ->type_name("N");
+    stats.add_option("expression", s.filter.expression, "Filter expression (not supported yet)")->type_name("WORDS");
+}
+
+void add_flows_options(CLI::App& flows, FlowsArgs& f) {
+    add_filter_options(flows, f.filter);
+    flows.add_option("--sort", f.sort, "bytes (default), packets, start or duration")->type_name("KEY");
+    flows.add_option("--limit", f.limit, "At most N conversations")->check(kDecimal)->type_name("N");
+    flows.add_option("--format", f.format, "line (default), json or csv")->type_name("FORMAT");
+    flows.add_option("expression", f.filter.expression, "Filter expression (not supported yet)")->type_name("WORDS");
+}
+
 // "capdb" or "capdb query": the command whose --help the user wants.
 std::string command_name(const CLI::App* cmd) { return cmd ? "capdb " + cmd->get_name() : std::string("capdb"); }
 
@@ -237,7 +270,8 @@ std::string extras_message(const CLI::App* cmd, const std::vector<std::string>& 
             out += fmt::format("unknown option '{}'", printable(w.substr(0, w.find('='))));
         else if (!cmd)
             out += fmt::format(
-                "unknown command '{}' (ingest, query, captures, prune, vacuum, relocate, verify or interfaces)",
+                "unknown command '{}' (ingest, query, stats, flows, captures, prune, vacuum, relocate, verify or "
+                "interfaces)",
                 printable(w));
         else
             out += fmt::format("unexpected argument '{}'", printable(w));
@@ -295,6 +329,16 @@ int main(int argc, char** argv) {
     auto* query = app.add_subcommand("query", "Print the packets matching all given filters, in time order");
     add_query_options(*query, q);
 
+    StatsArgs st;
+    auto* stats = app.add_subcommand(
+        "stats", "Summarise the matching packets: totals, time chart, top talkers, conversations, ports, protocols");
+    add_stats_options(*stats, st);
+
+    FlowsArgs fl;
+    auto* flows =
+        app.add_subcommand("flows", "One line per conversation (both directions merged) of the matching packets");
+    add_flows_options(*flows, fl);
+
     CapturesArgs c;
     auto* captures = app.add_subcommand("captures", "List the ingested captures");
     add_captures_options(*captures, c);
@@ -320,10 +364,11 @@ int main(int argc, char** argv) {
         "verify", "Check the database's structures against their checksums and each other (read-only)");
     add_verify_options(*verify, ve);
 
-    for (CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate, verify}) sub->allow_extras();
+    for (CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify})
+        sub->allow_extras();
 
     auto selected = [&]() -> const CLI::App* {
-        for (const CLI::App* sub : {ingest, query, captures, interfaces, prune, vacuum, relocate, verify})
+        for (const CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify})
             if (sub->parsed()) return sub;
         return nullptr;
     };
@@ -351,6 +396,8 @@ int main(int argc, char** argv) {
     try {
         if (ingest->parsed()) return run_ingest(in);
         if (query->parsed()) return run_query(q);
+        if (stats->parsed()) return run_stats(st);
+        if (flows->parsed()) return run_flows(fl);
         if (captures->parsed()) return run_captures(c);
         if (interfaces->parsed()) return run_interfaces();
         if (prune->parsed()) return run_prune(pr);

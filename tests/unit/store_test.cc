@@ -132,6 +132,20 @@ TEST(SqliteStore, RandomFiltersMatchReference) {
         const auto expected = fx.reference(f);
         EXPECT_EQ(fx.run(f), expected);
         EXPECT_EQ(fx.store->count(f), expected.size());
+        // scan(): the same packets (all of them: it ignores the limit), in
+        // its own order.
+        Filter unlimited = f;
+        unlimited.limit.reset();
+        auto all = fx.reference(unlimited);
+        std::vector<Row> scanned;
+        fx.store->scan(f, [&](const PacketView& p) {
+            scanned.push_back({p.capture, p.seq, p.ts_ns});
+            return true;
+        });
+        std::sort(scanned.begin(), scanned.end(), [](const Row& a, const Row& b) {
+            return std::tie(a.ts, a.capture, a.seq) < std::tie(b.ts, b.capture, b.seq);
+        });
+        EXPECT_EQ(scanned, all);
     }
 }
 

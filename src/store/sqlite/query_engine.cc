@@ -440,4 +440,26 @@ std::uint64_t QueryEngine::count(const Filter& filter) {
     return total;
 }
 
+// The candidate blocks of query(), read in block id order, each page's
+// matching rows handed over as it is decoded: no ordering and no merge, so
+// one decoded page is held at a time.
+void QueryEngine::scan(const Filter& filter, const RowCallback& on_row) {
+    stats_ = {};
+    sqlite::ReadTransaction snapshot(db_);
+    const RowPredicate predicate = row_predicate(filter);
+    const auto hits = candidate_blocks(filter, predicate, std::nullopt);
+    stats_.blocks = hits.size();
+    sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
+    DecodedPage page;  // reused: its buffers keep their capacity
+    for (const auto& [block_id, hit] : hits) {
+        for (const PageHit& page_hit : hit.pages) {
+            const PageMeta& m = page_hit.meta;
+            if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;
+            if (!read_page(data, block_id, hit, page_hit.number, predicate, page)) continue;
+            for (const PacketView& p : page.packets())
+                if (!on_row(p)) return;
+        }
+    }
+}
+
 }  // namespace capdb::store

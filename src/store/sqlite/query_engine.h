@@ -44,6 +44,9 @@ public:
     // when absent).
     void query(const Filter& filter, const std::optional<BlockRange>& range, const RowCallback& on_row);
     [[nodiscard]] std::uint64_t count(const Filter& filter);
+    // Store::scan: the candidate blocks of query(), each page handed over as
+    // it is decoded, in no particular order.
+    void scan(const Filter& filter, const RowCallback& on_row);
     [[nodiscard]] std::int64_t max_block_id();
 
     [[nodiscard]] const QueryStats& last_stats() const noexcept { return stats_; }

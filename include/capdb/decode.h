@@ -49,6 +49,7 @@ struct Summary {
     std::uint8_t ip_proto = 0;  // upper-layer protocol (after IPv6 extension headers); valid when network != none
     bool has_ports = false;     // TCP/UDP/SCTP/UDP-Lite ports decoded (first fragment only)
     bool fragment = false;      // IPv4/IPv6 fragment (first or later)
+    bool arp = false;           // src/dst hold ARP's sender and target IPv4 addresses (network is none)
     std::uint16_t src_port = 0;
     std::uint16_t dst_port = 0;
     Address src{};  // valid when network != none

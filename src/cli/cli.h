@@ -38,6 +38,7 @@ struct QueryArgs {
     std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
     std::optional<std::int64_t> capture;
     std::optional<std::int64_t> limit;
+    std::vector<std::string> expression;  // trailing words: tcpdump filter syntax
     std::string format = "line";
     bool count = false;
     bool follow = false;

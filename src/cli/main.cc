@@ -39,6 +39,8 @@ Examples:
   capdb query --host 10.0.0.0/8 --port 443 --from 2017-03-26T01:00:00Z --to 2017-03-26T02:00
   capdb query --proto udp --dport 53 --format csv > dns.csv
   capdb query --count --from 1490492400 --to 1490496000
+  capdb query 'host 192.0.2.1 or host 192.0.2.7'  tcpdump's filter language
+  capdb query --count 'not port 443 and (tcp or udp)'
   capdb query --host 10.1.2.3 --port 53 -w dns.pcap  the packets themselves, for tcpdump or Wireshark
   capdb captures                                list what has been ingested
   capdb relocate 3 /archive/x.pcap              capture 3's file has moved (checked by SHA-256)
@@ -144,7 +146,25 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
         ->type_name("SIZE");
 }
 
+const char* const kQueryExamples = R"(
+EXPRESSION is a filter in tcpdump's syntax (README.md, "Query expressions"), ANDed with the flags:
+  host A, src A, dst net 10.0.0.0/8, net 192.168.0.0 mask 255.255.0.0, arp host A
+  port 53, tcp dst port 443, udp portrange 1-1023, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp
+  proto 47, ip6 proto 58, less 128, greater 1500; and (&&), or (||), not (!), parentheses
+  and and or have equal precedence, grouped from the left, as in tcpdump.
+
+Examples:
+  capdb query host 192.0.2.1 or host 192.0.2.7
+  capdb query 'src net 10.0.0.0/8 and (udp port 53 or icmp)'
+  capdb query --count 'not port 443'
+  capdb query --from 2017-03-26 'tcp port 80 or 443' --format long
+  capdb query 'host 2001:db8::1 and not tcp' -w out.pcap
+)";
+
 void add_query_options(CLI::App& query, QueryArgs& q) {
+    query.footer(kQueryExamples);
+    query.add_option("expression", q.expression, "Filter in tcpdump's syntax, ANDed with the flags")
+        ->type_name("EXPRESSION");
     query.add_option("--db", q.db, kDbHelp)->type_name("PATH");
     query.add_option("--from", q.from, "Start time, inclusive: epoch seconds or RFC 3339 (UTC if no zone)")
         ->type_name("TIME");
@@ -283,7 +303,8 @@ int main(int argc, char** argv) {
     add_ingest_options(*ingest, in);
 
     QueryArgs q;
-    auto* query = app.add_subcommand("query", "Print the packets matching all given filters, in time order");
+    auto* query = app.add_subcommand(
+        "query", "Print the packets matching the flags and a tcpdump-syntax expression, in time order");
     add_query_options(*query, q);
 
     CapturesArgs c;

@@ -187,6 +187,15 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
 
 void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
                          const RowPredicate* predicate) {
+    (void)decode_rows(compressed, capture, first_seq, predicate, true);
+}
+
+std::size_t DecodedPage::count(std::span<const std::uint8_t> compressed, const RowPredicate& predicate) {
+    return decode_rows(compressed, 0, 0, &predicate, false);
+}
+
+std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, CaptureId capture,
+                                     std::uint64_t first_seq, const RowPredicate* predicate, bool keep) {
     unsigned long long size = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
         corrupt("bad compressed frame");
@@ -276,7 +285,9 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
     // that matches (most rows of a selective query do not), in place in
     // packets_, whose capacity is reserved so that it never moves.
     packets_.clear();
-    packets_.reserve(static_cast<std::size_t>(count));
+    if (keep) packets_.reserve(static_cast<std::size_t>(count));
+    std::size_t matched = 0;
+    Summary s;
     std::int64_t prev_end = 0;
     std::int64_t index = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
@@ -291,13 +302,19 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         const std::int64_t file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
         prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));
         const std::uint8_t flags = streams[kFlags].u8();
-        Summary s;
+        // Every field is set: a fresh Summary per row costs a zeroing loop.
         s.ethertype = streams[kEthertype].be16();
         s.status = static_cast<Status>(flags & 7);
         const unsigned net = (flags >> 3) & 3;
         s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
         s.has_ports = (flags >> 5) & 1;
         s.fragment = (flags >> 6) & 1;
+        s.arp = false;
+        s.ip_proto = 0;
+        s.src_port = 0;
+        s.dst_port = 0;
+        s.src = Address{};
+        s.dst = Address{};
         std::size_t si = 0, di = 0;  // dictionary entries of src and dst
         bool in_dict = false;        // src and dst are dict[si] and dict[di]
         if (net == 1 || net == 2) {
@@ -333,6 +350,8 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
                 return term.prefix.contains(dst ? s.dst : s.src);
             }))
             continue;
+        ++matched;
+        if (!keep) continue;
 
         PacketView& p = packets_.emplace_back();
         p.capture = capture;
@@ -347,6 +366,7 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         p.summary = s;
         p.preview = preview;
     }
+    return matched;
 }
 
 }  // namespace capdb::store

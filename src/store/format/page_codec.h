@@ -104,9 +104,14 @@ public:
     // predicate is null). Throws DatabaseError if the page is corrupt.
     void decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
                 const RowPredicate* predicate = nullptr);
+    // As decode, but only counts the rows that match (packets() is left
+    // empty): no PacketView is built.
+    [[nodiscard]] std::size_t count(std::span<const std::uint8_t> compressed, const RowPredicate& predicate);
     [[nodiscard]] const std::vector<PacketView>& packets() const noexcept { return packets_; }
 
 private:
+    std::size_t decode_rows(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
+                            const RowPredicate* predicate, bool keep);
     std::vector<std::uint8_t> raw_;
     std::vector<Address> dict_;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> interfaces_;  // (if_index, linktype)

@@ -260,7 +260,8 @@ std::map<std::int64_t, BlockHit> QueryEngine::candidate_blocks(const Filter& f, 
 }
 
 const DecodedPage* QueryEngine::read_page(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit,
-                                          std::uint16_t n, const RowPredicate& predicate, DecodedPage& page) {
+                                          std::uint16_t n, const RowPredicate& predicate, DecodedPage& page,
+                                          std::size_t* matched) {
     const std::int64_t page_id = block_id * kMaxPagesPerBlock + n;
     auto where = [&] {
         return fmt::format("capture {}: page {} of block {} (pages.id {})", hit.capture, n, block_id, page_id);
@@ -276,7 +277,10 @@ const DecodedPage* QueryEngine::read_page(sqlite::Statement& data, std::int64_t 
                 if (!body) throw DatabaseError("its pages row does not match its checksum");
                 frame = *body;
             }
-            page.decode(frame, hit.capture, hit.first_seq, &predicate);
+            if (matched)
+                *matched = page.count(frame, predicate);
+            else
+                page.decode(frame, hit.capture, hit.first_seq, &predicate);
         },
         where);
     data.reset();
@@ -476,7 +480,8 @@ std::uint64_t QueryEngine::count(const Filter& filter) {
                 total += m.packets;
                 continue;
             }
-            if (read_page(data, block_id, hit, n, predicate, page)) total += page.packets().size();
+            std::size_t matched = 0;
+            if (read_page(data, block_id, hit, n, predicate, page, &matched)) total += matched;
         }
     }
     if (filter.limit) total = std::min(total, *filter.limit);

@@ -66,9 +66,9 @@ private:
     std::map<std::int64_t, BlockHit> candidate_blocks(const Filter& f, const RowPredicate& pred,
                                                       const std::optional<BlockRange>& range);
     // Reads, checks and decodes a page into page; nullptr when it is damaged
-    // (and skipped).
+    // (and skipped). With matched, only counts its matching rows into it.
     const DecodedPage* read_page(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit, std::uint16_t n,
-                                 const RowPredicate& predicate, DecodedPage& page);
+                                 const RowPredicate& predicate, DecodedPage& page, std::size_t* matched = nullptr);
 
     sqlite::Database& db_;
     DamageHandler on_damaged_;

@@ -49,8 +49,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Expr back;
     try {
         back = parse_expression({text});
-    } catch (const UsageError&) {
-        check(false, "to_string's text does not parse");
+    } catch (const UsageError& err) {
+        // The printed form parenthesises every group that tcpdump's grouping
+        // left implicit ("a or b and c" prints "((a or b) and c)"), so a tree
+        // at the nesting limit may print beyond it; nothing else may fail.
+        check(std::string_view(err.what()).find("nested parentheses or nots") != std::string_view::npos,
+              "to_string's text does not parse");
+        return 0;
     }
     check(back.to_string() == text, "to_string does not round-trip");
 

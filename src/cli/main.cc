@@ -151,7 +151,7 @@ EXPRESSION is a filter in tcpdump's syntax (README.md, "Query expressions"), AND
   host A, src A, dst net 10.0.0.0/8, net 192.168.0.0 mask 255.255.0.0, arp host A
   port 53, tcp dst port 443, udp portrange 1-1023, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp
   proto 47, ip6 proto 58, less 128, greater 1500; and (&&), or (||), not (!), parentheses
-  and and or have equal precedence, grouped from the left, as in tcpdump.
+  As in tcpdump, 'and' and 'or' have one precedence and group from the left: 'a or b and c' is '(a or b) and c'.
 
 Examples:
   capdb query host 192.0.2.1 or host 192.0.2.7
@@ -175,7 +175,7 @@ void add_query_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--port", q.port, "TCP/UDP/SCTP port in either direction")->type_name("PORT");
     query.add_option("--sport", q.sport, "Source port")->type_name("PORT");
     query.add_option("--dport", q.dport, "Destination port")->type_name("PORT");
-    query.add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number")->type_name("PROTO");
+    query.add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp, arp or a protocol number")->type_name("PROTO");
     query.add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")
         ->check(kDecimal)
         ->type_name("ID");

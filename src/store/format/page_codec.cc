@@ -290,17 +290,27 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
     Summary s;
     std::int64_t prev_end = 0;
     std::int64_t index = 0;
+    // A count (keep false) reads only the streams the expression and the
+    // time bounds look at: not the packet numbers, offsets, previews or
+    // interfaces.
+    std::int64_t file_offset = 0;
+    std::span<const std::uint8_t> preview;
+    std::size_t iface = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
-        index = wrapping_add(index, unzigzag(streams[kSeq].varint()));
-        if (index < 0) corrupt("packet number");
+        if (keep) {
+            index = wrapping_add(index, unzigzag(streams[kSeq].varint()));
+            if (index < 0) corrupt("packet number");
+        }
         ts = wrapping_add(ts, unzigzag(streams[kTs].varint()));
         const std::uint64_t caplen = streams[kCaplen].varint();
         if (caplen > UINT32_MAX) corrupt("length");
         const std::int64_t wire =
             wrapping_add(static_cast<std::int64_t>(caplen), unzigzag(streams[kWireDelta].varint()));
         if (wire < 0 || wire > UINT32_MAX) corrupt("length");
-        const std::int64_t file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
-        prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));
+        if (keep) {
+            file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
+            prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));
+        }
         const std::uint8_t flags = streams[kFlags].u8();
         // Every field is set: a fresh Summary per row costs a zeroing loop.
         s.ethertype = streams[kEthertype].be16();
@@ -332,14 +342,15 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
             s.src_port = streams[kPorts].be16();
             s.dst_port = streams[kPorts].be16();
         }
-        const std::uint64_t plen = streams[kPreview].varint();
-        if (plen > kMaxPreviewBytes) corrupt("preview length");
-        const auto preview = streams[kPreview].take(static_cast<std::size_t>(plen));
-        std::size_t iface = 0;
-        if (interfaces_.size() > 1) {
-            const std::uint64_t k = streams[kInterface].varint();
-            if (k >= interfaces_.size()) corrupt("interface index");
-            iface = static_cast<std::size_t>(k);
+        if (keep) {
+            const std::uint64_t plen = streams[kPreview].varint();
+            if (plen > kMaxPreviewBytes) corrupt("preview length");
+            preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+            if (interfaces_.size() > 1) {
+                const std::uint64_t k = streams[kInterface].varint();
+                if (k >= interfaces_.size()) corrupt("interface index");
+                iface = static_cast<std::size_t>(k);
+            }
         }
         if (ts < from || ts > to) continue;
         // The same evaluation as capdb::matches (RowPredicate::matches), its

@@ -385,6 +385,34 @@ if "pytest" in sys.modules:
         assert r.returncode == 0, r
         assert len(lib.read_capture(out).records) == len(tcpdump_matches(corpus.files[0], " ".join(expr)))
 
+    def test_follow_prints_new_matches(tmp):
+        """query --follow EXPR prints the stored matches, then those of a
+        capture ingested while it runs, and nothing else."""
+        import signal
+        import threading
+        db = os.path.join(tmp, "f.db")
+        first = os.path.join(lib.testdata_dir(), "eth_ipv4.pcap")
+        second = os.path.join(lib.testdata_dir(), "ipv4only.pcap")
+        expr = "tcp or udp port 53"
+        assert lib.run(["ingest", "--db", db, first]).returncode == 0
+        want_first = tcpdump_matches(first, expr)
+        want_second = tcpdump_matches(second, expr)
+        assert want_first and want_second
+        p = lib.start(["query", "--db", db, "--follow", "--format", "csv", expr])
+        lines = []
+        reader = threading.Thread(target=lambda: lines.extend(iter(p.stdout.readline, "")), daemon=True)
+        reader.start()
+        try:
+            lib.wait_until(lambda: len(lines) >= 1 + len(want_first), 30, "the stored matches")
+            assert lib.run(["ingest", "--db", db, second]).returncode == 0
+            lib.wait_until(lambda: len(lines) >= 1 + len(want_first) + len(want_second), 30, "the new matches")
+        finally:
+            p.send_signal(signal.SIGINT)
+            p.wait(timeout=30)
+            reader.join(timeout=30)
+        got = sorted((int(r["ts_ns"]), int(r["wirelen"])) for r in rows_of("".join(lines)))
+        assert got == sorted(want_first + want_second)
+
     # Golden error messages: the whole of stderr, exit 2.
     ERRORS = [
         (["host"], "'host' needs an address; the expression ends", "  host\n      ^"),

@@ -314,7 +314,7 @@ TEST(Planner, RandomExpressionsEqualAScan) {
         out += ")";
         return rng() % 5 == 0 ? "not " + out : out;
     };
-    for (int round = 0; round < 100; ++round) {
+    for (int round = 0; round < 60; ++round) {
         const std::string text = gen(0);
         Filter f;
         f.expr = parse(text);

@@ -181,7 +181,7 @@ EXPRS = [
     "(host 10.0.0.1 or host 10.0.0.2) and not port 443", "port 80 or (443)", "not not not ip",
     "host 10.0.0.1 and foo", "port http", "tcp host 10.0.0.1", "ip port 80", "net 10.1.2.3/8", "(tcp", "tcp)",
     "()", "10.0.0.1", "tcp and 80", "vlan", "len < 100", "host", "src or dst", "net 2001:db8:: mask 255.0.0.0",
-    "((((((((((tcp))))))))))", "host 10.0.0.1 port 80",
+    "((((((((((tcp))))))))))", "host 10.0.0.1 port 80", "host ::ffff:10.0.0.1 or net ::ffff:0:0/96",
 ]
 
 

@@ -192,19 +192,21 @@ void Expr::to_string(std::uint32_t i, std::string& out) const {
             to_string(children_[n.first], out);
             return;
         case ExprNode::Kind::address: {
-            const bool v4 = n.prefix.first.is_v4();
+            // An IPv6 term on an IPv4-mapped prefix prints as IPv6 text.
+            const bool v4 = n.prefix.first.is_v4() && (n.kinds & net_kind::ipv6) == 0;
+            const auto text = [v4](const Address& a) {
+                return !v4 && a.is_v4() ? "::ffff:" + a.to_string() : a.to_string();
+            };
             if (n.kinds == net_kind::ipv4)
                 out += "ip ";
             else if (n.kinds == net_kind::arp)
                 out += "arp ";
-            else if (n.kinds == net_kind::ipv6 && v4)
-                out += "ip6 ";
             out += dir_text(n.dir);
             if (n.prefix.is_single()) {
-                out += "host " + n.prefix.first.to_string();
+                out += "host " + text(n.prefix.first);
             } else {
                 const unsigned bits = common_bits(n.prefix.first, n.prefix.last);
-                out += fmt::format("net {}/{}", n.prefix.first.to_string(), v4 ? bits - 96 : bits);
+                out += fmt::format("net {}/{}", text(n.prefix.first), v4 ? bits - 96 : bits);
             }
             return;
         }

@@ -437,8 +437,10 @@ private:
             fail(t, looks_numeric ? fmt::format("'{}' is not an IPv4 or IPv6 address", w)
                                   : fmt::format("'{}' is not an address (host names are not looked up)", w));
         }
-        const bool v4 = prefix->first.is_v4();
-        std::uint8_t kinds = 0;
+        // The family is the text's: "::ffff:192.0.2.1" is an IPv6 address,
+        // though capdb keeps IPv4 addresses in that form.
+        const bool v4 = prefix->first.is_v4() && w.find(':') == std::string_view::npos;
+        std::uint8_t kinds = v4 ? 0 : net_kind::ipv6;
         switch (q.pq) {
             case PQual::ip:
                 if (!v4) fail(t, fmt::format("'ip' qualifies an IPv4 address, not '{}'", w));

@@ -130,6 +130,14 @@ TEST(Expr, TcpdumpMeaning) {
     EXPECT_TRUE(matches(parse("proto 1"), packet("2001:db8::1", "2001:db8::2", 1, 0, 0)));
     // An IPv6 prefix holds no IPv4 row, even ::/0 (IPv4 is stored IPv4-mapped).
     EXPECT_FALSE(matches(parse("net ::/0"), tcp));
+    // The family is the text's: an IPv4-mapped address is an IPv6 term.
+    EXPECT_FALSE(matches(parse("host ::ffff:10.0.0.1"), tcp));
+    PacketView mapped = packet("::ffff:10.0.0.1", "2001:db8::2", 6, 1, 2);
+    mapped.summary.network = Network::ipv6;  // an IPv6 packet with an IPv4-mapped source
+    EXPECT_TRUE(matches(parse("host ::ffff:10.0.0.1"), mapped));
+    EXPECT_EQ(canon("host ::ffff:10.0.0.1"), "host ::ffff:10.0.0.1");
+    EXPECT_EQ(canon("net ::ffff:0:0/96"), "net ::ffff:0.0.0.0/96");
+    EXPECT_THROW((void)parse("ip host ::ffff:10.0.0.1"), UsageError);
     EXPECT_TRUE(matches(parse("net 0.0.0.0/0"), tcp));
 }
 

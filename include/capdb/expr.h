@@ -93,6 +93,8 @@ public:
 private:
     template <class Holds>
     bool eval_node(std::uint32_t i, const Summary& s, std::uint32_t wirelen, Holds& holds) const;
+    template <class Holds>
+    static bool leaf_holds(const ExprNode& n, const Summary& s, std::uint32_t wirelen, Holds& holds) noexcept;
     static Expr leaf(const ExprNode& n);
     static Expr combine(ExprNode::Kind kind, std::vector<Expr> parts);
     // Appends e's nodes; returns the index of e's root among them.
@@ -112,18 +114,8 @@ private:
 }
 
 template <class Holds>
-bool Expr::eval_node(std::uint32_t i, const Summary& s, std::uint32_t wirelen, Holds& holds) const {
-    const ExprNode& n = nodes_[i];
+bool Expr::leaf_holds(const ExprNode& n, const Summary& s, std::uint32_t wirelen, Holds& holds) noexcept {
     switch (n.kind) {
-        case ExprNode::Kind::all_of:
-            for (std::uint32_t k = 0; k < n.count; ++k)
-                if (!eval_node(children_[n.first + k], s, wirelen, holds)) return false;
-            return true;
-        case ExprNode::Kind::any_of:
-            for (std::uint32_t k = 0; k < n.count; ++k)
-                if (eval_node(children_[n.first + k], s, wirelen, holds)) return true;
-            return false;
-        case ExprNode::Kind::negate: return !eval_node(children_[n.first], s, wirelen, holds);
         case ExprNode::Kind::address:
             if ((row_kind(s) & n.kinds) == 0) return false;
             switch (n.dir) {
@@ -151,8 +143,32 @@ bool Expr::eval_node(std::uint32_t i, const Summary& s, std::uint32_t wirelen, H
         case ExprNode::Kind::ethertype: return s.ethertype == n.lo;
         case ExprNode::Kind::wire_max: return wirelen <= n.length;
         case ExprNode::Kind::wire_min: return wirelen >= n.length;
+        default: return false;  // not a leaf
     }
-    return false;
+}
+
+// NOTs are followed in a loop and leaves answered inline: a scan evaluates
+// this for every row, and "not port 443" then costs no recursive call.
+template <class Holds>
+bool Expr::eval_node(std::uint32_t i, const Summary& s, std::uint32_t wirelen, Holds& holds) const {
+    bool negated = false;
+    const ExprNode* n = &nodes_[i];
+    while (n->kind == ExprNode::Kind::negate) {
+        negated = !negated;
+        n = &nodes_[children_[n->first]];
+    }
+    bool result = false;
+    if (n->kind == ExprNode::Kind::all_of) {
+        result = true;
+        for (std::uint32_t k = 0; k < n->count && result; ++k)
+            result = eval_node(children_[n->first + k], s, wirelen, holds);
+    } else if (n->kind == ExprNode::Kind::any_of) {
+        for (std::uint32_t k = 0; k < n->count && !result; ++k)
+            result = eval_node(children_[n->first + k], s, wirelen, holds);
+    } else {
+        result = leaf_holds(*n, s, wirelen, holds);
+    }
+    return result != negated;
 }
 
 // The definition of a match of the packet conditions: e's verdict on p's

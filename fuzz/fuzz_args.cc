@@ -61,7 +61,7 @@ void check_piece(std::string_view s, Filter& f) {
         check(p->first <= p->last, "prefix first > last");
         check(p->contains(p->first) && p->contains(p->last), "prefix does not contain its bounds");
         if (s.find('/') == std::string_view::npos) check(p->is_single(), "plain address is not a single prefix");
-        f.host = *p;
+        f.also(Expr::address(*p, Dir::either));
     }
     if (auto t = parse_time(s)) {
         const std::string text = format_rfc3339(*t);
@@ -74,12 +74,12 @@ void check_piece(std::string_view s, Filter& f) {
     if (auto n = parse_proto(s)) {
         auto back = parse_proto(std::to_string(*n));
         check(back && *back == *n, "protocol number does not round-trip");
-        f.proto = *n;
+        f.also(Expr::ip_proto(*n));
     }
     if (auto n = parse_port(s)) {
         auto back = parse_port(std::to_string(*n));
         check(back && *back == *n, "port does not round-trip");
-        f.port = *n;
+        f.also(Expr::port(*n, *n, Dir::either));
     }
     (void)parse_format(s);
     const std::string shown = printable(s);

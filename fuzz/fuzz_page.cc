@@ -138,6 +138,8 @@ void round_trip(const std::uint8_t* data, std::size_t size) {
     std::size_t want = 0;
     for (const auto& p : batch.packets) want += p.ts_ns >= f.from_ns;
     check(filtered.packets().size() == want, "filtered decode");
+    store::DecodedPage counted;
+    check(counted.count(encoded.data, f) == want, "counted decode");
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ named crash-*. Rerunning this script rewrites the seed-* files only.
 
 Sources: every capture in testdata/ and testdata/hostile/ (decode: their
 frames, with the link-type selector byte; ingest: the files themselves),
-hand-written query arguments (args), and packet pages of a database that
+hand-written query arguments (args) and expressions (expr), and packet pages of a database that
 capdb builds from testdata (page; needs --capdb or $CAPDB, else skipped).
 """
 
@@ -172,6 +172,31 @@ def args_seeds():
         write("args", "seed-ts-" + name, b"\x01" * 16 + struct.pack("<q", ts) + b"\x40\0\0\0\x3c\0\0\0" + b"\x08" * 40)
 
 
+EXPRS = [
+    "host 192.0.2.1", "src 10.0.0.1 or 10.0.0.2", "dst host 2001:db8::1", "src and dst net 10.0.0.0/8",
+    "net 10", "net 172.16", "net 192.168.0.0 mask 255.255.0.0", "ip6 net 2001:db8::/32", "arp src host 10.0.0.1",
+    "port 53", "tcp dst port 80 or 443", "udp src portrange 1-1023", "portrange 9000-8000", "sctp port 22",
+    "tcp", "udp", "icmp", "icmp6", "sctp", "ip", "ip6", "arp", "ip proto 6", "ip6 proto 58", "proto \\udp",
+    "less 100", "greater 1500", "not tcp and not udp", "!(tcp || udp) && icmp", "tcp or udp and port 53",
+    "(host 10.0.0.1 or host 10.0.0.2) and not port 443", "port 80 or (443)", "not not not ip",
+    "host 10.0.0.1 and foo", "port http", "tcp host 10.0.0.1", "ip port 80", "net 10.1.2.3/8", "(tcp", "tcp)",
+    "()", "10.0.0.1", "tcp and 80", "vlan", "len < 100", "host", "src or dst", "net 2001:db8:: mask 255.0.0.0",
+    "((((((((((tcp))))))))))", "host 10.0.0.1 port 80", "host ::ffff:10.0.0.1 or net ::ffff:0:0/96",
+]
+
+
+def expr_seeds():
+    clear_seeds("expr")
+    for i, e in enumerate(EXPRS):
+        write("expr", "seed-%02d" % i, e.encode())
+        # The same as the command line's words (NUL-separated).
+        write("expr", "seed-words-%02d" % i, e.replace(" ", "\0").encode())
+    # The PacketView part: bytes 0-15 (kind, addresses, protocol, ports, length).
+    for kind in range(4):
+        write("expr", "seed-packet-%d" % kind, bytes([kind, 10, 0, 0, 1, 10, 0, 0, 2, 6, 1, 0, 80, 1, 187, 12]) +
+              b"\0host 10.0.0.1 or port 443")
+
+
 FUZZ_PAGE_ID = 7 * 256 + 1  # kFuzzPageId in fuzz_page.cc
 FUZZ_ADDRESS = bytes([10, 0, 0, 5])  # kFuzzAddress in fuzz_postings.cc
 
@@ -226,6 +251,7 @@ def main():
     ingest_seeds(a.testdata)
     capture_file_seeds(a.testdata)
     args_seeds()
+    expr_seeds()
     source_seeds(a.testdata)
     page_seeds(a.testdata, a.capdb)
     for t in sorted(os.listdir(os.path.join(HERE, "corpus"))):

@@ -7,7 +7,7 @@
 #            CC=clang CXX=clang++ meson setup DIR . -Dfuzzers=true -Db_lundef=false
 #   -m       afterwards, add to fuzz/corpus/<target>/ the inputs found that
 #            add coverage (libFuzzer -merge=1), for committing
-#   TARGET   decode, ingest, args, page, postings (default: all five)
+#   TARGET   decode, ingest, args, page, postings, expr (default: all six)
 #
 # Each target fuzzes a scratch copy of fuzz/corpus/<target> under
 # $FUZZ_WORK (default /tmp/capdb-fuzz). A crash or failed invariant stops that
@@ -30,7 +30,7 @@ shift $((OPTIND - 1))
 [ $# -ge 1 ] || { sed -n '2,17p' "$0"; exit 2; }
 minutes=$1
 shift
-targets=${*:-decode ingest args page postings}
+targets=${*:-decode ingest args page postings expr}
 work=${FUZZ_WORK:-/tmp/capdb-fuzz}
 seconds=$((minutes * 60))
 

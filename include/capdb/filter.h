@@ -1,12 +1,16 @@
 // Query filters: what `capdb query` accepts, parsed and checked before any
-// database is touched. All conditions combine with AND.
+// database is touched. Time bounds, capture and the packet conditions
+// combine with AND.
 #pragma once
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "capdb/address.h"
+#include "capdb/expr.h"
 #include "capdb/packet.h"
 
 namespace capdb {
@@ -14,19 +18,17 @@ namespace capdb {
 struct Filter {
     std::optional<std::int64_t> from_ns;  // inclusive, ns since the epoch
     std::optional<std::int64_t> to_ns;    // inclusive
-    std::optional<Prefix> src;
-    std::optional<Prefix> dst;
-    std::optional<Prefix> host;         // src or dst
-    std::optional<std::uint16_t> port;  // src or dst port
-    std::optional<std::uint16_t> sport;
-    std::optional<std::uint16_t> dport;
-    std::optional<std::uint8_t> proto;  // IP protocol number
+    // The conditions on a packet's own fields (addresses, ports, protocols,
+    // length): the flags and the expression, in one tree. Empty: none.
+    Expr expr;
     std::optional<CaptureId> capture;
     std::optional<std::uint64_t> limit;
 
     // True when the filter has conditions other than time and capture
     // (address, port, protocol), which only a packet's own fields answer.
-    [[nodiscard]] bool has_packet_conditions() const noexcept;
+    [[nodiscard]] bool has_packet_conditions() const noexcept { return !expr.empty(); }
+    // ANDs e into the packet conditions.
+    void also(Expr e);
 };
 
 // The exact per-packet predicate. Every store answers with precisely the
@@ -39,6 +41,11 @@ struct TimeSpan {
     std::int64_t first_ns = 0;
     std::int64_t last_ns = 0;
 };
+// Parses a query expression in tcpdump's filter language (README.md, "Query
+// expressions"), given as the command line's words. Throws UsageError naming
+// the word it cannot read, with the expression and a caret under the word.
+// No words: an empty Expr.
+[[nodiscard]] Expr parse_expression(const std::vector<std::string>& words);
 
 // Parses a time: epoch seconds with an optional fraction ("1490492402",
 // "1490492402.5"), RFC 3339 / ISO 8601 ("2017-03-26T01:40:02Z",

@@ -45,7 +45,7 @@ struct QueryArgs {
     bool localtime = false;           // --localtime (--format long)
     std::optional<std::int64_t> capture;
     std::optional<std::int64_t> limit;
-    std::vector<std::string> expression;  // trailing words (stats, flows)
+    std::vector<std::string> expression;  // trailing words: tcpdump filter syntax
     std::string format = "line";
     bool count = false;
     bool follow = false;

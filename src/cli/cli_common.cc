@@ -96,20 +96,28 @@ Filter build_filter(const QueryArgs& a) {
     if (f.from_ns && f.to_ns && *f.from_ns > *f.to_ns)
         throw UsageError(
             fmt::format("--from {} is after --to {}", printable(a.from.value_or("")), printable(a.to.value_or(""))));
-    f.src = address_arg("--src", a.src);
-    f.dst = address_arg("--dst", a.dst);
-    f.host = address_arg("--host", a.host);
-    f.port = port_arg("--port", a.port);
-    f.sport = port_arg("--sport", a.sport);
-    f.dport = port_arg("--dport", a.dport);
+    // The flags and the expression make one tree: the flags' terms ANDed
+    // with the expression.
+    std::vector<Expr> terms;
+    if (auto p = address_arg("--src", a.src)) terms.push_back(Expr::address(*p, Dir::src));
+    if (auto p = address_arg("--dst", a.dst)) terms.push_back(Expr::address(*p, Dir::dst));
+    if (auto p = address_arg("--host", a.host)) terms.push_back(Expr::address(*p, Dir::either));
+    if (auto n = port_arg("--port", a.port)) terms.push_back(Expr::port(*n, *n, Dir::either));
+    if (auto n = port_arg("--sport", a.sport)) terms.push_back(Expr::port(*n, *n, Dir::src));
+    if (auto n = port_arg("--dport", a.dport)) terms.push_back(Expr::port(*n, *n, Dir::dst));
     if (a.proto) {
-        f.proto = parse_proto(*a.proto);
-        if (!f.proto)
-            throw UsageError(fmt::format("--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp or 0-255)",
-                                         printable(*a.proto)));
+        if (*a.proto == "arp") {
+            terms.push_back(Expr::ethertype(0x0806));
+        } else {
+            const auto proto = parse_proto(*a.proto);
+            if (!proto)
+                throw UsageError(fmt::format(
+                    "--proto: unknown protocol '{}' (tcp, udp, icmp, icmp6, sctp, arp or 0-255)", printable(*a.proto)));
+            terms.push_back(Expr::ip_proto(*proto));
+        }
     }
-    // Trailing words: a tcpdump-style expression, not parsed yet.
-    if (!a.expression.empty()) throw UsageError("expressions are not supported yet");
+    terms.push_back(parse_expression(a.expression));
+    f.expr = Expr::all_of(std::move(terms));
     f.capture = a.capture;
     if (a.limit) {
         if (*a.limit < 0) throw UsageError(fmt::format("--limit must be 0 or more, not {}", *a.limit));

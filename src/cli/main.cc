@@ -39,6 +39,8 @@ Examples:
   capdb query --host 10.0.0.0/8 --port 443 --from 2017-03-26T01:00:00Z --to 2017-03-26T02:00
   capdb query --proto udp --dport 53 --format csv > dns.csv
   capdb query --count --from 1490492400 --to 1490496000
+  capdb query 'host 192.0.2.1 or host 192.0.2.7'  tcpdump's filter language
+  capdb query --count 'not port 443 and (tcp or udp)'
   capdb query --host 10.1.2.3 --port 53 -w dns.pcap  the packets themselves, for tcpdump or Wireshark
   capdb stats                                   what is in the database: totals, time chart, top talkers
   capdb stats --host 10.1.2.3 --interval 1m --plot host.svg
@@ -147,6 +149,21 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
         ->type_name("SIZE");
 }
 
+const char* const kQueryExamples = R"(
+EXPRESSION is a filter in tcpdump's syntax (README.md, "Query expressions"), ANDed with the flags:
+  host A, src A, dst net 10.0.0.0/8, net 192.168.0.0 mask 255.255.0.0, arp host A
+  port 53, tcp dst port 443, udp portrange 1-1023, tcp, udp, icmp, icmp6, sctp, ip, ip6, arp
+  proto 47, ip6 proto 58, less 128, greater 1500; and (&&), or (||), not (!), parentheses
+  As in tcpdump, 'and' and 'or' have one precedence and group from the left: 'a or b and c' is '(a or b) and c'.
+
+Examples:
+  capdb query host 192.0.2.1 or host 192.0.2.7
+  capdb query 'src net 10.0.0.0/8 and (udp port 53 or icmp)'
+  capdb query --count 'not port 443'
+  capdb query --from 2017-03-26 'tcp port 80 or 443' --format long
+  capdb query 'host 2001:db8::1 and not tcp' -w out.pcap
+)";
+
 // The filter options of query, stats and flows.
 void add_filter_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--db", q.db, kDbHelp)->type_name("PATH");
@@ -166,13 +183,16 @@ void add_filter_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--port", q.port, "TCP/UDP/SCTP port in either direction")->type_name("PORT");
     query.add_option("--sport", q.sport, "Source port")->type_name("PORT");
     query.add_option("--dport", q.dport, "Destination port")->type_name("PORT");
-    query.add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp or a protocol number")->type_name("PROTO");
+    query.add_option("--proto", q.proto, "tcp, udp, icmp, icmp6, sctp, arp or a protocol number")->type_name("PROTO");
     query.add_option("--capture", q.capture, "Only this capture id (see 'capdb captures')")
         ->check(kDecimal)
         ->type_name("ID");
 }
 
 void add_query_options(CLI::App& query, QueryArgs& q) {
+    query.footer(kQueryExamples);
+    query.add_option("expression", q.expression, "Filter in tcpdump's syntax, ANDed with the flags")
+        ->type_name("EXPRESSION");
     add_filter_options(query, q);
     query.add_option("--limit", q.limit, "At most N packets")->check(kDecimal)->type_name("N");
     query.add_option("--format", q.format, "line (default), long, json or csv")->type_name("FORMAT");
@@ -247,7 +267,8 @@ void add_stats_options(CLI::App& stats, StatsArgs& s) {
     stats.add_option("--width", s.width, "Columns of the text report (default: the terminal's, else 80)")
         ->check(kDecimal)
         ->type_name("N");
-    stats.add_option("expression", s.filter.expression, "Filter expression (not supported yet)")->type_name("WORDS");
+    stats.add_option("expression", s.filter.expression, "Filter in tcpdump's syntax, as in capdb query")
+        ->type_name("EXPRESSION");
 }
 
 void add_flows_options(CLI::App& flows, FlowsArgs& f) {
@@ -255,7 +276,8 @@ void add_flows_options(CLI::App& flows, FlowsArgs& f) {
     flows.add_option("--sort", f.sort, "bytes (default), packets, start or duration")->type_name("KEY");
     flows.add_option("--limit", f.limit, "At most N conversations")->check(kDecimal)->type_name("N");
     flows.add_option("--format", f.format, "line (default), json or csv")->type_name("FORMAT");
-    flows.add_option("expression", f.filter.expression, "Filter expression (not supported yet)")->type_name("WORDS");
+    flows.add_option("expression", f.filter.expression, "Filter in tcpdump's syntax, as in capdb query")
+        ->type_name("EXPRESSION");
 }
 
 // "capdb" or "capdb query": the command whose --help the user wants.
@@ -326,7 +348,8 @@ int main(int argc, char** argv) {
     add_ingest_options(*ingest, in);
 
     QueryArgs q;
-    auto* query = app.add_subcommand("query", "Print the packets matching all given filters, in time order");
+    auto* query = app.add_subcommand(
+        "query", "Print the packets matching the flags and a tcpdump-syntax expression, in time order");
     add_query_options(*query, q);
 
     StatsArgs st;

@@ -7,22 +7,18 @@
 
 namespace capdb {
 
-bool Filter::has_packet_conditions() const noexcept { return src || dst || host || port || sport || dport || proto; }
+void Filter::also(Expr e) {
+    std::vector<Expr> parts;
+    parts.push_back(std::move(expr));
+    parts.push_back(std::move(e));
+    expr = Expr::all_of(std::move(parts));
+}
 
 bool matches(const Filter& f, const PacketView& p) noexcept {
     if (f.capture && p.capture != *f.capture) return false;
     if (f.from_ns && p.ts_ns < *f.from_ns) return false;
     if (f.to_ns && p.ts_ns > *f.to_ns) return false;
-    const Summary& s = p.summary;
-    const bool ip = s.network != Network::none;
-    if (f.src && !(ip && f.src->contains(s.src))) return false;
-    if (f.dst && !(ip && f.dst->contains(s.dst))) return false;
-    if (f.host && !(ip && (f.host->contains(s.src) || f.host->contains(s.dst)))) return false;
-    if (f.proto && !(ip && s.ip_proto == *f.proto)) return false;
-    if (f.sport && !(s.has_ports && s.src_port == *f.sport)) return false;
-    if (f.dport && !(s.has_ports && s.dst_port == *f.dport)) return false;
-    if (f.port && !(s.has_ports && (s.src_port == *f.port || s.dst_port == *f.port))) return false;
-    return true;
+    return matches(f.expr, p);
 }
 
 namespace {

@@ -878,12 +878,12 @@ class TestUsageMessages(CapdbCase):
         return lines[0]
 
     def test_unexpected_words_named_in_the_order_given(self):
-        line = self.usage_line("query", "--db", self.db, "1.2.3.4", "--hots")
-        self.assertIn("query: ", line)
+        line = self.usage_line("captures", "--db", self.db, "1.2.3.4", "--hots")
+        self.assertIn("captures: ", line)
         self.assertIn("unexpected argument '1.2.3.4'", line)
         self.assertIn("unknown option '--hots'", line)
         self.assertLess(line.index("1.2.3.4"), line.index("--hots"), line)
-        line = self.usage_line("query", "--db", self.db, "--hots", "1.2.3.4", "--bogus=3")
+        line = self.usage_line("captures", "--db", self.db, "--hots", "1.2.3.4", "--bogus=3")
         self.assertLess(line.index("--hots"), line.index("1.2.3.4"), line)
         self.assertIn("unknown option '--bogus'", line)
         self.assertNotIn("not expected", line)

@@ -134,14 +134,14 @@ TEST_F(FollowStore, RangesSelectWhatWasCommittedSince) {
     EXPECT_TRUE(times({b2, b1}).empty());
 
     Filter port53;
-    port53.port = 53;
+    port53.also(Expr::port(53, 53, Dir::either));
     EXPECT_TRUE(times({b1, b2}, port53).empty());
     EXPECT_EQ(times({0, b2}, port53).size(), 3u);
     Filter limited;
     limited.limit = 1;
     EXPECT_EQ(times({b1, b2}, limited), (std::vector<std::int64_t>{5}));
     Filter by_host;  // the posting-list path
-    by_host.host = parse_prefix("127.0.0.1");
+    by_host.also(Expr::address(*parse_prefix("127.0.0.1"), Dir::either));
     EXPECT_EQ(times({b1, b2}, by_host), (std::vector<std::int64_t>{5, 15}));
 
     w2->append(udp(1, 80));

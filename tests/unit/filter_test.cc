@@ -128,15 +128,15 @@ TEST(Matches, EachCondition) {
     const PacketView p = tcp_packet("10.1.2.3", "192.0.2.9", 40000, 443, 100 * kSec);
     Filter f;
     EXPECT_TRUE(matches(f, p));
-    f.src = parse_prefix("10.0.0.0/8");
+    f.also(Expr::address(*parse_prefix("10.0.0.0/8"), Dir::src));
     EXPECT_TRUE(matches(f, p));
-    f.dst = parse_prefix("192.0.2.0/24");
+    f.also(Expr::address(*parse_prefix("192.0.2.0/24"), Dir::dst));
     EXPECT_TRUE(matches(f, p));
-    f.port = 443;
+    f.also(Expr::port(443, 443, Dir::either));
     EXPECT_TRUE(matches(f, p));
-    f.sport = 40000;
-    f.dport = 443;
-    f.proto = 6;
+    f.also(Expr::port(40000, 40000, Dir::src));
+    f.also(Expr::port(443, 443, Dir::dst));
+    f.also(Expr::ip_proto(6));
     f.from_ns = 100 * kSec;
     f.to_ns = 100 * kSec;
     f.capture = 1;
@@ -147,13 +147,13 @@ TEST(Matches, EachCondition) {
         change(g);
         return !matches(g, p);
     };
-    EXPECT_TRUE(fails([](Filter& g) { g.src = parse_prefix("10.1.2.4"); }));
-    EXPECT_TRUE(fails([](Filter& g) { g.dst = parse_prefix("192.0.3.0/24"); }));
-    EXPECT_TRUE(fails([](Filter& g) { g.host = parse_prefix("2001:db8::1"); }));
-    EXPECT_TRUE(fails([](Filter& g) { g.port = 80; }));
-    EXPECT_TRUE(fails([](Filter& g) { g.sport = 443; }));
-    EXPECT_TRUE(fails([](Filter& g) { g.dport = 40000; }));
-    EXPECT_TRUE(fails([](Filter& g) { g.proto = 17; }));
+    EXPECT_TRUE(fails([](Filter& g) { g.also(Expr::address(*parse_prefix("10.1.2.4"), Dir::src)); }));
+    EXPECT_TRUE(fails([](Filter& g) { g.also(Expr::address(*parse_prefix("192.0.3.0/24"), Dir::dst)); }));
+    EXPECT_TRUE(fails([](Filter& g) { g.also(Expr::address(*parse_prefix("2001:db8::1"), Dir::either)); }));
+    EXPECT_TRUE(fails([](Filter& g) { g.also(Expr::port(80, 80, Dir::either)); }));
+    EXPECT_TRUE(fails([](Filter& g) { g.also(Expr::port(443, 443, Dir::src)); }));
+    EXPECT_TRUE(fails([](Filter& g) { g.also(Expr::port(40000, 40000, Dir::dst)); }));
+    EXPECT_TRUE(fails([](Filter& g) { g.also(Expr::ip_proto(17)); }));
     EXPECT_TRUE(fails([](Filter& g) { g.from_ns = 100 * kSec + 1; }));
     EXPECT_TRUE(fails([](Filter& g) { g.to_ns = 100 * kSec - 1; }));
     EXPECT_TRUE(fails([](Filter& g) { g.capture = 2; }));
@@ -162,15 +162,16 @@ TEST(Matches, EachCondition) {
 TEST(Matches, HostEitherDirectionAndNonIp) {
     const PacketView p = tcp_packet("10.1.2.3", "192.0.2.9", 40000, 443, 0);
     Filter f;
-    f.host = parse_prefix("192.0.2.9");
+    f.also(Expr::address(*parse_prefix("192.0.2.9"), Dir::either));
     EXPECT_TRUE(matches(f, p));
-    f.host = parse_prefix("10.1.2.3");
+    f.also(Expr::address(*parse_prefix("10.1.2.3"), Dir::either));
     EXPECT_TRUE(matches(f, p));
 
     PacketView arp;  // non-IP: no address, port or protocol condition can match
     arp.summary.status = Status::non_ip;
-    for (auto set : {+[](Filter& g) { g.host = parse_prefix("0.0.0.0/0"); }, +[](Filter& g) { g.proto = 0; },
-                     +[](Filter& g) { g.port = 0; }}) {
+    for (auto set :
+         {+[](Filter& g) { g.also(Expr::address(*parse_prefix("0.0.0.0/0"), Dir::either)); },
+          +[](Filter& g) { g.also(Expr::ip_proto(0)); }, +[](Filter& g) { g.also(Expr::port(0, 0, Dir::either)); }}) {
         Filter g;
         set(g);
         EXPECT_FALSE(matches(g, arp));

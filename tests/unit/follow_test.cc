@@ -77,7 +77,7 @@ struct FollowFixture {
 
 Filter port_filter(std::uint16_t port) {
     Filter f;
-    f.port = port;
+    f.also(Expr::port(port, port, Dir::either));
     return f;
 }
 

@@ -306,7 +306,7 @@ TEST(Schema, Version4IsMigratedToChecksums) {
         auto s = open_sqlite_store(path, {.read_only = true, .create = false});
         EXPECT_EQ(count_all(*s), 30u);
         Filter f;
-        f.host = parse_prefix("0.0.0.0/0");
+        f.also(Expr::address(*parse_prefix("0.0.0.0/0"), Dir::either));
         std::uint64_t n = 0;
         s->query(f, [&](const PacketView&) { return ++n, true; });
         EXPECT_GT(n, 0u);

@@ -119,13 +119,16 @@ TEST(SqliteStore, RandomFiltersMatchReference) {
         Filter f;
         if (rng() % 3 == 0) f.from_ns = t0 + static_cast<std::int64_t>(rng() % 6'000'000'000ull);
         if (rng() % 3 == 0) f.to_ns = f.from_ns.value_or(t0) + static_cast<std::int64_t>(rng() % 2'000'000'000ull);
-        if (rng() % 3 == 0) f.src = parse_prefix(prefixes[rng() % std::size(prefixes)]);
-        if (rng() % 4 == 0) f.dst = parse_prefix(prefixes[rng() % std::size(prefixes)]);
-        if (rng() % 4 == 0) f.host = parse_prefix(prefixes[rng() % std::size(prefixes)]);
-        if (rng() % 5 == 0) f.port = rng() % 2 ? 443 : 53;
-        if (rng() % 8 == 0) f.sport = 443;
-        if (rng() % 8 == 0) f.dport = 53;
-        if (rng() % 5 == 0) f.proto = rng() % 2 ? 6 : 1;
+        if (rng() % 3 == 0) f.also(Expr::address(*parse_prefix(prefixes[rng() % std::size(prefixes)]), Dir::src));
+        if (rng() % 4 == 0) f.also(Expr::address(*parse_prefix(prefixes[rng() % std::size(prefixes)]), Dir::dst));
+        if (rng() % 4 == 0) f.also(Expr::address(*parse_prefix(prefixes[rng() % std::size(prefixes)]), Dir::either));
+        if (rng() % 5 == 0) {
+            const std::uint16_t port = rng() % 2 ? 443 : 53;
+            f.also(Expr::port(port, port, Dir::either));
+        }
+        if (rng() % 8 == 0) f.also(Expr::port(443, 443, Dir::src));
+        if (rng() % 8 == 0) f.also(Expr::port(53, 53, Dir::dst));
+        if (rng() % 5 == 0) f.also(Expr::ip_proto(rng() % 2 ? 6 : 1));
         if (rng() % 6 == 0) f.capture = 1 + rng() % 2;
         if (rng() % 5 == 0) f.limit = rng() % 50;
         SCOPED_TRACE(round);
@@ -167,13 +170,13 @@ TEST(SqliteStore, ExactWhilePostingsLag) {
     std::swap(fx.store, reader);
     for (const char* a : {"10.0.0.5", "10.0.0.0/24", "2001:db8::/32"}) {
         Filter f;
-        f.host = parse_prefix(a);
+        f.also(Expr::address(*parse_prefix(a), Dir::either));
         EXPECT_EQ(fx.run(f), fx.reference(f)) << a;
     }
     std::swap(fx.store, reader);
     w->finish(CaptureState::complete, "x", std::nullopt);
     Filter f;
-    f.src = parse_prefix("10.0.0.0/24");
+    f.also(Expr::address(*parse_prefix("10.0.0.0/24"), Dir::src));
     EXPECT_EQ(fx.run(f), fx.reference(f));
 }
 
@@ -191,7 +194,7 @@ TEST(SqliteStore, AddressAndTimeQueriesReadFewPages) {
     ASSERT_GE(total, 50u * 7);
 
     Filter by_addr;
-    by_addr.host = parse_prefix("10.0.1.20");  // a destination in about 1 packet of 375
+    by_addr.also(Expr::address(*parse_prefix("10.0.1.20"), Dir::either));  // a destination in about 1 packet of 375
     const auto rows = fx.run(by_addr);
     EXPECT_EQ(rows, fx.reference(by_addr));
     ASSERT_GT(rows.size(), 100u);
@@ -271,7 +274,7 @@ TEST(SqliteStore, DamagedStructuresAreNamed) {
     EXPECT_NE(page.find("capture 1: page 1 of block 2 (pages.id 513)"), std::string::npos) << page;
     EXPECT_NE(page.find("does not match its checksum"), std::string::npos) << page;
     Filter wide;
-    wide.host = parse_prefix("0.0.0.0/0");
+    wide.also(Expr::address(*parse_prefix("0.0.0.0/0"), Dir::either));
     EXPECT_NE(count_error(*fx.store, wide), "");
     // A block row's time range.
     reopen_after("UPDATE blocks SET ts_max = ts_max + 1 WHERE id = 3");
@@ -281,7 +284,7 @@ TEST(SqliteStore, DamagedStructuresAreNamed) {
     // A posting list.
     reopen_after("UPDATE postings SET blocks = x'01' || blocks WHERE addr = x'0a000005'");
     Filter by_host;
-    by_host.host = parse_prefix("10.0.0.5");
+    by_host.also(Expr::address(*parse_prefix("10.0.0.5"), Dir::either));
     const std::string postings = query_error(*fx.store, by_host);
     EXPECT_NE(postings.find("capture 1: posting list of 10.0.0.5 from block 1"), std::string::npos) << postings;
     EXPECT_NE(postings.find("does not match its checksum"), std::string::npos) << postings;
@@ -291,7 +294,7 @@ TEST(SqliteStore, DamagedStructuresAreNamed) {
               std::string::npos);
     // A query that reads none of them still answers.
     Filter other;
-    other.host = parse_prefix("10.0.1.20");
+    other.also(Expr::address(*parse_prefix("10.0.1.20"), Dir::either));
     other.to_ns = 1'600'000'000'500'000'000;
     EXPECT_EQ(query_error(*fx.store, other), "");
 }
@@ -321,7 +324,7 @@ TEST(SqliteStore, CorruptStructuresBehindValidChecksumsAreNamed) {
         " x'0a000005'; UPDATE postings SET blocks = blocks || capdb_trailer(addr, first_block, blocks) WHERE addr ="
         " x'0a000005'");
     Filter by_host;
-    by_host.host = parse_prefix("10.0.0.5");
+    by_host.also(Expr::address(*parse_prefix("10.0.0.5"), Dir::either));
     const std::string postings = query_error(*fx.store, by_host);
     EXPECT_NE(postings.find("posting list of 10.0.0.5 from block 1"), std::string::npos) << postings;
     EXPECT_NE(postings.find("block number out of range"), std::string::npos) << postings;

@@ -66,16 +66,7 @@ void ZstdDCtxFree::operator()(ZSTD_DCtx_s* c) const noexcept { ZSTD_freeDCtx(c);
 
 bool RowPredicate::matches(const PacketView& p) const noexcept {
     if (p.ts_ns < from_ns || p.ts_ns > to_ns) return false;
-    const Summary& s = p.summary;
-    const bool ip = s.network != Network::none;
-    if (src && !(ip && src->contains(s.src))) return false;
-    if (dst && !(ip && dst->contains(s.dst))) return false;
-    if (host && !(ip && (host->contains(s.src) || host->contains(s.dst)))) return false;
-    if (proto && !(ip && s.ip_proto == *proto)) return false;
-    if (sport && !(s.has_ports && s.src_port == *sport)) return false;
-    if (dport && !(s.has_ports && s.dst_port == *dport)) return false;
-    if (port && !(s.has_ports && (s.src_port == *port || s.dst_port == *port))) return false;
-    return true;
+    return !expr || capdb::matches(*expr, p);
 }
 
 std::uint32_t PageEncoder::intern(std::uint32_t id, const Address& a, EncodedPage& out) {
@@ -197,6 +188,15 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
 
 void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
                          const RowPredicate* predicate) {
+    (void)decode_rows(compressed, capture, first_seq, predicate, true);
+}
+
+std::size_t DecodedPage::count(std::span<const std::uint8_t> compressed, const RowPredicate& predicate) {
+    return decode_rows(compressed, 0, 0, &predicate, false);
+}
+
+std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, CaptureId capture,
+                                     std::uint64_t first_seq, const RowPredicate* predicate, bool keep) {
     unsigned long long size = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
         corrupt("bad compressed frame");
@@ -263,76 +263,109 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         pos += static_cast<std::size_t>(sizes[k]);
     }
 
-    // Address conditions, answered once per dictionary entry: bit 0 the
-    // source prefix holds it, bit 1 the destination prefix, bit 2 the host
-    // prefix (a bit is set when its condition is absent).
-    const bool by_address = predicate && predicate->by_address();
-    if (by_address) {
-        const RowPredicate& f = *predicate;
+    // Address terms, answered once per dictionary entry: bit k of an
+    // entry's mask says whether address term k's prefix holds it (terms
+    // beyond the 64th ask their prefix per row).
+    const Expr* expr = predicate && predicate->has_row_conditions() ? predicate->expr : nullptr;
+    const std::int64_t from = predicate ? predicate->from_ns : std::numeric_limits<std::int64_t>::min();
+    const std::int64_t to = predicate ? predicate->to_ns : std::numeric_limits<std::int64_t>::max();
+    if (expr && !expr->address_terms().empty()) {
+        const auto& terms = expr->address_terms();
+        const std::size_t nbits = std::min<std::size_t>(terms.size(), 64);
         dict_match_.resize(dict.size());
         for (std::size_t k = 0; k < dict.size(); ++k) {
-            const Address& a = dict[k];
-            dict_match_[k] = static_cast<std::uint8_t>((!f.src || f.src->contains(a) ? 1 : 0) |
-                                                       (!f.dst || f.dst->contains(a) ? 2 : 0) |
-                                                       (!f.host || f.host->contains(a) ? 4 : 0));
+            std::uint64_t m = 0;
+            for (std::size_t t = 0; t < nbits; ++t)
+                if (expr->nodes()[terms[t]].prefix.contains(dict[k])) m |= std::uint64_t{1} << t;
+            dict_match_[k] = m;
         }
     }
 
-    // Each row's fields are read into locals; a PacketView is built only for
-    // a row that passes the address test (the test a selective query fails
-    // for most rows), in place in packets_, whose capacity is reserved so
-    // that it never moves.
+    // Each row's fields are read into locals and its summary, and the
+    // expression is evaluated on them; a PacketView is built only for a row
+    // that matches (most rows of a selective query do not), in place in
+    // packets_, whose capacity is reserved so that it never moves.
     packets_.clear();
-    packets_.reserve(static_cast<std::size_t>(count));
+    if (keep) packets_.reserve(static_cast<std::size_t>(count));
+    std::size_t matched = 0;
+    Summary s;
     std::int64_t prev_end = 0;
     std::int64_t index = 0;
+    // A count (keep false) reads only the streams the expression and the
+    // time bounds look at: not the packet numbers, offsets, previews or
+    // interfaces.
+    std::int64_t file_offset = 0;
+    std::span<const std::uint8_t> preview;
+    std::size_t iface = 0;
     for (std::uint64_t i = 0; i < count; ++i) {
-        index = wrapping_add(index, unzigzag(streams[kSeq].varint()));
-        if (index < 0) corrupt("packet number");
+        if (keep) {
+            index = wrapping_add(index, unzigzag(streams[kSeq].varint()));
+            if (index < 0) corrupt("packet number");
+        }
         ts = wrapping_add(ts, unzigzag(streams[kTs].varint()));
         const std::uint64_t caplen = streams[kCaplen].varint();
         if (caplen > UINT32_MAX) corrupt("length");
         const std::int64_t wire =
             wrapping_add(static_cast<std::int64_t>(caplen), unzigzag(streams[kWireDelta].varint()));
         if (wire < 0 || wire > UINT32_MAX) corrupt("length");
-        const std::int64_t file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
-        prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));
+        if (keep) {
+            file_offset = wrapping_add(prev_end, unzigzag(streams[kOffset].varint()));
+            prev_end = wrapping_add(file_offset, static_cast<std::int64_t>(caplen));
+        }
         const std::uint8_t flags = streams[kFlags].u8();
-        const std::uint16_t ethertype = streams[kEthertype].be16();
+        // Every field is set: a fresh Summary per row costs a zeroing loop.
+        s.ethertype = streams[kEthertype].be16();
+        s.status = static_cast<Status>(flags & 7);
         const unsigned net = (flags >> 3) & 3;
-        std::uint8_t ip_proto = 0;
-        std::size_t si = 0, di = 0;
-        bool address_ok = !by_address;
+        s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
+        s.has_ports = (flags >> 5) & 1;
+        s.fragment = (flags >> 6) & 1;
+        s.arp = false;
+        s.ip_proto = 0;
+        s.src_port = 0;
+        s.dst_port = 0;
+        s.src = Address{};
+        s.dst = Address{};
+        std::size_t si = 0, di = 0;  // dictionary entries of src and dst
+        bool in_dict = false;        // src and dst are dict[si] and dict[di]
         if (net == 3 && version < 5) corrupt("network");
-        if (net != 0) {
-            if (net != 3) ip_proto = streams[kIp].u8();
-            const std::uint64_t s = streams[kIp].varint();
-            const std::uint64_t d = streams[kIp].varint();
-            if (s >= dict.size() || d >= dict.size()) corrupt("address index");
-            si = static_cast<std::size_t>(s);
-            di = static_cast<std::size_t>(d);
-            if (by_address) {
-                const unsigned ms = dict_match_[si];
-                const unsigned md = dict_match_[di];
-                address_ok = (ms & 1) && (md & 2) && ((ms | md) & 4);
+        if (net != 0) {  // IP, or ARP's two addresses (no protocol byte)
+            in_dict = true;
+            s.arp = net == 3;
+            if (net != 3) s.ip_proto = streams[kIp].u8();
+            const std::uint64_t sk = streams[kIp].varint();
+            const std::uint64_t dk = streams[kIp].varint();
+            if (sk >= dict.size() || dk >= dict.size()) corrupt("address index");
+            si = static_cast<std::size_t>(sk);
+            di = static_cast<std::size_t>(dk);
+            s.src = dict[si];
+            s.dst = dict[di];
+        }
+        if (s.has_ports) {
+            s.src_port = streams[kPorts].be16();
+            s.dst_port = streams[kPorts].be16();
+        }
+        if (keep) {
+            const std::uint64_t plen = streams[kPreview].varint();
+            if (plen > kMaxPreviewBytes) corrupt("preview length");
+            preview = streams[kPreview].take(static_cast<std::size_t>(plen));
+            if (interfaces_.size() > 1) {
+                const std::uint64_t k = streams[kInterface].varint();
+                if (k >= interfaces_.size()) corrupt("interface index");
+                iface = static_cast<std::size_t>(k);
             }
         }
-        const bool has_ports = (flags >> 5) & 1;
-        std::uint16_t src_port = 0, dst_port = 0;
-        if (has_ports) {
-            src_port = streams[kPorts].be16();
-            dst_port = streams[kPorts].be16();
-        }
-        const std::uint64_t plen = streams[kPreview].varint();
-        if (plen > kMaxPreviewBytes) corrupt("preview length");
-        const auto preview = streams[kPreview].take(static_cast<std::size_t>(plen));
-        std::size_t iface = 0;
-        if (interfaces_.size() > 1) {
-            const std::uint64_t k = streams[kInterface].varint();
-            if (k >= interfaces_.size()) corrupt("interface index");
-            iface = static_cast<std::size_t>(k);
-        }
-        if (!address_ok) continue;
+        if (ts < from || ts > to) continue;
+        // The same evaluation as capdb::matches (RowPredicate::matches), its
+        // address terms answered from the dictionary masks.
+        if (expr && !expr->eval(s, static_cast<std::uint32_t>(wire), [&](const ExprNode& term, bool dst) {
+                const std::size_t k = dst ? di : si;
+                if (in_dict && term.slot < 64) return ((dict_match_[k] >> term.slot) & 1) != 0;
+                return term.prefix.contains(dst ? s.dst : s.src);
+            }))
+            continue;
+        ++matched;
+        if (!keep) continue;
 
         PacketView& p = packets_.emplace_back();
         p.capture = capture;
@@ -344,25 +377,10 @@ void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId cap
         p.wirelen = static_cast<std::uint32_t>(wire);
         p.file_offset = file_offset;
         p.time_invalid = (flags >> 7) & 1;
-        Summary& s = p.summary;
-        s.status = static_cast<Status>(flags & 7);
-        s.network = net == 1 ? Network::ipv4 : net == 2 ? Network::ipv6 : Network::none;
-        s.arp = net == 3;
-        s.has_ports = has_ports;
-        s.fragment = (flags >> 6) & 1;
-        s.ethertype = ethertype;
-        if (net != 0) {
-            s.ip_proto = ip_proto;
-            s.src = dict[si];
-            s.dst = dict[di];
-        }
-        s.src_port = src_port;
-        s.dst_port = dst_port;
+        p.summary = s;
         p.preview = preview;
-        // RowPredicate::matches is the definition of a match; the dictionary
-        // test only spares it the rows whose addresses already fail.
-        if (predicate && !predicate->matches(p)) packets_.pop_back();
     }
+    return matched;
 }
 
 }  // namespace capdb::store

@@ -17,6 +17,7 @@
 
 #include "capdb/address.h"
 #include "capdb/batch.h"
+#include "capdb/expr.h"
 #include "capdb/packet.h"
 #include "store/format/block_layout.h"
 
@@ -82,23 +83,17 @@ private:
     std::vector<std::pair<std::uint32_t, std::uint32_t>> interfaces_;  // the page's (if_index, linktype)
 };
 
-// What a page decode keeps: the conditions a stored row's own fields answer.
-// An absent condition holds for every row. The query layer translates its
-// filter into this; the store knows nothing else of queries.
+// What a page decode keeps: the rows in the time range for which the
+// expression (the query's packet conditions; null: none) holds. The query
+// layer translates its filter into this; the store knows nothing else of
+// queries.
 struct RowPredicate {
     std::int64_t from_ns = std::numeric_limits<std::int64_t>::min();  // inclusive
     std::int64_t to_ns = std::numeric_limits<std::int64_t>::max();    // inclusive
-    std::optional<Prefix> src;
-    std::optional<Prefix> dst;
-    std::optional<Prefix> host;         // src or dst
-    std::optional<std::uint16_t> port;  // src or dst port
-    std::optional<std::uint16_t> sport;
-    std::optional<std::uint16_t> dport;
-    std::optional<std::uint8_t> proto;  // IP protocol number
+    const Expr* expr = nullptr;                                       // not owned; outlives the decode
 
-    [[nodiscard]] bool by_address() const noexcept { return src || dst || host; }
     // Conditions other than time: only a packet's own fields answer them.
-    [[nodiscard]] bool has_row_conditions() const noexcept { return by_address() || port || sport || dport || proto; }
+    [[nodiscard]] bool has_row_conditions() const noexcept { return expr && !expr->empty(); }
     [[nodiscard]] bool matches(const PacketView& p) const noexcept;
 };
 
@@ -112,13 +107,18 @@ public:
     // predicate is null). Throws DatabaseError if the page is corrupt.
     void decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
                 const RowPredicate* predicate = nullptr);
+    // As decode, but only counts the rows that match (packets() is left
+    // empty): no PacketView is built.
+    [[nodiscard]] std::size_t count(std::span<const std::uint8_t> compressed, const RowPredicate& predicate);
     [[nodiscard]] const std::vector<PacketView>& packets() const noexcept { return packets_; }
 
 private:
+    std::size_t decode_rows(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
+                            const RowPredicate* predicate, bool keep);
     std::vector<std::uint8_t> raw_;
     std::vector<Address> dict_;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> interfaces_;  // (if_index, linktype)
-    std::vector<std::uint8_t> dict_match_;  // per dictionary entry: which address conditions it meets
+    std::vector<std::uint64_t> dict_match_;  // per dictionary entry: bit k, address term k holds it
     std::vector<PacketView> packets_;
 };
 

@@ -25,9 +25,10 @@ namespace {
 constexpr std::int64_t kMinTs = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
 
-// Candidate blocks are found by one address condition through the postings
-// (plus the blocks not yet covered by postings), or through the block time
-// indexes. Other conditions are checked per packet.
+// Candidate blocks are found through the postings when the expression is
+// anchored by addresses (plus the blocks not yet covered by postings), or
+// through the block time indexes. Every row is checked against the whole
+// expression.
 constexpr const char* kPostingsSql =
     "SELECT p.addr, p.first_block, p.blocks FROM postings p WHERE p.addr BETWEEN ?1 AND ?2";
 // Block rows end with {ok}: 1 when the row matches its checksum.
@@ -116,11 +117,20 @@ std::string key_text(std::span<const std::uint8_t> key) {
     return fmt::format("a {}-byte key", key.size());
 }
 
-// The address condition that chooses blocks through the postings, if any.
-const Prefix* address_condition(const RowPredicate& p) {
-    for (const auto* prefix : {&p.src, &p.dst, &p.host})
-        if (*prefix) return &**prefix;
-    return nullptr;
+// Intersection and union of candidate pages.
+void intersect(PageMap& into, const PageMap& other) {
+    for (auto it = into.begin(); it != into.end();) {
+        const auto o = other.find(it->first);
+        if (o != other.end()) it->second &= o->second;
+        if (o == other.end() || it->second.none())
+            it = into.erase(it);
+        else
+            ++it;
+    }
+}
+
+void unite(PageMap& into, const PageMap& other) {
+    for (const auto& [block, pages] : other) into[block] |= pages;
 }
 
 }  // namespace
@@ -162,6 +172,70 @@ std::map<std::int64_t, BlockHit> QueryEngine::scan_blocks(const BlockConditions&
     return blocks;
 }
 
+PageMap QueryEngine::postings_pages(const Prefix& prefix) {
+    PageMap masks;
+    sqlite::Statement postings(db_, kPostingsSql);
+    for (const auto& r : key_ranges(prefix)) {
+        postings.reset().bind_blob(1, r.lo).bind_blob(2, r.hi);
+        while (postings.step()) {
+            const std::int64_t first = postings.i64(1);
+            auto where = [&] {
+                return fmt::format("{}: posting list of {} from block {}", capture_of(first),
+                                   key_text(postings.blob(0)), first);
+            };
+            guarded(
+                [&] {
+                    auto list = postings.blob(2);
+                    if (checksums_) {
+                        const auto body = checked_postings(postings.blob(0), first, list);
+                        if (!body) throw DatabaseError("its postings row does not match its checksum");
+                        list = *body;
+                    }
+                    // Decoded whole before it is used: a damaged list adds nothing.
+                    std::vector<std::pair<std::int64_t, std::size_t>> entries;
+                    read_postings(list, first,
+                                  [&](std::int64_t block, std::size_t page) { entries.emplace_back(block, page); });
+                    for (const auto& [block, page] : entries) masks[block].set(page);
+                },
+                where);
+        }
+    }
+    return masks;
+}
+
+// The pages that can hold a match of node i, when its every branch is
+// anchored by an address: an address term's postings; AND the intersection
+// of its anchored parts' pages (when it has any); OR the union when all of
+// its parts are anchored. nullopt: not anchored (a scan).
+std::optional<PageMap> QueryEngine::anchored_pages(const Expr& e, std::uint32_t i) {
+    const ExprNode& n = e.nodes()[i];
+    switch (n.kind) {
+        case ExprNode::Kind::address: return postings_pages(n.prefix);
+        case ExprNode::Kind::all_of: {
+            std::optional<PageMap> out;
+            for (std::uint32_t k = 0; k < n.count; ++k) {
+                auto part = anchored_pages(e, e.children()[n.first + k]);
+                if (!part) continue;
+                if (!out)
+                    out = std::move(part);
+                else
+                    intersect(*out, *part);
+            }
+            return out;
+        }
+        case ExprNode::Kind::any_of: {
+            PageMap out;
+            for (std::uint32_t k = 0; k < n.count; ++k) {
+                auto part = anchored_pages(e, e.children()[n.first + k]);
+                if (!part) return std::nullopt;
+                unite(out, *part);
+            }
+            return out;
+        }
+        default: return std::nullopt;
+    }
+}
+
 std::map<std::int64_t, BlockHit> QueryEngine::candidate_blocks(const Filter& f, const RowPredicate& pred,
                                                                const std::optional<BlockRange>& range) {
     std::map<std::int64_t, BlockHit> blocks;
@@ -169,36 +243,11 @@ std::map<std::int64_t, BlockHit> QueryEngine::candidate_blocks(const Filter& f, 
     auto add_scanned = [&](const char* base) {
         for (auto& [id, hit] : scan_blocks(cond, base)) blocks.insert_or_assign(id, std::move(hit));
     };
-    if (const Prefix* addr = address_condition(pred)) {
-        std::map<std::int64_t, PageSet> masks;
-        sqlite::Statement postings(db_, kPostingsSql);
-        for (const auto& r : key_ranges(*addr)) {
-            postings.reset().bind_blob(1, r.lo).bind_blob(2, r.hi);
-            while (postings.step()) {
-                const std::int64_t first = postings.i64(1);
-                auto where = [&] {
-                    return fmt::format("{}: posting list of {} from block {}", capture_of(first),
-                                       key_text(postings.blob(0)), first);
-                };
-                guarded(
-                    [&] {
-                        auto list = postings.blob(2);
-                        if (checksums_) {
-                            const auto body = checked_postings(postings.blob(0), first, list);
-                            if (!body) throw DatabaseError("its postings row does not match its checksum");
-                            list = *body;
-                        }
-                        // Decoded whole before it is used: a damaged list adds nothing.
-                        std::vector<std::pair<std::int64_t, std::size_t>> entries;
-                        read_postings(list, first,
-                                      [&](std::int64_t block, std::size_t page) { entries.emplace_back(block, page); });
-                        for (const auto& [block, page] : entries) masks[block].set(page);
-                    },
-                    where);
-            }
-        }
+    std::optional<PageMap> anchored;
+    if (pred.has_row_conditions()) anchored = anchored_pages(*pred.expr, pred.expr->root());
+    if (anchored) {
         sqlite::Statement block(db_, sql(kBlockByIdSql));
-        for (const auto& [id, mask] : masks) {
+        for (const auto& [id, mask] : *anchored) {
             block.reset().bind(1, id);
             if (block.step() && cond.admits(id, block.i64(0), block.i64(2), block.i64(3)))
                 if (auto hit = read_hit(id, block, 0, mask)) blocks[id] = std::move(*hit);
@@ -211,7 +260,8 @@ std::map<std::int64_t, BlockHit> QueryEngine::candidate_blocks(const Filter& f, 
 }
 
 const DecodedPage* QueryEngine::read_page(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit,
-                                          std::uint16_t n, const RowPredicate& predicate, DecodedPage& page) {
+                                          std::uint16_t n, const RowPredicate& predicate, DecodedPage& page,
+                                          std::size_t* matched) {
     const std::int64_t page_id = block_id * kMaxPagesPerBlock + n;
     auto where = [&] {
         return fmt::format("capture {}: page {} of block {} (pages.id {})", hit.capture, n, block_id, page_id);
@@ -227,7 +277,10 @@ const DecodedPage* QueryEngine::read_page(sqlite::Statement& data, std::int64_t 
                 if (!body) throw DatabaseError("its pages row does not match its checksum");
                 frame = *body;
             }
-            page.decode(frame, hit.capture, hit.first_seq, &predicate);
+            if (matched)
+                *matched = page.count(frame, predicate);
+            else
+                page.decode(frame, hit.capture, hit.first_seq, &predicate);
         },
         where);
     data.reset();
@@ -271,13 +324,7 @@ RowPredicate row_predicate(const Filter& f) {
     RowPredicate p;
     p.from_ns = f.from_ns.value_or(kMinTs);
     p.to_ns = f.to_ns.value_or(kMaxTs);
-    p.src = f.src;
-    p.dst = f.dst;
-    p.host = f.host;
-    p.port = f.port;
-    p.sport = f.sport;
-    p.dport = f.dport;
-    p.proto = f.proto;
+    p.expr = &f.expr;
     return p;
 }
 
@@ -433,7 +480,8 @@ std::uint64_t QueryEngine::count(const Filter& filter) {
                 total += m.packets;
                 continue;
             }
-            if (read_page(data, block_id, hit, n, predicate, page)) total += page.packets().size();
+            std::size_t matched = 0;
+            if (read_page(data, block_id, hit, n, predicate, page, &matched)) total += matched;
         }
     }
     if (filter.limit) total = std::min(total, *filter.limit);

@@ -23,8 +23,12 @@ struct QueryStats {
     std::uint64_t pages = 0;   // pages read and decoded
 };
 
-// The part of a filter that a page decode answers per row.
+// The part of a filter that a page decode answers per row. It refers to
+// f's expression: f must outlive it.
 RowPredicate row_predicate(const Filter& f);
+
+// Candidate pages: block id -> the pages of it to read.
+using PageMap = std::map<std::int64_t, PageSet>;
 
 struct BlockHit;
 struct BlockConditions;
@@ -59,12 +63,15 @@ private:
     [[nodiscard]] std::string capture_of(std::int64_t block);
     std::optional<BlockHit> read_hit(std::int64_t id, const sqlite::Statement& st, int col, const PageSet& pages);
     std::map<std::int64_t, BlockHit> scan_blocks(const BlockConditions& cond, const char* base);
+    // The pages of the blocks whose postings hold an address in prefix.
+    PageMap postings_pages(const Prefix& prefix);
+    std::optional<PageMap> anchored_pages(const Expr& e, std::uint32_t node);
     std::map<std::int64_t, BlockHit> candidate_blocks(const Filter& f, const RowPredicate& pred,
                                                       const std::optional<BlockRange>& range);
     // Reads, checks and decodes a page into page; nullptr when it is damaged
-    // (and skipped).
+    // (and skipped). With matched, only counts its matching rows into it.
     const DecodedPage* read_page(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit, std::uint16_t n,
-                                 const RowPredicate& predicate, DecodedPage& page);
+                                 const RowPredicate& predicate, DecodedPage& page, std::size_t* matched = nullptr);
 
     sqlite::Database& db_;
     DamageHandler on_damaged_;

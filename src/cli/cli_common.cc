@@ -97,11 +97,12 @@ Filter build_filter(const QueryArgs& a) {
         throw UsageError(
             fmt::format("--from {} is after --to {}", printable(a.from.value_or("")), printable(a.to.value_or(""))));
     // The flags and the expression make one tree: the flags' terms ANDed
-    // with the expression.
+    // with the expression. The address flags name IP addresses (as `ip host`
+    // or `ip6 host` would); the expression's `host` also matches ARP rows.
     std::vector<Expr> terms;
-    if (auto p = address_arg("--src", a.src)) terms.push_back(Expr::address(*p, Dir::src));
-    if (auto p = address_arg("--dst", a.dst)) terms.push_back(Expr::address(*p, Dir::dst));
-    if (auto p = address_arg("--host", a.host)) terms.push_back(Expr::address(*p, Dir::either));
+    if (auto p = address_arg("--src", a.src)) terms.push_back(Expr::address(*p, Dir::src, net_kind::ip));
+    if (auto p = address_arg("--dst", a.dst)) terms.push_back(Expr::address(*p, Dir::dst, net_kind::ip));
+    if (auto p = address_arg("--host", a.host)) terms.push_back(Expr::address(*p, Dir::either, net_kind::ip));
     if (auto n = port_arg("--port", a.port)) terms.push_back(Expr::port(*n, *n, Dir::either));
     if (auto n = port_arg("--sport", a.sport)) terms.push_back(Expr::port(*n, *n, Dir::src));
     if (auto n = port_arg("--dport", a.dport)) terms.push_back(Expr::port(*n, *n, Dir::dst));

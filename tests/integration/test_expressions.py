@@ -346,17 +346,23 @@ if "pytest" in sys.modules:
         assert r.returncode == 0 and int(r.stdout) == len(want), r
 
     def test_flags_and_expression_are_one(corpus):
-        # Each flag means its expression term; together they AND.
+        # Each flag means its expression term; together they AND. The address
+        # flags are IP's: `ip host`, never ARP's addresses.
         pairs = [
-            (["--src", "10.0.0.0/8"], "src net 10.0.0.0/8"),
+            (["--src", "10.0.0.0/8"], "ip src net 10.0.0.0/8"),
             (["--dst", "2001:db8::1"], "dst host 2001:db8::1"),
-            (["--host", "10.0.0.1"], "host 10.0.0.1"),
+            (["--host", "10.0.0.1"], "ip host 10.0.0.1"),
             (["--port", "53"], "port 53"),
             (["--sport", "80"], "src port 80"),
             (["--dport", "443"], "dst port 443"),
             (["--proto", "udp"], "proto 17"),
             (["--host", "10.0.0.1", "--proto", "tcp"], "host 10.0.0.1 and proto 6"),
         ]
+        if corpus.arp_addresses:  # the expression's `host` has ARP rows that the flag does not
+            plain = lib.run(["query", "--db", corpus.db, "--count", "host", "10.0.0.1"])
+            flag = lib.run(["query", "--db", corpus.db, "--count", "--host", "10.0.0.1"])
+            arp = lib.run(["query", "--db", corpus.db, "--count", "arp", "host", "10.0.0.1"])
+            assert int(plain.stdout) == int(flag.stdout) + int(arp.stdout) and int(arp.stdout) > 0
         for flags, expr in pairs:
             a = lib.run(["query", "--db", corpus.db, "--format", "csv"] + flags)
             b = lib.run(["query", "--db", corpus.db, "--format", "csv", expr])

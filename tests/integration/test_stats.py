@@ -364,13 +364,18 @@ def test_usage_errors(work, mixed):
                        (["flows", "--limit", "-2"], "--limit must be 0 or more"),
                        (["stats", "--capture", "9"], "--capture 9: no such capture"),
                        (["flows", "--capture", "9"], "--capture 9: no such capture"),
-                       (["stats", "tcp", "port", "80"], "expressions are not supported yet"),
-                       (["flows", "host", "10.0.0.1"], "expressions are not supported yet"),
+                       (["stats", "tcp", "port", "http"], "'http' is not a port number"),
+                       (["flows", "host", "10.0.0.1", "or"], "expression: "),
                        (["flows", "--port", "http"], "--port: 'http' is not a port number")]:
         r = lib.run(args + ["--db", db])
         assert r.returncode == lib.EXIT_USAGE, r
         assert text in r.stderr, r
-        assert r.stderr.count("\n") == 1, r
+        if "expression: " in r.stderr:
+            # One error line, then the expression and a caret line under the word.
+            lines = r.stderr.splitlines()
+            assert len(lines) == 3 and lines[0].startswith("capdb: error: expression: ") and "^" in lines[2], r
+        else:
+            assert r.stderr.count("\n") == 1, r
     r = lib.run(["stats", "--db", db, "--plot", os.path.join(work, "no", "such", "dir.svg")])
     assert r.returncode == lib.EXIT_INPUT, r
     assert "--plot: cannot write" in r.stderr and "dir.svg" in r.stderr, r
@@ -534,6 +539,11 @@ FILTERS = [
     ["--capture", "1", "--host", "10.0.0.2", "--dport", "443", "--from", str(T0 + 1)],
     ["--last", "1000w", "--proto", "tcp"],
     ["--from", "now-1000w", "--to", "2023-11-14T22:13:25"],
+    # Expressions in tcpdump's syntax, alone and with the flags.
+    ["host", "10.0.0.1", "or", "udp"],
+    ["not", "port", "443", "and", "ip6"],
+    ["--capture", "1", "tcp", "port", "443", "or", "icmp"],
+    ["(", "src", "net", "10.0.0.0/30", "or", "dst", "host", "::1", ")", "and", "greater", "100"],
 ]
 
 

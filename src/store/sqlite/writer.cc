@@ -1,6 +1,7 @@
 #include "store/sqlite/writer.h"
 
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <filesystem>
 #include <functional>
 #include <limits>
 #include <mutex>
@@ -36,6 +38,26 @@
 namespace capdb::store {
 
 namespace {
+
+// SQLite's WAL pages, at the autocheckpoint (1000 pages of 4 KiB): how far
+// the WAL grows before a checkpoint restarts it, and further while a reader
+// holds an older snapshot.
+constexpr std::uint64_t kWalRoom = std::uint64_t{4} << 20;
+
+// The free space a ring buffer keeps on the packet store's file system:
+// twice the segment size, and room for the WAL to grow when the database
+// is on the same file system.
+// (A store directory not made yet will be made beside the database.)
+std::uint64_t ring_reserve(const std::string& db_path, std::uint64_t segment_bytes) {
+    struct stat db_dir {
+    }, store_dir{};
+    const std::string dir = std::filesystem::path(db_path).parent_path().string();
+    bool same = true;
+    if (::stat(packet_dir_of(db_path).c_str(), &store_dir) == 0 &&
+        ::stat(dir.empty() ? "." : dir.c_str(), &db_dir) == 0)
+        same = db_dir.st_dev == store_dir.st_dev;
+    return 2 * segment_bytes + (same ? kWalRoom : 0);
+}
 
 constexpr std::int64_t kMinTs = std::numeric_limits<std::int64_t>::min();
 constexpr std::int64_t kMaxTs = std::numeric_limits<std::int64_t>::max();
@@ -588,7 +610,7 @@ private:
             BlockWriter blocks(*db, id_, linktype_, segments.get(), segment_spec_.format, start_);
             std::optional<RingBuffer> ring;
             if (max_bytes_) {
-                ring.emplace(*db, path_, *max_bytes_, 2 * segment_bytes_);
+                ring.emplace(*db, path_, *max_bytes_, ring_reserve(path_, segment_bytes_));
                 blocks.on_disk_full([&ring] { return ring->make_room(); });
             }
             for (;;) {

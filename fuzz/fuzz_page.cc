@@ -2,13 +2,14 @@
 // damaged or hostile database hands to the query engine.
 //
 // Byte 0 (mod 3) picks a mode:
-//   0  the rest is a stored page blob (zstd frame and 4-byte checksum
+//   0  the rest is a stored page blob (zstd frames and 4-byte checksum
 //      trailer, as pages.id kFuzzPageId) → checked_page, then
 //      DecodedPage::decode of the frame; when the checksum does not match
 //      (nearly every mutation), the whole rest is decoded anyway: the
 //      checksum is bypassed so that the decoder behind it stays fuzzed
 //   1  the rest is an uncompressed page, compressed here first, so that the
-//      fuzzer explores the page layout rather than zstd
+//      fuzzer explores the page layout rather than zstd (a version-5 page
+//      gets an empty preview frame after it)
 //   2  the rest describes packets; they are encoded with PageEncoder and
 //      must decode to exactly what went in (round trip)
 // DatabaseError ("corrupt packet page") is the expected outcome of 0 and 1.
@@ -155,10 +156,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             break;
         }
         case 1: {
-            std::vector<std::uint8_t> z(ZSTD_compressBound(rest.size()));
+            // A version-5 page's previews are a second frame: here an empty
+            // one (a page whose preview stream is empty decodes).
+            std::vector<std::uint8_t> z(ZSTD_compressBound(rest.size()) + ZSTD_compressBound(0));
             const std::size_t n = ZSTD_compress(z.data(), z.size(), rest.data(), rest.size(), 1);
             check(!ZSTD_isError(n), "zstd compress");
-            z.resize(n);
+            std::size_t m = 0;
+            if (!rest.empty() && rest[0] >= 5) {
+                m = ZSTD_compress(z.data() + n, z.size() - n, nullptr, 0, 1);
+                check(!ZSTD_isError(m), "zstd compress");
+            }
+            z.resize(n + m);
             decode_page(z);
             break;
         }

@@ -174,6 +174,7 @@ TEST(PageCodec, Version3PagesStillDecode) {
 
 // An ARP row's addresses (network 3) are a version-5 page's: a page that
 // says version 4 and holds one is corrupt, not read with shifted streams.
+// Version 5 keeps the previews in a second frame; a version-4 page has one.
 TEST(PageCodec, ArpAddressesNeedVersion5) {
     std::vector<std::uint8_t> raw = {
         5,                                              // version
@@ -190,23 +191,54 @@ TEST(PageCodec, ArpAddressesNeedVersion5) {
         1 | 3 << 3,                                     // flags: non_ip, network 3 (ARP)
         0x08,       0x06,                               // ethertype
         0,          1,                                  // sender, target
-        0,                                              // no preview
     };
-    auto decode = [&] {
-        std::vector<std::uint8_t> compressed(ZSTD_compressBound(raw.size()));
-        compressed.resize(ZSTD_compress(compressed.data(), compressed.size(), raw.data(), raw.size(), 1));
+    const std::vector<std::uint8_t> previews = {0};  // one row, no preview
+    auto frame = [](const std::vector<std::uint8_t>& content) {
+        std::vector<std::uint8_t> out(ZSTD_compressBound(content.size()));
+        out.resize(ZSTD_compress(out.data(), out.size(), content.data(), content.size(), 1));
+        return out;
+    };
+    auto decode = [&](bool second_frame) {
+        std::vector<std::uint8_t> page = frame(raw);
+        if (second_frame) {
+            const auto p = frame(previews);
+            page.insert(page.end(), p.begin(), p.end());
+        }
         DecodedPage dec;
-        dec.decode(compressed, 7, 100);
+        dec.decode(page, 7, 100);
         return dec.packets();
     };
-    const auto rows = decode();
+    const auto rows = decode(true);
     ASSERT_EQ(rows.size(), 1u);
     EXPECT_TRUE(rows[0].summary.arp);
     EXPECT_EQ(rows[0].summary.network, Network::none);
     EXPECT_EQ(rows[0].summary.src.to_string(), "10.0.0.1");
     EXPECT_EQ(rows[0].summary.dst.to_string(), "10.0.0.2");
+    EXPECT_TRUE(rows[0].preview.empty());
+    EXPECT_THROW(decode(false), DatabaseError);  // no preview frame
     raw[0] = 4;
-    EXPECT_THROW(decode(), DatabaseError);
+    raw.push_back(0);  // version 4: the preview stream in the one frame
+    EXPECT_THROW(decode(false), DatabaseError);
+    EXPECT_THROW(decode(true), DatabaseError);  // and nothing after it
+}
+
+// A count reads no preview: it does not need the second frame, while a
+// decode does, and notices a damaged one.
+TEST(PageCodec, CountSkipsThePreviewFrame) {
+    auto packets = testing::random_packets(kPageRows, 23);
+    PacketBatch batch;
+    for (const auto& p : packets) batch.add(p.get());
+    EncodedPage page;
+    encode_all(batch, page);
+    const std::size_t first = ZSTD_findFrameCompressedSize(page.data.data(), page.data.size());
+    ASSERT_LT(first, page.data.size());
+    RowPredicate all;
+    DecodedPage dec;
+    EXPECT_EQ(dec.count(std::span<const std::uint8_t>(page.data).first(first), all), kPageRows);
+    auto bad = page.data;
+    bad.back() ^= 0x40;  // the preview frame's checksum
+    EXPECT_EQ(dec.count(bad, all), kPageRows);
+    EXPECT_THROW(dec.decode(bad, 1, 0), DatabaseError);
 }
 
 // Packets stored with --preview-bytes 0: the batch's preview arena stays

@@ -267,8 +267,10 @@ TEST(SqliteStore, DamagedStructuresAreNamed) {
         set_pragma(fx.path, sql.c_str());
         fx.store = open_sqlite_store(fx.path, {.read_only = true, .create = false});
     };
-    // One bit of a page's zstd frame.
-    reopen_after("UPDATE pages SET data = substr(data, 1, 9) || x'00' || substr(data, 11) WHERE id = 2 * 256 + 1");
+    // One byte of a page's first zstd frame (changed, whatever it was).
+    reopen_after(
+        "UPDATE pages SET data = substr(data, 1, 9) || iif(substr(data, 10, 1) = x'00', x'ff', x'00') ||"
+        " substr(data, 11) WHERE id = 2 * 256 + 1");
     const std::string page = query_error(*fx.store, Filter{});
     EXPECT_NE(page.find("'" + fx.path + "'"), std::string::npos) << page;
     EXPECT_NE(page.find("capture 1: page 1 of block 2 (pages.id 513)"), std::string::npos) << page;
@@ -336,7 +338,9 @@ TEST(SqliteStore, SkipDamagedLeavesOutOnlyTheDamagedPage) {
     Fixture fx;
     fx.fill(1, 3000, 1000, 4);
     fx.store.reset();
-    set_pragma(fx.path, "UPDATE pages SET data = substr(data, 1, 9) || x'00' || substr(data, 11) WHERE id = 513");
+    set_pragma(fx.path,
+               "UPDATE pages SET data = substr(data, 1, 9) || iif(substr(data, 10, 1) = x'00', x'ff', x'00') ||"
+               " substr(data, 11) WHERE id = 513");
     std::vector<std::string> skipped;
     auto s = open_sqlite_store(fx.path, {.read_only = true, .create = false, .on_damaged = [&](const std::string& w) {
                                              skipped.push_back(w);

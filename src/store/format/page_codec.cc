@@ -172,19 +172,46 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
         h.bytes(key.data(), key.size());
     }
     for (std::size_t k = 0; k < kStreamCount; ++k) h.varint(size[k]);
-    for (std::size_t k = 0; k < kStreamCount; ++k) h.bytes(scratch_.data() + begin[k], size[k]);
+    // The previews go into a frame of their own, which a count never
+    // decompresses.
+    for (std::size_t k = 0; k < kStreamCount; ++k)
+        if (k != kPreview) h.bytes(scratch_.data() + begin[k], size[k]);
     const auto raw_size = static_cast<std::size_t>(h.p - raw_.data());
 
     if (!zstd_) zstd_.reset(ZSTD_createCCtx());
     if (!zstd_) throw Error(Exit::internal, "zstd: cannot create a compression context");
-    out.data.resize(ZSTD_compressBound(raw_size));
-    std::size_t n = ZSTD_compressCCtx(zstd_.get(), out.data.data(), out.data.size(), raw_.data(), raw_size, kZstdLevel);
-    if (ZSTD_isError(n)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
-    out.data.resize(n);
+    const std::size_t preview_bound = ZSTD_compressBound(size[kPreview]);
+    out.data.resize(ZSTD_compressBound(raw_size) + preview_bound);
+    // The preview frame carries zstd's content checksum: its bytes have no
+    // structure that would show damage (the store's trailer covers both).
+    auto compress = [&](std::size_t at, const std::uint8_t* src, std::size_t len, int checksum) {
+        ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_compressionLevel, kZstdLevel);
+        ZSTD_CCtx_setParameter(zstd_.get(), ZSTD_c_checksumFlag, checksum);
+        const std::size_t k = ZSTD_compress2(zstd_.get(), out.data.data() + at, out.data.size() - at, src, len);
+        if (ZSTD_isError(k)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(k)));
+        return k;
+    };
+    const std::size_t n = compress(0, raw_.data(), raw_size, 0);
+    const std::size_t m = compress(n, scratch_.data() + begin[kPreview], size[kPreview], 1);
+    out.data.resize(n + m);
     out.ts_min = ts_min;
     out.ts_max = ts_max;
     out.packets = static_cast<std::uint32_t>(rows.size());
 }
+
+namespace {
+
+// Decompresses exactly one zstd frame (the whole of `frame`) into out.
+void inflate(ZSTD_DCtx_s& zstd, std::span<const std::uint8_t> frame, std::vector<std::uint8_t>& out) {
+    const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
+        corrupt("bad compressed frame");
+    out.resize(static_cast<std::size_t>(size));
+    const std::size_t n = ZSTD_decompressDCtx(&zstd, out.data(), out.size(), frame.data(), frame.size());
+    if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
+}
+
+}  // namespace
 
 void DecodedPage::decode(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
                          const RowPredicate* predicate) {
@@ -197,19 +224,21 @@ std::size_t DecodedPage::count(std::span<const std::uint8_t> compressed, const R
 
 std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, CaptureId capture,
                                      std::uint64_t first_seq, const RowPredicate* predicate, bool keep) {
-    unsigned long long size = ZSTD_getFrameContentSize(compressed.data(), compressed.size());
-    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > (64u << 20))
-        corrupt("bad compressed frame");
-    raw_.resize(static_cast<std::size_t>(size));
+    // The first frame: the header and every stream but (from version 5 on)
+    // the previews, which follow in a second frame.
+    const std::size_t first = ZSTD_findFrameCompressedSize(compressed.data(), compressed.size());
+    if (ZSTD_isError(first)) corrupt("bad compressed frame");
     thread_local std::unique_ptr<ZSTD_DCtx_s, ZstdDCtxFree> zstd;
     if (!zstd) zstd.reset(ZSTD_createDCtx());
     if (!zstd) throw Error(Exit::internal, "zstd: cannot create a decompression context");
-    std::size_t n = ZSTD_decompressDCtx(zstd.get(), raw_.data(), raw_.size(), compressed.data(), compressed.size());
-    if (ZSTD_isError(n) || n != size) corrupt("cannot decompress");
+    inflate(*zstd, compressed.first(first), raw_);
+    const std::span<const std::uint8_t> preview_frame = compressed.subspan(first);
 
     StoredReader hdr = page_reader(raw_);
     const std::uint8_t version = hdr.u8();
     if (version < 3 || version > kPageVersion) corrupt("unknown page version");
+    const bool preview_apart = version >= 5;
+    if (!preview_apart && !preview_frame.empty()) corrupt("bytes after the page's frame");
     const std::uint64_t count = hdr.varint();
     if (count > kPageRows) corrupt("row count");
     interfaces_.clear();
@@ -246,21 +275,29 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
     std::array<StoredReader, kStreamCount> streams{page_reader({}), page_reader({}), page_reader({}), page_reader({}),
                                                    page_reader({}), page_reader({}), page_reader({}), page_reader({}),
                                                    page_reader({}), page_reader({}), page_reader({})};
-    // The streams follow the header back to back, up to the page's end.
+    // The streams follow the header back to back, up to the page's end
+    // (from version 5 on, the previews are the second frame's content).
     std::size_t pos = raw_.size();
     {
         // Each size is checked before it is added: a sum that wraps around
         // would otherwise pass and place streams outside the page.
         std::uint64_t total = 0;
-        for (auto s : sizes) {
-            if (s > raw_.size() - total) corrupt("stream sizes");
-            total += s;
+        for (std::size_t k = 0; k < kStreamCount; ++k) {
+            if (preview_apart && k == kPreview) continue;
+            if (sizes[k] > raw_.size() - total) corrupt("stream sizes");
+            total += sizes[k];
         }
         pos = raw_.size() - static_cast<std::size_t>(total);
     }
     for (std::size_t k = 0; k < kStreamCount; ++k) {
+        if (preview_apart && k == kPreview) continue;
         streams[k] = page_reader(std::span<const std::uint8_t>(raw_).subspan(pos, static_cast<std::size_t>(sizes[k])));
         pos += static_cast<std::size_t>(sizes[k]);
+    }
+    if (preview_apart && keep) {
+        inflate(*zstd, preview_frame, previews_);
+        if (previews_.size() != sizes[kPreview]) corrupt("preview frame size");
+        streams[kPreview] = page_reader(previews_);
     }
 
     // Address terms, answered once per dictionary entry: bit k of an

@@ -33,7 +33,9 @@ namespace capdb::store {
 // one link type, and a stream gives each row's entry when there are
 // several. Version 3 pages still decode (interface 0, the page's link type).
 // 5: the network field's fourth value: an ARP row (over Ethernet, for
-// IPv4) with its sender and target protocol addresses in the dictionary.
+// IPv4) with its sender and target protocol addresses in the dictionary;
+// and the preview stream in a second zstd frame after the page's first,
+// so that a count (which reads no preview) does not decompress it.
 // Versions 3 and 4 still decode.
 inline constexpr std::uint8_t kPageVersion = 5;
 
@@ -116,6 +118,7 @@ private:
     std::size_t decode_rows(std::span<const std::uint8_t> compressed, CaptureId capture, std::uint64_t first_seq,
                             const RowPredicate* predicate, bool keep);
     std::vector<std::uint8_t> raw_;
+    std::vector<std::uint8_t> previews_;  // version 5: the preview stream, from its own frame
     std::vector<Address> dict_;
     std::vector<std::pair<std::uint32_t, std::uint32_t>> interfaces_;  // (if_index, linktype)
     std::vector<std::uint64_t> dict_match_;  // per dictionary entry: bit k, address term k holds it

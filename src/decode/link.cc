@@ -85,6 +85,15 @@ void decode_ethertype_payload(Summary& s, ByteCursor cur, std::uint16_t type) no
     }
 }
 
+// The EtherType of an address family (NULL, LOOP, NFLOG headers), read in
+// either of two byte orders (the same value twice for one order): IPv4 or
+// IPv6, else 0 (not IP).
+std::uint16_t ethertype_of_family(std::uint32_t af, std::uint32_t af_other_order) noexcept {
+    if (is_af_inet(af) || is_af_inet(af_other_order)) return ethertype::ipv4;
+    if (is_af_inet6(af) || is_af_inet6(af_other_order)) return ethertype::ipv6;
+    return 0;
+}
+
 // 802.2 LLC, then (for SNAP with any OUI) an EtherType: how 802.11 carries
 // IP. Other LLC payloads (spanning tree, ...) are non-IP with EtherType 0.
 void decode_llc(Summary& s, ByteCursor cur) noexcept {
@@ -126,17 +135,9 @@ void decode_ppp_protocol(Summary& s, ByteCursor cur) noexcept {
         }
         protocol = static_cast<std::uint16_t>(protocol << 8 | *second);
     }
-    switch (protocol) {
-        case kPppIpv4:
-            s.ethertype = ethertype::ipv4;
-            decode_ipv4(s, cur);
-            return;
-        case kPppIpv6:
-            s.ethertype = ethertype::ipv6;
-            decode_ipv6(s, cur);
-            return;
-        default: s.status = Status::non_ip; return;  // LCP, IPCP, CHAP, ...: no EtherType
-    }
+    // LCP, IPCP, CHAP, ...: non-IP, no EtherType.
+    const std::uint16_t type = protocol == kPppIpv4 ? ethertype::ipv4 : protocol == kPppIpv6 ? ethertype::ipv6 : 0;
+    decode_ethertype_payload(s, cur, type);
 }
 
 // A little-endian field of a radiotap header.
@@ -197,18 +198,8 @@ void decode_null(Summary& s, ByteCursor cur, bool either_order) noexcept {
         s.status = Status::truncated;
         return;
     }
-    const auto family_is = [&](bool (*family)(std::uint32_t) noexcept) {
-        return family(*af_big) || (either_order && family(*af_little));
-    };
-    if (family_is(is_af_inet)) {
-        s.ethertype = ethertype::ipv4;
-        decode_ipv4(s, cur);
-    } else if (family_is(is_af_inet6)) {
-        s.ethertype = ethertype::ipv6;
-        decode_ipv6(s, cur);
-    } else {
-        s.status = Status::non_ip;  // ethertype stays 0: no EtherType equivalent
-    }
+    // Another family is non-IP, with no EtherType equivalent (0).
+    decode_ethertype_payload(s, cur, ethertype_of_family(*af_big, either_order ? *af_little : *af_big));
 }
 
 // RFC 1661's PPP, with the HDLC-like address and control bytes (RFC 1662)
@@ -393,16 +384,7 @@ void decode_nflog(Summary& s, ByteCursor cur) noexcept {
             return;
         }
         if (*type == kNflogPayload) {
-            ByteCursor payload = limited(tlv, *length - kNflogTlv);
-            if (is_af_inet(family)) {
-                s.ethertype = ethertype::ipv4;
-                decode_ipv4(s, payload);
-            } else if (is_af_inet6(family)) {
-                s.ethertype = ethertype::ipv6;
-                decode_ipv6(s, payload);
-            } else {
-                s.status = Status::non_ip;
-            }
+            decode_ethertype_payload(s, limited(tlv, *length - kNflogTlv), ethertype_of_family(family, family));
             return;
         }
         if (!cur.skip((std::size_t{*length} + 3) & ~std::size_t{3})) {

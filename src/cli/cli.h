@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -126,8 +127,10 @@ Filter build_filter(const QueryArgs& a);
 
 // Opens the database at --db (database_path) read-only for a command that
 // reads packets, after checking that filter's --capture names a capture of
-// it (UsageError otherwise).
-std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter);
+// it (UsageError otherwise). on_damaged: StoreOptions::on_damaged (query
+// --skip-damaged).
+std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter,
+                                              std::function<void(const std::string&)> on_damaged = nullptr);
 
 // Writes text to stdout; false when it cannot be written (a closed pipe).
 bool write_stdout(std::string_view text);

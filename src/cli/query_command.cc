@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -44,15 +45,14 @@ int run_query(const QueryArgs& a) {
         if (*a.write == "-" && ::isatty(STDOUT_FILENO))
             throw UsageError("-w -: standard output is a terminal; redirect it to a file or a pipe");
     }
-    const std::string db = database_path(a.db);
-    StoreOptions store_options{.read_only = true, .create = false};
     std::uint64_t skipped = 0;
+    std::function<void(const std::string&)> on_damaged;
     if (a.skip_damaged)
-        store_options.on_damaged = [&](const std::string& what) {
+        on_damaged = [&](const std::string& what) {
             ++skipped;
             std::fprintf(stderr, "capdb: warning: skipped damaged %s\n", what.c_str());
         };
-    auto store = open_sqlite_store(db, store_options);
+    auto store = open_store_for_reading(a.db, filter, std::move(on_damaged));
     // What --skip-damaged left out, once the output is complete.
     struct SkipSummary {
         const std::uint64_t& n;
@@ -63,11 +63,6 @@ int run_query(const QueryArgs& a) {
                              static_cast<unsigned long long>(n), n == 1 ? "" : "s");
         }
     } summary{skipped};
-    // An id of no capture is the command line's mistake, not the database's:
-    // the same arguments would fail again on any healthy database.
-    if (filter.capture && !store->capture(*filter.capture))
-        throw UsageError(fmt::format("--capture {}: no such capture in '{}' (see 'capdb captures')", *filter.capture,
-                                     printable(db)));
     // Interface names for the long and json formats, read once per capture
     // (again when a packet names an interface described since).
     std::map<CaptureId, std::vector<std::string>> names;

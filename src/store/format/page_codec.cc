@@ -16,6 +16,7 @@ namespace capdb::store {
 namespace {
 
 constexpr int kZstdLevel = 1;
+constexpr std::uint8_t ipproto_tcp = 6;
 
 enum StreamId : std::size_t {
     kSeq = 0,    // zig-zag varint: index in block - previous index (first: index)
@@ -30,9 +31,11 @@ enum StreamId : std::size_t {
     kPorts,      // rows with ports: 2+2 bytes big-endian
     kPreview,    // per row: length varint, then that many bytes
     kInterface,  // version 4, pages with several interfaces: per row, varint index into the interface dictionary
+    kTcpFlags,   // version 6: per TCP row with ports, its flags byte
     kStreamCount
 };
 constexpr std::size_t kStreamsV3 = kInterface;
+constexpr std::size_t kStreamsV4 = kTcpFlags;
 
 // Most bytes one row can add to each stream.
 constexpr std::array<std::size_t, kStreamCount> kRowBound{
@@ -47,6 +50,7 @@ constexpr std::array<std::size_t, kStreamCount> kRowBound{
     4,          // kPorts
     5,          // kPreview (plus the bytes themselves)
     5,          // kInterface
+    1,          // kTcpFlags
 };
 
 // Readers of a decoded page: any overrun means the page is corrupt.
@@ -134,6 +138,7 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
         if (s.has_ports) {
             w[kPorts].be16(s.src_port);
             w[kPorts].be16(s.dst_port);
+            if (s.ip_proto == ipproto_tcp) w[kTcpFlags].byte(s.tcp_flags);
         }
         w[kPreview].varint(p.preview_len);
         w[kPreview].bytes(r.preview, p.preview_len);
@@ -254,7 +259,7 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
             interfaces_.emplace_back(static_cast<std::uint32_t>(if_index), static_cast<std::uint32_t>(linktype));
         }
     }
-    const std::size_t nstreams = version == 3 ? kStreamsV3 : kStreamCount;
+    const std::size_t nstreams = version == 3 ? kStreamsV3 : version < 6 ? kStreamsV4 : kStreamCount;
     std::int64_t ts = unzigzag(hdr.varint());
     const std::uint64_t ndict = hdr.varint();
     if (ndict > 2 * count) corrupt("dictionary size");
@@ -274,7 +279,7 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
     for (std::size_t k = 0; k < nstreams; ++k) sizes[k] = hdr.varint();
     std::array<StoredReader, kStreamCount> streams{page_reader({}), page_reader({}), page_reader({}), page_reader({}),
                                                    page_reader({}), page_reader({}), page_reader({}), page_reader({}),
-                                                   page_reader({}), page_reader({}), page_reader({})};
+                                                   page_reader({}), page_reader({}), page_reader({}), page_reader({})};
     // The streams follow the header back to back, up to the page's end
     // (from version 5 on, the previews are the second frame's content).
     std::size_t pos = raw_.size();
@@ -378,9 +383,11 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
             s.src = dict[si];
             s.dst = dict[di];
         }
+        s.tcp_flags = 0;
         if (s.has_ports) {
             s.src_port = streams[kPorts].be16();
             s.dst_port = streams[kPorts].be16();
+            if (keep && s.ip_proto == ipproto_tcp && version >= 6) s.tcp_flags = streams[kTcpFlags].u8();
         }
         if (keep) {
             const std::uint64_t plen = streams[kPreview].varint();

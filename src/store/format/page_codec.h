@@ -36,8 +36,9 @@ namespace capdb::store {
 // IPv4) with its sender and target protocol addresses in the dictionary;
 // and the preview stream in a second zstd frame after the page's first,
 // so that a count (which reads no preview) does not decompress it.
-// Versions 3 and 4 still decode.
-inline constexpr std::uint8_t kPageVersion = 5;
+// 6: a stream of TCP flags bytes, one per TCP row with ports (flows say
+// whether SYN, FIN or RST were seen). Versions 3 to 5 still decode (flags 0).
+inline constexpr std::uint8_t kPageVersion = 6;
 
 inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
 

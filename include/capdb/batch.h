@@ -13,6 +13,15 @@
 
 namespace capdb {
 
+// A live capture's libpcap statistics at one moment (wall clock), totals
+// since the capture started: kept so that stats can say when drops happened.
+struct LiveSample {
+    std::int64_t ts_ns = 0;
+    std::uint64_t received = 0;
+    std::uint64_t dropped = 0;  // by the kernel and the interface
+    bool operator==(const LiveSample&) const = default;
+};
+
 // One interface of a capture as the store keeps it (the interfaces table).
 struct InterfaceRecord {
     std::uint32_t if_index = 0;
@@ -61,6 +70,9 @@ struct PacketBatch {
     // Interfaces first seen by the packets of this batch (pcapng describes
     // them as it goes); stored with the first block that holds them.
     std::vector<InterfaceRecord> interfaces;
+    // Live captures: statistics taken since the previous batch; stored with
+    // the next block that commits.
+    std::vector<LiveSample> live_samples;
 
     // Appends a packet; preview is copied.
     void add(std::int64_t ts_ns, std::uint32_t caplen, std::uint32_t wirelen, std::int64_t file_offset,
@@ -103,6 +115,7 @@ struct PacketBatch {
         arena.clear();
         payload.clear();
         interfaces.clear();
+        live_samples.clear();
     }
 };
 

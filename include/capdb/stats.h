@@ -27,10 +27,17 @@ namespace capdb {
 // origin_ns + k * interval_ns <= ts < origin_ns + (k + 1) * interval_ns,
 // as tshark -z io,stat does with its origin at the first packet. Packets
 // before the origin (out of order) count in bucket 0.
+// When a live capture dropped packets: between two of its statistics
+// samples (libpcap counts drops, it does not say when), from_ns < to_ns.
+struct DropWindow {
+    std::int64_t from_ns = 0, to_ns = 0;
+    std::uint64_t dropped = 0;
+};
 struct Histogram {
     std::int64_t origin_ns = 0;
     std::int64_t interval_ns = 1'000'000'000;
     std::vector<Tally> buckets;
+    std::vector<DropWindow> drops;  // of the live captures in view, by time
 };
 
 struct EndpointStat {
@@ -122,6 +129,7 @@ struct FlowValue {
     std::int64_t first_ns = 0, last_ns = 0;
     Tally a_to_b, b_to_a;
     bool a_first = true;  // the first packet went from a to b
+    std::uint8_t tcp_flags = 0;  // TCP: the flags bytes of its packets ORed
     void merge(const FlowValue& o) noexcept;
 };
 

@@ -258,6 +258,9 @@ public:
     // blocks, pages or posting lists are damaged (see capdb verify), so that
     // ingesting the file again replaces them. Returns their ids.
     virtual std::vector<CaptureId> remove_damaged(const std::string& /*sha256*/) { return {}; }
+    // A live capture's statistics samples, oldest first (schema 7; none for
+    // other captures).
+    [[nodiscard]] virtual std::vector<LiveSample> live_samples(CaptureId /*id*/) { return {}; }
     // A capture's interfaces, by index (none recorded for captures from
     // before schema 4).
     [[nodiscard]] virtual std::vector<InterfaceRecord> interfaces(CaptureId /*id*/) { return {}; }
@@ -300,10 +303,10 @@ public:
 
     // As scan(), but each block the filter selects whole (it has no
     // per-packet condition, and the block lies inside its time range) that
-    // keeps aggregates is first offered to on_block; only the rows of the
-    // blocks it declines, and of the others, go to on_row. A store without
-    // aggregates scans.
-    virtual void scan_aggregates(const Filter& filter, const AggregatesCallback& /*on_block*/,
+    // keeps aggregates is first offered to on_block (with their tables
+    // when `tables`); only the rows of the blocks it declines, and of the
+    // others, go to on_row. A store without aggregates scans.
+    virtual void scan_aggregates(const Filter& filter, bool /*tables*/, const AggregatesCallback& /*on_block*/,
                                  const RowCallback& on_row) {
         scan(filter, on_row);
     }

@@ -65,7 +65,7 @@ std::uint64_t capture_loop(LiveCapture& capture, const LiveIngestOptions& option
     // The one interface, stored with the first block.
     batch.interfaces.push_back({0, capture.device(), {}, linktype, capture.snaplen(), 9});
     const auto hand_over = [&] {
-        if (batch.empty()) return;
+        if (batch.empty() && batch.live_samples.empty()) return;
         writer.append(std::move(batch));
         batch = writer.spare_batch();
     };
@@ -87,6 +87,12 @@ std::uint64_t capture_loop(LiveCapture& capture, const LiveIngestOptions& option
             Clock::time_point now = Clock::now();
             if (deadline && now >= *deadline) break;
             if (uncommitted && now - last_request >= options.flush_interval) {
+                // pcap_stats with each commit: stats marks when drops happened.
+                const LiveStats st = capture.stats();
+                const auto wall = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::system_clock::now().time_since_epoch());
+                batch.live_samples.push_back(
+                    {static_cast<std::int64_t>(wall.count()), st.received, st.dropped_kernel + st.dropped_iface});
                 hand_over();
                 writer.request_commit();
                 uncommitted = false;

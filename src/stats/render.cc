@@ -188,6 +188,20 @@ std::string render_chart(const Histogram& h, bool bytes, const TextOptions& o) {
     if (right_at >= labels.size() + 2 + right.size())
         labels += std::string(right_at - labels.size() - right.size(), ' ') + right;
     out += labels + "\n";
+    // Drop windows of live captures: ▲ under each column they overlap.
+    std::string drops = fmt::format("{:>7}  ", "drops");
+    bool any = false;
+    for (std::size_t i = 0; i < c.values.size(); ++i) {
+        const std::int64_t lo = h.origin_ns + static_cast<std::int64_t>(i) * step, hi = lo + step;
+        const bool hit = std::any_of(h.drops.begin(), h.drops.end(),
+                                     [&](const DropWindow& d) { return d.from_ns < hi && d.to_ns > lo; });
+        drops += hit ? (o.color ? fmt::format("{}▲{}", kRed, kReset) : std::string("▲")) : std::string(" ");
+        any = any || hit;
+    }
+    if (any) {
+        trim_right(drops);
+        out += drops + "\n";
+    }
     return out;
 }
 
@@ -279,7 +293,17 @@ std::string render_stats_json(const StatsReport& r) {
     put(out, ",");
     json_time(out, "last", r.last_ns);
     const std::int64_t dur = r.first_ns ? *r.last_ns - *r.first_ns : 0;
-    put(out, ",\"duration_ns\":{},\"live_captures\":{},\"dropped\":{}", dur, r.live_captures, r.dropped);
+    put(out, ",\"duration_ns\":{},\"live_captures\":{},\"dropped\":{},\"drop_windows\":[", dur, r.live_captures,
+        r.dropped);
+    for (std::size_t i = 0; i < r.histogram.drops.size(); ++i) {
+        const DropWindow& d = r.histogram.drops[i];
+        put(out, "{}{{", i == 0 ? "" : ",");
+        json_time(out, "from", d.from_ns);
+        put(out, ",");
+        json_time(out, "to", d.to_ns);
+        put(out, ",\"dropped\":{}}}", d.dropped);
+    }
+    put(out, "]");
     const ProtocolMix& m = r.mix;
     put(out,
         ",\"protocols\":{{\"ipv4\":{},\"ipv6\":{},\"non_ip\":{},\"malformed\":{},\"truncated\":{},\"unsupported\":{},"
@@ -427,14 +451,31 @@ std::string seconds(std::int64_t ns) { return fmt::format("{}.{:09}", ns / kSec,
 
 }  // namespace
 
+namespace {
+
+// The TCP flags a flow's packets carried that open and close connections:
+// S (SYN), F (FIN), R (RST), in that order; "-" when none or not TCP.
+std::string flow_flags(const Flow& f) {
+    std::string s;
+    if (f.key.proto == 6 && f.is_ip()) {
+        if (f.value.tcp_flags & 0x02) s += 'S';
+        if (f.value.tcp_flags & 0x01) s += 'F';
+        if (f.value.tcp_flags & 0x04) s += 'R';
+    }
+    return s.empty() ? "-" : s;
+}
+
+}  // namespace
+
 std::string flow_header(FlowFormat format) {
     switch (format) {
         case FlowFormat::line:
-            return fmt::format("{:<30} {:>20} {:<6} {:<47} {:<47} {:>10} {:>12} {:>10} {:>12}\n", "START", "DURATION",
-                               "PROTO", "SRC", "DST", "SRC PKTS", "SRC BYTES", "DST PKTS", "DST BYTES");
+            return fmt::format("{:<30} {:>20} {:<6} {:<47} {:<47} {:>10} {:>12} {:>10} {:>12} {}\n", "START",
+                               "DURATION", "PROTO", "SRC", "DST", "SRC PKTS", "SRC BYTES", "DST PKTS", "DST BYTES",
+                               "FLAGS");
         case FlowFormat::csv:
             return "start,end,duration,proto,src,sport,dst,dport,packets,bytes,src_packets,src_bytes,dst_packets,"
-                   "dst_bytes\n";
+                   "dst_bytes,tcp_flags\n";
         case FlowFormat::json: break;
     }
     return {};
@@ -447,17 +488,18 @@ void format_flow(fmt::memory_buffer& out, FlowFormat format, const Flow& f) {
     const std::int64_t dur = f.value.last_ns - f.value.first_ns;
     switch (format) {
         case FlowFormat::line:
-            put(out, "{:<30} {:>20} {:<6} {:<47} {:<47} {:>10} {:>12} {:>10} {:>12}\n",
+            put(out, "{:<30} {:>20} {:<6} {:<47} {:<47} {:>10} {:>12} {:>10} {:>12} {}\n",
                 format_rfc3339(f.value.first_ns), seconds(dur), flow_proto(f),
                 ip ? endpoint(f.src(), f.has_ports(), f.sport()) : "-",
-                ip ? endpoint(f.dst(), f.has_ports(), f.dport()) : "-", fw.packets, fw.bytes, bw.packets, bw.bytes);
+                ip ? endpoint(f.dst(), f.has_ports(), f.dport()) : "-", fw.packets, fw.bytes, bw.packets, bw.bytes,
+                flow_flags(f));
             break;
         case FlowFormat::csv:
-            put(out, "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", format_rfc3339(f.value.first_ns),
+            put(out, "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", format_rfc3339(f.value.first_ns),
                 format_rfc3339(f.value.last_ns), seconds(dur), flow_proto(f), ip ? f.src().to_string() : "",
                 f.has_ports() ? fmt::format("{}", f.sport()) : "", ip ? f.dst().to_string() : "",
                 f.has_ports() ? fmt::format("{}", f.dport()) : "", fw.packets + bw.packets, fw.bytes + bw.bytes,
-                fw.packets, fw.bytes, bw.packets, bw.bytes);
+                fw.packets, fw.bytes, bw.packets, bw.bytes, f.key.proto == 6 && f.is_ip() ? flow_flags(f) : "");
             break;
         case FlowFormat::json:
             put(out,
@@ -476,10 +518,12 @@ void format_flow(fmt::memory_buffer& out, FlowFormat format, const Flow& f) {
                 put(out, ",\"sport\":{},\"dport\":{}", f.sport(), f.dport());
             else
                 put(out, ",\"sport\":null,\"dport\":null");
-            put(out,
-                ",\"packets\":{},\"bytes\":{},\"src_packets\":{},\"src_bytes\":{},\"dst_packets\":{},\"dst_bytes\":{}}}"
-                "\n",
+            put(out, ",\"packets\":{},\"bytes\":{},\"src_packets\":{},\"src_bytes\":{},\"dst_packets\":{},\"dst_bytes\":{}",
                 fw.packets + bw.packets, fw.bytes + bw.bytes, fw.packets, fw.bytes, bw.packets, bw.bytes);
+            if (f.key.proto == 6 && f.is_ip())
+                put(out, ",\"syn\":{},\"fin\":{},\"rst\":{}", (f.value.tcp_flags & 0x02) != 0,
+                    (f.value.tcp_flags & 0x01) != 0, (f.value.tcp_flags & 0x04) != 0);
+            put(out, "}}\n");
             break;
     }
 }

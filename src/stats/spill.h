@@ -123,15 +123,26 @@ public:
     // valid until the next call.
     V& at(const K& key) {
         // Rows come out of pages grouped by host: the same key often comes
-        // again at once. (Map elements keep their address until erased.)
-        if (last_ && last_->first == key) return last_->second;
-        auto it = map_.find(key);
-        if (it == map_.end()) {
-            if (map_.size() >= max_) spill();
-            it = map_.emplace(key, V{}).first;
+        // again at once.
+        if (last_ != kNone && slots_[last_].key == key) return slots_[last_].value;
+        if (slots_.empty()) resize(kFirstSlots);
+        std::size_t i = slot_of(key);
+        while (used_[i]) {
+            if (slots_[i].key == key) return slots_[last_ = i].value;
+            i = (i + 1) & mask_;
         }
-        last_ = &*it;
-        return it->second;
+        if (size_ >= max_) {
+            spill();
+            i = slot_of(key);  // the table is empty now
+        } else if ((size_ + 1) * 4 > slots_.size() * 3) {
+            resize(slots_.size() * 2);
+            i = slot_of(key);
+            while (used_[i]) i = (i + 1) & mask_;
+        }
+        used_[i] = 1;
+        slots_[i] = Entry{key, V{}};
+        ++size_;
+        return slots_[last_ = i].value;
     }
 
     // Number of runs spilled so far.
@@ -141,9 +152,9 @@ public:
     template <class Each>
     void drain(Each&& each) {
         if (runs_.empty()) {
-            for (const auto& [k, v] : map_) each(k, v);
-            map_.clear();
-            last_ = nullptr;
+            for (std::size_t i = 0; i < slots_.size(); ++i)
+                if (used_[i]) each(slots_[i].key, slots_[i].value);
+            clear();
             return;
         }
         spill();
@@ -166,20 +177,59 @@ public:
     }
 
 private:
+    static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+    static constexpr std::size_t kFirstSlots = 1024;
+
+    // Open addressing with linear probing over a power-of-two table, the
+    // hash spread by a Fibonacci multiplication (its top bits).
+    [[nodiscard]] std::size_t slot_of(const K& key) const noexcept {
+        return static_cast<std::size_t>((static_cast<std::uint64_t>(Hash{}(key)) * 0x9e3779b97f4a7c15ull) >> shift_);
+    }
+
+    void resize(std::size_t slots) {
+        std::vector<Entry> old = std::move(slots_);
+        std::vector<std::uint8_t> old_used = std::move(used_);
+        slots_.assign(slots, Entry{});
+        used_.assign(slots, 0);
+        mask_ = slots - 1;
+        shift_ = 64;
+        for (std::size_t n = slots; n > 1; n >>= 1) --shift_;
+        last_ = kNone;
+        for (std::size_t j = 0; j < old.size(); ++j) {
+            if (!old_used[j]) continue;
+            std::size_t i = slot_of(old[j].key);
+            while (used_[i]) i = (i + 1) & mask_;
+            used_[i] = 1;
+            slots_[i] = old[j];
+        }
+    }
+
+    void clear() {
+        std::fill(used_.begin(), used_.end(), std::uint8_t{0});
+        size_ = 0;
+        last_ = kNone;
+    }
+
+    // Writes the entries as one sorted run: moved to the front of the
+    // table, sorted there (no second copy), then the table is emptied.
     void spill() {
-        last_ = nullptr;
-        if (map_.empty()) return;
-        std::vector<Entry> sorted;
-        sorted.reserve(map_.size());
-        for (const auto& [k, v] : map_) sorted.push_back({k, v});
-        map_.clear();
-        std::sort(sorted.begin(), sorted.end(), [](const Entry& a, const Entry& b) { return a.key < b.key; });
-        runs_.push_back({detail::write_run(file_, sorted), sorted.size()});
+        last_ = kNone;
+        if (size_ == 0) return;
+        std::size_t n = 0;
+        for (std::size_t i = 0; i < slots_.size(); ++i)
+            if (used_[i]) slots_[n++] = slots_[i];
+        std::sort(slots_.begin(), slots_.begin() + static_cast<std::ptrdiff_t>(n),
+                  [](const Entry& a, const Entry& b) { return a.key < b.key; });
+        runs_.push_back({file_.append(slots_.data(), n * sizeof(Entry)), n});
+        clear();
     }
 
     std::size_t max_;
-    std::unordered_map<K, V, Hash> map_;
-    std::pair<const K, V>* last_ = nullptr;  // the entry at() returned last
+    std::vector<Entry> slots_;
+    std::vector<std::uint8_t> used_;
+    std::size_t size_ = 0, mask_ = 0;
+    unsigned shift_ = 64;
+    std::size_t last_ = kNone;  // the slot at() returned last
     SpillFile file_;
     std::vector<detail::Run> runs_;
 };

@@ -196,9 +196,23 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
         if (c.meta.live) {
             ++r.live_captures;
             if (c.live_stats) r.dropped += c.live_stats->dropped_kernel + c.live_stats->dropped_iface;
+            // Drops between consecutive samples (the first from the start,
+            // the last up to the final statistics) make a window.
+            LiveSample prev{std::min(c.started_at_ns, c.first_ts_ns.value_or(c.started_at_ns)), 0, 0};
+            auto window = [&](const LiveSample& s) {
+                if (s.dropped > prev.dropped && s.ts_ns > prev.ts_ns)
+                    r.histogram.drops.push_back({prev.ts_ns, s.ts_ns, s.dropped - prev.dropped});
+                if (s.ts_ns > prev.ts_ns) prev = s;
+            };
+            for (const LiveSample& s : store.live_samples(c.id)) window(s);
+            if (c.live_stats && c.last_ts_ns)
+                window({std::max(*c.last_ts_ns, prev.ts_ns + 1), c.live_stats->received,
+                        c.live_stats->dropped_kernel + c.live_stats->dropped_iface});
         }
     }
     Histogram& h = r.histogram;
+    std::sort(h.drops.begin(), h.drops.end(),
+              [](const DropWindow& a, const DropWindow& b) { return a.from_ns < b.from_ns; });
     h.origin_ns = filter.from_ns.value_or(cap_first.value_or(0));
     std::int64_t end = cap_last.value_or(h.origin_ns);
     if (filter.to_ns) end = std::min(end, *filter.to_ns);
@@ -272,7 +286,7 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
         return true;
     };
 
-    store.scan_aggregates(filter, on_block, [&](const PacketView& p) {
+    store.scan_aggregates(filter, options.tables, on_block, [&](const PacketView& p) {
         const Summary& s = p.summary;
         Tally one;
         one.add(p.wirelen);
@@ -336,6 +350,7 @@ void FlowValue::merge(const FlowValue& o) noexcept {
         a_first = o.a_first;
     }
     last_ns = std::max(last_ns, o.last_ns);
+    tcp_flags |= o.tcp_flags;
     a_to_b += o.a_to_b;
     b_to_a += o.b_to_a;
 }
@@ -418,6 +433,7 @@ FlowResult compute_flows(Store& store, const Filter& filter, const FlowOptions& 
             v.last_ns = p.ts_ns;
         }
         (forward ? v.a_to_b : v.b_to_a).add(p.wirelen);
+        v.tcp_flags |= s.tcp_flags;
         return true;
     });
     result.spilled_runs = table.runs();  // before drain() empties it

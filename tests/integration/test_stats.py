@@ -324,6 +324,40 @@ def test_flows_equal_tshark_conv(name, work, mixed):
             assert close(int(r["dst_bytes"]), ba_bytes, ba_unit), (a, b, r)
 
 
+@pytest.mark.parametrize("name", CAPTURES)
+def test_flow_tcp_flags_equal_tshark(name, work, mixed):
+    """SYN, FIN and RST seen in a TCP flow, from tshark's tcp.flags of its packets."""
+    path = capture_path(name, mixed)
+    db = fresh_db(work, path)
+    want = {}
+    out = tshark(["-r", path] + NO_DEFRAG + ["-Y", "tcp and not icmp and not icmpv6", "-T", "fields",
+                                             "-e", "ip.src", "-e", "ipv6.src", "-e", "tcp.srcport",
+                                             "-e", "ip.dst", "-e", "ipv6.dst", "-e", "tcp.dstport", "-e", "tcp.flags"])
+    for line in out.splitlines():
+        f = line.split("\t")
+        if len(f) < 7 or "," in line or not f[6]:  # tunnelled: several headers of a kind
+            continue
+        a = (f[0] or f[1], int(f[2]))
+        b = (f[3] or f[4], int(f[5]))
+        key = (min(a, b), max(a, b))
+        want[key] = want.get(key, 0) | int(f[6], 16)
+    got = {}
+    for r in flows_csv(db):
+        if r["proto"] == "TCP" and r["sport"]:
+            a, b = (r["src"], int(r["sport"])), (r["dst"], int(r["dport"]))
+            got[(min(a, b), max(a, b))] = r["tcp_flags"]
+    if not want:
+        pytest.skip("no TCP in " + name)
+    checked = 0
+    for key, flags in want.items():
+        if key not in got:  # tshark's routed IPv6 destination, tunnels (see above)
+            continue
+        letters = "".join(c for bit, c in ((0x02, "S"), (0x01, "F"), (0x04, "R")) if flags & bit) or "-"
+        assert got[key] == letters, (key, got[key], letters)
+        checked += 1
+    assert checked >= len(want) * 0.9, (checked, len(want))
+
+
 def test_flows_sort_limit_and_formats(work, mixed):
     db = fresh_db(work, mixed)
     rows = flows_csv(db)
@@ -589,5 +623,5 @@ def test_nothing_matches(two_captures):
     assert (s["packets"], s["bytes"], s["first_ns"], s["endpoints"]) == (0, 0, None, 0)
     assert sum(s["histogram"]["packets"]) == 0
     assert capdb_ok(["flows", "--db", db, "--from", "2030-01-01", "--format", "csv"]).splitlines() == [
-        "start,end,duration,proto,src,sport,dst,dport,packets,bytes,src_packets,src_bytes,dst_packets,dst_bytes"]
+        "start,end,duration,proto,src,sport,dst,dport,packets,bytes,src_packets,src_bytes,dst_packets,dst_bytes,tcp_flags"]
     assert capdb_ok(["flows", "--db", db, "--from", "2030-01-01", "--format", "json"]) == ""

@@ -72,6 +72,33 @@ def test_exact_rows_and_fields(db):
     port.close()
 
 
+def test_statistics_are_sampled_while_capturing(db):
+    """Each commit records pcap_stats with a wall-clock time (stats' drop windows)."""
+    import sqlite3
+    port = L.UdpPort()
+    proc = capture(db, "--filter", "udp port %d" % port.port)
+    start = time.time_ns()
+    sent = 0
+    # Packets over at least three commit intervals (500 ms each).
+    while time.time_ns() - start < 2_000_000_000:
+        port.send(b"y")
+        sent += 1
+        time.sleep(0.01)
+    rows_on(db, port.port, sent)
+    rc, err = L.finish(proc)
+    assert rc == 0, err
+    con = sqlite3.connect(db)
+    try:
+        samples = con.execute("SELECT ts, received, dropped FROM live_stats ORDER BY ts").fetchall()
+    finally:
+        con.close()
+    assert len(samples) >= 2, samples
+    assert all(start - 1e9 < ts <= time.time_ns() for ts, _, _ in samples), samples
+    received = [r for _, r, _ in samples]
+    assert received == sorted(received) and received[-1] > 0, samples
+    port.close()
+
+
 def test_count_stops_after_n(db):
     port = L.UdpPort()
     proc = capture(db, "--count", "3", "udp", "port", str(port.port))  # filter as trailing words

@@ -340,7 +340,7 @@ TEST(Schema, Version4IsMigratedToChecksums) {
 std::pair<std::uint64_t, std::uint64_t> aggregates_and_rows(Store& s) {
     std::uint64_t blocks = 0, rows = 0;
     s.scan_aggregates(
-        Filter{}, [&](const BlockAggregates& a) { return blocks += a.total.packets > 0 ? 1 : 0, true; },
+        Filter{}, true, [&](const BlockAggregates& a) { return blocks += a.total.packets > 0 ? 1 : 0, true; },
         [&](const PacketView&) { return ++rows, true; });
     return {blocks, rows};
 }

@@ -214,7 +214,7 @@ TEST(Stats, AggregatesEqualRows) {
     }
     std::uint64_t offered = 0;
     store->scan_aggregates(
-        Filter{}, [&](const BlockAggregates& a) { return offered += a.has_tables ? 1 : 0, false; },
+        Filter{}, true, [&](const BlockAggregates& a) { return offered += a.has_tables ? 1 : 0, false; },
         [](const PacketView&) { return true; });
     ASSERT_GT(offered, 5u) << "the blocks keep no tables: the test would compare rows with rows";
     Filter rows;
@@ -234,6 +234,54 @@ TEST(Stats, AggregatesEqualRows) {
                 EXPECT_EQ(render_stats_json(compute_stats(*store, f, o)), render_stats_json(compute_stats(*store, r, o)))
                     << "interval " << interval.value_or(0) << " tables " << tables;
             }
+}
+
+// A live capture's statistics samples become drop windows where the drop
+// count grew, marked under the chart's columns they overlap.
+TEST(Chart, DropWindowsOfLiveCaptures) {
+    TempDir dir;
+    auto store = open_sqlite_store(dir.file("t.db"), {.read_only = false, .create = true});
+    CaptureMeta meta;
+    meta.source = "eth0";
+    meta.live = true;
+    meta.linktype = 1;
+    auto w = store->begin_capture(meta, 100);
+    const std::int64_t t0 = 1'700'000'000'000'000'000, s = 1'000'000'000;
+    // A packet a second for 10 s; samples at 2 s (no drops), 4 s (3 dropped),
+    // 6 s (still 3), then the final statistics say 5.
+    for (std::int64_t k = 0; k < 10; ++k) {
+        PacketBatch b = w->spare_batch();
+        Summary sum;
+        sum.status = Status::non_ip;
+        b.add(t0 + k * s, 60, 60, -1, sum, {}, false, 1);
+        if (k == 2 || k == 4 || k == 6)
+            b.live_samples.push_back({t0 + k * s, static_cast<std::uint64_t>(k), k == 2 ? 0u : 3u});
+        w->append(std::move(b));
+        w->request_commit();
+    }
+    w->finish(CaptureState::complete, "", LiveStats{10, 4, 1});
+    const CaptureId id = store->captures().at(0).id;
+    EXPECT_EQ(store->live_samples(id).size(), 3u);
+    StatsOptions o;
+    o.interval_ns = s;
+    const StatsReport r = compute_stats(*store, Filter{}, o);
+    EXPECT_EQ(r.dropped, 5u);
+    ASSERT_EQ(r.histogram.drops.size(), 2u);
+    EXPECT_EQ(r.histogram.drops[0].from_ns, t0 + 2 * s);
+    EXPECT_EQ(r.histogram.drops[0].to_ns, t0 + 4 * s);
+    EXPECT_EQ(r.histogram.drops[0].dropped, 3u);
+    EXPECT_EQ(r.histogram.drops[1].from_ns, t0 + 6 * s);
+    EXPECT_EQ(r.histogram.drops[1].to_ns, t0 + 9 * s);
+    EXPECT_EQ(r.histogram.drops[1].dropped, 2u);
+    TextOptions text;
+    text.width = 40;
+    const std::string chart = render_chart(r.histogram, false, text);
+    // Columns 2 and 3 (seconds 2 to 4), then 6 to 8.
+    EXPECT_NE(chart.find("  drops    ▲▲  ▲▲▲\n"), std::string::npos) << chart;
+    EXPECT_NE(render_stats_json(r).find("\"drop_windows\":[{\"from\":"), std::string::npos);
+    // The capture goes, and its samples with it.
+    store->remove_capture(id);
+    EXPECT_TRUE(store->live_samples(id).empty());
 }
 
 // Flows with a table of a few entries (spilling) equal flows with room for

@@ -206,6 +206,9 @@ std::vector<std::uint8_t> encode_aggregates(const BlockAggregates& a) {
         put_tally(raw, b.tally);
     }
     raw.push_back(a.has_tables ? 1 : 0);
+    // The tables go into a second frame, which a report without them
+    // (stats --no-top) never decompresses.
+    const std::size_t head = raw.size();
     if (a.has_tables) {
         put_varint(raw, a.endpoints.size());
         for (const auto& [addr, tally] : a.endpoints) {
@@ -229,21 +232,40 @@ std::vector<std::uint8_t> encode_aggregates(const BlockAggregates& a) {
             put_tally(raw, p.tally);
         }
     }
-    std::vector<std::uint8_t> out(ZSTD_compressBound(raw.size()));
-    const std::size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), raw.size(), kZstdLevel);
+    const std::size_t tail = raw.size() - head;
+    std::vector<std::uint8_t> out(ZSTD_compressBound(head) + (a.has_tables ? ZSTD_compressBound(tail) : 0));
+    const std::size_t n = ZSTD_compress(out.data(), out.size(), raw.data(), head, kZstdLevel);
     if (ZSTD_isError(n)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
-    out.resize(n);
+    std::size_t m = 0;
+    if (a.has_tables) {
+        m = ZSTD_compress(out.data() + n, out.size() - n, raw.data() + head, tail, kZstdLevel);
+        if (ZSTD_isError(m)) throw Error(Exit::internal, fmt::format("zstd: {}", ZSTD_getErrorName(m)));
+    }
+    out.resize(n + m);
     return out;
 }
 
-void decode_aggregates(std::span<const std::uint8_t> frame, BlockAggregates& out) {
+namespace {
+
+// Decompresses one zstd frame (the whole of `frame`) into raw.
+void inflate(std::span<const std::uint8_t> frame, std::vector<std::uint8_t>& raw) {
     StoredReader fail({}, "block aggregates");
     const unsigned long long size = ZSTD_getFrameContentSize(frame.data(), frame.size());
     if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size > kMaxFrameBytes)
         fail.corrupt("bad compressed frame");
-    std::vector<std::uint8_t> raw(static_cast<std::size_t>(size));
+    raw.resize(static_cast<std::size_t>(size));
     const std::size_t n = ZSTD_decompress(raw.data(), raw.size(), frame.data(), frame.size());
     if (ZSTD_isError(n) || n != size) fail.corrupt("cannot decompress");
+}
+
+}  // namespace
+
+void decode_aggregates(std::span<const std::uint8_t> blob, BlockAggregates& out, bool tables) {
+    StoredReader fail({}, "block aggregates");
+    const std::size_t first = ZSTD_findFrameCompressedSize(blob.data(), blob.size());
+    if (ZSTD_isError(first)) fail.corrupt("bad compressed frame");
+    std::vector<std::uint8_t> raw;
+    inflate(blob.first(first), raw);
 
     StoredReader in(raw, "block aggregates");
     if (in.u8() != kAggregatesVersion) in.corrupt("unknown version");
@@ -287,13 +309,19 @@ void decode_aggregates(std::span<const std::uint8_t> frame, BlockAggregates& out
         out.timeline[k].index = index;
         out.timeline[k].tally = get_tally(in);
     }
-    const std::uint8_t tables = in.u8();
-    if (tables > 1) in.corrupt("tables");
-    out.has_tables = tables == 1;
+    const std::uint8_t has_tables = in.u8();
+    if (has_tables > 1) in.corrupt("tables");
+    if (!in.done()) in.corrupt("bytes after the end");
+    out.has_tables = has_tables == 1;
     out.endpoints.clear();
     out.pairs.clear();
     out.ports.clear();
-    if (out.has_tables) {
+    const std::span<const std::uint8_t> second = blob.subspan(first);
+    if (!out.has_tables && !second.empty()) in.corrupt("bytes after the frame");
+    if (out.has_tables && second.empty()) in.corrupt("the tables' frame is missing");
+    if (out.has_tables && tables) {
+        inflate(second, raw);
+        in = StoredReader(raw, "block aggregates");
         out.endpoints.resize(count(7));
         for (auto& [addr, tally] : out.endpoints) {
             const std::uint8_t len = in.u8();

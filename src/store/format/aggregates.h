@@ -55,11 +55,14 @@ private:
     std::uint32_t id_of(const Address& a);
 };
 
-// The stored frame (zstd, before the checksum trailer).
+// The stored blob before its checksum trailer: a zstd frame with all but
+// the tables, then (when it has them) one with the tables.
 std::vector<std::uint8_t> encode_aggregates(const BlockAggregates& a);
-// Decodes a frame; capture, ts_min and ts_max are left as they are (the
-// block row says them). Throws DatabaseError ("corrupt block aggregates
-// ...") when it is malformed.
-void decode_aggregates(std::span<const std::uint8_t> frame, BlockAggregates& out);
+// Decodes a stored blob (without its trailer): the first frame, and the
+// tables' frame when `tables` (else has_tables says only that they are
+// there). capture, ts_min and ts_max are left as they are (the block row
+// says them). Throws DatabaseError ("corrupt block aggregates ...") when it
+// is malformed.
+void decode_aggregates(std::span<const std::uint8_t> blob, BlockAggregates& out, bool tables = true);
 
 }  // namespace capdb::store

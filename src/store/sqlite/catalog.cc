@@ -173,6 +173,23 @@ std::vector<InterfaceRecord> Catalog::interfaces(CaptureId id) {
     return out;
 }
 
+std::vector<LiveSample> Catalog::live_samples(CaptureId id) {
+    std::vector<LiveSample> out;
+    if (!has_live_stats(db_)) return out;  // before schema 7, read-only
+    sqlite::Statement st(db_, fmt::format("SELECT ts, received, dropped, capdb_check({}) IS checksum FROM live_stats"
+                                          " WHERE capture_id=?1 ORDER BY ts",
+                                          kLiveStatsSealed));
+    st.bind(1, id);
+    while (st.step()) {
+        if (st.i64(3) == 0)
+            throw DatabaseError(fmt::format("database '{}': capture {}: live_stats row at {} is damaged (checksum"
+                                            " mismatch); see 'capdb verify'",
+                                            printable(db_.path()), id, st.i64(0)));
+        out.push_back({st.i64(0), static_cast<std::uint64_t>(st.i64(1)), static_cast<std::uint64_t>(st.i64(2))});
+    }
+    return out;
+}
+
 std::string Catalog::select_captures() const {
     return fmt::format(fmt::runtime(fmt::format("SELECT {} FROM captures", kCaptureColumns)),
                        has_file_identity_ ? kFileIdentityColumns : kNoFileIdentity,
@@ -254,6 +271,11 @@ void Catalog::remove_capture(CaptureId id) {
     sqlite::Statement del_ifaces(db_, "DELETE FROM interfaces WHERE capture_id=?1");
     del_ifaces.bind(1, id);
     del_ifaces.run();
+    if (has_live_stats(db_)) {
+        sqlite::Statement del_samples(db_, "DELETE FROM live_stats WHERE capture_id=?1");
+        del_samples.bind(1, id);
+        del_samples.run();
+    }
     sqlite::Statement del_cap(db_, "DELETE FROM captures WHERE id=?1");
     del_cap.bind(1, id);
     del_cap.run();

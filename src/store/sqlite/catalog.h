@@ -31,6 +31,7 @@ public:
     void remove_capture(CaptureId id);
     // The capture's interfaces (none in a read-only schema 2 or 3 database).
     [[nodiscard]] std::vector<InterfaceRecord> interfaces(CaptureId id);
+    [[nodiscard]] std::vector<LiveSample> live_samples(CaptureId id);
 
     // Adds a running capture written by this process; returns its id.
     CaptureId add(const CaptureMeta& meta);

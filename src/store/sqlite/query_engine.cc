@@ -518,7 +518,7 @@ void QueryEngine::scan(const Filter& filter, const RowCallback& on_row) {
 // aggregates first when the filter has no per-packet condition. Damaged
 // aggregates (checksum, decoding, a packet count other than the block's)
 // are damage; when it is skipped, the block's pages are read instead.
-void QueryEngine::scan_aggregates(const Filter& filter, const AggregatesCallback& on_block,
+void QueryEngine::scan_aggregates(const Filter& filter, bool tables, const AggregatesCallback& on_block,
                                   const RowCallback& on_row) {
     const RowPredicate predicate = row_predicate(filter);
     if (predicate.has_row_conditions() || !aggregates_) {
@@ -542,7 +542,7 @@ void QueryEngine::scan_aggregates(const Filter& filter, const AggregatesCallback
                     [&] {
                         const auto body = checked_aggregates(block_id, aggregates.blob(0));
                         if (!body) throw DatabaseError("its aggregates do not match their checksum");
-                        decode_aggregates(*body, a);
+                        decode_aggregates(*body, a, tables);
                         if (a.total.packets != hit.packets)
                             throw DatabaseError(fmt::format("its aggregates count {} packets, its row {}",
                                                             a.total.packets, hit.packets));

@@ -52,7 +52,8 @@ public:
     // it is decoded, in no particular order.
     void scan(const Filter& filter, const RowCallback& on_row);
     // Store::scan_aggregates.
-    void scan_aggregates(const Filter& filter, const AggregatesCallback& on_block, const RowCallback& on_row);
+    void scan_aggregates(const Filter& filter, bool tables, const AggregatesCallback& on_block,
+                         const RowCallback& on_row);
     [[nodiscard]] std::int64_t max_block_id();
 
     [[nodiscard]] const QueryStats& last_stats() const noexcept { return stats_; }

@@ -118,6 +118,18 @@ CREATE TABLE IF NOT EXISTS interfaces(
 ) WITHOUT ROWID;
 )sql";
 
+// Schema 7: a live capture's pcap_stats samples (stats' drop windows).
+const char* const kLiveStatsTable = R"sql(
+CREATE TABLE IF NOT EXISTS live_stats(
+    capture_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL,
+    received INTEGER NOT NULL,
+    dropped INTEGER NOT NULL,
+    checksum INTEGER,
+    PRIMARY KEY(capture_id, ts)
+) WITHOUT ROWID;
+)sql";
+
 bool file_exists(const std::string& path) {
     struct stat st {};
     return ::stat(path.c_str(), &st) == 0;
@@ -263,6 +275,7 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         // Version 6 to 7: block aggregates (NULL for the blocks already
         // stored: stats decodes their pages), and pages of version 6.
         if (version < 7 && !has_aggregates(*db)) db->exec("ALTER TABLE blocks ADD COLUMN aggregates BLOB");
+        if (version < 7) db->exec(kLiveStatsTable);
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();
     }
@@ -285,6 +298,7 @@ void create_tables(sqlite::Database& db) {
     db.exec(kSegmentsTable);
     db.exec(kHighWaterTable);
     db.exec(kInterfacesTable);
+    db.exec(kLiveStatsTable);
 }
 
 bool has_checksums(sqlite::Database& db) {
@@ -294,6 +308,11 @@ bool has_checksums(sqlite::Database& db) {
 
 bool has_aggregates(sqlite::Database& db) {
     sqlite::Statement st(db, "SELECT 1 FROM pragma_table_info('blocks') WHERE name='aggregates'");
+    return st.step();
+}
+
+bool has_live_stats(sqlite::Database& db) {
+    sqlite::Statement st(db, "SELECT 1 FROM sqlite_master WHERE type='table' AND name='live_stats'");
     return st.step();
 }
 

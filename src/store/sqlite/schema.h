@@ -66,6 +66,9 @@ bool has_checksums(sqlite::Database& db);
 
 // Whether blocks have the aggregates column (schema 7 and later).
 bool has_aggregates(sqlite::Database& db);
+// Whether the live_stats table exists (schema 7 and later).
+bool has_live_stats(sqlite::Database& db);
+inline constexpr const char* kLiveStatsSealed = "capture_id, ts, received, dropped";
 
 // Recomputes a captures row's checksum: every statement that changes a
 // captures row is followed by this one, in its transaction.

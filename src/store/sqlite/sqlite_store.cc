@@ -71,6 +71,7 @@ public:
         return removed;
     }
     std::vector<InterfaceRecord> interfaces(CaptureId id) override { return catalog_.interfaces(id); }
+    std::vector<LiveSample> live_samples(CaptureId id) override { return catalog_.live_samples(id); }
 
     std::unique_ptr<CaptureWriter> begin_capture(const CaptureMeta& meta, std::uint32_t batch,
                                                  std::size_t queue_bytes) override {
@@ -97,8 +98,9 @@ public:
     }
     std::uint64_t count(const Filter& filter) override { return engine_.count(filter); }
     void scan(const Filter& filter, const RowCallback& on_row) override { engine_.scan(filter, on_row); }
-    void scan_aggregates(const Filter& filter, const AggregatesCallback& on_block, const RowCallback& on_row) override {
-        engine_.scan_aggregates(filter, on_block, on_row);
+    void scan_aggregates(const Filter& filter, bool tables, const AggregatesCallback& on_block,
+                         const RowCallback& on_row) override {
+        engine_.scan_aggregates(filter, tables, on_block, on_row);
     }
     std::int64_t max_block_id() override { return engine_.max_block_id(); }
     void query_blocks(const Filter& filter, const BlockRange& range, const RowCallback& on_row) override {

@@ -189,6 +189,13 @@ private:
             if (wanted(ifs.i64(0)) && ifs.i64(2) == 0)
                 problem(ifs.i64(0), "interfaces", std::nullopt, std::nullopt,
                         fmt::format("interface {}: the row does not match its checksum", ifs.i64(1)));
+        if (!has_table("live_stats")) return;
+        sqlite::Statement samples(
+            db_, fmt::format("SELECT capture_id, ts, {} FROM live_stats", intact(store::kLiveStatsSealed)));
+        while (samples.step())
+            if (wanted(samples.i64(0)) && samples.i64(2) == 0)
+                problem(samples.i64(0), "live_stats", std::nullopt, std::nullopt,
+                        fmt::format("the sample at {} does not match its checksum", samples.i64(1)));
     }
 
     void check_blocks() {

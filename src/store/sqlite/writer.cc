@@ -109,6 +109,9 @@ public:
               " checksum, aggregates) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
               " capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), ?9)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
+          insert_sample_(db,
+                         "INSERT OR REPLACE INTO live_stats(capture_id, ts, received, dropped, checksum)"
+                         " VALUES(?1, ?2, ?3, ?4, capdb_check(?1, ?2, ?3, ?4))"),
           insert_interface_(db,
                             "INSERT OR REPLACE INTO interfaces(capture_id, if_index, name, description, linktype,"
                             " snaplen, ts_precision, checksum) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7,"
@@ -149,6 +152,8 @@ public:
     // Adds a batch (the next packets in file order) to the open block,
     // writing the block first if the batch would not fit in it.
     void add(PacketBatch&& batch) {
+        for (const LiveSample& s : batch.live_samples) samples_.push_back(s);
+        batch.live_samples.clear();
         if (batch.packets.empty()) return;
         if (block_rows_ + batch.packets.size() > kMaxBlockRows) write_block();
         block_rows_ += batch.packets.size();
@@ -250,6 +255,16 @@ private:
             insert_interface_.run();
         }
         interfaces_.clear();
+        // Live statistics taken since the last block commit with it.
+        for (const LiveSample& s : samples_) {
+            insert_sample_.reset()
+                .bind(1, capture_)
+                .bind(2, s.ts_ns)
+                .bind(3, static_cast<std::int64_t>(s.received))
+                .bind(4, static_cast<std::int64_t>(s.dropped));
+            insert_sample_.run();
+        }
+        samples_.clear();
         next_block_.reset();
         next_block_.step();
         const std::int64_t block_id = next_block_.i64(0) + 1;
@@ -420,7 +435,7 @@ private:
 
     SegmentWriter* segments_;  // null: the capture keeps no packets
     const SegmentFormat segment_format_;
-    sqlite::Statement insert_block_, insert_page_, insert_interface_, insert_posting_, mark_indexed_, next_block_,
+    sqlite::Statement insert_block_, insert_page_, insert_sample_, insert_interface_, insert_posting_, mark_indexed_, next_block_,
         segment_blocks_alive_, block_alive_, first_alive_, update_capture_, seal_capture_;
     std::optional<sqlite::Statement> insert_segment_, update_segment_;
     std::int64_t segment_row_ = 0;             // the current segment's row
@@ -435,6 +450,7 @@ private:
     BlockAggregates block_aggregates_;
     std::uint64_t next_seq_ = 0;               // the open block's first packet number
     std::vector<InterfaceRecord> interfaces_;  // seen in the open block, not yet stored
+    std::vector<LiveSample> samples_;          // live statistics, stored with the next block
 
     // The open block: batches in file order, not yet written.
     std::vector<PacketBatch> block_;
@@ -504,7 +520,7 @@ public:
     CaptureId id() const noexcept override { return id_; }
 
     void append(PacketBatch&& batch) override {
-        if (batch.empty()) return;
+        if (batch.empty() && batch.live_samples.empty()) return;
         if (!current_.empty()) flush_current(false);  // packets stay in file order
         since_commit_ += batch.size();
         const bool commit = since_commit_ >= batch_size_;
@@ -557,7 +573,7 @@ private:
     void submit(PacketBatch&& batch, bool commit) {
         rethrow_if_failed();
         if (commit) since_commit_ = 0;
-        if (batch.empty() && !commit) return;
+        if (batch.empty() && batch.live_samples.empty() && !commit) return;
         const std::size_t bytes = batch.empty() ? 0 : batch.bytes();
         {
             std::unique_lock lock(mu_);

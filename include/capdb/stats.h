@@ -22,7 +22,6 @@
 
 namespace capdb {
 
-
 // Packets by time: bucket k counts the packets with
 // origin_ns + k * interval_ns <= ts < origin_ns + (k + 1) * interval_ns,
 // as tshark -z io,stat does with its origin at the first packet. Packets
@@ -128,7 +127,7 @@ struct FlowKey {
 struct FlowValue {
     std::int64_t first_ns = 0, last_ns = 0;
     Tally a_to_b, b_to_a;
-    bool a_first = true;  // the first packet went from a to b
+    bool a_first = true;         // the first packet went from a to b
     std::uint8_t tcp_flags = 0;  // TCP: the flags bytes of its packets ORed
     void merge(const FlowValue& o) noexcept;
 };

@@ -518,7 +518,8 @@ void format_flow(fmt::memory_buffer& out, FlowFormat format, const Flow& f) {
                 put(out, ",\"sport\":{},\"dport\":{}", f.sport(), f.dport());
             else
                 put(out, ",\"sport\":null,\"dport\":null");
-            put(out, ",\"packets\":{},\"bytes\":{},\"src_packets\":{},\"src_bytes\":{},\"dst_packets\":{},\"dst_bytes\":{}",
+            put(out,
+                ",\"packets\":{},\"bytes\":{},\"src_packets\":{},\"src_bytes\":{},\"dst_packets\":{},\"dst_bytes\":{}",
                 fw.packets + bw.packets, fw.bytes + bw.bytes, fw.packets, fw.bytes, bw.packets, bw.bytes);
             if (f.key.proto == 6 && f.is_ip())
                 put(out, ",\"syn\":{},\"fin\":{},\"rst\":{}", (f.value.tcp_flags & 0x02) != 0,

@@ -107,7 +107,8 @@ auto by_tally(bool bytes_first, KeyOf key_of) {
 // end) is out of range.
 std::optional<std::int64_t> bucket_start(const BlockAggregates& a, std::int64_t index) noexcept {
     std::int64_t offset = 0, start = 0;
-    if (__builtin_mul_overflow(index, a.resolution_ns, &offset) || __builtin_add_overflow(a.anchor_ns, offset, &start) ||
+    if (__builtin_mul_overflow(index, a.resolution_ns, &offset) ||
+        __builtin_add_overflow(a.anchor_ns, offset, &start) ||
         start > std::numeric_limits<std::int64_t>::max() - a.resolution_ns)
         return std::nullopt;
     return start;
@@ -273,10 +274,12 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
         r.total += a.total;
         r.first_ns = std::min(r.first_ns.value_or(a.ts_min), a.ts_min);
         r.last_ns = std::max(r.last_ns.value_or(a.ts_max), a.ts_max);
-        for (const TimelineBucket& b : a.timeline)
-            add_to_bucket(bucket_of(*bucket_start(a, b.index)), b.tally);
+        for (const TimelineBucket& b : a.timeline) add_to_bucket(bucket_of(*bucket_start(a, b.index)), b.tally);
         for (const MixGroup& g : a.mix)
-            add_to_mix(g.status, g.network == 4 ? Network::ipv4 : g.network == 6 ? Network::ipv6 : Network::none,
+            add_to_mix(g.status,
+                       g.network == 4   ? Network::ipv4
+                       : g.network == 6 ? Network::ipv6
+                                        : Network::none,
                        g.fragment, g.code, g.tally);
         if (!options.tables) return true;
         for (const auto& [address, tally] : a.endpoints) endpoints.at(address) += tally;

@@ -72,7 +72,7 @@ TEST(Aggregates, BuildEncodeDecode) {
     Tally ip;
     for (const auto& p : few)
         if (p.view.summary.network != Network::none) ip.add(p.view.wirelen);
-    EXPECT_EQ(endpoint_sum.packets, 2 * ip.packets);  // each packet for its source and its destination
+    EXPECT_EQ(endpoint_sum.packets, 2 * ip.packets);                // each packet for its source and its destination
     for (const AggregatePair& pr : t.pairs) EXPECT_EQ(pr.a, pr.b);  // every packet to itself
 
     for (const BlockAggregates& x : {a, t}) {

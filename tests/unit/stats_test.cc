@@ -220,8 +220,8 @@ TEST(Stats, AggregatesEqualRows) {
     Filter rows;
     rows.also(Expr::wire_min(0));
     for (const std::optional<std::int64_t> interval :
-         {std::optional<std::int64_t>{}, std::optional<std::int64_t>{1'000'000},
-          std::optional<std::int64_t>{7'000'000}, std::optional<std::int64_t>{1'000'000'000}})
+         {std::optional<std::int64_t>{}, std::optional<std::int64_t>{1'000'000}, std::optional<std::int64_t>{7'000'000},
+          std::optional<std::int64_t>{1'000'000'000}})
         for (const bool tables : {true, false})
             for (const std::optional<CaptureId> capture : {std::optional<CaptureId>{}, std::optional<CaptureId>{2}}) {
                 StatsOptions o;
@@ -231,7 +231,8 @@ TEST(Stats, AggregatesEqualRows) {
                 f.capture = capture;
                 Filter r = rows;
                 r.capture = capture;
-                EXPECT_EQ(render_stats_json(compute_stats(*store, f, o)), render_stats_json(compute_stats(*store, r, o)))
+                EXPECT_EQ(render_stats_json(compute_stats(*store, f, o)),
+                          render_stats_json(compute_stats(*store, r, o)))
                     << "interval " << interval.value_or(0) << " tables " << tables;
             }
 }

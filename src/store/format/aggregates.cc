@@ -164,7 +164,8 @@ void AggregateBuilder::finish(BlockAggregates& out) {
     }
     out.pairs.reserve(pairs_.size());
     for (const auto& [key, tally] : pairs_)
-        out.pairs.push_back({rank[static_cast<std::uint32_t>(key >> 32)], rank[static_cast<std::uint32_t>(key)], tally});
+        out.pairs.push_back(
+            {rank[static_cast<std::uint32_t>(key >> 32)], rank[static_cast<std::uint32_t>(key)], tally});
     std::sort(out.pairs.begin(), out.pairs.end(),
               [](const AggregatePair& x, const AggregatePair& y) { return std::tie(x.a, x.b) < std::tie(y.a, y.b); });
     out.ports.reserve(ports_.size());

@@ -19,9 +19,9 @@ inline constexpr std::uint8_t kAggregatesVersion = 1;
 // Timeline resolutions, finest first; each divides the next, and every
 // automatic interval of capdb stats from 1 ms up is a multiple of the
 // finest one a block can keep.
-inline constexpr std::int64_t kTimelineResolutions[] = {
-    1'000'000,       10'000'000,      100'000'000,      1'000'000'000,
-    5'000'000'000,   60'000'000'000,  300'000'000'000,  3'600'000'000'000};
+inline constexpr std::int64_t kTimelineResolutions[] = {1'000'000,       10'000'000,       100'000'000,
+                                                        1'000'000'000,   5'000'000'000,    60'000'000'000,
+                                                        300'000'000'000, 3'600'000'000'000};
 
 // Builds a block's aggregates from its packets, in any order.
 class AggregateBuilder {

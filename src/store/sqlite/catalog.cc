@@ -182,9 +182,10 @@ std::vector<LiveSample> Catalog::live_samples(CaptureId id) {
     st.bind(1, id);
     while (st.step()) {
         if (st.i64(3) == 0)
-            throw DatabaseError(fmt::format("database '{}': capture {}: live_stats row at {} is damaged (checksum"
-                                            " mismatch); see 'capdb verify'",
-                                            printable(db_.path()), id, st.i64(0)));
+            throw DatabaseError(
+                fmt::format("database '{}': capture {}: live_stats row at {} is damaged (checksum"
+                            " mismatch); see 'capdb verify'",
+                            printable(db_.path()), id, st.i64(0)));
         out.push_back({st.i64(0), static_cast<std::uint64_t>(st.i64(1)), static_cast<std::uint64_t>(st.i64(2))});
     }
     return out;

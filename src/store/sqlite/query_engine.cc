@@ -330,10 +330,7 @@ RowPredicate row_predicate(const Filter& f) {
 }
 
 QueryEngine::QueryEngine(sqlite::Database& db, DamageHandler on_damaged)
-    : db_(db),
-      on_damaged_(std::move(on_damaged)),
-      checksums_(has_checksums(db)),
-      aggregates_(has_aggregates(db)) {}
+    : db_(db), on_damaged_(std::move(on_damaged)), checksums_(has_checksums(db)), aggregates_(has_aggregates(db)) {}
 
 std::int64_t QueryEngine::max_block_id() {
     if (!high_water_) high_water_ = has_high_water(db_);
@@ -533,7 +530,9 @@ void QueryEngine::scan_aggregates(const Filter& filter, bool tables, const Aggre
     sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
     DecodedPage page;
     BlockAggregates a;
-    for (const auto& [block_id, hit] : hits) {
+    for (const auto& entry : hits) {
+        const std::int64_t block_id = entry.first;  // named: lambdas below capture them
+        const BlockHit& hit = entry.second;
         if (hit.ts_min >= predicate.from_ns && hit.ts_max <= predicate.to_ns) {
             aggregates.reset().bind(1, block_id);
             bool served = false;

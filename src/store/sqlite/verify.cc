@@ -199,11 +199,10 @@ private:
     }
 
     void check_blocks() {
-        sqlite::Statement st(db_,
-                             fmt::format("SELECT id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
-                                         " indexed, {}, {} FROM blocks b ORDER BY capture_id, first_seq",
-                                         intact(store::kBlockSealed),
-                                         store::has_aggregates(db_) ? "aggregates" : "NULL"));
+        sqlite::Statement st(
+            db_, fmt::format("SELECT id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
+                             " indexed, {}, {} FROM blocks b ORDER BY capture_id, first_seq",
+                             intact(store::kBlockSealed), store::has_aggregates(db_) ? "aggregates" : "NULL"));
         sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
         store::DecodedPage page;
         std::vector<store::PageHit> hits;

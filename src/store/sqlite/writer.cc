@@ -103,11 +103,10 @@ public:
           linktype_(linktype),
           segments_(segments),
           segment_format_(segment_format),
-          insert_block_(
-              db,
-              "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
-              " checksum, aggregates) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-              " capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), ?9)"),
+          insert_block_(db,
+                        "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
+                        " checksum, aggregates) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                        " capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), ?9)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
           insert_sample_(db,
                          "INSERT OR REPLACE INTO live_stats(capture_id, ts, received, dropped, checksum)"
@@ -435,8 +434,8 @@ private:
 
     SegmentWriter* segments_;  // null: the capture keeps no packets
     const SegmentFormat segment_format_;
-    sqlite::Statement insert_block_, insert_page_, insert_sample_, insert_interface_, insert_posting_, mark_indexed_, next_block_,
-        segment_blocks_alive_, block_alive_, first_alive_, update_capture_, seal_capture_;
+    sqlite::Statement insert_block_, insert_page_, insert_sample_, insert_interface_, insert_posting_, mark_indexed_,
+        next_block_, segment_blocks_alive_, block_alive_, first_alive_, update_capture_, seal_capture_;
     std::optional<sqlite::Statement> insert_segment_, update_segment_;
     std::int64_t segment_row_ = 0;             // the current segment's row
     std::unique_ptr<sqlite::Transaction> tx_;  // open from the first write to commit()

@@ -106,7 +106,7 @@ int run_live(const IngestArgs& a) {
     install_signal_handlers();
     LiveCapture capture(lo);
     for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", printable(w).c_str());
-    auto store = open_sqlite_store(database_path(a.db), store_opts);
+    auto store = open_store(database_path(a.db), store_opts);
     std::fprintf(stderr, "capdb: listening on %s, link-type %s, snapshot length %u bytes\n",
                  printable(capture.device()).c_str(), link_type_name(capture.linktype()).c_str(), capture.snaplen());
     const LiveOutcome r = ingest_live(*store, capture, opts);
@@ -172,7 +172,7 @@ int run_ingest(const IngestArgs& a) {
         return static_cast<int>(Exit::input);
     }
     const std::string db_path = database_path(a.db);
-    auto store = open_sqlite_store(db_path, store_opts);
+    auto store = open_store(db_path, store_opts);
     install_signal_handlers();
 
     opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;

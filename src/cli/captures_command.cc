@@ -270,7 +270,7 @@ void print_json(const std::vector<CaptureInfo>& caps) {
 int run_captures(const CapturesArgs& a) {
     if (a.format != "text" && a.format != "json")
         throw UsageError(fmt::format("--format: unknown format '{}' (text, json)", printable(a.format)));
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
+    auto store = open_store(database_path(a.db), {.read_only = true, .create = false});
     const std::vector<CaptureInfo> caps = store->captures();
     if (a.format == "json")
         print_json(caps);

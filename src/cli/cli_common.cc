@@ -130,7 +130,7 @@ Filter build_filter(const QueryArgs& a) {
 std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter,
                                               std::function<void(const std::string&)> on_damaged) {
     const std::string db = database_path(db_flag);
-    auto store = open_sqlite_store(db, {.read_only = true, .create = false, .on_damaged = std::move(on_damaged)});
+    auto store = open_store(db, {.read_only = true, .create = false, .on_damaged = std::move(on_damaged)});
     // An id of no capture is the command line's mistake, not the database's:
     // the same arguments would fail again on any healthy database.
     if (filter.capture && !store->capture(*filter.capture))

@@ -102,6 +102,9 @@ struct CaptureInfo {
     std::int64_t started_at_ns = 0;  // wall clock
     std::string error;               // why it failed, if it did
     std::uint64_t store_bytes = 0;   // committed bytes of its packet-store segments
+    // The sensor that wrote it (ClickHouse: --sensor or the writer's host
+    // name); empty in an SQLite database, whose captures are all its own.
+    std::string sensor;
 };
 
 // One packet-store segment of a capture: an ordinary pcap or pcapng file

@@ -44,6 +44,12 @@ Options store_options(const IngestArgs& a) {
 // The store's options: --segment-size checked.
 StoreOptions writable_store(const IngestArgs& a) {
     StoreOptions o{.read_only = false, .create = true};
+    if (a.sensor) {
+        if (a.sensor->empty() || a.sensor->size() > 255)
+            throw UsageError("--sensor: a name of 1 to 255 bytes");
+        o.sensor = *a.sensor;
+    }
+    o.timeout_ms = timeout_ms(a.timeout);
     if (a.segment_size) {
         if (*a.segment_size < 4096) throw UsageError("--segment-size must be at least 4096 bytes");
         o.segment_bytes = *a.segment_size;

@@ -80,7 +80,9 @@ const CLI::Validator kDecimal(
     },
     "");  // no description: it would be appended to the type name in --help
 
-const char* const kDbHelp = "Database path (default: $CAPDB_DB or ./capdb.db)";
+const char* const kDbHelp =
+    "Database path, or clickhouse://[USER@]HOST:PORT/DATABASE (default: $CAPDB_DB or ./capdb.db)";
+const char* const kTimeoutHelp = "ClickHouse: the longest a request may take (seconds, default 300)";
 
 void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
     ingest
@@ -88,6 +90,9 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
                     "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump")
         ->type_name("FILE");
     ingest.add_option("--db", in.db, kDbHelp)->type_name("PATH");
+    ingest.add_option("--sensor", in.sensor, "ClickHouse: the name of this sensor in 'captures' (default: the host name)")
+        ->type_name("NAME");
+    ingest.add_option("--timeout", in.timeout, kTimeoutHelp)->type_name("SECONDS");
     ingest
         .add_option("--batch", in.batch,
                     fmt::format("Packets per committed batch (default {} for files, {} live)", IngestOptions{}.batch,
@@ -167,6 +172,7 @@ Examples:
 // The filter options of query, stats and flows.
 void add_filter_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--db", q.db, kDbHelp)->type_name("PATH");
+    query.add_option("--timeout", q.timeout, kTimeoutHelp)->type_name("SECONDS");
     query
         .add_option("--from", q.from,
                     "Start time, inclusive: epoch seconds, RFC 3339 (UTC when no zone is given), now or now-DURATION")
@@ -221,6 +227,7 @@ void add_verify_options(CLI::App& verify, VerifyArgs& v) {
 
 void add_captures_options(CLI::App& captures, CapturesArgs& c) {
     captures.add_option("--db", c.db, kDbHelp)->type_name("PATH");
+    captures.add_option("--timeout", c.timeout, kTimeoutHelp)->type_name("SECONDS");
     captures.add_flag("--long", c.long_form, "Every column: counts by kind, first and last time, live statistics");
     captures.add_option("--format", c.format, "text (default) or json (one object per capture per line)")
         ->type_name("FORMAT");
@@ -228,6 +235,7 @@ void add_captures_options(CLI::App& captures, CapturesArgs& c) {
 
 void add_prune_options(CLI::App& prune, PruneArgs& p) {
     prune.add_option("--db", p.db, kDbHelp)->type_name("PATH");
+    prune.add_option("--timeout", p.timeout, kTimeoutHelp)->type_name("SECONDS");
     prune
         .add_option("--before", p.before,
                     "Remove the blocks of packets older than TIME (a block with a packet at or after TIME stays "

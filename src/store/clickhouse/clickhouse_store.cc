@@ -296,6 +296,7 @@ private:
             out.push_back(std::move(r));
         }
         std::erase_if(out, [](const CaptureRow& r) { return r.deleted; });
+        for (CaptureRow& r : out) r.info.sensor = r.sensor;
         if (report)
             for (CaptureRow& r : out)
                 if (r.info.state == CaptureState::running && r.sensor == sensor_ && !process_alive(r.writer_pid)) {

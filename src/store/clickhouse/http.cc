@@ -127,6 +127,9 @@ void Http::perform(std::string_view query, std::span<const std::uint8_t> body,
     const std::string url_shown = printable(where_.url);
     if (rc == CURLE_OPERATION_TIMEDOUT)
         throw DatabaseError(fmt::format("{}: no answer within {} ms (see --timeout)", url_shown, timeout_.count()));
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+        throw UnreachableError(
+            fmt::format("{}: cannot reach the server ({})", url_shown, curl_easy_strerror(rc)));
     if (rc != CURLE_OK)
         throw DatabaseError(fmt::format("{}: cannot reach the server ({})", url_shown, curl_easy_strerror(rc)));
     if (t.status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);

@@ -12,9 +12,16 @@
 #include <string>
 #include <string_view>
 
+#include "capdb/error.h"
 #include "store/clickhouse/url.h"
 
 namespace capdb::clickhouse {
+
+// The server could not be connected to: nothing of the request reached it,
+// so it may be sent again.
+struct UnreachableError : DatabaseError {
+    explicit UnreachableError(const std::string& m) : DatabaseError(m) {}
+};
 
 struct CurlCloser {
     void operator()(void* handle) const noexcept;

@@ -27,6 +27,28 @@ namespace {
 
 // Spent batches kept for spare_batch().
 constexpr std::size_t kSpareBatches = 4;
+// A server that refuses connections is tried again, waiting twice as long
+// each time (from kFirstRetry, at most kMaxRetryWait), for this long.
+constexpr std::chrono::milliseconds kRetryFor{30'000};
+constexpr std::chrono::milliseconds kFirstRetry{100};
+constexpr std::chrono::milliseconds kMaxRetryWait{2'000};
+
+// http.post(), again while the server cannot be connected to (nothing was
+// sent then), for at most kRetryFor.
+void post_with_retry(Http& http, std::string_view query, std::span<const std::uint8_t> body) {
+    const auto deadline = std::chrono::steady_clock::now() + kRetryFor;
+    auto wait = kFirstRetry;
+    for (;;) {
+        try {
+            http.post(query, body);
+            return;
+        } catch (const UnreachableError&) {
+            if (std::chrono::steady_clock::now() + wait > deadline) throw;
+        }
+        std::this_thread::sleep_for(wait);
+        wait = std::min(wait * 2, kMaxRetryWait);
+    }
+}
 
 struct Job {
     PacketBatch batch;
@@ -73,12 +95,14 @@ public:
     // Sends what was added, then the capture row that counts it.
     void commit() {
         const std::string& db = http_.location().database;
-        if (!ifaces_.empty()) http_.post(fmt::format("INSERT INTO {}.interfaces FORMAT RowBinary", db), ifaces_);
+        if (!ifaces_.empty()) post_with_retry(http_, fmt::format("INSERT INTO {}.interfaces FORMAT RowBinary", db), ifaces_);
         if (!packets_.empty()) {
-            http_.post(fmt::format("INSERT INTO {}.packets ({}) FORMAT RowBinary", db, kPacketColumns), packets_);
+            post_with_retry(http_, fmt::format("INSERT INTO {}.packets ({}) FORMAT RowBinary", db, kPacketColumns),
+                            packets_);
             if (!addrs_.empty())
-                http_.post(fmt::format("INSERT INTO {}.packets_by_addr ({}) FORMAT RowBinary", db, kAddressColumns),
-                           addrs_);
+                post_with_retry(http_,
+                                fmt::format("INSERT INTO {}.packets_by_addr ({}) FORMAT RowBinary", db, kAddressColumns),
+                                addrs_);
             CaptureInfo& c = row_.info;
             c.counts += counts_;
             if (first_) {
@@ -101,9 +125,9 @@ public:
         std::vector<std::uint8_t> bytes;
         RowWriter w(bytes);
         write_capture(w, row);
-        http.post(fmt::format("INSERT INTO {}.captures ({}) FORMAT RowBinary", http.location().database,
-                              kCaptureColumns),
-                  bytes);
+        post_with_retry(
+            http, fmt::format("INSERT INTO {}.captures ({}) FORMAT RowBinary", http.location().database, kCaptureColumns),
+            bytes);
     }
 
 private:
@@ -271,6 +295,14 @@ private:
                 }
                 if (job.stop) break;
             }
+        } catch (const DatabaseError& e) {
+            // Say what stays: the packets of the commits that completed.
+            std::lock_guard lock(mu_);
+            error_ = std::make_exception_ptr(DatabaseError(fmt::format(
+                "{}; capture {} keeps its first {} packets, committed before; ingesting the file again replaces it "
+                "whole",
+                e.what(), row_.info.id, row_.info.counts.packets)));
+            space_.notify_all();
         } catch (...) {
             std::lock_guard lock(mu_);
             error_ = std::current_exception();

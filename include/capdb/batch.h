@@ -61,6 +61,11 @@ struct PacketBatch {
     // Interfaces first seen by the packets of this batch (pcapng describes
     // them as it goes); stored with the first block that holds them.
     std::vector<InterfaceRecord> interfaces;
+    // Packets copied from another store (capdb push) keep their numbers in
+    // their capture: one per packet, in packets' order. Empty: the writer
+    // numbers the packets in the order appended (every reader). Only the
+    // ClickHouse writer reads it.
+    std::vector<std::uint64_t> seqs;
 
     // Appends a packet; preview is copied.
     void add(std::int64_t ts_ns, std::uint32_t caplen, std::uint32_t wirelen, std::int64_t file_offset,
@@ -103,6 +108,7 @@ struct PacketBatch {
         arena.clear();
         payload.clear();
         interfaces.clear();
+        seqs.clear();
     }
 };
 

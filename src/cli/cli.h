@@ -102,6 +102,15 @@ struct PruneArgs {
     bool dry_run = false;
 };
 
+struct PushArgs {
+    std::string db;  // the local database
+    std::string to;  // clickhouse://...
+    std::optional<std::int64_t> capture;
+    bool delete_after = false;
+    std::optional<std::string> sensor;
+    std::optional<double> timeout;
+};
+
 struct VacuumArgs {
     std::string db;
 };
@@ -154,6 +163,7 @@ int run_flows(const FlowsArgs& args);
 int run_captures(const CapturesArgs& args);
 int run_prune(const PruneArgs& args);
 int run_vacuum(const VacuumArgs& args);
+int run_push(const PushArgs& args);
 int run_relocate(const RelocateArgs& args);
 int run_verify(const VerifyArgs& args);
 

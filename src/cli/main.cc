@@ -55,6 +55,7 @@ Examples:
   capdb prune --keep-size 20G                   the oldest packets go until the database fits
   capdb vacuum                                  return the freed pages to the file system
   capdb verify --files                          check every checksum, and the original files' SHA-256
+  capdb push --to clickhouse://ch1:8123/capdb   copy the local captures to a ClickHouse database
 )";
 
 // The examples, then the exit codes from the one table in capdb/error.h.
@@ -390,16 +391,29 @@ int main(int argc, char** argv) {
         "relocate", "Point a file capture at its moved file, after checking its size and SHA-256 (for query -w)");
     add_relocate_options(*relocate, r);
 
+    PushArgs pu;
+    auto* push = app.add_subcommand(
+        "push", "Copy the captures of a local database to a ClickHouse database (again: nothing twice)");
+    push->add_option("--db", pu.db, "The local database (default: $CAPDB_DB or ./capdb.db)")->type_name("PATH");
+    push->add_option("--to", pu.to, "clickhouse://[USER@]HOST:PORT/DATABASE")->required()->type_name("URL");
+    push->add_option("--capture", pu.capture, "Only this capture")->check(kDecimal)->type_name("ID");
+    push->add_flag("--delete-after", pu.delete_after,
+                   "Remove each capture from the local database once the destination holds all its packets");
+    push->add_option("--sensor", pu.sensor, "The sensor the captures are recorded as (default: the host name)")
+        ->type_name("NAME");
+    push->add_option("--timeout", pu.timeout, kTimeoutHelp)->type_name("SECONDS");
+
     VerifyArgs ve;
     auto* verify = app.add_subcommand(
         "verify", "Check the database's structures against their checksums and each other (read-only)");
     add_verify_options(*verify, ve);
 
-    for (CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify})
+    for (CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify, push})
         sub->allow_extras();
 
     auto selected = [&]() -> const CLI::App* {
-        for (const CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify})
+        for (const CLI::App* sub :
+             {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify, push})
             if (sub->parsed()) return sub;
         return nullptr;
     };
@@ -435,6 +449,7 @@ int main(int argc, char** argv) {
         if (vacuum->parsed()) return run_vacuum(va);
         if (relocate->parsed()) return run_relocate(r);
         if (verify->parsed()) return run_verify(ve);
+        if (push->parsed()) return run_push(pu);
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

@@ -72,8 +72,10 @@ public:
             ifaces.u32(i.snaplen);
             ifaces.u32(i.ts_precision);
         }
-        for (const PacketBatch::Packet& p : b.packets) {
-            const std::uint64_t seq = seq_++;
+        const bool numbered = b.seqs.size() == b.packets.size();
+        for (std::size_t k = 0; k < b.packets.size(); ++k) {
+            const PacketBatch::Packet& p = b.packets[k];
+            const std::uint64_t seq = numbered ? b.seqs[k] : seq_++;
             write_packet(packets, row_.info.id, seq, block_, b, p);
             const Summary& s = p.summary;
             if (s.network != Network::none || s.arp) {

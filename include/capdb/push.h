@@ -12,12 +12,12 @@
 namespace capdb {
 
 struct PushOutcome {
-    CaptureId from = 0;          // the capture in the source store
-    CaptureId to = 0;            // its id in the destination
-    std::uint64_t packets = 0;   // packets copied (0 when it was there already)
-    bool already_there = false;  // the destination held it (same identity): nothing copied
+    CaptureId from = 0;            // the capture in the source store
+    CaptureId to = 0;              // its id in the destination
+    std::uint64_t packets = 0;     // packets copied (0 when it was there already)
+    bool already_there = false;    // the destination held it (same identity): nothing copied
     bool skipped_running = false;  // still being written: not copied
-    bool deleted = false;        // removed from the source afterwards (delete_after)
+    bool deleted = false;          // removed from the source afterwards (delete_after)
 };
 
 // Copies capture c of `from` to `to`, unless `to` holds it already: the same

@@ -45,8 +45,7 @@ Options store_options(const IngestArgs& a) {
 StoreOptions writable_store(const IngestArgs& a) {
     StoreOptions o{.read_only = false, .create = true};
     if (a.sensor) {
-        if (a.sensor->empty() || a.sensor->size() > 255)
-            throw UsageError("--sensor: a name of 1 to 255 bytes");
+        if (a.sensor->empty() || a.sensor->size() > 255) throw UsageError("--sensor: a name of 1 to 255 bytes");
         o.sensor = *a.sensor;
     }
     o.timeout_ms = timeout_ms(a.timeout);

@@ -276,7 +276,8 @@ void print_json(const std::vector<CaptureInfo>& caps) {
 int run_captures(const CapturesArgs& a) {
     if (a.format != "text" && a.format != "json")
         throw UsageError(fmt::format("--format: unknown format '{}' (text, json)", printable(a.format)));
-    auto store = open_store(database_path(a.db), {.read_only = true, .create = false, .timeout_ms = timeout_ms(a.timeout)});
+    auto store =
+        open_store(database_path(a.db), {.read_only = true, .create = false, .timeout_ms = timeout_ms(a.timeout)});
     const std::vector<CaptureInfo> caps = store->captures();
     if (a.format == "json")
         print_json(caps);

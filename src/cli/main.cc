@@ -91,7 +91,8 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
                     "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump")
         ->type_name("FILE");
     ingest.add_option("--db", in.db, kDbHelp)->type_name("PATH");
-    ingest.add_option("--sensor", in.sensor, "ClickHouse: the name of this sensor in 'captures' (default: the host name)")
+    ingest
+        .add_option("--sensor", in.sensor, "ClickHouse: the name of this sensor in 'captures' (default: the host name)")
         ->type_name("NAME");
     ingest.add_option("--timeout", in.timeout, kTimeoutHelp)->type_name("SECONDS");
     ingest

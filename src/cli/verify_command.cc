@@ -9,8 +9,8 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
-#include "capdb/verify.h"
 #include "capdb/store.h"
+#include "capdb/verify.h"
 #include "cli/cli.h"
 
 namespace capdb::cli {

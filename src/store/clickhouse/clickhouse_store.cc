@@ -71,10 +71,10 @@ void read_rows(Http& http, const std::string& sql, Read read, OnRow on_row) {
         return true;
     });
     if (!stopped && !pending.empty())
-        throw DatabaseError(fmt::format("{}: an answer ended inside a row ({} bytes left): {}",
-                                        printable(http.location().url), pending.size(),
-                                        printable(std::string(pending.begin(), pending.begin() +
-                                                                                   static_cast<std::ptrdiff_t>(std::min<std::size_t>(pending.size(), 200))))));
+        throw DatabaseError(fmt::format(
+            "{}: an answer ended inside a row ({} bytes left): {}", printable(http.location().url), pending.size(),
+            printable(std::string(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(std::min<std::size_t>(
+                                                                         pending.size(), 200))))));
 }
 
 class ClickHouseStore final : public Store {
@@ -193,10 +193,10 @@ public:
     std::uint64_t count(const Filter& filter) override {
         const std::uint64_t limit = filter.limit.value_or(UINT64_MAX);
         if (!filter.has_packet_conditions()) {
-            const std::uint64_t n = parse_number(
-                conn().post(fmt::format("SELECT count() FROM {}.packets WHERE {}", where_.database,
-                                        where_clause(filter, std::nullopt, std::nullopt))),
-                where_);
+            const std::uint64_t n =
+                parse_number(conn().post(fmt::format("SELECT count() FROM {}.packets WHERE {}", where_.database,
+                                                     where_clause(filter, std::nullopt, std::nullopt))),
+                             where_);
             return std::min(n, limit);
         }
         std::uint64_t n = 0;
@@ -228,8 +228,8 @@ public:
         result.before = size();
         const std::string answer =
             conn().post(fmt::format("SELECT count(), uniqExact(block), max(ts_ns) FROM {}.packets WHERE capture = {} "
-                                   "FORMAT TabSeparated",
-                                   where_.database, id));
+                                    "FORMAT TabSeparated",
+                                    where_.database, id));
         const auto tab1 = answer.find('\t');
         const auto tab2 = answer.find('\t', tab1 + 1);
         if (tab1 == std::string::npos || tab2 == std::string::npos)
@@ -255,15 +255,15 @@ public:
     }
     StoreSize size() override {
         StoreSize s;
-        s.database = parse_number(
-            conn().post(fmt::format("SELECT sum(bytes) FROM system.parts WHERE database = '{}' AND active",
-                                   where_.database)),
-            where_);
+        s.database =
+            parse_number(conn().post(fmt::format("SELECT sum(bytes) FROM system.parts WHERE database = '{}' AND active",
+                                                 where_.database)),
+                         where_);
         return s;
     }
     VacuumResult vacuum() override {
-        throw UsageError(fmt::format("{}: ClickHouse merges its parts itself; there is nothing to vacuum",
-                                     printable(where_.url)));
+        throw UsageError(
+            fmt::format("{}: ClickHouse merges its parts itself; there is nothing to vacuum", printable(where_.url)));
     }
 
     std::unique_ptr<PacketReadHold> hold_packets() override { return std::make_unique<PacketReadHold>(); }
@@ -313,7 +313,7 @@ private:
         RowWriter w(bytes);
         write_capture(w, row);
         conn().post(fmt::format("INSERT INTO {}.captures ({}) FORMAT RowBinary", where_.database, kCaptureColumns),
-                   bytes);
+                    bytes);
     }
 
     // A new capture id: one more than any claimed, claimed in capture_ids.
@@ -321,8 +321,8 @@ private:
     // the smaller) wins and the other tries the next.
     CaptureId claim_id() {
         std::random_device rd;
-        const std::string claim = fmt::format("{}/{}/{:016x}{:08x}", sensor_, ::getpid(),
-                                              (std::uint64_t{rd()} << 32) | rd(), rd());
+        const std::string claim =
+            fmt::format("{}/{}/{:016x}{:08x}", sensor_, ::getpid(), (std::uint64_t{rd()} << 32) | rd(), rd());
         for (int attempt = 0; attempt < 100; ++attempt) {
             const auto id = static_cast<CaptureId>(
                 parse_number(conn().post(fmt::format("SELECT max(id) FROM {}.capture_ids", where_.database)), where_) +
@@ -333,7 +333,7 @@ private:
             w.string(claim);
             w.i64(static_cast<std::int64_t>(next_version(0)));
             conn().post(fmt::format("INSERT INTO {}.capture_ids (id, claim, at) FORMAT RowBinary", where_.database),
-                       bytes);
+                        bytes);
             std::string winner = conn().post(fmt::format(
                 "SELECT claim FROM {}.capture_ids WHERE id = {} ORDER BY at, claim LIMIT 1 FORMAT TabSeparatedRaw",
                 where_.database, id));

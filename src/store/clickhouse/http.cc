@@ -112,7 +112,8 @@ void Http::perform(std::string_view query, std::span<const std::uint8_t> body,
     curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(data.size()));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_.count()));
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<std::int64_t>(timeout_.count(), 10000)));
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::min<std::int64_t>(timeout_.count(), 10000)));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &t);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -128,20 +129,19 @@ void Http::perform(std::string_view query, std::span<const std::uint8_t> body,
     if (rc == CURLE_OPERATION_TIMEDOUT)
         throw DatabaseError(fmt::format("{}: no answer within {} ms (see --timeout)", url_shown, timeout_.count()));
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-        throw UnreachableError(
-            fmt::format("{}: cannot reach the server ({})", url_shown, curl_easy_strerror(rc)));
+        throw UnreachableError(fmt::format("{}: cannot reach the server ({})", url_shown, curl_easy_strerror(rc)));
     if (rc != CURLE_OK)
         throw DatabaseError(fmt::format("{}: cannot reach the server ({})", url_shown, curl_easy_strerror(rc)));
     if (t.status == 0) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
     if (t.status != 200) {
         if (t.status == 401 || t.status == 403 || t.error_body.find("Code: 193") != std::string::npos ||
             t.error_body.find("Code: 192") != std::string::npos || t.error_body.find("Code: 516") != std::string::npos)
-            throw DatabaseError(fmt::format("{}: authentication failed for user '{}' ({}); the password comes from "
-                                            "CAPDB_CLICKHOUSE_PASSWORD",
-                                            url_shown, printable(where_.user.empty() ? "default" : where_.user),
-                                            server_message(t.error_body)));
-        throw DatabaseError(fmt::format("{}: the server answered {}: {}", url_shown, t.status,
-                                        server_message(t.error_body)));
+            throw DatabaseError(fmt::format(
+                "{}: authentication failed for user '{}' ({}); the password comes from "
+                "CAPDB_CLICKHOUSE_PASSWORD",
+                url_shown, printable(where_.user.empty() ? "default" : where_.user), server_message(t.error_body)));
+        throw DatabaseError(
+            fmt::format("{}: the server answered {}: {}", url_shown, t.status, server_message(t.error_body)));
     }
 }
 

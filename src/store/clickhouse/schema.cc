@@ -51,17 +51,19 @@ void open_schema(Http& http, bool create) {
             "CREATE TABLE IF NOT EXISTS {}.capture_ids (id Int64, claim String, at Int64) ENGINE = MergeTree "
             "ORDER BY id",
             db));
-        http.post(fmt::format(
-            "CREATE TABLE IF NOT EXISTS {}.interfaces (capture Int64, if_index UInt32, name String, "
-            "description String, linktype UInt32, snaplen UInt32, ts_precision UInt32) ENGINE = MergeTree "
-            "PARTITION BY capture ORDER BY if_index",
-            db));
-        http.post(fmt::format("CREATE TABLE IF NOT EXISTS {}.packets ({}) ENGINE = MergeTree PARTITION BY capture "
-                              "ORDER BY (ts_ns, capture, seq)",
-                              db, kPacketDdl));
-        http.post(fmt::format("CREATE TABLE IF NOT EXISTS {}.packets_by_addr (addr FixedString(16), role UInt8, {}) "
-                              "ENGINE = MergeTree PARTITION BY capture ORDER BY (addr, ts_ns, capture, seq)",
-                              db, kPacketDdl));
+        http.post(
+            fmt::format("CREATE TABLE IF NOT EXISTS {}.interfaces (capture Int64, if_index UInt32, name String, "
+                        "description String, linktype UInt32, snaplen UInt32, ts_precision UInt32) ENGINE = MergeTree "
+                        "PARTITION BY capture ORDER BY if_index",
+                        db));
+        http.post(
+            fmt::format("CREATE TABLE IF NOT EXISTS {}.packets ({}) ENGINE = MergeTree PARTITION BY capture "
+                        "ORDER BY (ts_ns, capture, seq)",
+                        db, kPacketDdl));
+        http.post(
+            fmt::format("CREATE TABLE IF NOT EXISTS {}.packets_by_addr (addr FixedString(16), role UInt8, {}) "
+                        "ENGINE = MergeTree PARTITION BY capture ORDER BY (addr, ts_ns, capture, seq)",
+                        db, kPacketDdl));
         if (number(http.post(fmt::format("SELECT count() FROM {}.schema_version", db)), where) == 0) {
             std::vector<std::uint8_t> row;
             RowWriter(row).u32(kSchemaVersion);
@@ -73,12 +75,12 @@ void open_schema(Http& http, bool create) {
                    "SELECT count() FROM system.tables WHERE database = '{}' AND name = 'schema_version'", db)),
                where) == 0)
         throw DatabaseError(fmt::format("{}: no capdb database there ('capdb ingest' creates it)", shown));
-    const std::uint64_t version = number(http.post(fmt::format("SELECT max(version) FROM {}.schema_version", db)), where);
+    const std::uint64_t version =
+        number(http.post(fmt::format("SELECT max(version) FROM {}.schema_version", db)), where);
     if (version > kSchemaVersion)
         throw DatabaseError(fmt::format("{}: the database has schema {}, newer than this capdb's {}; use a newer capdb",
                                         shown, version, kSchemaVersion));
-    if (version < 1)
-        throw DatabaseError(fmt::format("{}: the database has no schema version; not capdb's", shown));
+    if (version < 1) throw DatabaseError(fmt::format("{}: the database has no schema version; not capdb's", shown));
 }
 
 }  // namespace capdb::clickhouse

@@ -33,8 +33,8 @@ bool is_identifier(std::string_view name) noexcept {
 Location parse_location(std::string_view text) {
     const std::string shown = printable(text);
     const auto bad = [&](std::string_view why) {
-        return UsageError(fmt::format("--db '{}': {} (clickhouse://[USER@]HOST:PORT/DATABASE[?cluster=NAME])", shown,
-                                      why));
+        return UsageError(
+            fmt::format("--db '{}': {} (clickhouse://[USER@]HOST:PORT/DATABASE[?cluster=NAME])", shown, why));
     };
     if (!is_clickhouse_url(text)) throw bad("not a clickhouse:// URL");
     Location loc;
@@ -55,8 +55,7 @@ Location parse_location(std::string_view text) {
     if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
         loc.user = std::string(authority.substr(0, at));
         authority = authority.substr(at + 1);
-        if (loc.user.find(':') != std::string::npos)
-            throw bad("no password in the URL: set CAPDB_CLICKHOUSE_PASSWORD");
+        if (loc.user.find(':') != std::string::npos) throw bad("no password in the URL: set CAPDB_CLICKHOUSE_PASSWORD");
         if (loc.user.empty()) throw bad("empty user name");
         for (const char c : loc.user)
             if (!is_user_char(c)) throw bad("a user name is letters, digits, '_', '.' and '-'");

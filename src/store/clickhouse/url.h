@@ -11,7 +11,7 @@
 namespace capdb::clickhouse {
 
 struct Location {
-    std::string user;  // empty: ClickHouse's "default"
+    std::string user;      // empty: ClickHouse's "default"
     std::string password;  // from CAPDB_CLICKHOUSE_PASSWORD only; never printed
     std::string host;
     std::uint16_t port = 0;

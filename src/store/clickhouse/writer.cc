@@ -97,14 +97,15 @@ public:
     // Sends what was added, then the capture row that counts it.
     void commit() {
         const std::string& db = http_.location().database;
-        if (!ifaces_.empty()) post_with_retry(http_, fmt::format("INSERT INTO {}.interfaces FORMAT RowBinary", db), ifaces_);
+        if (!ifaces_.empty())
+            post_with_retry(http_, fmt::format("INSERT INTO {}.interfaces FORMAT RowBinary", db), ifaces_);
         if (!packets_.empty()) {
             post_with_retry(http_, fmt::format("INSERT INTO {}.packets ({}) FORMAT RowBinary", db, kPacketColumns),
                             packets_);
             if (!addrs_.empty())
-                post_with_retry(http_,
-                                fmt::format("INSERT INTO {}.packets_by_addr ({}) FORMAT RowBinary", db, kAddressColumns),
-                                addrs_);
+                post_with_retry(
+                    http_, fmt::format("INSERT INTO {}.packets_by_addr ({}) FORMAT RowBinary", db, kAddressColumns),
+                    addrs_);
             CaptureInfo& c = row_.info;
             c.counts += counts_;
             if (first_) {
@@ -128,7 +129,8 @@ public:
         RowWriter w(bytes);
         write_capture(w, row);
         post_with_retry(
-            http, fmt::format("INSERT INTO {}.captures ({}) FORMAT RowBinary", http.location().database, kCaptureColumns),
+            http,
+            fmt::format("INSERT INTO {}.captures ({}) FORMAT RowBinary", http.location().database, kCaptureColumns),
             bytes);
     }
 

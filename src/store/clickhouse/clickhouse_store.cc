@@ -84,6 +84,9 @@ public:
           timeout_(options.timeout_ms ? std::chrono::milliseconds(options.timeout_ms) : kDefaultTimeout),
           sensor_(options.sensor.empty() ? host_name() : options.sensor),
           http_(where_, timeout_) {
+        if (!where_.cluster.empty())
+            throw UsageError(fmt::format("{}: ?cluster= (Distributed tables) is not supported yet; name one server",
+                                         printable(where_.url)));
         open_schema(http_, options.create);
     }
 

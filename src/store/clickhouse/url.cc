@@ -17,7 +17,10 @@ bool is_host_char(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-';
 }
 
-bool is_user_char(char c) noexcept { return is_identifier(std::string_view(&c, 1)) || c == '.' || c == '-'; }
+bool is_user_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+           c == '-';
+}
 
 }  // namespace
 

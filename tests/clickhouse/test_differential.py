@@ -3,7 +3,7 @@ into an SQLite database and into one ClickHouse server (and the 2-shard
 cluster, when the store supports it) by the same commands; then captures,
 hundreds of random queries (flags, tcpdump expressions from
 tests/integration/test_expressions.py's generator, every --format, --count,
---limit, time bounds, --capture), query -w and prune --capture must give
+--limit, time bounds, --capture), stats, flows, query -w and prune --capture must give
 the same exit status and byte-identical output.
 
 Seed and number of queries: CAPDB_SEED and CAPDB_QUERIES.
@@ -180,3 +180,13 @@ def test_prune_capture_agrees(pair):
             assert a == b
         else:
             assert same(ra, rb) is None, same(ra, rb)
+
+
+def test_stats_and_flows_agree(pair):
+    """stats and flows aggregate over Store::scan: the same report."""
+    host = pair.addresses[len(pair.addresses) // 2]
+    for args in (["stats", "--plain", "--width", "100"], ["stats", "--format", "json", "--host", host],
+                 ["stats", "--format", "json", "tcp or udp", "--interval", "1s", "--no-top"],
+                 ["flows"], ["flows", "--proto", "udp", "--format", "csv"], ["flows", "--format", "json", "--sort", "packets"]):
+        ra, rb = pair.both(args)
+        assert same(ra, rb) is None, "%s\n%s" % (args, same(ra, rb))

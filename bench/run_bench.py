@@ -550,6 +550,56 @@ def expression_rows(table: "Table", by_name: dict[str, Latency], packets: int,
                     f">= {TARGET_SCAN_TCPDUMP_SPEEDUP:.0f}x", speedup >= TARGET_SCAN_TCPDUMP_SPEEDUP)
 
 
+# ---------------------------------------------------------------------------
+# ClickHouse (--clickhouse URL): the scale-out store beside SQLite, one run
+
+TARGET_CH_INGEST_PPS = 500_000
+TARGET_CH_HOST_MEDIAN = 0.050
+
+
+def clickhouse_sql(url: str, query: str) -> str:
+    """Runs one statement on the server of a clickhouse:// URL (HTTP)."""
+    import urllib.parse
+    import urllib.request
+    rest = url[len("clickhouse://"):].split("/", 1)[0]
+    hostport = rest.rsplit("@", 1)[-1]
+    req = urllib.request.Request(f"http://{hostport}/", data=query.encode())
+    user = rest.rsplit("@", 1)[0] if "@" in rest else ""
+    if user:
+        import base64
+        secret = f"{user}:{os.environ.get('CAPDB_CLICKHOUSE_PASSWORD', '')}".encode()
+        req.add_header("Authorization", "Basic " + base64.b64encode(secret).decode())
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return r.read().decode()
+
+
+def clickhouse_rows(table: "Table", args: argparse.Namespace, capture: Capture, sqlite_db: Path,
+                    sqlite_ingest: IngestResult, selective: dict, workdir: Path) -> None:
+    """Ingest into ClickHouse (ratio to SQLite), --host X latency, push of the
+    SQLite database, and disk per packet, in the same run as the SQLite rows."""
+    base = args.clickhouse.split("?", 1)[0]
+    database = base.rsplit("/", 1)[1]
+    n = capture.packets
+    for db in (database, database + "_push"):
+        clickhouse_sql(base, f"DROP DATABASE IF EXISTS {db}")
+    m = run_with_rusage("capdb ingest (ClickHouse)",
+                        [args.capdb, "ingest", "--db", base, str(capture.path)], workdir)
+    pps = n / m.seconds
+    table.check(f"ClickHouse ingest, {si(n)} packets",
+                f"{m.seconds:.2f} s, {mpps(pps)} = {pps / sqlite_ingest.pps:.2f}x SQLite's {mpps(sqlite_ingest.pps)}",
+                f">= {mpps(TARGET_CH_INGEST_PPS)}", pps >= TARGET_CH_INGEST_PPS)
+    q = Latency("--host X", ["--host", selective["addr"]], expected=selective["packets"])
+    q.times, q.lines = time_command("capdb query (ClickHouse)", [args.capdb, "query", "--db", base] + q.args, args.runs)
+    table.check(f"ClickHouse query --host X, {si(n)} packets ({args.runs} runs)", latency_text(q),
+                f"median <= {ms(TARGET_CH_HOST_MEDIAN)}", q.median <= TARGET_CH_HOST_MEDIAN)
+    push_url = base + "_push"
+    m = run_with_rusage("capdb push", [args.capdb, "push", "--db", str(sqlite_db), "--to", push_url], workdir)
+    table.info(f"capdb push of the {si(n)} database", f"{m.seconds:.2f} s, {mpps(n / m.seconds)}")
+    used = int(clickhouse_sql(base, f"SELECT sum(bytes) FROM system.parts WHERE database = '{database}' AND active"))
+    table.info(f"ClickHouse disk, {si(n)} packets",
+               f"{mib(used)} = {used / n:.1f} B/packet (SQLite: {sqlite_ingest.db_bytes / n:.1f} B/packet)")
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--capdb", required=True, help="capdb executable")
@@ -562,6 +612,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     p.add_argument("--runs", type=int, default=30, help="runs per query latency")
     p.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
+    p.add_argument("--clickhouse", metavar="URL",
+                   help="also measure the ClickHouse store at clickhouse://HOST:PORT/DATABASE (dropped first)")
     args = p.parse_args(argv)
     if args.packets <= 0 or args.big_packets < 0 or args.runs <= 0:
         p.error("--packets and --runs must be positive, --big-packets non-negative")
@@ -826,6 +878,10 @@ def bench(args: argparse.Namespace, workdir: Path) -> int:
                     f">= {TARGET_TCPDUMP_SPEEDUP:.0f}x", None)
         table.check("peak RSS, ingest 20 M packets", "--big-packets 0", f"<= {mib(TARGET_PEAK_RSS)}", None)
         table.check("latency ratio big/small capture", "--big-packets 0", f"<= {TARGET_SCALING_RATIO:.0f}x", None)
+
+    if args.clickhouse:
+        progress(f"ClickHouse: {args.clickhouse}")
+        clickhouse_rows(table, args, small, small_db, small_ingest, selective, workdir)
 
     table.rows += export_table.rows
     table.rows += stats_table.rows

@@ -73,6 +73,11 @@ struct PacketBatch {
     // Live captures: statistics taken since the previous batch; stored with
     // the next block that commits.
     std::vector<LiveSample> live_samples;
+    // Packets copied from another store (capdb push) keep their numbers in
+    // their capture: one per packet, in packets' order. Empty: the writer
+    // numbers the packets in the order appended (every reader). Only the
+    // ClickHouse writer reads it.
+    std::vector<std::uint64_t> seqs;
 
     // Appends a packet; preview is copied.
     void add(std::int64_t ts_ns, std::uint32_t caplen, std::uint32_t wirelen, std::int64_t file_offset,
@@ -116,6 +121,7 @@ struct PacketBatch {
         payload.clear();
         interfaces.clear();
         live_samples.clear();
+        seqs.clear();
     }
 };
 

@@ -1,5 +1,6 @@
-// Storage interface. capdb's commands talk to a Store; the SQLite block store
-// (store/sqlite_store.cc) is the one implementation today.
+// Storage interface. capdb's commands talk to a Store: the SQLite block store
+// (store/sqlite/), or the ClickHouse store (store/clickhouse/) for a
+// clickhouse:// URL; open_store() picks one by the location's form.
 #pragma once
 
 #include <cstddef>
@@ -102,6 +103,9 @@ struct CaptureInfo {
     std::int64_t started_at_ns = 0;  // wall clock
     std::string error;               // why it failed, if it did
     std::uint64_t store_bytes = 0;   // committed bytes of its packet-store segments
+    // The sensor that wrote it (ClickHouse: --sensor or the writer's host
+    // name); empty in an SQLite database, whose captures are all its own.
+    std::string sensor;
 };
 
 // One packet-store segment of a capture: an ordinary pcap or pcapng file
@@ -346,10 +350,24 @@ struct StoreOptions {
     // checksum or does not decode) and calls this with one line naming it
     // (capture, block, page or address), instead of failing.
     std::function<void(const std::string&)> on_damaged = nullptr;
+    // ClickHouse: the name of the sensor whose captures this process
+    // writes (--sensor); empty: the host name.
+    std::string sensor = {};
+    // ClickHouse: the longest a request may take (--timeout), in ms; 0: the
+    // store's default.
+    std::uint32_t timeout_ms = 0;
 };
 
 // Opens (or creates) the SQLite store at path. Throws DatabaseError naming the
 // path when it is missing, not a capdb database, corrupt or from a newer capdb.
 std::unique_ptr<Store> open_sqlite_store(const std::string& path, const StoreOptions& options);
+
+// Whether a --db value names a ClickHouse store (clickhouse://...).
+[[nodiscard]] bool is_clickhouse_location(const std::string& location) noexcept;
+
+// Opens the store at location: a clickhouse://[USER@]HOST:PORT/DATABASE URL
+// (open_clickhouse_store, store/clickhouse/clickhouse_store.h), else the
+// SQLite database at that path.
+std::unique_ptr<Store> open_store(const std::string& location, const StoreOptions& options);
 
 }  // namespace capdb

@@ -44,6 +44,11 @@ Options store_options(const IngestArgs& a) {
 // The store's options: --segment-size checked.
 StoreOptions writable_store(const IngestArgs& a) {
     StoreOptions o{.read_only = false, .create = true};
+    if (a.sensor) {
+        if (a.sensor->empty() || a.sensor->size() > 255) throw UsageError("--sensor: a name of 1 to 255 bytes");
+        o.sensor = *a.sensor;
+    }
+    o.timeout_ms = timeout_ms(a.timeout);
     if (a.segment_size) {
         if (*a.segment_size < 4096) throw UsageError("--segment-size must be at least 4096 bytes");
         o.segment_bytes = *a.segment_size;
@@ -106,7 +111,7 @@ int run_live(const IngestArgs& a) {
     install_signal_handlers();
     LiveCapture capture(lo);
     for (const std::string& w : capture.warnings()) std::fprintf(stderr, "capdb: warning: %s\n", printable(w).c_str());
-    auto store = open_sqlite_store(database_path(a.db), store_opts);
+    auto store = open_store(database_path(a.db), store_opts);
     std::fprintf(stderr, "capdb: listening on %s, link-type %s, snapshot length %u bytes\n",
                  printable(capture.device()).c_str(), link_type_name(capture.linktype()).c_str(), capture.snaplen());
     const LiveOutcome r = ingest_live(*store, capture, opts);
@@ -172,7 +177,7 @@ int run_ingest(const IngestArgs& a) {
         return static_cast<int>(Exit::input);
     }
     const std::string db_path = database_path(a.db);
-    auto store = open_sqlite_store(db_path, store_opts);
+    auto store = open_store(db_path, store_opts);
     install_signal_handlers();
 
     opts.progress = ::isatty(STDERR_FILENO) ? stderr : nullptr;

@@ -180,6 +180,7 @@ void print_long(const std::vector<CaptureInfo>& caps) {
             std::printf("  packets in the store (%llu bytes)", static_cast<unsigned long long>(c.store_bytes));
         else if (c.meta.packets_at == PacketsAt::none)
             std::printf("  packets not kept");
+        if (!c.sensor.empty()) std::printf("  sensor %s", printable(c.sensor).c_str());
         if (!c.error.empty()) std::printf("  (%s)", printable(c.error).c_str());
         std::printf("\n");
     }
@@ -260,6 +261,11 @@ void print_json(const std::vector<CaptureInfo>& caps) {
         put(",\"store_bytes\":{}", where.store_bytes);
         put(",\"started_at_ns\":{},\"error\":", c.started_at_ns);
         json_optional_string(out, c.error);
+        // Only a ClickHouse store's captures name their sensor.
+        if (!c.sensor.empty()) {
+            put(",\"sensor\":");
+            json_string(out, c.sensor);
+        }
         put("}}\n");
         std::fwrite(out.data(), 1, out.size(), stdout);
     }
@@ -270,7 +276,8 @@ void print_json(const std::vector<CaptureInfo>& caps) {
 int run_captures(const CapturesArgs& a) {
     if (a.format != "text" && a.format != "json")
         throw UsageError(fmt::format("--format: unknown format '{}' (text, json)", printable(a.format)));
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = true, .create = false});
+    auto store =
+        open_store(database_path(a.db), {.read_only = true, .create = false, .timeout_ms = timeout_ms(a.timeout)});
     const std::vector<CaptureInfo> caps = store->captures();
     if (a.format == "json")
         print_json(caps);

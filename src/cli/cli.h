@@ -36,6 +36,9 @@ struct IngestArgs {
     std::optional<std::uint64_t> segment_size;  // bytes
     std::optional<std::uint64_t> max_size;      // live ring buffer, bytes
     bool follow = false;                        // ingest --follow FILE
+    // ClickHouse: this sensor's name (default: the host name).
+    std::optional<std::string> sensor;
+    std::optional<double> timeout;  // ClickHouse: seconds per request (--timeout)
 };
 
 struct QueryArgs {
@@ -53,6 +56,7 @@ struct QueryArgs {
     std::optional<std::string> write;         // -w FILE
     std::optional<std::string> write_format;  // pcap, pcapng
     bool skip_damaged = false;
+    std::optional<double> timeout;  // ClickHouse: seconds per request (--timeout)
 };
 
 // stats and flows: query's filter options (and trailing expression words)
@@ -84,16 +88,27 @@ struct VerifyArgs {
 
 struct CapturesArgs {
     std::string db;
+    std::optional<double> timeout;  // ClickHouse: seconds per request (--timeout)
     bool long_form = false;
     std::string format = "text";
 };
 
 struct PruneArgs {
     std::string db;
+    std::optional<double> timeout;  // ClickHouse: seconds per request (--timeout)
     std::optional<std::string> before;
     std::optional<std::int64_t> capture;
     std::optional<std::uint64_t> keep_size;  // bytes
     bool dry_run = false;
+};
+
+struct PushArgs {
+    std::string db;  // the local database
+    std::string to;  // clickhouse://...
+    std::optional<std::int64_t> capture;
+    bool delete_after = false;
+    std::optional<std::string> sensor;
+    std::optional<double> timeout;
 };
 
 struct VacuumArgs {
@@ -116,6 +131,10 @@ void install_signal_handlers();
 // --db, else $CAPDB_DB, else ./capdb.db.
 std::string database_path(const std::string& flag);
 
+// --timeout's seconds as StoreOptions::timeout_ms (0: unset); UsageError
+// unless between 0.001 and 86400.
+std::uint32_t timeout_ms(const std::optional<double>& seconds);
+
 // A time option's value as the span it covers (see parse_time_span; now_ns:
 // the command's one reading of the clock): unset when absent; UsageError
 // naming the flag when malformed.
@@ -130,7 +149,8 @@ Filter build_filter(const QueryArgs& a);
 // it (UsageError otherwise). on_damaged: StoreOptions::on_damaged (query
 // --skip-damaged).
 std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter,
-                                              std::function<void(const std::string&)> on_damaged = nullptr);
+                                              std::function<void(const std::string&)> on_damaged = nullptr,
+                                              std::uint32_t timeout = 0);
 
 // Writes text to stdout; false when it cannot be written (a closed pipe).
 bool write_stdout(std::string_view text);
@@ -143,6 +163,7 @@ int run_flows(const FlowsArgs& args);
 int run_captures(const CapturesArgs& args);
 int run_prune(const PruneArgs& args);
 int run_vacuum(const VacuumArgs& args);
+int run_push(const PushArgs& args);
 int run_relocate(const RelocateArgs& args);
 int run_verify(const VerifyArgs& args);
 

@@ -63,6 +63,13 @@ std::string database_path(const std::string& flag) {
     return "capdb.db";
 }
 
+std::uint32_t timeout_ms(const std::optional<double>& seconds) {
+    if (!seconds) return 0;
+    if (!(*seconds >= 0.001 && *seconds <= 86400))
+        throw UsageError("--timeout must be between 0.001 and 86400 seconds");
+    return static_cast<std::uint32_t>(*seconds * 1000 + 0.5);
+}
+
 std::optional<TimeSpan> time_arg(const std::string& flag, const std::optional<std::string>& arg, std::int64_t now_ns) {
     if (!arg) return std::nullopt;
     const std::string& text = *arg;
@@ -128,9 +135,11 @@ Filter build_filter(const QueryArgs& a) {
 }
 
 std::unique_ptr<Store> open_store_for_reading(const std::string& db_flag, const Filter& filter,
-                                              std::function<void(const std::string&)> on_damaged) {
+                                              std::function<void(const std::string&)> on_damaged,
+                                              std::uint32_t timeout) {
     const std::string db = database_path(db_flag);
-    auto store = open_sqlite_store(db, {.read_only = true, .create = false, .on_damaged = std::move(on_damaged)});
+    auto store = open_store(
+        db, {.read_only = true, .create = false, .on_damaged = std::move(on_damaged), .timeout_ms = timeout});
     // An id of no capture is the command line's mistake, not the database's:
     // the same arguments would fail again on any healthy database.
     if (filter.capture && !store->capture(*filter.capture))

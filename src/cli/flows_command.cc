@@ -26,7 +26,7 @@ int run_flows(const FlowsArgs& a) {
         options.limit = static_cast<std::uint64_t>(*a.limit);
     }
 
-    auto store = open_store_for_reading(a.filter.db, filter);
+    auto store = open_store_for_reading(a.filter.db, filter, nullptr, timeout_ms(a.filter.timeout));
     fmt::memory_buffer out;
     const std::string header = flow_header(*format);
     out.append(header.data(), header.data() + header.size());

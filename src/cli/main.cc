@@ -55,6 +55,7 @@ Examples:
   capdb prune --keep-size 20G                   the oldest packets go until the database fits
   capdb vacuum                                  return the freed pages to the file system
   capdb verify --files                          check every checksum, and the original files' SHA-256
+  capdb push --to clickhouse://ch1:8123/capdb   copy the local captures to a ClickHouse database
 )";
 
 // The examples, then the exit codes from the one table in capdb/error.h.
@@ -80,7 +81,9 @@ const CLI::Validator kDecimal(
     },
     "");  // no description: it would be appended to the type name in --help
 
-const char* const kDbHelp = "Database path (default: $CAPDB_DB or ./capdb.db)";
+const char* const kDbHelp =
+    "Database path, or clickhouse://[USER@]HOST:PORT/DATABASE (default: $CAPDB_DB or ./capdb.db)";
+const char* const kTimeoutHelp = "ClickHouse: the longest a request may take (seconds, default 300)";
 
 void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
     ingest
@@ -88,6 +91,10 @@ void add_ingest_options(CLI::App& ingest, IngestArgs& in) {
                     "Capture files; - reads standard input. With --live: the capture filter, as in tcpdump")
         ->type_name("FILE");
     ingest.add_option("--db", in.db, kDbHelp)->type_name("PATH");
+    ingest
+        .add_option("--sensor", in.sensor, "ClickHouse: the name of this sensor in 'captures' (default: the host name)")
+        ->type_name("NAME");
+    ingest.add_option("--timeout", in.timeout, kTimeoutHelp)->type_name("SECONDS");
     ingest
         .add_option("--batch", in.batch,
                     fmt::format("Packets per committed batch (default {} for files, {} live)", IngestOptions{}.batch,
@@ -167,6 +174,7 @@ Examples:
 // The filter options of query, stats and flows.
 void add_filter_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--db", q.db, kDbHelp)->type_name("PATH");
+    query.add_option("--timeout", q.timeout, kTimeoutHelp)->type_name("SECONDS");
     query
         .add_option("--from", q.from,
                     "Start time, inclusive: epoch seconds, RFC 3339 (UTC when no zone is given), now or now-DURATION")
@@ -221,6 +229,7 @@ void add_verify_options(CLI::App& verify, VerifyArgs& v) {
 
 void add_captures_options(CLI::App& captures, CapturesArgs& c) {
     captures.add_option("--db", c.db, kDbHelp)->type_name("PATH");
+    captures.add_option("--timeout", c.timeout, kTimeoutHelp)->type_name("SECONDS");
     captures.add_flag("--long", c.long_form, "Every column: counts by kind, first and last time, live statistics");
     captures.add_option("--format", c.format, "text (default) or json (one object per capture per line)")
         ->type_name("FORMAT");
@@ -228,6 +237,7 @@ void add_captures_options(CLI::App& captures, CapturesArgs& c) {
 
 void add_prune_options(CLI::App& prune, PruneArgs& p) {
     prune.add_option("--db", p.db, kDbHelp)->type_name("PATH");
+    prune.add_option("--timeout", p.timeout, kTimeoutHelp)->type_name("SECONDS");
     prune
         .add_option("--before", p.before,
                     "Remove the blocks of packets older than TIME (a block with a packet at or after TIME stays "
@@ -382,16 +392,29 @@ int main(int argc, char** argv) {
         "relocate", "Point a file capture at its moved file, after checking its size and SHA-256 (for query -w)");
     add_relocate_options(*relocate, r);
 
+    PushArgs pu;
+    auto* push = app.add_subcommand(
+        "push", "Copy the captures of a local database to a ClickHouse database (again: nothing twice)");
+    push->add_option("--db", pu.db, "The local database (default: $CAPDB_DB or ./capdb.db)")->type_name("PATH");
+    push->add_option("--to", pu.to, "clickhouse://[USER@]HOST:PORT/DATABASE")->required()->type_name("URL");
+    push->add_option("--capture", pu.capture, "Only this capture")->check(kDecimal)->type_name("ID");
+    push->add_flag("--delete-after", pu.delete_after,
+                   "Remove each capture from the local database once the destination holds all its packets");
+    push->add_option("--sensor", pu.sensor, "The sensor the captures are recorded as (default: the host name)")
+        ->type_name("NAME");
+    push->add_option("--timeout", pu.timeout, kTimeoutHelp)->type_name("SECONDS");
+
     VerifyArgs ve;
     auto* verify = app.add_subcommand(
         "verify", "Check the database's structures against their checksums and each other (read-only)");
     add_verify_options(*verify, ve);
 
-    for (CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify})
+    for (CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify, push})
         sub->allow_extras();
 
     auto selected = [&]() -> const CLI::App* {
-        for (const CLI::App* sub : {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify})
+        for (const CLI::App* sub :
+             {ingest, query, stats, flows, captures, interfaces, prune, vacuum, relocate, verify, push})
             if (sub->parsed()) return sub;
         return nullptr;
     };
@@ -427,6 +450,7 @@ int main(int argc, char** argv) {
         if (vacuum->parsed()) return run_vacuum(va);
         if (relocate->parsed()) return run_relocate(r);
         if (verify->parsed()) return run_verify(ve);
+        if (push->parsed()) return run_push(pu);
         std::fprintf(stderr, "%s", app.help().c_str());
         return static_cast<int>(Exit::usage);
     } catch (const Error& e) {

@@ -52,7 +52,7 @@ int run_query(const QueryArgs& a) {
             ++skipped;
             std::fprintf(stderr, "capdb: warning: skipped damaged %s\n", what.c_str());
         };
-    auto store = open_store_for_reading(a.db, filter, std::move(on_damaged));
+    auto store = open_store_for_reading(a.db, filter, std::move(on_damaged), timeout_ms(a.timeout));
     // What --skip-damaged left out, once the output is complete.
     struct SkipSummary {
         const std::uint64_t& n;

@@ -41,7 +41,7 @@ bool same_file_state(const struct stat& a, const struct stat& b) {
 
 int run_relocate(const RelocateArgs& a) {
     const std::string db_path = database_path(a.db);
-    auto store = open_sqlite_store(db_path, {.read_only = false, .create = false});
+    auto store = open_store(db_path, {.read_only = false, .create = false});
     const auto c = store->capture(a.id);
     if (!c)
         throw UsageError(fmt::format("no such capture {} in '{}' (see 'capdb captures')", a.id, printable(db_path)));

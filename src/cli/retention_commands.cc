@@ -32,7 +32,8 @@ int run_prune(const PruneArgs& a) {
     request.dry_run = a.dry_run;
     if (!request.before_ns && !request.capture && !request.keep_bytes)
         throw UsageError("say what to prune: --before TIME, --capture ID or --keep-size SIZE");
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = false, .create = false});
+    auto store =
+        open_store(database_path(a.db), {.read_only = false, .create = false, .timeout_ms = timeout_ms(a.timeout)});
     const PruneResult r = store->prune(request);
     const char* verb = r.dry_run ? "would remove" : "removed";
     if (r.blocks == 0 && r.captures.empty()) {
@@ -58,7 +59,7 @@ int run_prune(const PruneArgs& a) {
 }
 
 int run_vacuum(const VacuumArgs& a) {
-    auto store = open_sqlite_store(database_path(a.db), {.read_only = false, .create = false});
+    auto store = open_store(database_path(a.db), {.read_only = false, .create = false});
     const VacuumResult r = store->vacuum();
     std::printf("database file: %llu -> %llu bytes\n", static_cast<unsigned long long>(r.file_before),
                 static_cast<unsigned long long>(r.file_after));

@@ -70,7 +70,7 @@ int run_stats(const StatsArgs& a) {
     text.color = !a.plain && ::isatty(STDOUT_FILENO) && !(no_color && *no_color);
     options.auto_buckets = chart_columns(text.width);
 
-    auto store = open_store_for_reading(a.filter.db, filter);
+    auto store = open_store_for_reading(a.filter.db, filter, nullptr, timeout_ms(a.filter.timeout));
     const StatsReport report = compute_stats(*store, filter, options);
     if (a.plot) write_plot(*a.plot, render_stats_svg(report));
     write_stdout(a.format == "json" ? render_stats_json(report) : render_stats_text(report, text));

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "capdb/store.h"
 #include "capdb/verify.h"
 #include "cli/cli.h"
 
@@ -50,6 +51,8 @@ int run_verify(const VerifyArgs& a) {
     request.capture = a.capture;
     request.files = a.files;
     const std::string db = database_path(a.db);
+    if (is_clickhouse_location(db))
+        throw UsageError("verify checks an SQLite database's checksums; ClickHouse checks its own parts");
     const VerifySummary s = verify_database(db, request, [&](const VerifyProblem& p) {
         if (json)
             std::printf("{\"capture\":%s,\"table\":%s,\"block\":%s,\"page\":%s,\"problem\":%s}\n",

@@ -220,7 +220,8 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
 
         ProtocolMix& m = r.mix;
         switch (s.status) {
-            case Status::malformed: ++m.malformed; break;
+            case Status::malformed:
+            case Status::too_deep: ++m.malformed; break;
             case Status::truncated: ++m.truncated; break;
             case Status::unsupported: ++m.unsupported; break;
             default: break;

@@ -37,19 +37,22 @@ namespace capdb::store {
 // and the preview stream in a second zstd frame after the page's first,
 // so that a count (which reads no preview) does not decompress it.
 // Versions 3 and 4 still decode.
-inline constexpr std::uint8_t kPageVersion = 5;
+inline constexpr std::uint8_t kPageVersion = 6;
 
 inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
 
 // A packet of a block being encoded: its fields, preview, offset (in file
 // order) from the block's first packet, and the numbers of its addresses in
-// the block's AddressTable (kNoAddress for a row without IP addresses).
+// the block's AddressTable (kNoAddress for a row without IP addresses, or
+// without an outer IP header).
 struct RowRef {
     const PacketBatch::Packet* packet;
     const std::uint8_t* preview;
     std::uint32_t index;
     std::uint32_t src_id = kNoAddress;
     std::uint32_t dst_id = kNoAddress;
+    std::uint32_t outer_src_id = kNoAddress;
+    std::uint32_t outer_dst_id = kNoAddress;
 };
 
 struct EncodedPage {

@@ -39,7 +39,11 @@ namespace capdb::store {
 // 6: pages of version 5 (ARP rows with their addresses, which the postings
 // index). A version-5 database opened for writing becomes version 6 as it
 // is (its ARP rows keep no addresses); read-only, it is read as it is.
-inline constexpr int kSchemaVersion = 6;
+// 7: pages of version 6 (a tunnelled row's outer addresses, tunnel type and
+// id; the outer addresses are in the page's dictionary and the postings).
+// A version-6 database opened for writing becomes version 7 as it is (its
+// rows have no tunnel fields); read-only, it is read as it is.
+inline constexpr int kSchemaVersion = 7;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 

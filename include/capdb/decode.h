@@ -79,6 +79,10 @@ struct Summary {
     bool arp = false;           // src/dst hold ARP's sender and target IPv4 addresses (network is none)
     std::uint16_t src_port = 0;
     std::uint16_t dst_port = 0;
+    // TCP only (ip_proto 6 with ports): the header's flags byte (FIN 0x01,
+    // SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10, URG 0x20, ECE 0x40, CWR 0x80);
+    // 0 when the capture ends before it.
+    std::uint8_t tcp_flags = 0;
     Address src{};  // valid when network != none, or arp
     Address dst{};
     // Tunnels. The fields above describe the innermost layer decoded (its IP

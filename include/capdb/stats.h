@@ -16,26 +16,12 @@
 #include <vector>
 
 #include "capdb/address.h"
+#include "capdb/aggregates.h"
 #include "capdb/filter.h"
 #include "capdb/store.h"
 
 namespace capdb {
 
-struct Tally {
-    std::uint64_t packets = 0;
-    std::uint64_t bytes = 0;  // wire lengths
-    void add(std::uint32_t wirelen) noexcept {
-        ++packets;
-        bytes += wirelen;
-    }
-    Tally& operator+=(const Tally& o) noexcept {
-        packets += o.packets;
-        bytes += o.bytes;
-        return *this;
-    }
-    void merge(const Tally& o) noexcept { *this += o; }
-    bool operator==(const Tally&) const = default;
-};
 
 // Packets by time: bucket k counts the packets with
 // origin_ns + k * interval_ns <= ts < origin_ns + (k + 1) * interval_ns,

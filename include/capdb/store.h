@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "capdb/aggregates.h"
 #include "capdb/batch.h"
 #include "capdb/filter.h"
 #include "capdb/packet.h"
@@ -169,6 +170,9 @@ struct ResumePoint {
 
 // Called for each matching packet in order; return false to stop.
 using RowCallback = std::function<bool(const PacketView&)>;
+// Offered a block's aggregates; returns whether they serve (when not, the
+// block's rows go to the RowCallback instead).
+using AggregatesCallback = std::function<bool(const BlockAggregates&)>;
 
 // Blocks are the store's unit of commit. A commit adds blocks whose ids are
 // larger than those of every block committed before it, so a reader that
@@ -292,6 +296,16 @@ public:
         Filter all = filter;
         all.limit.reset();
         query(all, on_row);
+    }
+
+    // As scan(), but each block the filter selects whole (it has no
+    // per-packet condition, and the block lies inside its time range) that
+    // keeps aggregates is first offered to on_block; only the rows of the
+    // blocks it declines, and of the others, go to on_row. A store without
+    // aggregates scans.
+    virtual void scan_aggregates(const Filter& filter, const AggregatesCallback& /*on_block*/,
+                                 const RowCallback& on_row) {
+        scan(filter, on_row);
     }
 
     // The largest block id ever committed (also when that block was pruned

@@ -21,6 +21,7 @@ constexpr std::size_t kIpv4MinHeader = 20;
 constexpr std::size_t kIpv6Header = 40;
 constexpr std::size_t kIpv6FragmentHeader = 8;
 constexpr std::size_t kPortBytes = 4;
+constexpr std::size_t kTcpFlagsAfterPorts = 9;  // the flags byte is at offset 13 of the TCP header
 
 bool carries_ports(std::uint8_t proto) noexcept {
     switch (proto) {
@@ -52,6 +53,8 @@ void decode_ports(Summary& s, ByteCursor cur) noexcept {
     s.src_port = cur.be16().value_or(0);
     s.dst_port = cur.be16().value_or(0);
     s.has_ports = true;
+    // TCP: sequence and acknowledgment numbers (8 bytes), data offset, flags.
+    if (s.ip_proto == ipproto::tcp && cur.skip(kTcpFlagsAfterPorts)) s.tcp_flags = cur.u8().value_or(0);
 }
 
 }  // namespace

@@ -64,6 +64,7 @@ bool enter_tunnel(Summary& s, Tunnel type, std::optional<std::uint32_t> id) noex
     s.has_ports = false;
     s.fragment = false;
     s.arp = false;
+    s.tcp_flags = 0;
     s.src_port = 0;
     s.dst_port = 0;
     s.src = Address{};

@@ -103,6 +103,16 @@ auto by_tally(bool bytes_first, KeyOf key_of) {
     };
 }
 
+// Where timeline bucket `index` of a block starts; nullopt when it (or its
+// end) is out of range.
+std::optional<std::int64_t> bucket_start(const BlockAggregates& a, std::int64_t index) noexcept {
+    std::int64_t offset = 0, start = 0;
+    if (__builtin_mul_overflow(index, a.resolution_ns, &offset) || __builtin_add_overflow(a.anchor_ns, offset, &start) ||
+        start > std::numeric_limits<std::int64_t>::max() - a.resolution_ns)
+        return std::nullopt;
+    return start;
+}
+
 }  // namespace
 
 std::int64_t auto_interval(std::int64_t span_ns, std::size_t buckets) noexcept {
@@ -206,35 +216,73 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
     SpillingAggregator<PortKey, Tally, PortHash> ports(options.max_entries);
     std::map<std::uint16_t, Tally> ethertypes;  // at most 65536 entries
 
-    store.scan(filter, [&](const PacketView& p) {
-        const Summary& s = p.summary;
-        r.total.add(p.wirelen);
-        r.first_ns = std::min(r.first_ns.value_or(p.ts_ns), p.ts_ns);
-        r.last_ns = std::max(r.last_ns.value_or(p.ts_ns), p.ts_ns);
-        // Histogram: out-of-order packets before the origin go to bucket 0,
-        // packets past the last bucket (a capture still growing) extend it.
-        const std::int64_t rel = p.ts_ns < h.origin_ns ? 0 : (p.ts_ns - h.origin_ns) / h.interval_ns;
-        auto k = static_cast<std::size_t>(std::min<std::int64_t>(rel, kMaxBuckets - 1));
+    // The histogram bucket of a time: out-of-order packets before the
+    // origin go to bucket 0.
+    auto bucket_of = [&h](std::int64_t ts) {
+        const std::int64_t rel = ts < h.origin_ns ? 0 : (ts - h.origin_ns) / h.interval_ns;
+        return static_cast<std::size_t>(std::min<std::int64_t>(rel, kMaxBuckets - 1));
+    };
+    auto add_to_bucket = [&h](std::size_t k, const Tally& t) {
+        // Packets past the last bucket (a capture still growing) extend it.
         if (k >= h.buckets.size()) h.buckets.resize(k + 1);
-        h.buckets[k].add(p.wirelen);
-
+        h.buckets[k] += t;
+    };
+    // The protocol mix of packets with these fields.
+    auto add_to_mix = [&](Status status, Network network, bool fragment, std::uint16_t code, const Tally& t) {
         ProtocolMix& m = r.mix;
-        switch (s.status) {
+        switch (status) {
             case Status::malformed:
-            case Status::too_deep: ++m.malformed; break;
-            case Status::truncated: ++m.truncated; break;
-            case Status::unsupported: ++m.unsupported; break;
+            case Status::too_deep: m.malformed += t.packets; break;
+            case Status::truncated: m.truncated += t.packets; break;
+            case Status::unsupported: m.unsupported += t.packets; break;
             default: break;
         }
-        if (s.network == Network::none) {
-            ++m.non_ip;
-            if (s.status != Status::unsupported) ethertypes[s.ethertype].add(p.wirelen);
-            return true;
+        if (network == Network::none) {
+            m.non_ip += t.packets;
+            if (status != Status::unsupported) ethertypes[code] += t;
+            return;
         }
-        ++(s.network == Network::ipv4 ? m.ipv4 : m.ipv6);
-        m.ip_proto[s.ip_proto].add(p.wirelen);
-        if (s.fragment) ++m.fragments;
+        (network == Network::ipv4 ? m.ipv4 : m.ipv6) += t.packets;
+        m.ip_proto[code & 0xff] += t;
+        if (fragment) m.fragments += t.packets;
+    };
+
+    // A block the filter takes whole adds its aggregates when its timeline
+    // falls into the histogram's buckets without crossing an edge and it
+    // keeps the tables the report needs; else its rows are read.
+    auto on_block = [&](const BlockAggregates& a) {
+        if (options.tables && !a.has_tables) return false;
+        if (a.resolution_ns == 0 || h.interval_ns % a.resolution_ns != 0) return false;
+        for (const TimelineBucket& b : a.timeline) {
+            const auto start = bucket_start(a, b.index);
+            if (!start || bucket_of(*start) != bucket_of(*start + (a.resolution_ns - 1))) return false;
+        }
+        r.total += a.total;
+        r.first_ns = std::min(r.first_ns.value_or(a.ts_min), a.ts_min);
+        r.last_ns = std::max(r.last_ns.value_or(a.ts_max), a.ts_max);
+        for (const TimelineBucket& b : a.timeline)
+            add_to_bucket(bucket_of(*bucket_start(a, b.index)), b.tally);
+        for (const MixGroup& g : a.mix)
+            add_to_mix(g.status, g.network == 4 ? Network::ipv4 : g.network == 6 ? Network::ipv6 : Network::none,
+                       g.fragment, g.code, g.tally);
         if (!options.tables) return true;
+        for (const auto& [address, tally] : a.endpoints) endpoints.at(address) += tally;
+        for (const AggregatePair& p : a.pairs)
+            pairs.at(PairKey{a.endpoints[p.a].first, a.endpoints[p.b].first}) += p.tally;
+        for (const AggregatePort& p : a.ports) ports.at({p.port, p.proto, 0}) += p.tally;
+        return true;
+    };
+
+    store.scan_aggregates(filter, on_block, [&](const PacketView& p) {
+        const Summary& s = p.summary;
+        Tally one;
+        one.add(p.wirelen);
+        r.total += one;
+        r.first_ns = std::min(r.first_ns.value_or(p.ts_ns), p.ts_ns);
+        r.last_ns = std::max(r.last_ns.value_or(p.ts_ns), p.ts_ns);
+        add_to_bucket(bucket_of(p.ts_ns), one);
+        add_to_mix(s.status, s.network, s.fragment, s.network == Network::none ? s.ethertype : s.ip_proto, one);
+        if (s.network == Network::none || !options.tables) return true;
         // A packet counts for both of its addresses, twice for one address
         // talking to itself (as tshark's endpoints do).
         endpoints.at(s.src).add(p.wirelen);

@@ -112,6 +112,7 @@ std::string capdb_database_of_version(const TempDir& dir, const std::string& nam
         w->finish(CaptureState::complete, "x", std::nullopt);
     }
     set_pragma(path, "PRAGMA journal_mode=DELETE");
+    if (version < 7) set_pragma(path, "ALTER TABLE blocks DROP COLUMN aggregates");
     if (version < 5) set_pragma(path, kDropVersion5);
     set_pragma(path, fmt::format("PRAGMA user_version={}", version).c_str());
     return path;
@@ -333,6 +334,44 @@ TEST(Schema, Version4IsMigratedToChecksums) {
     set_pragma(path, "UPDATE captures SET packets = 31");
     auto s = open_sqlite_store(path, {.read_only = true, .create = false});
     EXPECT_THROW((void)s->captures(), DatabaseError);
+}
+
+// Blocks offered as aggregates and rows read, by Store::scan_aggregates.
+std::pair<std::uint64_t, std::uint64_t> aggregates_and_rows(Store& s) {
+    std::uint64_t blocks = 0, rows = 0;
+    s.scan_aggregates(
+        Filter{}, [&](const BlockAggregates& a) { return blocks += a.total.packets > 0 ? 1 : 0, true; },
+        [&](const PacketView&) { return ++rows, true; });
+    return {blocks, rows};
+}
+
+// A version-6 database (blocks without aggregates) reads its rows as they
+// are, read-only; a writing open adds the column, its old blocks still
+// read as rows and the new ones keep aggregates.
+TEST(Schema, Version6IsReadWithoutAggregatesAndMigratedWhenWritten) {
+    TempDir dir;
+    const std::string path = capdb_database_of_version(dir, "v6.db", 6);
+    const std::string before = file_bytes(path);
+    {
+        auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+        EXPECT_EQ(aggregates_and_rows(*s), (std::pair<std::uint64_t, std::uint64_t>{0, 30}));
+    }
+    EXPECT_TRUE(file_bytes(path) == before) << "a read-only open changed the version-6 database";
+    {
+        auto s = open_sqlite_store(path, {.read_only = false, .create = true});
+        EXPECT_EQ(user_version(path), store::kSchemaVersion);
+        CaptureMeta meta;
+        meta.source = "y";
+        auto w = s->begin_capture(meta, 10);
+        for (const auto& p : testing::random_packets(20, 3)) w->append(p.get());
+        w->finish(CaptureState::complete, "y", std::nullopt);
+    }
+    auto s = open_sqlite_store(path, {.read_only = true, .create = false});
+    // The new capture's two blocks of 10 as aggregates, the old 30 as rows.
+    EXPECT_EQ(aggregates_and_rows(*s), (std::pair<std::uint64_t, std::uint64_t>{2, 30}));
+    std::vector<std::string> problems;
+    verify_database(path, {}, [&](const VerifyProblem& p) { problems.push_back(p.table + ": " + p.what); });
+    EXPECT_TRUE(problems.empty()) << problems.front();
 }
 
 }  // namespace

@@ -31,6 +31,20 @@ std::uint32_t postings_crc(std::span<const std::uint8_t> addr, std::int64_t firs
     return crc32c(list, crc32c(key, crc32c(addr)));
 }
 
+std::uint32_t aggregates_crc(std::int64_t block_id, std::span<const std::uint8_t> frame) noexcept {
+    static constexpr std::array<std::uint8_t, 4> kDomain{'a', 'g', 'g', 0};  // not a page of the same number
+    const auto key = key_bytes(block_id);
+    return crc32c(frame, crc32c(key, crc32c(kDomain)));
+}
+
+std::optional<std::span<const std::uint8_t>> checked_aggregates(std::int64_t block_id,
+                                                                std::span<const std::uint8_t> blob) noexcept {
+    if (blob.size() < kTrailerBytes) return std::nullopt;
+    const auto body = blob.first(blob.size() - kTrailerBytes);
+    if (read_trailer(blob.last(kTrailerBytes)) != aggregates_crc(block_id, body)) return std::nullopt;
+    return body;
+}
+
 void append_trailer(std::vector<std::uint8_t>& blob, std::uint32_t crc) {
     for (int i = 0; i < 4; ++i) blob.push_back(static_cast<std::uint8_t>(crc >> (8 * i)));
 }

@@ -23,6 +23,11 @@ std::uint32_t page_crc(std::int64_t page_id, std::span<const std::uint8_t> frame
 std::uint32_t postings_crc(std::span<const std::uint8_t> addr, std::int64_t first_block,
                            std::span<const std::uint8_t> list) noexcept;
 
+// The CRC32C of a block's aggregates ("agg\0", blocks.id, then the frame).
+std::uint32_t aggregates_crc(std::int64_t block_id, std::span<const std::uint8_t> frame) noexcept;
+std::optional<std::span<const std::uint8_t>> checked_aggregates(std::int64_t block_id,
+                                                                std::span<const std::uint8_t> blob) noexcept;
+
 // Appends crc as the trailer.
 void append_trailer(std::vector<std::uint8_t>& blob, std::uint32_t crc);
 

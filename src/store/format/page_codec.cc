@@ -16,6 +16,7 @@ namespace capdb::store {
 namespace {
 
 constexpr int kZstdLevel = 1;
+constexpr std::uint8_t ipproto_tcp = 6;
 
 enum StreamId : std::size_t {
     kSeq = 0,    // zig-zag varint: index in block - previous index (first: index)
@@ -30,14 +31,16 @@ enum StreamId : std::size_t {
     kPorts,      // rows with ports: 2+2 bytes big-endian
     kPreview,    // per row: length varint, then that many bytes
     kInterface,  // version 4, pages with several interfaces: per row, varint index into the interface dictionary
-    kTunnel,     // version 6: per row, u8 tunnel (0: none; else type | has_id << 4 | outer << 5, then u8
+    kTcpFlags,   // version 6: per TCP row with ports, its flags byte
+    kTunnel,     // version 7: per row, u8 tunnel (0: none; else type | has_id << 4 | outer << 5, then u8
                  // layers, varint id when has_id, outer src and dst dictionary indexes when outer (1 IPv4, 2 IPv6))
     kStreamCount
 };
 constexpr std::size_t kStreamsV3 = kInterface;
-constexpr std::size_t kStreamsV4 = kTunnel;
+constexpr std::size_t kStreamsV4 = kTcpFlags;
+constexpr std::size_t kStreamsV6 = kTunnel;
 // The first page version with the tunnel stream.
-constexpr std::uint8_t kTunnelVersion = kPageVersion;
+constexpr std::uint8_t kTunnelVersion = 7;
 
 // Most bytes one row can add to each stream.
 constexpr std::array<std::size_t, kStreamCount> kRowBound{
@@ -52,6 +55,7 @@ constexpr std::array<std::size_t, kStreamCount> kRowBound{
     4,              // kPorts
     5,              // kPreview (plus the bytes themselves)
     5,              // kInterface
+    1,              // kTcpFlags
     2 + 5 + 5 + 5,  // kTunnel
 };
 
@@ -140,6 +144,7 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
         if (s.has_ports) {
             w[kPorts].be16(s.src_port);
             w[kPorts].be16(s.dst_port);
+            if (s.ip_proto == ipproto_tcp) w[kTcpFlags].byte(s.tcp_flags);
         }
         if (s.tunnel == Tunnel::none) {
             w[kTunnel].byte(0);
@@ -276,7 +281,10 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
         }
     }
     const bool tunnels = version >= kTunnelVersion;
-    const std::size_t nstreams = version == 3 ? kStreamsV3 : tunnels ? kStreamCount : kStreamsV4;
+    const std::size_t nstreams = version == 3  ? kStreamsV3
+                                 : version < 6 ? kStreamsV4
+                                 : tunnels     ? kStreamCount
+                                               : kStreamsV6;
     std::int64_t ts = unzigzag(hdr.varint());
     const std::uint64_t ndict = hdr.varint();
     if (ndict > (tunnels ? 4 : 2) * count) corrupt("dictionary size");
@@ -296,7 +304,8 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
     for (std::size_t k = 0; k < nstreams; ++k) sizes[k] = hdr.varint();
     std::array<StoredReader, kStreamCount> streams{page_reader({}), page_reader({}), page_reader({}), page_reader({}),
                                                    page_reader({}), page_reader({}), page_reader({}), page_reader({}),
-                                                   page_reader({}), page_reader({}), page_reader({}), page_reader({})};
+                                                   page_reader({}), page_reader({}), page_reader({}), page_reader({}),
+                                                   page_reader({})};
     // The streams follow the header back to back, up to the page's end
     // (from version 5 on, the previews are the second frame's content).
     std::size_t pos = raw_.size();
@@ -400,9 +409,11 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
             s.src = dict[si];
             s.dst = dict[di];
         }
+        s.tcp_flags = 0;
         if (s.has_ports) {
             s.src_port = streams[kPorts].be16();
             s.dst_port = streams[kPorts].be16();
+            if (keep && s.ip_proto == ipproto_tcp && version >= 6) s.tcp_flags = streams[kTcpFlags].u8();
         }
         s.tunnel = Tunnel::none;
         s.has_tunnel_id = false;

@@ -36,8 +36,12 @@ namespace capdb::store {
 // IPv4) with its sender and target protocol addresses in the dictionary;
 // and the preview stream in a second zstd frame after the page's first,
 // so that a count (which reads no preview) does not decompress it.
-// Versions 3 and 4 still decode.
-inline constexpr std::uint8_t kPageVersion = 6;
+// 6: a stream of TCP flags bytes, one per TCP row with ports (flows say
+// whether SYN, FIN or RST were seen). Versions 3 to 5 still decode (flags 0).
+// 7: per row a tunnel stream (the outermost tunnel's type and id, the
+// outermost IP header's addresses as dictionary entries). Versions 3 to 6
+// still decode (no tunnel).
+inline constexpr std::uint8_t kPageVersion = 7;
 
 inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
 

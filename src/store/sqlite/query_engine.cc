@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "store/format/aggregates.h"
 #include "store/format/checksum.h"
 #include "store/format/postings.h"
 #include "store/sqlite/retention.h"
@@ -329,7 +330,10 @@ RowPredicate row_predicate(const Filter& f) {
 }
 
 QueryEngine::QueryEngine(sqlite::Database& db, DamageHandler on_damaged)
-    : db_(db), on_damaged_(std::move(on_damaged)), checksums_(has_checksums(db)) {}
+    : db_(db),
+      on_damaged_(std::move(on_damaged)),
+      checksums_(has_checksums(db)),
+      aggregates_(has_aggregates(db)) {}
 
 std::int64_t QueryEngine::max_block_id() {
     if (!high_water_) high_water_ = has_high_water(db_);
@@ -500,6 +504,56 @@ void QueryEngine::scan(const Filter& filter, const RowCallback& on_row) {
     sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
     DecodedPage page;  // reused: its buffers keep their capacity
     for (const auto& [block_id, hit] : hits) {
+        for (const PageHit& page_hit : hit.pages) {
+            const PageMeta& m = page_hit.meta;
+            if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;
+            if (!read_page(data, block_id, hit, page_hit.number, predicate, page)) continue;
+            for (const PacketView& p : page.packets())
+                if (!on_row(p)) return;
+        }
+    }
+}
+
+// scan(), with the blocks wholly inside the time range offered as their
+// aggregates first when the filter has no per-packet condition. Damaged
+// aggregates (checksum, decoding, a packet count other than the block's)
+// are damage; when it is skipped, the block's pages are read instead.
+void QueryEngine::scan_aggregates(const Filter& filter, const AggregatesCallback& on_block,
+                                  const RowCallback& on_row) {
+    const RowPredicate predicate = row_predicate(filter);
+    if (predicate.has_row_conditions() || !aggregates_) {
+        scan(filter, on_row);
+        return;
+    }
+    stats_ = {};
+    sqlite::ReadTransaction snapshot(db_);
+    const auto hits = candidate_blocks(filter, predicate, std::nullopt);
+    stats_.blocks = hits.size();
+    sqlite::Statement aggregates(db_, "SELECT aggregates FROM blocks WHERE id=?1");
+    sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
+    DecodedPage page;
+    BlockAggregates a;
+    for (const auto& [block_id, hit] : hits) {
+        if (hit.ts_min >= predicate.from_ns && hit.ts_max <= predicate.to_ns) {
+            aggregates.reset().bind(1, block_id);
+            bool served = false;
+            if (aggregates.step() && !aggregates.is_null(0))
+                guarded(
+                    [&] {
+                        const auto body = checked_aggregates(block_id, aggregates.blob(0));
+                        if (!body) throw DatabaseError("its aggregates do not match their checksum");
+                        decode_aggregates(*body, a);
+                        if (a.total.packets != hit.packets)
+                            throw DatabaseError(fmt::format("its aggregates count {} packets, its row {}",
+                                                            a.total.packets, hit.packets));
+                        a.capture = hit.capture;
+                        a.ts_min = hit.ts_min;
+                        a.ts_max = hit.ts_max;
+                        served = on_block(a);
+                    },
+                    [&] { return fmt::format("capture {}: aggregates of block {}", hit.capture, block_id); });
+            if (served) continue;
+        }
         for (const PageHit& page_hit : hit.pages) {
             const PageMeta& m = page_hit.meta;
             if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;

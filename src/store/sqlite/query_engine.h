@@ -51,6 +51,8 @@ public:
     // Store::scan: the candidate blocks of query(), each page handed over as
     // it is decoded, in no particular order.
     void scan(const Filter& filter, const RowCallback& on_row);
+    // Store::scan_aggregates.
+    void scan_aggregates(const Filter& filter, const AggregatesCallback& on_block, const RowCallback& on_row);
     [[nodiscard]] std::int64_t max_block_id();
 
     [[nodiscard]] const QueryStats& last_stats() const noexcept { return stats_; }
@@ -75,7 +77,8 @@ private:
 
     sqlite::Database& db_;
     DamageHandler on_damaged_;
-    bool checksums_ = true;  // schema 5
+    bool checksums_ = true;    // schema 5
+    bool aggregates_ = false;  // schema 7: blocks.aggregates
     QueryStats stats_;
     std::optional<bool> high_water_;  // the database has the high_water table
 };

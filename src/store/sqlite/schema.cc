@@ -62,7 +62,8 @@ CREATE TABLE blocks(
     ts_max INTEGER NOT NULL,
     indexed INTEGER NOT NULL DEFAULT 0,
     page_index BLOB NOT NULL,
-    checksum INTEGER
+    checksum INTEGER,
+    aggregates BLOB
 );
 CREATE INDEX blocks_unindexed ON blocks(id) WHERE indexed = 0;
 CREATE INDEX blocks_ts_min ON blocks(ts_min, ts_max, capture_id, packets);
@@ -259,6 +260,9 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
             db->exec("UPDATE pages SET data = data || capdb_trailer(id, data)");
             db->exec("UPDATE postings SET blocks = blocks || capdb_trailer(addr, first_block, blocks)");
         }
+        // Version 6 to 7: block aggregates (NULL for the blocks already
+        // stored: stats decodes their pages), and pages of version 6.
+        if (version < 7 && !has_aggregates(*db)) db->exec("ALTER TABLE blocks ADD COLUMN aggregates BLOB");
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();
     }
@@ -286,6 +290,11 @@ void create_tables(sqlite::Database& db) {
 bool has_checksums(sqlite::Database& db) {
     sqlite::Statement st(db, "PRAGMA user_version");
     return st.step() && st.i64(0) >= 5;
+}
+
+bool has_aggregates(sqlite::Database& db) {
+    sqlite::Statement st(db, "SELECT 1 FROM pragma_table_info('blocks') WHERE name='aggregates'");
+    return st.step();
 }
 
 std::string seal_capture_sql() {

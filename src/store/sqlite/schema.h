@@ -39,11 +39,15 @@ namespace capdb::store {
 // 6: pages of version 5 (ARP rows with their addresses, which the postings
 // index). A version-5 database opened for writing becomes version 6 as it
 // is (its ARP rows keep no addresses); read-only, it is read as it is.
-// 7: pages of version 6 (a tunnelled row's outer addresses, tunnel type and
+// 7: pages of version 6 (TCP flags), and blocks.aggregates (DESIGN.md,
+// "Block aggregates": what stats needs of a block, with its own checksum
+// trailer; NULL in blocks from before). A version-6 database opened for
+// writing gains the column; read-only, it is read without it.
+// 8: pages of version 7 (a tunnelled row's outer addresses, tunnel type and
 // id; the outer addresses are in the page's dictionary and the postings).
-// A version-6 database opened for writing becomes version 7 as it is (its
+// A version-7 database opened for writing becomes version 8 as it is (its
 // rows have no tunnel fields); read-only, it is read as it is.
-inline constexpr int kSchemaVersion = 7;
+inline constexpr int kSchemaVersion = 8;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 
@@ -63,6 +67,9 @@ void create_tables(sqlite::Database& db);
 // Whether the database has checksums (schema 5 and later; an older one opened
 // read-only has none).
 bool has_checksums(sqlite::Database& db);
+
+// Whether blocks have the aggregates column (schema 7 and later).
+bool has_aggregates(sqlite::Database& db);
 
 // Recomputes a captures row's checksum: every statement that changes a
 // captures row is followed by this one, in its transaction.

@@ -97,6 +97,9 @@ public:
     }
     std::uint64_t count(const Filter& filter) override { return engine_.count(filter); }
     void scan(const Filter& filter, const RowCallback& on_row) override { engine_.scan(filter, on_row); }
+    void scan_aggregates(const Filter& filter, const AggregatesCallback& on_block, const RowCallback& on_row) override {
+        engine_.scan_aggregates(filter, on_block, on_row);
+    }
     std::int64_t max_block_id() override { return engine_.max_block_id(); }
     void query_blocks(const Filter& filter, const BlockRange& range, const RowCallback& on_row) override {
         if (range.through > range.after) engine_.query(filter, range, on_row);

@@ -15,6 +15,7 @@
 #include "capdb/capture.h"
 #include "capdb/error.h"
 #include "capdb/store.h"
+#include "store/format/aggregates.h"
 #include "store/format/block_layout.h"
 #include "store/format/checksum.h"
 #include "store/format/host_grouping.h"
@@ -193,11 +194,13 @@ private:
     void check_blocks() {
         sqlite::Statement st(db_,
                              fmt::format("SELECT id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
-                                         " indexed, {} FROM blocks b ORDER BY capture_id, first_seq",
-                                         intact(store::kBlockSealed)));
+                                         " indexed, {}, {} FROM blocks b ORDER BY capture_id, first_seq",
+                                         intact(store::kBlockSealed),
+                                         store::has_aggregates(db_) ? "aggregates" : "NULL"));
         sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
         store::DecodedPage page;
         std::vector<store::PageHit> hits;
+        store::AggregateBuilder rebuilt;
         std::vector<bool> seen;
         std::map<CaptureId, std::uint64_t> next_seq;
         while (st.step()) {
@@ -241,6 +244,21 @@ private:
             std::int64_t seen_min = std::numeric_limits<std::int64_t>::max();
             std::int64_t seen_max = std::numeric_limits<std::int64_t>::min();
             CaptureTally& tally = tally_[cap];
+            // The block's aggregates (schema 7): checked, decoded, and built
+            // again from its pages below.
+            std::optional<BlockAggregates> stored;
+            bool pages_whole = true;
+            if (!st.is_null(10)) {
+                const auto body = store::checked_aggregates(id, st.blob(10));
+                try {
+                    if (!body) throw DatabaseError("they do not match their checksum");
+                    store::decode_aggregates(*body, stored.emplace());
+                    rebuilt.reset(cap, stored->anchor_ns);
+                } catch (const DatabaseError& e) {
+                    problem(cap, "blocks", id, std::nullopt, fmt::format("aggregates: {}", e.what()));
+                    stored.reset();
+                }
+            }
             for (const auto& h : hits) {
                 ++summary_.pages;
                 const std::int64_t page_id = id * kMaxPagesPerBlock + h.number;
@@ -249,6 +267,7 @@ private:
                 if (!data.step()) {
                     problem(cap, "pages", id, n, fmt::format("pages.id {} is missing", page_id));
                     unreadable_pages_.insert({id, n});
+                    pages_whole = false;
                     continue;
                 }
                 auto frame = data.blob(0);
@@ -257,6 +276,7 @@ private:
                     if (!body) {
                         problem(cap, "pages", id, n, fmt::format("pages.id {} does not match its checksum", page_id));
                         unreadable_pages_.insert({id, n});
+                        pages_whole = false;
                         continue;
                     }
                     frame = *body;
@@ -266,6 +286,7 @@ private:
                 } catch (const DatabaseError& e) {
                     problem(cap, "pages", id, n, fmt::format("pages.id {}: {}", page_id, e.what()));
                     unreadable_pages_.insert({id, n});
+                    pages_whole = false;
                     continue;
                 }
                 const auto& rows = page.packets();
@@ -285,6 +306,7 @@ private:
                         expected_[p.summary.outer_src].insert({id, n});
                         expected_[p.summary.outer_dst].insert({id, n});
                     }
+                    if (stored) rebuilt.add(p.summary, p.wirelen, p.ts_ns);
                     if (indexed && (p.summary.network != Network::none || p.summary.arp)) {
                         expected_[p.summary.src].insert({id, n});
                         expected_[p.summary.dst].insert({id, n});
@@ -299,6 +321,15 @@ private:
                             fmt::format("pages.id {}: a packet number is outside the block or repeated", page_id));
                 seen_min = std::min(seen_min, lo);
                 seen_max = std::max(seen_max, hi);
+            }
+            if (stored && pages_whole) {
+                BlockAggregates built;
+                rebuilt.finish(built);
+                stored->capture = built.capture;
+                stored->ts_min = built.ts_min;
+                stored->ts_max = built.ts_max;
+                if (!(built == *stored))
+                    problem(cap, "blocks", id, std::nullopt, "its aggregates do not match its packets");
             }
             if (packets > 0 && (seen_min != ts_min || seen_max != ts_max) && !tally.damaged)
                 problem(cap, "blocks", id, std::nullopt, fmt::format("its packets' times do not match ts_min/ts_max"));

@@ -25,6 +25,7 @@
 #include <fmt/format.h>
 
 #include "capdb/error.h"
+#include "store/format/aggregates.h"
 #include "store/format/checksum.h"
 #include "store/format/host_grouping.h"
 #include "store/format/page_codec.h"
@@ -105,7 +106,8 @@ public:
           insert_block_(
               db,
               "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
-              " checksum) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8))"),
+              " checksum, aggregates) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+              " capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), ?9)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
           insert_interface_(db,
                             "INSERT OR REPLACE INTO interfaces(capture_id, if_index, name, description, linktype,"
@@ -254,9 +256,14 @@ private:
         next_block_.reset();
         rows_.clear();
         std::uint32_t index = 0;
+        // The capture's timeline counts from its first packet (in file order).
+        for (const PacketBatch& b : block_)
+            if (!anchor_ && !b.packets.empty()) anchor_ = b.packets.front().ts_ns;
+        aggregates_.reset(capture_, *anchor_);
         for (const PacketBatch& b : block_)
             for (const PacketBatch::Packet& p : b.packets) {
                 rows_.push_back({&p, b.arena.data() + p.preview_off, index++});
+                aggregates_.add(p.summary, p.wirelen, p.ts_ns);
                 counts_.add(p.summary, p.wirelen);
                 first_ts_ = std::min(first_ts_.value_or(kMaxTs), p.ts_ns);
                 last_ts_ = std::max(last_ts_.value_or(kMinTs), p.ts_ns);
@@ -288,6 +295,10 @@ private:
             .bind(6, ts_min)
             .bind(7, ts_max)
             .bind_blob(8, encode_page_index(page_index_, ts_min));
+        aggregates_.finish(block_aggregates_);
+        std::vector<std::uint8_t> aggregates = encode_aggregates(block_aggregates_);
+        append_trailer(aggregates, aggregates_crc(block_id, aggregates));
+        insert_block_.bind_blob(9, aggregates);
         insert_block_.run();
         if (segments_) record_segment(placed, ts_min, ts_max);
         if (segment_blocks_ == 0) segment_first_ = block_id;
@@ -419,6 +430,9 @@ private:
     // What the transaction adds to the capture row.
     PacketCounts counts_;
     std::optional<std::int64_t> first_ts_, last_ts_;
+    std::optional<std::int64_t> anchor_;  // the first packet's time: the timeline's origin
+    AggregateBuilder aggregates_;
+    BlockAggregates block_aggregates_;
     std::uint64_t next_seq_ = 0;               // the open block's first packet number
     std::vector<InterfaceRecord> interfaces_;  // seen in the open block, not yet stored
 

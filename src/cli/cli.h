@@ -42,7 +42,7 @@ struct QueryArgs {
     std::string db;
     // Unset when the flag is absent; an empty value given is an error.
     std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
-    std::optional<std::string> last;  // --last DURATION
+    std::optional<std::string> last;    // --last DURATION
     bool inner = false, outer = false;  // --inner, --outer: which IP header --src/--dst/--host look at
     std::optional<std::string> tunnel;  // --tunnel TYPE
     std::optional<std::int64_t> teid, vni;

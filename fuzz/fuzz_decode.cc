@@ -45,13 +45,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const Summary s = decode(linktype, frame);
     const Summary again = decode(linktype, frame);
 
-    check(static_cast<unsigned>(s.status) <= static_cast<unsigned>(Status::unsupported), "status out of range");
+    check(static_cast<unsigned>(s.status) <= static_cast<unsigned>(Status::too_deep), "status out of range");
     check(link_type_supported(linktype) == (s.status != Status::unsupported), "unsupported iff link type unknown");
     check(!s.has_ports || s.network != Network::none, "ports without an IP layer");
     check(!s.fragment || s.network != Network::none, "fragment without an IP layer");
     check(s.network == Network::none || s.status == Status::ok || s.status == Status::truncated ||
-              s.status == Status::malformed,
+              s.status == Status::malformed || s.status == Status::too_deep,
           "IP summary with a non-IP status");
+    check(s.tunnel_layers <= kMaxTunnelLayers, "more tunnel layers than the limit");
+    check(static_cast<unsigned>(s.tunnel) <= kMaxTunnelKind, "tunnel out of range");
+    check((s.tunnel == Tunnel::none) == (s.tunnel_layers == 0), "tunnel layers without a tunnel");
+    check(s.tunnel != Tunnel::none || (s.outer_network == Network::none && !s.has_tunnel_id),
+          "outer fields without a tunnel");
+    check(s.outer_network != Network::none || (s.outer_src == Address{} && s.outer_dst == Address{}),
+          "outer addresses without an outer header");
+    if (s.outer_network == Network::ipv4) check(s.outer_src.is_v4() && s.outer_dst.is_v4(), "outer IPv4 not v4-mapped");
     check(s.status != Status::non_ip || s.network == Network::none, "non_ip with addresses");
     if (s.network == Network::ipv4) check(s.src.is_v4() && s.dst.is_v4(), "IPv4 addresses not v4-mapped");
     if (s.arp)
@@ -63,7 +71,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(s.status == again.status && s.network == again.network && s.src == again.src && s.dst == again.dst &&
               s.src_port == again.src_port && s.dst_port == again.dst_port && s.ip_proto == again.ip_proto &&
               s.ethertype == again.ethertype && s.has_ports == again.has_ports && s.fragment == again.fragment &&
-              s.arp == again.arp,
+              s.arp == again.arp && s.tunnel == again.tunnel && s.tunnel_id == again.tunnel_id &&
+              s.has_tunnel_id == again.has_tunnel_id && s.tunnel_layers == again.tunnel_layers &&
+              s.outer_network == again.outer_network && s.outer_src == again.outer_src &&
+              s.outer_dst == again.outer_dst,
           "decode is not deterministic");
 
     PacketView view;

@@ -79,16 +79,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     s.src_port = static_cast<std::uint16_t>(byte(11) << 8 | byte(12));
     s.dst_port = static_cast<std::uint16_t>(byte(13) << 8 | byte(14));
     p.wirelen = static_cast<std::uint32_t>(byte(15)) * 8;
+    // A tunnel around it, by byte 16: its type, an id from bytes 17-18, the
+    // outer addresses from bytes 19-22 (IPv4) when byte 16 is odd.
+    s.tunnel = static_cast<Tunnel>(byte(16) % (kMaxTunnelKind + 1));
+    if (s.tunnel != Tunnel::none) {
+        s.tunnel_layers = 1;
+        s.has_tunnel_id = (byte(17) & 1) != 0;
+        s.tunnel_id = s.has_tunnel_id ? byte(18) : 0;
+        if ((byte(16) & 1) != 0) {
+            std::uint8_t o[4] = {byte(19), byte(20), byte(21), byte(22)};
+            s.outer_network = Network::ipv4;
+            s.outer_src = Address::from_v4(o);
+            o[3] = static_cast<std::uint8_t>(o[3] + 1);
+            s.outer_dst = Address::from_v4(o);
+        }
+    }
     const bool direct = matches(e, p);
     const auto& terms = e.address_terms();
-    std::uint64_t src_mask = 0, dst_mask = 0;
-    for (std::size_t t = 0; t < terms.size() && t < 64; ++t) {
-        if (e.nodes()[terms[t]].prefix.contains(s.src)) src_mask |= std::uint64_t{1} << t;
-        if (e.nodes()[terms[t]].prefix.contains(s.dst)) dst_mask |= std::uint64_t{1} << t;
-    }
-    const bool masked = e.eval(s, p.wirelen, [&](const ExprNode& n, bool dst) {
-        if (n.slot >= 64) return n.prefix.contains(dst ? s.dst : s.src);
-        return (((dst ? dst_mask : src_mask) >> n.slot) & 1) != 0;
+    std::uint64_t mask[4] = {};
+    for (std::size_t t = 0; t < terms.size() && t < 64; ++t)
+        for (std::size_t f = 0; f < 4; ++f)
+            if (e.nodes()[terms[t]].prefix.contains(address_of(s, static_cast<AddressField>(f))))
+                mask[f] |= std::uint64_t{1} << t;
+    const bool masked = e.eval(s, p.wirelen, [&](const ExprNode& n, AddressField f) {
+        if (n.slot >= 64) return n.prefix.contains(address_of(s, f));
+        return ((mask[static_cast<std::size_t>(f)] >> n.slot) & 1) != 0;
     });
     check(direct == masked, "the dictionary masks and the prefixes disagree");
     check(matches(back, p) == direct, "the reparsed tree matches differently");

@@ -1035,6 +1035,82 @@ NOT_A_CAPTURE = (
 )
 
 
+def make_tunnels():
+    """EN10MB: one packet per tunnel capdb decapsulates, each carrying its
+    own inner conversation: GTP-U (with a PDU session container extension
+    header), VXLAN, Geneve (with an option), GRE with key and sequence,
+    GRE transparent Ethernet bridging (gretap), ERSPAN types I, II and III,
+    an MPLS stack of two labels, MPLS over UDP, PPPoE session (IPv4 and
+    IPv6), IPv4 in IPv4, IPv6 in IPv4 (6in4), IPv4 in IPv6, MACsec with
+    integrity only, NSH, Arista's timestamp header, VXLAN carrying ARP, and
+    VXLAN carrying GTP-U (two tunnels)."""
+    t = 1540100000 * SEC
+    O4, P4 = "198.51.100.1", "198.51.100.2"  # tunnel endpoints
+    O6, P6 = "2001:db8:f0::1", "2001:db8:f0::2"
+
+    def inner4(n, proto=6):
+        a, b = "192.0.2.%d" % (100 + 2 * n), "192.0.2.%d" % (101 + 2 * n)
+        if proto == 6:
+            return ipv4(a, b, 6, tcp(ip(a), ip(b), 40000 + n, 80, 1, 0, TCP_SYN), df=True)
+        return ipv4(a, b, 17, udp(ip(a), ip(b), 41000 + n, 53, dns_query(n, "example.org")))
+
+    def inner6(n):
+        a, b = "2001:db8:%x::1" % (0x100 + n), "2001:db8:%x::2" % (0x100 + n)
+        return ipv6(a, b, 17, udp(ip(a), ip(b), 42000 + n, 123, b"\x23" + b"\0" * 47))
+
+    def frame(payload, ethertype=0x0800):
+        return eth(MAC_B, MAC_A, ethertype, payload)
+
+    def over_udp(dport, payload, sport=50000):
+        return frame(ipv4(O4, P4, 17, udp(ip(O4), ip(P4), sport, dport, payload)))
+
+    def over_gre(flags, proto, options, payload):
+        return frame(ipv4(O4, P4, 47, struct.pack("!HH", flags, proto) + options + payload))
+
+    def gtp(teid, pdu, ext=b""):
+        flags = 0x34 if ext else 0x30
+        return struct.pack("!BBHI", flags, 0xFF, len(ext) + len(pdu), teid) + ext + pdu
+
+    def mpls(label, bottom):
+        return struct.pack("!I", label << 12 | (0x100 if bottom else 0) | 64)
+
+    def pppoe(session, proto, pdu):
+        return struct.pack("!BBHHH", 0x11, 0, session, len(pdu) + 2, proto) + pdu
+
+    ext = b"\x00\x01\x00\x85" + b"\x01\x10\x05\x00"  # sequence, N-PDU, next 0x85; QFI 5, then none
+    arp_req = arp(1, MAC_A, "192.0.2.130", b"\0" * 6, "192.0.2.131")
+    inner_gtp = ipv6(O6, P6, 17, udp(ip(O6), ip(P6), 2152, 2152, gtp(0x5151, inner4(19))))
+    frames = [
+        over_udp(2152, gtp(0x1000001, inner4(0), ext), sport=2152),
+        over_udp(2152, gtp(0x1000002, inner6(1)), sport=2152),
+        over_udp(4789, struct.pack("!II", 0x08000000, 4242 << 8) + frame(inner4(2))),
+        over_udp(6081, struct.pack("!BBHI", 2, 0, 0x6558, 77 << 8) + b"\x01\x02\x03\x01" + b"\xaa" * 4
+                 + frame(inner4(3))),
+        over_gre(0x3000, 0x0800, struct.pack("!II", 0xABCD, 9), inner4(4)),
+        over_gre(0x2000, 0x6558, struct.pack("!I", 31), frame(inner4(5))),
+        over_gre(0x0000, 0x88BE, b"", frame(inner4(6))),
+        over_gre(0x1000, 0x88BE, struct.pack("!I", 1) + struct.pack("!HHI", 0x1000 | 10, 0x0800 | 300, 0),
+                 frame(inner4(7))),
+        over_gre(0x1000, 0x22EB, struct.pack("!I", 2) + struct.pack("!HHIHH", 0x2000 | 10, 301, 0, 0, 0),
+                 frame(inner4(8))),
+        frame(mpls(1001, False) + mpls(2002, True) + inner4(9), 0x8847),
+        over_udp(6635, mpls(3003, True) + inner4(10)),
+        frame(pppoe(0x0101, 0x0021, inner4(11)), 0x8864),
+        frame(pppoe(0x0102, 0x0057, inner6(12)), 0x8864),
+        frame(ipv4(O4, P4, 4, inner4(13))),
+        frame(ipv4(O4, P4, 41, inner6(14))),
+        frame(ipv6(O6, P6, 4, inner4(15)), 0x86DD),
+        frame(b"\x20\x00" + struct.pack("!I", 1) + MAC_A + b"\x00\x01" + struct.pack("!H", 0x0800)
+              + inner4(16) + b"\x1c" * 16, 0x88E5),
+        frame(struct.pack("!BBBBI", 0x0F, 0xC2, 0x02, 0x01, 0x000123FF) + inner4(17), 0x894F),
+        frame(struct.pack("!HH", 1, 0x0010) + b"\x00\x00\x00\x00\x12\x34\x56\x78" + struct.pack("!H", 0x0800)
+              + inner4(18, 17), 0xD28B),
+        over_udp(4789, struct.pack("!II", 0x08000000, 4243 << 8) + frame(arp_req, 0x0806)),
+        over_udp(4789, struct.pack("!II", 0x08000000, 4244 << 8) + frame(inner_gtp, 0x86DD)),
+    ]
+    return pcap_bytes(1, [(t + i * MS, f) for i, f in enumerate(frames)])
+
+
 FILES = {
     "eth_ipv4.pcap": make_eth_ipv4,
     "eth_vlan.pcap": make_eth_vlan,
@@ -1067,6 +1143,7 @@ FILES = {
     "ppp_serial.pcap": make_ppp_serial,
     "c_hdlc.pcap": make_c_hdlc,
     "nflog.pcap": make_nflog,
+    "tunnels.pcap": make_tunnels,
 }
 
 

@@ -43,8 +43,29 @@ enum class Status : std::uint8_t {
     truncated = 2,    // captured bytes end inside a header we needed
     malformed = 3,    // a header field is impossible (bad version, IHL < 5, ...)
     unsupported = 4,  // link type capdb cannot decode; stored undecoded
+    too_deep = 5,     // more nested tunnels than kMaxTunnelLayers: the fields hold the last layer decoded
 };
 [[nodiscard]] const char* status_name(Status s) noexcept;
+
+// Tunnels the decoder enters. Stored in the database; values are stable.
+enum class Tunnel : std::uint8_t {
+    none = 0,
+    gtp = 1,     // GTP-U G-PDU (UDP 2152); id: TEID
+    vxlan = 2,   // UDP 4789; id: VNI
+    geneve = 3,  // UDP 6081; id: VNI
+    gre = 4,     // IP protocol 47; id: the key, when present
+    erspan = 5,  // GRE carrying ERSPAN type I, II or III; id: the session ID (types II and III)
+    mpls = 6,    // MPLS label stack (EtherType 0x8847/0x8848, UDP 6635); id: the top label
+    pppoe = 7,   // PPPoE session (EtherType 0x8864); id: the session ID
+    ipip = 8,    // IP in IP: IP protocol 4 or 41, either IP version outside; no id
+    nsh = 9,     // Network Service Header (EtherType 0x894F); id: the service path identifier
+};
+inline constexpr std::uint8_t kMaxTunnelKind = 9;
+// "gtp", "vxlan", ... ("" for none).
+[[nodiscard]] const char* tunnel_name(Tunnel t) noexcept;
+
+// Tunnel layers decode() enters; one more is Status::too_deep.
+inline constexpr unsigned kMaxTunnelLayers = 4;
 
 struct Summary {
     Network network = Network::none;
@@ -64,6 +85,15 @@ struct Summary {
     std::uint8_t tcp_flags = 0;
     Address src{};  // valid when network != none, or arp
     Address dst{};
+    // Tunnels. The fields above describe the innermost layer decoded (its IP
+    // header, or what the innermost link layer carries); these the way in.
+    Tunnel tunnel = Tunnel::none;           // the outermost tunnel entered
+    bool has_tunnel_id = false;             // tunnel_id is set (a GRE key is optional; IP in IP has none)
+    std::uint8_t tunnel_layers = 0;         // tunnels entered (at most kMaxTunnelLayers)
+    std::uint32_t tunnel_id = 0;            // the outermost tunnel's id (see Tunnel)
+    Network outer_network = Network::none;  // the outermost IP header, when a tunnel led past it
+    Address outer_src{};                    // valid when outer_network != none: the tunnel's endpoints
+    Address outer_dst{};
 };
 
 // Decodes the frame captured with the given link type. frame holds the

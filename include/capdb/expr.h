@@ -25,6 +25,12 @@ inline constexpr std::uint8_t ip = ipv4 | ipv6;
 
 // Which of a row's addresses or ports a term looks at.
 enum class Dir : std::uint8_t { either, src, dst, both };
+// Which IP header an address term looks at: the innermost (the summary's
+// src and dst), the outermost of a tunnelled packet (outer_src, outer_dst),
+// or either.
+enum class Side : std::uint8_t { either, inner, outer };
+// The address holds(node, field) is asked about.
+enum class AddressField : std::uint8_t { src, dst, outer_src, outer_dst };
 
 struct ExprNode {
     enum class Kind : std::uint8_t {
@@ -37,11 +43,14 @@ struct ExprNode {
         ethertype,  // the summary's EtherType is lo
         wire_max,   // wire length <= length (tcpdump's "less")
         wire_min,   // wire length >= length (tcpdump's "greater")
+        tunnel,     // the outermost tunnel is proto (a Tunnel; 0: any tunnel)
+        tunnel_id,  // the outermost tunnel (of type proto; 0: any) has id length
     };
     Kind kind = Kind::all_of;
     Dir dir = Dir::either;
-    std::uint8_t kinds = 0;  // address, ip_proto: net_kind bits
-    std::uint8_t proto = 0;  // ip_proto: the protocol; port: 0 for TCP, UDP or SCTP, else the one protocol
+    Side side = Side::either;  // address
+    std::uint8_t kinds = 0;    // address, ip_proto: net_kind bits
+    std::uint8_t proto = 0;    // ip_proto: the protocol; port: 0 for TCP, UDP or SCTP, else the one protocol
     std::uint16_t lo = 0, hi = 0;
     std::uint32_t length = 0;
     std::uint32_t first = 0, count = 0;  // all_of, any_of, negate: Expr::children()[first, first + count)
@@ -57,12 +66,14 @@ public:
 
     // Leaves. address's kinds default (0) to tcpdump's for a term without
     // ip/ip6/arp: IPv4 and ARP rows for an IPv4 prefix, IPv6 rows otherwise.
-    static Expr address(const Prefix& p, Dir d, std::uint8_t kinds = 0);
+    static Expr address(const Prefix& p, Dir d, std::uint8_t kinds = 0, Side side = Side::either);
     static Expr port(std::uint16_t lo, std::uint16_t hi, Dir d, std::uint8_t proto = 0);
     static Expr ip_proto(std::uint8_t proto, std::uint8_t kinds = net_kind::ip);
     static Expr ethertype(std::uint16_t type);
     static Expr wire_max(std::uint32_t n);
     static Expr wire_min(std::uint32_t n);
+    static Expr tunnel(Tunnel t);  // Tunnel::none: any tunnel
+    static Expr tunnel_id(Tunnel t, std::uint32_t id);
     // AND and OR of parts; an empty Expr among AND's parts is left out. A
     // part of the same kind is flattened into the result.
     static Expr all_of(std::vector<Expr> parts);
@@ -78,9 +89,9 @@ public:
     [[nodiscard]] const std::vector<std::uint32_t>& address_terms() const noexcept { return addresses_; }
 
     // Whether the condition holds for a row with this summary and wire
-    // length. holds(node, dst) says whether an address term's prefix holds
-    // the row's source (dst false) or destination address; it is asked only
-    // of a row whose kind the term looks at.
+    // length. holds(node, field) says whether an address term's prefix
+    // holds the row's address `field` (an AddressField); it is asked only of
+    // a row whose kind (or outer header's kind) the term looks at.
     template <class Holds>
     [[nodiscard]] bool eval(const Summary& s, std::uint32_t wirelen, Holds&& holds) const {
         return empty() || eval_node(root(), s, wirelen, holds);
@@ -95,6 +106,8 @@ private:
     bool eval_node(std::uint32_t i, const Summary& s, std::uint32_t wirelen, Holds& holds) const;
     template <class Holds>
     static bool leaf_holds(const ExprNode& n, const Summary& s, std::uint32_t wirelen, Holds& holds) noexcept;
+    template <class Holds>
+    static bool address_holds(const ExprNode& n, Holds& holds, AddressField src, AddressField dst) noexcept;
     static Expr leaf(const ExprNode& n);
     static Expr combine(ExprNode::Kind kind, std::vector<Expr> parts);
     // Appends e's nodes; returns the index of e's root among them.
@@ -113,18 +126,33 @@ private:
     return s.arp ? net_kind::arp : 0;
 }
 
+// The kind of a row's outermost IP header, when a tunnel led past it.
+[[nodiscard]] inline std::uint8_t outer_kind(const Summary& s) noexcept {
+    if (s.outer_network == Network::ipv4) return net_kind::ipv4;
+    if (s.outer_network == Network::ipv6) return net_kind::ipv6;
+    return 0;
+}
+
+template <class Holds>
+bool Expr::address_holds(const ExprNode& n, Holds& holds, AddressField src, AddressField dst) noexcept {
+    switch (n.dir) {
+        case Dir::either: return holds(n, src) || holds(n, dst);
+        case Dir::src: return holds(n, src);
+        case Dir::dst: return holds(n, dst);
+        case Dir::both: return holds(n, src) && holds(n, dst);
+    }
+    return false;
+}
+
 template <class Holds>
 bool Expr::leaf_holds(const ExprNode& n, const Summary& s, std::uint32_t wirelen, Holds& holds) noexcept {
     switch (n.kind) {
         case ExprNode::Kind::address:
-            if ((row_kind(s) & n.kinds) == 0) return false;
-            switch (n.dir) {
-                case Dir::either: return holds(n, false) || holds(n, true);
-                case Dir::src: return holds(n, false);
-                case Dir::dst: return holds(n, true);
-                case Dir::both: return holds(n, false) && holds(n, true);
-            }
-            return false;
+            if (n.side != Side::outer && (row_kind(s) & n.kinds) != 0 &&
+                address_holds(n, holds, AddressField::src, AddressField::dst))
+                return true;
+            return n.side != Side::inner && (outer_kind(s) & n.kinds) != 0 &&
+                   address_holds(n, holds, AddressField::outer_src, AddressField::outer_dst);
         case ExprNode::Kind::port: {
             if (!s.has_ports) return false;
             if (n.proto != 0 ? s.ip_proto != n.proto : (s.ip_proto != 6 && s.ip_proto != 17 && s.ip_proto != 132))
@@ -143,6 +171,11 @@ bool Expr::leaf_holds(const ExprNode& n, const Summary& s, std::uint32_t wirelen
         case ExprNode::Kind::ethertype: return s.ethertype == n.lo;
         case ExprNode::Kind::wire_max: return wirelen <= n.length;
         case ExprNode::Kind::wire_min: return wirelen >= n.length;
+        case ExprNode::Kind::tunnel:
+            return s.tunnel != Tunnel::none && (n.proto == 0 || static_cast<std::uint8_t>(s.tunnel) == n.proto);
+        case ExprNode::Kind::tunnel_id:
+            return s.has_tunnel_id && s.tunnel_id == n.length &&
+                   (n.proto == 0 || static_cast<std::uint8_t>(s.tunnel) == n.proto);
         default: return false;  // not a leaf
     }
 }
@@ -171,11 +204,22 @@ bool Expr::eval_node(std::uint32_t i, const Summary& s, std::uint32_t wirelen, H
     return result != negated;
 }
 
+// The address of a summary that an AddressField names.
+[[nodiscard]] inline const Address& address_of(const Summary& s, AddressField f) noexcept {
+    switch (f) {
+        case AddressField::src: return s.src;
+        case AddressField::dst: return s.dst;
+        case AddressField::outer_src: return s.outer_src;
+        case AddressField::outer_dst: return s.outer_dst;
+    }
+    return s.src;
+}
+
 // The definition of a match of the packet conditions: e's verdict on p's
 // summary and wire length, each address term testing its prefix.
 [[nodiscard]] inline bool matches(const Expr& e, const PacketView& p) noexcept {
     const Summary& s = p.summary;
-    return e.eval(s, p.wirelen, [&](const ExprNode& n, bool dst) { return n.prefix.contains(dst ? s.dst : s.src); });
+    return e.eval(s, p.wirelen, [&](const ExprNode& n, AddressField f) { return n.prefix.contains(address_of(s, f)); });
 }
 
 }  // namespace capdb

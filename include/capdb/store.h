@@ -28,7 +28,7 @@ struct PacketCounts {
     std::uint64_t ipv4 = 0;  // IPv4 decoded as expected
     std::uint64_t ipv6 = 0;
     std::uint64_t other = 0;        // non-IP link payloads (ARP, LLDP, ...)
-    std::uint64_t malformed = 0;    // truncated or malformed headers, IP or not
+    std::uint64_t malformed = 0;    // truncated or malformed headers, IP or not, or tunnels too deep
     std::uint64_t unsupported = 0;  // unsupported link type, stored undecoded
     std::uint64_t bytes = 0;        // sum of wire lengths
 

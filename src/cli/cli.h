@@ -45,8 +45,11 @@ struct QueryArgs {
     std::string db;
     // Unset when the flag is absent; an empty value given is an error.
     std::optional<std::string> from, to, src, dst, host, port, sport, dport, proto;
-    std::optional<std::string> last;  // --last DURATION
-    bool localtime = false;           // --localtime (--format long)
+    std::optional<std::string> last;    // --last DURATION
+    bool inner = false, outer = false;  // --inner, --outer: which IP header --src/--dst/--host look at
+    std::optional<std::string> tunnel;  // --tunnel TYPE
+    std::optional<std::int64_t> teid, vni;
+    bool localtime = false;  // --localtime (--format long)
     std::optional<std::int64_t> capture;
     std::optional<std::int64_t> limit;
     std::vector<std::string> expression;  // trailing words: tcpdump filter syntax

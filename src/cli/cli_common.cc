@@ -106,10 +106,38 @@ Filter build_filter(const QueryArgs& a) {
     // The flags and the expression make one tree: the flags' terms ANDed
     // with the expression. The address flags name IP addresses (as `ip host`
     // or `ip6 host` would); the expression's `host` also matches ARP rows.
+    // --inner / --outer choose the IP header they look at (default: either).
     std::vector<Expr> terms;
-    if (auto p = address_arg("--src", a.src)) terms.push_back(Expr::address(*p, Dir::src, net_kind::ip));
-    if (auto p = address_arg("--dst", a.dst)) terms.push_back(Expr::address(*p, Dir::dst, net_kind::ip));
-    if (auto p = address_arg("--host", a.host)) terms.push_back(Expr::address(*p, Dir::either, net_kind::ip));
+    if (a.inner && a.outer) throw UsageError("--inner and --outer cannot be combined");
+    const Side side = a.inner ? Side::inner : a.outer ? Side::outer : Side::either;
+    if (side != Side::either && !a.src && !a.dst && !a.host)
+        throw UsageError(
+            fmt::format("--{} restricts --src, --dst or --host; give one of them", a.inner ? "inner" : "outer"));
+    if (auto p = address_arg("--src", a.src)) terms.push_back(Expr::address(*p, Dir::src, net_kind::ip, side));
+    if (auto p = address_arg("--dst", a.dst)) terms.push_back(Expr::address(*p, Dir::dst, net_kind::ip, side));
+    if (auto p = address_arg("--host", a.host)) terms.push_back(Expr::address(*p, Dir::either, net_kind::ip, side));
+    if (a.tunnel) {
+        std::optional<Tunnel> t;
+        if (*a.tunnel == "any") t = Tunnel::none;
+        for (unsigned k = 1; k <= kMaxTunnelKind; ++k)
+            if (*a.tunnel == tunnel_name(static_cast<Tunnel>(k))) t = static_cast<Tunnel>(k);
+        if (!t)
+            throw UsageError(fmt::format(
+                "--tunnel: unknown tunnel '{}' (gtp, vxlan, geneve, gre, erspan, mpls, pppoe, ipip, nsh or any)",
+                printable(*a.tunnel)));
+        terms.push_back(Expr::tunnel(*t));
+    }
+    if (a.teid) {
+        if (*a.teid < 0 || *a.teid > 0xffffffffLL)
+            throw UsageError(fmt::format("--teid: {} is not a TEID (0-4294967295)", *a.teid));
+        terms.push_back(Expr::tunnel_id(Tunnel::gtp, static_cast<std::uint32_t>(*a.teid)));
+    }
+    if (a.vni) {
+        if (*a.vni < 0 || *a.vni > 0xffffff)
+            throw UsageError(fmt::format("--vni: {} is not a VNI (0-16777215)", *a.vni));
+        const auto v = static_cast<std::uint32_t>(*a.vni);
+        terms.push_back(Expr::any_of({Expr::tunnel_id(Tunnel::vxlan, v), Expr::tunnel_id(Tunnel::geneve, v)}));
+    }
     if (auto n = port_arg("--port", a.port)) terms.push_back(Expr::port(*n, *n, Dir::either));
     if (auto n = port_arg("--sport", a.sport)) terms.push_back(Expr::port(*n, *n, Dir::src));
     if (auto n = port_arg("--dport", a.dport)) terms.push_back(Expr::port(*n, *n, Dir::dst));

@@ -188,6 +188,17 @@ void add_filter_options(CLI::App& query, QueryArgs& q) {
     query.add_option("--src", q.src, "Source address or CIDR prefix")->type_name("ADDR");
     query.add_option("--dst", q.dst, "Destination address or CIDR prefix")->type_name("ADDR");
     query.add_option("--host", q.host, "Address or prefix in either direction")->type_name("ADDR");
+    query.add_flag("--inner", q.inner,
+                   "--src, --dst and --host match only the innermost IP header (default: the innermost or, for a "
+                   "tunnelled packet, the outermost)");
+    query.add_flag("--outer", q.outer, "--src, --dst and --host match only a tunnelled packet's outermost IP header");
+    query
+        .add_option("--tunnel", q.tunnel,
+                    "Only packets in this tunnel (the outermost): gtp, vxlan, geneve, gre, "
+                    "erspan, mpls, pppoe, ipip, nsh, or any")
+        ->type_name("TYPE");
+    query.add_option("--teid", q.teid, "Only GTP-U packets of this TEID")->check(kDecimal)->type_name("N");
+    query.add_option("--vni", q.vni, "Only VXLAN or Geneve packets of this VNI")->check(kDecimal)->type_name("N");
     query.add_option("--port", q.port, "TCP/UDP/SCTP port in either direction")->type_name("PORT");
     query.add_option("--sport", q.sport, "Source port")->type_name("PORT");
     query.add_option("--dport", q.dport, "Destination port")->type_name("PORT");

@@ -1,6 +1,6 @@
 // Packet summary decoding: the entry point, which picks the link layer
-// (link.cc) that leads to IP (ip.cc), and the names of link types, statuses
-// and EtherTypes.
+// (link.cc) that leads to IP (ip.cc) and through tunnels (tunnel.cc), and
+// the names of link types, statuses, tunnels and EtherTypes.
 #include "capdb/decode.h"
 
 #include <string>
@@ -73,6 +73,23 @@ const char* status_name(Status s) noexcept {
         case Status::truncated: return "truncated";
         case Status::malformed: return "malformed";
         case Status::unsupported: return "unsupported";
+        case Status::too_deep: return "too_deep";
+    }
+    return "unknown";
+}
+
+const char* tunnel_name(Tunnel t) noexcept {
+    switch (t) {
+        case Tunnel::none: return "";
+        case Tunnel::gtp: return "gtp";
+        case Tunnel::vxlan: return "vxlan";
+        case Tunnel::geneve: return "geneve";
+        case Tunnel::gre: return "gre";
+        case Tunnel::erspan: return "erspan";
+        case Tunnel::mpls: return "mpls";
+        case Tunnel::pppoe: return "pppoe";
+        case Tunnel::ipip: return "ipip";
+        case Tunnel::nsh: return "nsh";
     }
     return "unknown";
 }
@@ -122,6 +139,9 @@ std::string ethertype_name(std::uint16_t type) {
         case ethertype::eapol: return "EAPOL";
         case ethertype::qinq: return "802.1ad";
         case ethertype::lldp: return "LLDP";
+        case ethertype::macsec: return "MACsec";
+        case ethertype::nsh: return "NSH";
+        case ethertype::transparent_ethernet: return "TEB";
         case ethertype::loopback: return "Loopback";
         default: {
             std::string out = "ethertype 0x";

@@ -107,7 +107,7 @@ void decode_ipv4(Summary& s, ByteCursor cur) noexcept {
         return;
     }
     if (fragment_offset != 0) return;  // a later fragment: no transport header
-    decode_ports(s, packet);
+    decode_transport(s, packet);
 }
 
 // cur is at the IPv6 header.
@@ -190,9 +190,20 @@ void decode_ipv6(Summary& s, ByteCursor cur) noexcept {
                 if (fragment_offset != 0) return;  // no transport header here
                 break;
             }
-            default: decode_ports(s, payload); return;
+            default: decode_transport(s, payload); return;
         }
     }
+}
+
+void decode_transport(Summary& s, ByteCursor cur) noexcept {
+    switch (s.ip_proto) {
+        case ipproto::ipip:
+        case ipproto::ipv6: decode_ip_in_ip(s, cur); return;
+        case ipproto::gre: decode_gre(s, cur); return;
+        default: break;
+    }
+    decode_ports(s, cur);
+    if (s.has_ports && s.ip_proto == ipproto::udp) decode_udp_tunnel(s, cur);
 }
 
 // IP chosen by the first nibble (raw IP link types).

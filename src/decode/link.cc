@@ -1,6 +1,7 @@
-// Link layers, up to the network protocol: Ethernet with VLAN tags, Linux
-// cooked capture (SLL, SLL2), BSD loopback (NULL, LOOP), PPP and Cisco HDLC,
-// IEEE 802.11 with or without radiotap, and Linux NFLOG.
+// Link layers, up to the network protocol: Ethernet with VLAN tags, MACsec
+// and Arista timestamp headers, Linux cooked capture (SLL, SLL2), BSD
+// loopback (NULL, LOOP), PPP and Cisco HDLC, IEEE 802.11 with or without
+// radiotap, and Linux NFLOG.
 #include "decode/decode_layers.h"
 
 namespace capdb::decoding {
@@ -36,6 +37,8 @@ constexpr std::size_t kRadiotapMin = 8;     // version, pad, length, first prese
 constexpr std::size_t kNflogHeader = 4;     // family, version, resource id
 constexpr std::size_t kNflogTlv = 4;        // length, type (the capturing host's byte order)
 constexpr std::uint16_t kNflogPayload = 9;  // NFULA_PAYLOAD
+constexpr std::size_t kMacsecSecTag = 6;    // TCI/AN, short length, packet number
+constexpr std::size_t kMacsecSci = 8;
 
 bool is_vlan_tag(std::uint16_t type) noexcept {
     return type == ethertype::vlan || type == ethertype::qinq || type == ethertype::qinq_old;
@@ -58,19 +61,77 @@ void decode_arp_addresses(Summary& s, ByteCursor cur) noexcept {
     s.arp = true;
 }
 
-// cur is just past an EtherType (or SLL protocol) field whose value is `type`:
-// walks VLAN tags, then decodes IP or reports non_ip.
+}  // namespace
+
+// VLAN tags, MACsec SecTAGs (integrity only: the EtherType and payload are
+// in the clear) and Arista's timestamp header sit between the MAC addresses
+// and the EtherType of what they carry.
 void decode_ethertype_payload(Summary& s, ByteCursor cur, std::uint16_t type) noexcept {
     s.ethertype = type;
-    while (is_vlan_tag(type)) {
-        const auto tag = cur.take(kVlanTag);
-        if (!tag) {
-            s.status = Status::truncated;
-            return;
+    for (;;) {
+        if (is_vlan_tag(type)) {
+            const auto tag = cur.take(kVlanTag);
+            if (!tag) {
+                s.status = Status::truncated;
+                return;
+            }
+            ByteCursor t{*tag};
+            (void)t.skip(2);  // TCI: priority, DEI, VLAN ID
+            type = t.be16().value_or(0);
+        } else if (type == ethertype::macsec) {
+            // SecTAG (IEEE 802.1AE): TCI/AN, short length, packet number,
+            // then the SCI when the SC bit says so. E (encrypted) or C
+            // (changed text) leaves nothing readable.
+            const auto tci = cur.u8();
+            if (!tci || !cur.skip(kMacsecSecTag - 1)) {
+                s.status = Status::truncated;
+                return;
+            }
+            if ((*tci & 0x80u) != 0) {  // version bit
+                s.status = Status::malformed;
+                return;
+            }
+            if ((*tci & 0x0cu) != 0) {
+                s.status = Status::non_ip;
+                return;
+            }
+            if ((*tci & 0x20u) != 0 && !cur.skip(kMacsecSci)) {
+                s.status = Status::truncated;
+                return;
+            }
+            const auto next = cur.be16();
+            if (!next) {
+                s.status = Status::truncated;
+                return;
+            }
+            type = *next;
+        } else if (type == ethertype::arista) {
+            // Subtype 1 (timestamp), then a version whose low byte gives
+            // the timestamp's size (0x10: 64 bits, 0x20: 48 bits).
+            const auto subtype = cur.be16();
+            const auto version = cur.be16();
+            if (!subtype || !version) {
+                s.status = Status::truncated;
+                return;
+            }
+            const unsigned size = (*version & 0xffu) == 0x10 ? 8 : (*version & 0xffu) == 0x20 ? 6 : 0;
+            if (*subtype != 1 || size == 0) {
+                s.status = Status::non_ip;
+                return;
+            }
+            if (!cur.skip(size)) {
+                s.status = Status::truncated;
+                return;
+            }
+            const auto next = cur.be16();
+            if (!next) {
+                s.status = Status::truncated;
+                return;
+            }
+            type = *next;
+        } else {
+            break;
         }
-        ByteCursor t{*tag};
-        (void)t.skip(2);  // TCI: priority, DEI, VLAN ID
-        type = t.be16().value_or(0);
         s.ethertype = type;
     }
     switch (type) {
@@ -81,9 +142,15 @@ void decode_ethertype_payload(Summary& s, ByteCursor cur, std::uint16_t type) no
             s.status = Status::non_ip;
             decode_arp_addresses(s, cur);
             return;
+        case ethertype::mpls:
+        case ethertype::mpls_multicast: decode_mpls(s, cur); return;
+        case ethertype::pppoe_session: decode_pppoe_session(s, cur); return;
+        case ethertype::nsh: decode_nsh(s, cur); return;
         default: s.status = Status::non_ip; return;
     }
 }
+
+namespace {
 
 // The EtherType of an address family (NULL, LOOP, NFLOG headers), read in
 // either of two byte orders (the same value twice for one order): IPv4 or
@@ -118,6 +185,8 @@ void decode_llc(Summary& s, ByteCursor cur) noexcept {
     decode_ethertype_payload(s, cur, h.be16().value_or(0));
 }
 
+}  // namespace
+
 // The network protocol a PPP protocol number names (RFC 1661; 1 byte when
 // its low bit is set: protocol-field compression).
 void decode_ppp_protocol(Summary& s, ByteCursor cur) noexcept {
@@ -139,6 +208,8 @@ void decode_ppp_protocol(Summary& s, ByteCursor cur) noexcept {
     const std::uint16_t type = protocol == kPppIpv4 ? ethertype::ipv4 : protocol == kPppIpv6 ? ethertype::ipv6 : 0;
     decode_ethertype_payload(s, cur, type);
 }
+
+namespace {
 
 // A little-endian field of a radiotap header.
 std::uint32_t le32_at(std::span<const std::uint8_t> b, std::size_t at) noexcept {

@@ -226,6 +226,20 @@ void format_long(fmt::memory_buffer& out, const PacketView& p, std::string_view 
     append(out, " (");
     append(out, link_type_name(p.linktype));
     out.push_back(')');
+    if (s.tunnel != Tunnel::none) {  // the outermost tunnel, its id and endpoints
+        append(out, " tunnel ");
+        append(out, tunnel_name(s.tunnel));
+        if (s.has_tunnel_id) {
+            out.push_back(' ');
+            append_int(out, s.tunnel_id);
+        }
+        if (s.outer_network != Network::none) {
+            out.push_back(' ');
+            append_address(out, s.outer_src);
+            append(out, " --> ");
+            append_address(out, s.outer_dst);
+        }
+    }
     if (s.fragment) append(out, " fragment");
     // The status column: the decoding status when it is not plain, and
     // invalid-time for a record whose sub-second field was out of range.
@@ -289,6 +303,27 @@ void format_json(fmt::memory_buffer& out, const PacketView& p, std::string_view 
     append_opt(out, s.ethertype != 0, s.ethertype, "null");
     append(out, ",\"offset\":");
     append_opt(out, p.file_offset >= 0, p.file_offset, "null");
+    const bool tunnelled = s.tunnel != Tunnel::none, outer = s.outer_network != Network::none;
+    append(out, ",\"tunnel\":");
+    if (tunnelled) {
+        out.push_back('"');
+        append(out, tunnel_name(s.tunnel));
+        out.push_back('"');
+    } else {
+        append(out, "null");
+    }
+    append(out, ",\"tunnel_id\":");
+    append_opt(out, s.has_tunnel_id, s.tunnel_id, "null");
+    append(out, ",\"outer_src\":");
+    if (outer)
+        append_json_address(out, s.outer_src);
+    else
+        append(out, "null");
+    append(out, ",\"outer_dst\":");
+    if (outer)
+        append_json_address(out, s.outer_dst);
+    else
+        append(out, "null");
     append(out, ",\"interface\":");
     append_int(out, p.if_index);
     append(out, ",\"interface_name\":");
@@ -343,6 +378,14 @@ void format_csv(fmt::memory_buffer& out, const PacketView& p) {
     out.push_back(',');
     append_opt(out, p.file_offset >= 0, p.file_offset, "");
     out.push_back(',');
+    append(out, tunnel_name(s.tunnel));
+    out.push_back(',');
+    append_opt(out, s.has_tunnel_id, s.tunnel_id, "");
+    out.push_back(',');
+    if (s.outer_network != Network::none) append_address(out, s.outer_src);
+    out.push_back(',');
+    if (s.outer_network != Network::none) append_address(out, s.outer_dst);
+    out.push_back(',');
     append_hex(out, p.preview);
 }
 
@@ -393,7 +436,7 @@ void Printer::begin() {
     if (format_ == OutputFormat::csv)
         append(buf_,
                "time,ts_ns,capture,packet,status,src,dst,proto,sport,dport,caplen,wirelen,linktype,ethertype,"
-               "offset,preview\n");
+               "offset,tunnel,tunnel_id,outer_src,outer_dst,preview\n");
 }
 
 bool Printer::row(const PacketView& p) {

@@ -54,10 +54,11 @@ Expr Expr::leaf(const ExprNode& n) {
     return e;
 }
 
-Expr Expr::address(const Prefix& p, Dir d, std::uint8_t kinds) {
+Expr Expr::address(const Prefix& p, Dir d, std::uint8_t kinds, Side side) {
     ExprNode n;
     n.kind = ExprNode::Kind::address;
     n.dir = d;
+    n.side = side;
     n.kinds = kinds != 0 ? kinds : default_kinds(p);
     n.prefix = p;
     return leaf(n);
@@ -99,6 +100,21 @@ Expr Expr::wire_min(std::uint32_t len) {
     ExprNode n;
     n.kind = ExprNode::Kind::wire_min;
     n.length = len;
+    return leaf(n);
+}
+
+Expr Expr::tunnel(Tunnel t) {
+    ExprNode n;
+    n.kind = ExprNode::Kind::tunnel;
+    n.proto = static_cast<std::uint8_t>(t);
+    return leaf(n);
+}
+
+Expr Expr::tunnel_id(Tunnel t, std::uint32_t id) {
+    ExprNode n;
+    n.kind = ExprNode::Kind::tunnel_id;
+    n.proto = static_cast<std::uint8_t>(t);
+    n.length = id;
     return leaf(n);
 }
 
@@ -197,6 +213,10 @@ void Expr::to_string(std::uint32_t i, std::string& out) const {
             const auto text = [v4](const Address& a) {
                 return !v4 && a.is_v4() ? "::ffff:" + a.to_string() : a.to_string();
             };
+            if (n.side == Side::inner)
+                out += "inner ";
+            else if (n.side == Side::outer)
+                out += "outer ";
             if (n.kinds == net_kind::ipv4)
                 out += "ip ";
             else if (n.kinds == net_kind::arp)
@@ -230,6 +250,11 @@ void Expr::to_string(std::uint32_t i, std::string& out) const {
             return;
         case ExprNode::Kind::wire_max: out += fmt::format("less {}", n.length); return;
         case ExprNode::Kind::wire_min: out += fmt::format("greater {}", n.length); return;
+        case ExprNode::Kind::tunnel: out += n.proto == 0 ? "tunnel" : tunnel_name(static_cast<Tunnel>(n.proto)); return;
+        case ExprNode::Kind::tunnel_id:
+            out +=
+                fmt::format("{} id {}", n.proto == 0 ? "tunnel" : tunnel_name(static_cast<Tunnel>(n.proto)), n.length);
+            return;
     }
 }
 

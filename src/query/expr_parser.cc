@@ -41,7 +41,16 @@ struct Qual {
     PQual pq = PQual::none;
     Dir dir = Dir::either;
     AQual aq = AQual::none;
+    Side side = Side::either;
 };
+
+// A tunnel word: "tunnel" (any), or a Tunnel's name.
+std::optional<Tunnel> tunnel_of(std::string_view w) noexcept {
+    if (w == "tunnel") return Tunnel::none;
+    for (unsigned k = 1; k <= kMaxTunnelKind; ++k)
+        if (w == tunnel_name(static_cast<Tunnel>(k))) return static_cast<Tunnel>(k);
+    return std::nullopt;
+}
 
 bool is_word_char(char c) noexcept {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == ':' ||
@@ -83,14 +92,13 @@ std::optional<AQual> aqual_of(std::string_view w) noexcept {
 // tcpdump words capdb does not answer: named, so that the error says so.
 bool tcpdump_only(std::string_view w) noexcept {
     static constexpr std::string_view kWords[] = {
-        "ether",     "vlan",    "mpls",    "pppoed",   "pppoes",   "geneve",     "gateway",  "broadcast",
-        "multicast", "len",     "inbound", "outbound", "ifname",   "on",         "rnr",      "rulenum",
-        "reason",    "rset",    "srnr",    "subrule",  "action",   "igmp",       "igrp",     "pim",
-        "vrrp",      "carp",    "rarp",    "atalk",    "aarp",     "decnet",     "iso",      "stp",
-        "ipx",       "netbeui", "lat",     "sca",      "moprc",    "mopdl",      "esis",     "isis",
-        "clnp",      "ah",      "esp",     "radio",    "link",     "protochain", "wlan",     "type",
-        "subtype",   "dir",     "addr1",   "addr2",    "addr3",    "addr4",      "ra",       "ta",
-        "fddi",      "tr",      "llc",     "icmptype", "icmpcode", "tcpflags",   "ip6proto", "hdrlen",
+        "ether",    "vlan",    "pppoed", "pppoes",   "gateway",  "broadcast", "multicast", "len",        "inbound",
+        "outbound", "ifname",  "on",     "rnr",      "rulenum",  "reason",    "rset",      "srnr",       "subrule",
+        "action",   "igmp",    "igrp",   "pim",      "vrrp",     "carp",      "rarp",      "atalk",      "aarp",
+        "decnet",   "iso",     "stp",    "ipx",      "netbeui",  "lat",       "sca",       "moprc",      "mopdl",
+        "esis",     "isis",    "clnp",   "ah",       "esp",      "radio",     "link",      "protochain", "wlan",
+        "type",     "subtype", "dir",    "addr1",    "addr2",    "addr3",     "addr4",     "ra",         "ta",
+        "fddi",     "tr",      "llc",    "icmptype", "icmpcode", "tcpflags",  "ip6proto",  "hdrlen",
     };
     for (std::string_view k : kWords)
         if (k == w) return true;
@@ -255,8 +263,45 @@ private:
     }
 
     Result primitive(Qual carried) {
+        // "inner" / "outer": which IP header an address term looks at.
+        const Token* side_tok = nullptr;
+        Side side = Side::either;
+        if (at_word("inner") || at_word("outer")) {
+            side_tok = &next();
+            side = side_tok->text == "inner" ? Side::inner : Side::outer;
+            if (peek().kind != Tok::word)
+                fail(peek(), fmt::format("'{}' needs an address term after it", side_tok->text));
+        }
         const Token& first = peek();
         const std::string_view w = first.text;
+        const auto not_after_side = [&] {
+            if (side_tok)
+                fail(first,
+                     fmt::format("'{}' qualifies an address term (host, net, src, dst), not '{}'", side_tok->text, w));
+        };
+        if (const auto t = tunnel_of(w)) {
+            not_after_side();
+            next();
+            if (!at_word("id")) return {Expr::tunnel(*t), Qual{}};
+            const Token& id_tok = next();
+            const Token& n = operand(id_tok, "a tunnel id");
+            const auto v = decimal(n.text, UINT32_MAX);
+            if (!v) fail(n, fmt::format("'{}' is not a tunnel id (0-4294967295)", n.text));
+            return {Expr::tunnel_id(*t, *v), Qual{}};
+        }
+        if (w == "vni" || w == "teid") {
+            not_after_side();
+            next();
+            const bool vni = w == "vni";
+            const Token& n = operand(first, vni ? "a VNI (0-16777215)" : "a TEID (0-4294967295)");
+            const auto v = decimal(n.text, vni ? 0xffffffu : UINT32_MAX);
+            if (!v) fail(n, fmt::format("'{}' is not a {}", n.text, vni ? "VNI (0-16777215)" : "TEID (0-4294967295)"));
+            if (!vni) return {Expr::tunnel_id(Tunnel::gtp, *v), Qual{}};
+            std::vector<Expr> parts;
+            parts.push_back(Expr::tunnel_id(Tunnel::vxlan, *v));
+            parts.push_back(Expr::tunnel_id(Tunnel::geneve, *v));
+            return {Expr::any_of(std::move(parts)), Qual{}};
+        }
         if (w == "less" || w == "greater") {
             next();
             const Token& n = operand(first, "a length in bytes");
@@ -274,6 +319,7 @@ private:
         const bool dq = w == "src" || w == "dst";
         const auto aq = aqual_of(w);
         if (!pq && !dq && !aq) {
+            not_after_side();
             if (!carried.valid) {
                 if (tcpdump_only(w)) fail(first, fmt::format("'{}' is tcpdump syntax that capdb does not support", w));
                 if (!w.empty() && ((w[0] >= '0' && w[0] <= '9') || w.find(':') != std::string_view::npos))
@@ -285,6 +331,7 @@ private:
         }
         Qual q;
         q.valid = true;
+        q.side = side;
         const Token* pq_tok = nullptr;
         if (pq) {
             pq_tok = &next();
@@ -308,6 +355,9 @@ private:
             aq_tok = &next();
             q.aq = *aqual_of(aq_tok->text);
         }
+        if (side_tok &&
+            (q.aq == AQual::port || q.aq == AQual::portrange || q.aq == AQual::proto || (!dir_tok && !aq_tok)))
+            fail(*side_tok, fmt::format("'{}' qualifies an address term (host, net, src, dst)", side_tok->text));
         if (!dir_tok && !aq_tok) {
             // A protocol alone: tcpdump's "ip", "tcp"... (no qualifiers to carry).
             Expr e;
@@ -456,7 +506,7 @@ private:
                 break;
             default: break;
         }
-        return Expr::address(*prefix, q.dir, kinds);
+        return Expr::address(*prefix, q.dir, kinds, q.side);
     }
 
     std::string text_;

@@ -246,7 +246,8 @@ StatsReport compute_stats(Store& store, const Filter& filter, const StatsOptions
     auto add_to_mix = [&](Status status, Network network, bool fragment, std::uint16_t code, const Tally& t) {
         ProtocolMix& m = r.mix;
         switch (status) {
-            case Status::malformed: m.malformed += t.packets; break;
+            case Status::malformed:
+            case Status::too_deep: m.malformed += t.packets; break;
             case Status::truncated: m.truncated += t.packets; break;
             case Status::unsupported: m.unsupported += t.packets; break;
             default: break;

@@ -32,7 +32,8 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 SKIP = 77  # meson: test skipped
 
 CSV_HEADER = ["time", "ts_ns", "capture", "packet", "status", "src", "dst", "proto", "sport",
-              "dport", "caplen", "wirelen", "linktype", "ethertype", "offset", "preview"]
+              "dport", "caplen", "wirelen", "linktype", "ethertype", "offset", "tunnel", "tunnel_id",
+              "outer_src", "outer_dst", "preview"]
 STATUSES = {"ok", "non_ip", "truncated", "malformed", "unsupported"}
 
 # Exit codes from the spec.

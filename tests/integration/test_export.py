@@ -112,7 +112,11 @@ def tcpdump_records(path, host, tmp):
     found = []
     for depth in range(depths):
         out = os.path.join(tmp, "tcpdump%d.pcap" % depth)
-        expression = " and ".join(["vlan"] * depth + ["%s host %s" % (ip, host)])
+        # Tunnelled packets left out: tcpdump's host is the outer header's,
+        # capdb's either header's (test_tunnels.py compares those).
+        expression = " and ".join(["vlan"] * depth + ["%s host %s" % (ip, host)] +
+                                  ["not (ip proto 4 or ip proto 41 or ip proto 47 or ip6 proto 4 or "
+                                   "ip6 proto 41 or ip6 proto 47)"])
         p = subprocess.run(["tcpdump", "-r", path, "-w", out, expression], capture_output=True)
         assert p.returncode == 0, p.stderr
         found += lib.read_capture(out).records
@@ -130,7 +134,7 @@ def test_host_filter_matches_tcpdump(tmp, testdata, name):
     assert hosts
     for host in hosts:
         out = os.path.join(tmp, "capdb.pcap")
-        written = export(db, ["--host", host], out).records
+        written = export(db, ["--host", host, "not", "tunnel"], out).records
         theirs = tcpdump_records(path, host, tmp)
         key = lambda r: (r.ts_ns, r.data)  # noqa: E731 (capdb: time order; tcpdump: file order)
         assert [(r.ts_ns, r.caplen, r.wirelen, r.data) for r in sorted(written, key=key)] == \
@@ -328,7 +332,7 @@ def test_version2_database_exports_without_migrating(tmp, testdata):
     p = lib.run(["query", "--db", db, "-w", out + "2"])
     assert p.returncode == lib.EXIT_SOURCE and "packet" in p.stderr, p
     ingest(db, os.path.join(testdata, "eth_ipv4.pcap"))
-    assert version() == 7
+    assert version() == 8
     assert lib.run(["verify", "--db", db]).returncode == 0, "the migration computed every checksum"
 
 

@@ -276,9 +276,6 @@ def split_endpoint(text):
 
 
 ROUTED = {"ipv6_ext.pcap": {"2001:db8::99:8080": "2001:db8::2:8080"}}
-TUNNELLED = {"ipv6_ext.pcap": {("2001:db8::1:7000", "2001:db8::2:7001")}}
-
-
 def flows_csv(db, *args):
     rows = list(csv.DictReader(io.StringIO(capdb_ok(["flows", "--db", db, "--format", "csv"] + list(args)))))
     return rows
@@ -300,12 +297,10 @@ def test_flows_equal_tshark_conv(name, work, mixed):
     for proto in ("tcp", "udp"):
         want = parse_conv(tshark(["-q", "-r", path] + NO_DEFRAG + ["-z", "conv," + proto]))
         # An IPv6 routing header: tshark's conversations use its final
-        # destination, capdb the IPv6 header's destination. IPv6 in IPv6:
-        # tshark pairs the outer addresses with the inner ports; capdb
-        # summarises the packet as protocol 41 without ports (as capdb query
-        # shows it), so it is in no TCP or UDP flow.
+        # destination, capdb the IPv6 header's destination. (IPv6 in IPv6:
+        # both use the inner header and ports.)
         renames = ROUTED.get(name, {})
-        want = {tuple(renames.get(e, e) for e in k): v for k, v in want.items() if k not in TUNNELLED.get(name, ())}
+        want = {tuple(renames.get(e, e) for e in k): v for k, v in want.items()}
         got = {}
         for r in rows:
             if r["proto"] == proto.upper() and r["sport"]:

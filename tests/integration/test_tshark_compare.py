@@ -8,12 +8,15 @@ column = tshark's frame.number):
 
   * the number of packets;
   * wire length, captured length and timestamp (ns) of every packet;
-  * for every packet in which tshark finds IPv4 or IPv6: the OUTERMOST
-    header's source and destination, the protocol (for IPv6 the upper-layer
-    protocol after the extension headers), and the ports when the outermost
-    transport is TCP, UDP, UDP-Lite or SCTP (tshark shows ports only on
-    first fragments when defragmentation is off; ports quoted inside ICMP
-    errors or tunnels are not the outer packet's).
+  * for every packet in which tshark finds IPv4 or IPv6: the INNERMOST
+    header's source and destination (the last IP header of a tunnelled
+    packet, not one quoted inside an ICMP error), the protocol (for IPv6
+    the upper-layer protocol after the extension headers), and the ports
+    when that header's transport is TCP, UDP, UDP-Lite or SCTP (tshark shows
+    ports only on first fragments when defragmentation is off);
+  * for a packet with several IP headers, the OUTERMOST header's source and
+    destination (the tunnel's endpoints) against capdb's outer_src and
+    outer_dst, when its output has them.
 
 Rows that capdb marks truncated / malformed may lack fields tshark still
 shows (capdb stops at the first header it cannot trust), but whatever
@@ -104,43 +107,80 @@ def tshark_time_ns(text):
     return -ns if neg else ns
 
 
-def expected_from_tshark(frame):
-    """What capdb must report for this tshark frame: dict with family, src,
-    dst, proto, sport, dport (strings, "" when absent); family None if not IP."""
+# After these, an IP header is quoted (an ICMP error), not carried.
+QUOTING = ("icmp", "icmpv6")
+# Tunnels as frame.protocols names them: after one, what the packet carries
+# is the tunnel's payload, IP or not.
+TUNNELS = ("gtp", "vxlan", "geneve", "gre", "erspan", "mpls", "pppoes", "nsh")
+
+
+def ip_layers(frame):
+    """Each IP layer tshark finds, outermost first, up to the first ICMP
+    error (which quotes a header rather than carrying it): dicts with family,
+    src, dst, proto, sport, dport (strings, "" when absent)."""
     protos = first(frame, "frame.protocols").split(":")
-    exp = {"family": None, "src": "", "dst": "", "proto": "", "sport": "", "dport": ""}
-    idx = None
-    for i, name in enumerate(protos):
-        if name in ("ip", "ipv6"):
-            idx = i
+    queues = {f: list(frame.get(f) or []) for f in IPV6_EXT.values()}
+    seen = {"ip": 0, "ipv6": 0}
+    ports_seen = {}
+    layers = []
+    i = 0
+    while i < len(protos):
+        name = protos[i]
+        if name in QUOTING:
             break
-    if idx is None:
-        return exp
-    after = None
-    if protos[idx] == "ip":
-        exp["family"] = 4
-        exp["src"], exp["dst"] = first(frame, "ip.src"), first(frame, "ip.dst")
-        exp["proto"] = first(frame, "ip.proto")
-        after = protos[idx + 1] if idx + 1 < len(protos) else None
-        if not exp["src"]:  # tshark gave up on the header (bogus IHL / version)
-            exp["family"] = None
-    else:
-        exp["family"] = 6
-        exp["src"], exp["dst"] = first(frame, "ipv6.src"), first(frame, "ipv6.dst")
-        current = first(frame, "ipv6.nxt")
-        queues = {f: list(frame.get(f) or []) for f in IPV6_EXT.values()}
-        j = idx + 1
-        while j < len(protos) and protos[j] in IPV6_EXT:
-            q = queues[IPV6_EXT[protos[j]]]
-            current = q.pop(0) if q else ""
-            j += 1
-        exp["proto"] = current
+        if name in TRANSPORT_PORTS:
+            key = TRANSPORT_PORTS[name]
+            ports_seen[key] = ports_seen.get(key, 0) + 1
+        if name not in ("ip", "ipv6"):
+            i += 1
+            continue
+        k = seen[name]
+        seen[name] += 1
+        layer = {"family": 4 if name == "ip" else 6, "src": "", "dst": "", "proto": "", "sport": "", "dport": ""}
+        pre = "ip." if name == "ip" else "ipv6."
+        vals = lambda f: frame.get(f) or []  # noqa: E731
+        nth = lambda f: vals(f)[k] if k < len(vals(f)) else ""  # noqa: E731
+        layer["src"], layer["dst"] = nth(pre + "src"), nth(pre + "dst")
+        j = i + 1
+        if name == "ip":
+            layer["proto"] = nth("ip.proto")
+        else:
+            current = nth("ipv6.nxt")
+            while j < len(protos) and protos[j] in IPV6_EXT:
+                q = queues[IPV6_EXT[protos[j]]]
+                current = q.pop(0) if q else ""
+                j += 1
+            layer["proto"] = current
         after = protos[j] if j < len(protos) else None
-        if not exp["src"]:
-            exp["family"] = None
-    if after in TRANSPORT_PORTS:
-        sf, df = TRANSPORT_PORTS[after]
-        exp["sport"], exp["dport"] = first(frame, sf), first(frame, df)
+        if after in TRANSPORT_PORTS:
+            sf, df = TRANSPORT_PORTS[after]
+            n = ports_seen.get((sf, df), 0)
+            if n < len(vals(sf)):
+                layer["sport"], layer["dport"] = vals(sf)[n], vals(df)[n]
+        layer["pos"] = i
+        if layer["src"]:  # else tshark gave up on the header (bogus IHL / version)
+            layers.append(layer)
+        i = j
+    return layers, protos[:i]
+
+
+def expected_from_tshark(frame):
+    """What capdb must report for this tshark frame: the innermost IP layer
+    as family, src, dst, proto, sport, dport (strings, "" when absent;
+    family None if not IP), and the outermost as outer_src, outer_dst when
+    there are several."""
+    layers, protos = ip_layers(frame)
+    exp = {"family": None, "src": "", "dst": "", "proto": "", "sport": "", "dport": "",
+           "outer_src": "", "outer_dst": ""}
+    if not layers:
+        return exp
+    # A tunnel after the last IP header carries something else (ARP, ...).
+    carries_non_ip = any(name in TUNNELS for name in protos[layers[-1]["pos"]:])
+    if not carries_non_ip:
+        exp.update(layers[-1])
+        del exp["pos"]
+    if len(layers) > 1 or carries_non_ip:
+        exp["outer_src"], exp["outer_dst"] = layers[0]["src"], layers[0]["dst"]
     return exp
 
 
@@ -200,7 +240,10 @@ def compare_capture(path, tmp):
             if status in ("non_ip", "unsupported"):
                 mism.append("tshark decodes IPv%d %s -> %s, capdb status %s"
                             % (exp["family"], exp["src"], exp["dst"], status))
-            for col in ("src", "dst", "proto", "sport", "dport"):
+            cols = ["src", "dst", "proto", "sport", "dport"]
+            if "outer_src" in r:
+                cols += ["outer_src", "outer_dst"]
+            for col in cols:
                 got, want = r.get(col, ""), exp[col]
                 if got == want:
                     continue

@@ -163,6 +163,84 @@ TEST(Expr, HostAndNetMatchArpAddresses) {
     EXPECT_FALSE(matches(parse("arp host 10.0.0.1"), packet("10.0.0.1", "10.0.0.2", 6, 1, 2)));
 }
 
+// A VXLAN-tunnelled TCP packet 10.9.9.1 -> 10.9.9.2 between the tunnel
+// endpoints 198.51.100.1 -> 198.51.100.2.
+PacketView tunnelled() {
+    PacketView p = packet("10.9.9.1", "10.9.9.2", 6, 1234, 80);
+    Summary& s = p.summary;
+    s.tunnel = Tunnel::vxlan;
+    s.tunnel_layers = 1;
+    s.has_tunnel_id = true;
+    s.tunnel_id = 42;
+    s.outer_network = Network::ipv4;
+    s.outer_src = *parse_address("198.51.100.1");
+    s.outer_dst = *parse_address("198.51.100.2");
+    return p;
+}
+
+TEST(Expr, InnerAndOuterAddresses) {
+    const PacketView p = tunnelled();
+    // Unqualified: either header.
+    EXPECT_TRUE(matches(parse("host 10.9.9.1"), p));
+    EXPECT_TRUE(matches(parse("host 198.51.100.1"), p));
+    EXPECT_TRUE(matches(parse("src 198.51.100.1 and dst 10.9.9.2"), p));
+    EXPECT_FALSE(matches(parse("src 198.51.100.2"), p));
+    // "src and dst" within one header.
+    EXPECT_TRUE(matches(parse("src and dst net 198.51.100.0/24"), p));
+    EXPECT_FALSE(matches(parse("src 10.9.9.1 and dst 10.9.9.1"), p));
+    // inner / outer.
+    EXPECT_TRUE(matches(parse("inner host 10.9.9.1"), p));
+    EXPECT_FALSE(matches(parse("inner host 198.51.100.1"), p));
+    EXPECT_TRUE(matches(parse("outer src 198.51.100.1"), p));
+    EXPECT_FALSE(matches(parse("outer host 10.9.9.1"), p));
+    EXPECT_FALSE(matches(parse("outer dst 198.51.100.1"), p));
+    EXPECT_TRUE(matches(parse("outer ip host 198.51.100.2"), p));
+    EXPECT_TRUE(matches(parse("inner host 10.0.0.1 or 10.9.9.2"), p));  // the qualifiers carry over
+    // An untunnelled packet has no outer header.
+    const PacketView plain = packet("198.51.100.1", "198.51.100.2", 6, 1, 2);
+    EXPECT_FALSE(matches(parse("outer host 198.51.100.1"), plain));
+    EXPECT_TRUE(matches(parse("inner host 198.51.100.1"), plain));
+    // The flags' form.
+    EXPECT_TRUE(matches(Expr::address(*parse_prefix("198.51.100.1"), Dir::src, net_kind::ip, Side::outer), p));
+    EXPECT_FALSE(matches(Expr::address(*parse_prefix("198.51.100.1"), Dir::src, net_kind::ip, Side::inner), p));
+}
+
+TEST(Expr, TunnelTypesAndIds) {
+    const PacketView p = tunnelled();
+    EXPECT_TRUE(matches(parse("vxlan"), p));
+    EXPECT_TRUE(matches(parse("tunnel"), p));
+    EXPECT_FALSE(matches(parse("gtp or geneve or gre or mpls or pppoe or ipip or erspan or nsh"), p));
+    EXPECT_TRUE(matches(parse("vni 42"), p));
+    EXPECT_FALSE(matches(parse("vni 43"), p));
+    EXPECT_TRUE(matches(parse("vxlan id 42 and tunnel id 42"), p));
+    EXPECT_FALSE(matches(parse("teid 42"), p));
+    EXPECT_FALSE(matches(parse("gre id 42"), p));
+    const PacketView plain = packet("10.0.0.1", "10.0.0.2", 6, 1, 2);
+    EXPECT_FALSE(matches(parse("tunnel"), plain));
+    EXPECT_FALSE(matches(parse("tunnel id 0"), plain));
+    EXPECT_TRUE(matches(parse("not tunnel"), plain));
+}
+
+TEST(ExprParser, TunnelTermsReadBack) {
+    EXPECT_EQ(canon("inner host 10.0.0.1 or 10.0.0.2"), "(inner host 10.0.0.1 or inner host 10.0.0.2)");
+    EXPECT_EQ(canon("outer src net 10.0.0.0/8"), "outer src net 10.0.0.0/8");
+    EXPECT_EQ(canon("outer ip6 dst host 2001:db8::1"), "outer dst host 2001:db8::1");
+    EXPECT_EQ(canon("vni 7"), "(vxlan id 7 or geneve id 7)");
+    EXPECT_EQ(canon("teid 4294967295"), "gtp id 4294967295");
+    EXPECT_EQ(canon("gtp and not mpls"), "(gtp and not mpls)");
+    EXPECT_EQ(canon("tunnel id 5"), "tunnel id 5");
+    for (const char* t : {"inner host 10.0.0.1 or 10.0.0.2", "vni 7", "outer ip6 dst host 2001:db8::1", "pppoe id 3",
+                          "not (erspan or nsh or ipip)"})
+        EXPECT_EQ(canon(canon(t)), canon(t)) << t;
+    EXPECT_THROW((void)parse("inner port 80"), UsageError);
+    EXPECT_THROW((void)parse("outer tcp"), UsageError);
+    EXPECT_THROW((void)parse("outer vxlan"), UsageError);
+    EXPECT_THROW((void)parse("inner"), UsageError);
+    EXPECT_THROW((void)parse("vni 16777216"), UsageError);
+    EXPECT_THROW((void)parse("teid x"), UsageError);
+    EXPECT_THROW((void)parse("gre id"), UsageError);
+}
+
 // --- the planner -------------------------------------------------------------
 
 struct Row {

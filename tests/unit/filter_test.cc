@@ -210,11 +210,12 @@ TEST(Format, JsonAndCsvFields) {
         fmt::to_string(j),
         R"({"time":"1970-01-01T00:00:00.000000000Z","ts_ns":0,"capture":1,"packet":5,"status":"ok",)"
         R"("src":"2001:db8::1","dst":"2001:db8::2","proto":17,"sport":53,"dport":5353,"caplen":60,)"
-        R"("wirelen":70,"linktype":0,"ethertype":null,"offset":24,"interface":0,"interface_name":null,"link":"NULL",)"
+        R"("wirelen":70,"linktype":0,"ethertype":null,"offset":24,"tunnel":null,"tunnel_id":null,"outer_src":null,)"
+        R"("outer_dst":null,"interface":0,"interface_name":null,"link":"NULL",)"
         R"("preview":""})");
     format_row(c, OutputFormat::csv, p);
     EXPECT_EQ(fmt::to_string(c),
-              "1970-01-01T00:00:00.000000000Z,0,1,5,ok,2001:db8::1,2001:db8::2,17,53,5353,60,70,0,,24,");
+              "1970-01-01T00:00:00.000000000Z,0,1,5,ok,2001:db8::1,2001:db8::2,17,53,5353,60,70,0,,24,,,,,");
 }
 
 }  // namespace

@@ -162,10 +162,58 @@ TEST(FormatRow, V6WithPortsFragmentAndStatus) {
               R"({"time":"2017-03-26T01:40:02.123456789Z","ts_ns":1490492402123456789,"capture":12,"packet":42,)"
               R"("status":"truncated","src":"fe80::1ff:fe23:4567:890a","dst":"::1.2.3.4","proto":6,"sport":65535,)"
               R"("dport":0,"caplen":5,"wirelen":1514,"linktype":1,"ethertype":34525,"offset":9000,)"
+              R"("tunnel":null,"tunnel_id":null,"outer_src":null,"outer_dst":null,)"
               R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, p),
               "2017-03-26T01:40:02.123456789Z,1490492402123456789,12,42,truncated,fe80::1ff:fe23:4567:890a,"
-              "::1.2.3.4,6,65535,0,5,1514,1,34525,9000,001BA0FF7E");
+              "::1.2.3.4,6,65535,0,5,1514,1,34525,9000,,,,,001BA0FF7E");
+}
+
+TEST(FormatRow, TunnelledShowsInnerOnItsLineAndOuterElsewhere) {
+    PacketView p = ip_packet();
+    Summary& s = p.summary;
+    s.network = Network::ipv4;
+    s.ethertype = 0x0800;
+    s.ip_proto = 6;
+    s.has_ports = true;
+    s.src_port = 40000;
+    s.dst_port = 80;
+    s.src = *parse_address("192.0.2.1");
+    s.dst = *parse_address("192.0.2.2");
+    s.tunnel = Tunnel::vxlan;
+    s.tunnel_layers = 1;
+    s.has_tunnel_id = true;
+    s.tunnel_id = 4242;
+    s.outer_network = Network::ipv6;
+    s.outer_src = *parse_address("2001:db8::1");
+    s.outer_dst = *parse_address("2001:db8::2");
+    EXPECT_EQ(row(OutputFormat::line, p), "Time: 1490492402, 192.0.2.1 --> 192.0.2.2, 1514 bytes: [001BA0FF7E...]");
+    EXPECT_EQ(row(OutputFormat::long_form, p),
+              "2017-03-26T01:40:02.123456789Z 12:42 TCP 192.0.2.1:40000 --> 192.0.2.2:80 caplen 5 len 1514 on #0 "
+              "(EN10MB) tunnel vxlan 4242 2001:db8::1 --> 2001:db8::2");
+    EXPECT_EQ(row(OutputFormat::json, p),
+              R"({"time":"2017-03-26T01:40:02.123456789Z","ts_ns":1490492402123456789,"capture":12,"packet":42,)"
+              R"("status":"ok","src":"192.0.2.1","dst":"192.0.2.2","proto":6,"sport":40000,)"
+              R"("dport":80,"caplen":5,"wirelen":1514,"linktype":1,"ethertype":2048,"offset":9000,)"
+              R"("tunnel":"vxlan","tunnel_id":4242,"outer_src":"2001:db8::1","outer_dst":"2001:db8::2",)"
+              R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
+    EXPECT_EQ(row(OutputFormat::csv, p),
+              "2017-03-26T01:40:02.123456789Z,1490492402123456789,12,42,ok,192.0.2.1,192.0.2.2,6,40000,80,5,1514,1,"
+              "2048,9000,vxlan,4242,2001:db8::1,2001:db8::2,001BA0FF7E");
+    // MPLS over Ethernet: a tunnel with no outer IP header; IP in IP: no id.
+    s.tunnel = Tunnel::mpls;
+    s.tunnel_id = 16;
+    s.outer_network = Network::none;
+    s.outer_src = Address{};
+    s.outer_dst = Address{};
+    EXPECT_EQ(row(OutputFormat::csv, p),
+              "2017-03-26T01:40:02.123456789Z,1490492402123456789,12,42,ok,192.0.2.1,192.0.2.2,6,40000,80,5,1514,1,"
+              "2048,9000,mpls,16,,,001BA0FF7E");
+    s.tunnel = Tunnel::ipip;
+    s.has_tunnel_id = false;
+    EXPECT_EQ(row(OutputFormat::long_form, p),
+              "2017-03-26T01:40:02.123456789Z 12:42 TCP 192.0.2.1:40000 --> 192.0.2.2:80 caplen 5 len 1514 on #0 "
+              "(EN10MB) tunnel ipip");
 }
 
 TEST(FormatRow, V4UnknownProtoNoPortsNoOffset) {
@@ -186,9 +234,10 @@ TEST(FormatRow, V4UnknownProtoNoPortsNoOffset) {
               R"({"time":"1969-12-31T23:59:59.999999999Z","ts_ns":-1,"capture":12,"packet":42,"status":"ok",)"
               R"("src":"255.255.255.255","dst":"0.0.0.0","proto":200,"sport":null,"dport":null,"caplen":5,)"
               R"("wirelen":1514,"linktype":1,"ethertype":2048,"offset":null,)"
+              R"("tunnel":null,"tunnel_id":null,"outer_src":null,"outer_dst":null,)"
               R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, p),
-              "1969-12-31T23:59:59.999999999Z,-1,12,42,ok,255.255.255.255,0.0.0.0,200,,,5,1514,1,2048,,001BA0FF7E");
+              "1969-12-31T23:59:59.999999999Z,-1,12,42,ok,255.255.255.255,0.0.0.0,200,,,5,1514,1,2048,,,,,,001BA0FF7E");
 
     s.has_ports = true;
     s.ip_proto = 17;
@@ -199,7 +248,7 @@ TEST(FormatRow, V4UnknownProtoNoPortsNoOffset) {
         row(OutputFormat::long_form, p),
         "1969-12-31T23:59:59.999999999Z 12:42 UDP 10.0.100.9:53 --> 0.0.0.0:5353 caplen 5 len 1514 on #0 (EN10MB)");
     EXPECT_EQ(row(OutputFormat::csv, p),
-              "1969-12-31T23:59:59.999999999Z,-1,12,42,ok,10.0.100.9,0.0.0.0,17,53,5353,5,1514,1,2048,,001BA0FF7E");
+              "1969-12-31T23:59:59.999999999Z,-1,12,42,ok,10.0.100.9,0.0.0.0,17,53,5353,5,1514,1,2048,,,,,,001BA0FF7E");
 }
 
 TEST(FormatRow, NonIpAtTheEndsOfTime) {
@@ -219,9 +268,10 @@ TEST(FormatRow, NonIpAtTheEndsOfTime) {
               R"({"time":"1677-09-21T00:12:43.145224192Z","ts_ns":-9223372036854775808,"capture":3,"packet":1,)"
               R"("status":"non_ip","src":null,"dst":null,"proto":null,"sport":null,"dport":null,"caplen":42,)"
               R"("wirelen":60,"linktype":1,"ethertype":2054,"offset":null,)"
+              R"("tunnel":null,"tunnel_id":null,"outer_src":null,"outer_dst":null,)"
               R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, q),
-              "1677-09-21T00:12:43.145224192Z,-9223372036854775808,3,1,non_ip,,,,,,42,60,1,2054,,001BA0FF7E");
+              "1677-09-21T00:12:43.145224192Z,-9223372036854775808,3,1,non_ip,,,,,,42,60,1,2054,,,,,,001BA0FF7E");
 
     q.linktype = 147;
     q.summary.status = Status::unsupported;
@@ -231,7 +281,7 @@ TEST(FormatRow, NonIpAtTheEndsOfTime) {
     EXPECT_EQ(row(OutputFormat::long_form, q),
               "2262-04-11T23:47:16.854775807Z 3:1 DLT 147 caplen 42 len 60 on #0 (DLT 147) [unsupported]");
     EXPECT_EQ(row(OutputFormat::csv, q),
-              "2262-04-11T23:47:16.854775807Z,9223372036854775807,3,1,unsupported,,,,,,42,60,147,,,001BA0FF7E");
+              "2262-04-11T23:47:16.854775807Z,9223372036854775807,3,1,unsupported,,,,,,42,60,147,,,,,,,001BA0FF7E");
 }
 
 // A record whose sub-second field was out of range: long and json say so,
@@ -254,10 +304,11 @@ TEST(FormatRow, InvalidTime) {
               R"({"time":"2020-09-13T12:26:40.000000000Z","ts_ns":1600000000000000000,"time_invalid":true,)"
               R"("capture":12,"packet":42,"status":"ok","src":"192.0.2.1","dst":"192.0.2.2","proto":17,)"
               R"("sport":null,"dport":null,"caplen":5,"wirelen":1514,"linktype":1,"ethertype":2048,"offset":9000,)"
+              R"("tunnel":null,"tunnel_id":null,"outer_src":null,"outer_dst":null,)"
               R"("interface":0,"interface_name":null,"link":"EN10MB","preview":"001BA0FF7E"})");
     EXPECT_EQ(row(OutputFormat::csv, p),
               "2020-09-13T12:26:40.000000000Z,1600000000000000000,12,42,ok,192.0.2.1,192.0.2.2,17,,,5,1514,1,2048,"
-              "9000,001BA0FF7E");
+              "9000,,,,,001BA0FF7E");
     s.status = Status::truncated;
     EXPECT_EQ(row(OutputFormat::long_form, p),
               "2020-09-13T12:26:40.000000000Z 12:42 UDP 192.0.2.1 --> 192.0.2.2 caplen 5 len 1514 on #0 "

@@ -74,11 +74,16 @@ std::string where_clause(const Filter& f, const std::optional<BlockRange>& block
     if (f.capture) w += fmt::format(" AND capture = {}", *f.capture);
     if (blocks) w += fmt::format(" AND block > {} AND block <= {}", blocks->after, blocks->through);
     if (ranges) {
-        // A packet's rows: its source's (role 0), and its destination's
-        // (role 1) when that differs; the second only when the first is
-        // not read too.
+        // A packet's rows: one per distinct address, in the order source
+        // (role 0), destination (1), outer source (2), outer destination
+        // (3); a row is read only when no earlier address of the packet is
+        // in the ranges (whose row is read instead).
         w += " AND " + in_ranges("addr", *ranges);
-        w += " AND (role = 0 OR NOT " + in_ranges("src", *ranges) + ")";
+        // (src and dst are addresses only for IP and ARP rows.)
+        const std::string inner = "(network != 0 OR bitAnd(flags, 4) != 0)";
+        w += " AND (role = 0 OR NOT (" + inner + " AND " + in_ranges("src", *ranges) + "))";
+        w += " AND (role <= 1 OR NOT (" + inner + " AND " + in_ranges("dst", *ranges) + "))";
+        w += " AND (role <= 2 OR NOT " + in_ranges("outer_src", *ranges) + ")";
     }
     return w;
 }

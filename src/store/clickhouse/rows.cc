@@ -41,15 +41,19 @@ std::optional<std::span<const std::uint8_t>> RowReader::string() noexcept {
 
 const char* const kPacketColumns =
     "capture, seq, ts_ns, block, caplen, wirelen, file_offset, linktype, if_index, time_invalid, network, status, "
-    "ethertype, ip_proto, flags, src_port, dst_port, src, dst, preview, tcp_flags";
+    "ethertype, ip_proto, flags, src_port, dst_port, src, dst, preview, tcp_flags, tunnel, tunnel_info, tunnel_id, "
+    "outer_network, outer_src, outer_dst";
 const char* const kAddressColumns =
     "addr, role, capture, seq, ts_ns, block, caplen, wirelen, file_offset, linktype, if_index, time_invalid, network, "
-    "status, ethertype, ip_proto, flags, src_port, dst_port, src, dst, preview, tcp_flags";
+    "status, ethertype, ip_proto, flags, src_port, dst_port, src, dst, preview, tcp_flags, tunnel, tunnel_info, "
+    "tunnel_id, outer_network, outer_src, outer_dst";
 
 namespace {
 
 // Summary's booleans in one column.
 constexpr std::uint8_t kHasPorts = 1, kFragment = 2, kArp = 4;
+// tunnel_info: the tunnel layers, and whether the tunnel id is set.
+constexpr std::uint8_t kLayersMask = 0x0f, kHasTunnelId = 0x80;
 
 }  // namespace
 
@@ -78,6 +82,12 @@ void write_packet(RowWriter& w, CaptureId capture, std::uint64_t seq, std::int64
     const auto preview = batch.preview(p);
     w.string({reinterpret_cast<const char*>(preview.data()), preview.size()});
     w.u8(s.tcp_flags);
+    w.u8(static_cast<std::uint8_t>(s.tunnel));
+    w.u8(static_cast<std::uint8_t>((s.has_tunnel_id ? kHasTunnelId : 0) | (s.tunnel_layers & kLayersMask)));
+    w.u32(s.tunnel_id);
+    w.u8(static_cast<std::uint8_t>(s.outer_network));
+    w.fixed(s.outer_src.bytes);
+    w.fixed(s.outer_dst.bytes);
 }
 
 bool read_packet(RowReader& r, PacketView& v) noexcept {
@@ -102,9 +112,15 @@ bool read_packet(RowReader& r, PacketView& v) noexcept {
     const auto dst = r.fixed(16);
     const auto preview = r.string();
     const auto tcp_flags = r.u8();
+    const auto tunnel = r.u8();
+    const auto tunnel_info = r.u8();
+    const auto tunnel_id = r.u32();
+    const auto outer_network = r.u8();
+    const auto outer_src = r.fixed(16);
+    const auto outer_dst = r.fixed(16);
     if (!capture || !seq || !ts || !block || !caplen || !wirelen || !offset || !linktype || !if_index || !invalid ||
         !network || !status || !ethertype || !proto || !flags || !sport || !dport || !src || !dst || !preview ||
-        !tcp_flags)
+        !tcp_flags || !tunnel || !tunnel_info || !tunnel_id || !outer_network || !outer_src || !outer_dst)
         return false;
     v.capture = *capture;
     v.seq = *seq;
@@ -127,6 +143,13 @@ bool read_packet(RowReader& r, PacketView& v) noexcept {
     s.src_port = *sport;
     s.dst_port = *dport;
     s.tcp_flags = *tcp_flags;
+    s.tunnel = static_cast<Tunnel>(*tunnel);
+    s.has_tunnel_id = (*tunnel_info & kHasTunnelId) != 0;
+    s.tunnel_layers = static_cast<std::uint8_t>(*tunnel_info & kLayersMask);
+    s.tunnel_id = *tunnel_id;
+    s.outer_network = static_cast<Network>(*outer_network);
+    std::memcpy(s.outer_src.bytes.data(), outer_src->data(), 16);
+    std::memcpy(s.outer_dst.bytes.data(), outer_dst->data(), 16);
     std::memcpy(s.src.bytes.data(), src->data(), 16);
     std::memcpy(s.dst.bytes.data(), dst->data(), 16);
     v.preview = *preview;

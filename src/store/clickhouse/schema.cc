@@ -17,7 +17,8 @@ constexpr const char* kPacketDdl =
     "capture Int64, seq UInt64, ts_ns Int64, block Int64, caplen UInt32, wirelen UInt32, file_offset Int64, "
     "linktype UInt32, if_index UInt32, time_invalid UInt8, network UInt8, status UInt8, ethertype UInt16, "
     "ip_proto UInt8, flags UInt8, src_port UInt16, dst_port UInt16, src FixedString(16), dst FixedString(16), "
-    "preview String, tcp_flags UInt8";
+    "preview String, tcp_flags UInt8, tunnel UInt8, tunnel_info UInt8, tunnel_id UInt32, outer_network UInt8, "
+    "outer_src FixedString(16), outer_dst FixedString(16)";
 
 std::uint64_t number(const std::string& text, const Location& where) {
     std::uint64_t v = 0;

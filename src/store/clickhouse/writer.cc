@@ -1,6 +1,7 @@
 #include "store/clickhouse/writer.h"
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -78,15 +79,26 @@ public:
             const std::uint64_t seq = numbered ? b.seqs[k] : seq_++;
             write_packet(packets, row_.info.id, seq, block_, b, p);
             const Summary& s = p.summary;
-            if (s.network != Network::none || s.arp) {
-                addrs.fixed(s.src.bytes);
-                addrs.u8(0);
+            // A row per distinct address of the packet, in the order source,
+            // destination, outer source, outer destination (its role);
+            // plan.cc reads a row only when no earlier address matched.
+            std::array<const Address*, 4> seen{};
+            std::size_t n = 0;
+            auto index = [&](const Address& a, std::uint8_t role) {
+                for (std::size_t i = 0; i < n; ++i)
+                    if (*seen[i] == a) return;
+                seen[n++] = &a;
+                addrs.fixed(a.bytes);
+                addrs.u8(role);
                 write_packet(addrs, row_.info.id, seq, block_, b, p);
-                if (!(s.dst == s.src)) {
-                    addrs.fixed(s.dst.bytes);
-                    addrs.u8(1);
-                    write_packet(addrs, row_.info.id, seq, block_, b, p);
-                }
+            };
+            if (s.network != Network::none || s.arp) {
+                index(s.src, 0);
+                index(s.dst, 1);
+            }
+            if (s.outer_network != Network::none) {
+                index(s.outer_src, 2);
+                index(s.outer_dst, 3);
             }
             counts_.add(s, p.wirelen);
             first_ = std::min(first_.value_or(p.ts_ns), p.ts_ns);

@@ -282,7 +282,7 @@ void decode_aggregates(std::span<const std::uint8_t> blob, BlockAggregates& out,
     out.mix.resize(count(6));
     for (MixGroup& g : out.mix) {
         const std::uint8_t status = in.u8();
-        if (status > static_cast<std::uint8_t>(Status::unsupported)) in.corrupt("status");
+        if (status > static_cast<std::uint8_t>(Status::too_deep)) in.corrupt("status");
         g.status = static_cast<Status>(status);
         g.network = in.u8();
         if (g.network != 0 && g.network != 4 && g.network != 6) in.corrupt("network");

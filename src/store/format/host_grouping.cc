@@ -258,6 +258,12 @@ void number_addresses(std::vector<RowRef>& rows, AddressTable& table) {
     std::uint32_t src_id = kNoAddress, dst_id = kNoAddress;
     for (RowRef& r : rows) {
         const Summary& s = r.packet->summary;
+        // A tunnel's endpoints are numbered too (for the page dictionary
+        // and the postings); the grouping looks at the inner pair only.
+        if (s.outer_network != Network::none) {
+            r.outer_src_id = table.intern(s.outer_src);
+            r.outer_dst_id = table.intern(s.outer_dst);
+        }
         if (s.network == Network::none && !s.arp) continue;
         if (src_id == kNoAddress || !(s.src == last_src)) {
             src_id = table.intern(s.src);

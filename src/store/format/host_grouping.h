@@ -32,7 +32,8 @@ private:
     std::vector<Address> addresses_;
 };
 
-// Numbers the addresses of rows in table (src_id, dst_id), keeping the order.
+// Numbers the addresses of rows in table (src_id, dst_id, and a tunnel's
+// outer_src_id, outer_dst_id), keeping the order.
 void number_addresses(std::vector<RowRef>& rows, AddressTable& table);
 
 // Numbers the addresses (as number_addresses) and orders a block's rows so

@@ -32,25 +32,31 @@ enum StreamId : std::size_t {
     kPreview,    // per row: length varint, then that many bytes
     kInterface,  // version 4, pages with several interfaces: per row, varint index into the interface dictionary
     kTcpFlags,   // version 6: per TCP row with ports, its flags byte
+    kTunnel,     // version 7: per row, u8 tunnel (0: none; else type | has_id << 4 | outer << 5, then u8
+                 // layers, varint id when has_id, outer src and dst dictionary indexes when outer (1 IPv4, 2 IPv6))
     kStreamCount
 };
 constexpr std::size_t kStreamsV3 = kInterface;
 constexpr std::size_t kStreamsV4 = kTcpFlags;
+constexpr std::size_t kStreamsV6 = kTunnel;
+// The first page version with the tunnel stream.
+constexpr std::uint8_t kTunnelVersion = 7;
 
 // Most bytes one row can add to each stream.
 constexpr std::array<std::size_t, kStreamCount> kRowBound{
-    10,         // kSeq
-    10,         // kTs
-    5,          // kCaplen
-    10,         // kWireDelta
-    10,         // kOffset
-    1,          // kFlags
-    2,          // kEthertype
-    1 + 5 + 5,  // kIp
-    4,          // kPorts
-    5,          // kPreview (plus the bytes themselves)
-    5,          // kInterface
-    1,          // kTcpFlags
+    10,             // kSeq
+    10,             // kTs
+    5,              // kCaplen
+    10,             // kWireDelta
+    10,             // kOffset
+    1,              // kFlags
+    2,              // kEthertype
+    1 + 5 + 5,      // kIp
+    4,              // kPorts
+    5,              // kPreview (plus the bytes themselves)
+    5,              // kInterface
+    1,              // kTcpFlags
+    2 + 5 + 5 + 5,  // kTunnel
 };
 
 // Readers of a decoded page: any overrun means the page is corrupt.
@@ -139,6 +145,21 @@ void PageEncoder::encode(std::span<const RowRef> rows, EncodedPage& out) {
             w[kPorts].be16(s.src_port);
             w[kPorts].be16(s.dst_port);
             if (s.ip_proto == ipproto_tcp) w[kTcpFlags].byte(s.tcp_flags);
+        }
+        if (s.tunnel == Tunnel::none) {
+            w[kTunnel].byte(0);
+        } else {
+            const unsigned outer = s.outer_network == Network::ipv4 ? 1 : s.outer_network == Network::ipv6 ? 2 : 0;
+            w[kTunnel].byte(static_cast<std::uint8_t>(static_cast<unsigned>(s.tunnel) |
+                                                      (s.has_tunnel_id ? 1u << 4 : 0u) | outer << 5));
+            w[kTunnel].byte(s.tunnel_layers);
+            if (s.has_tunnel_id) w[kTunnel].varint(s.tunnel_id);
+            if (outer != 0) {
+                if (r.outer_src_id == kNoAddress || r.outer_dst_id == kNoAddress)
+                    throw Error(Exit::internal, "page encoder: outer addresses not numbered");
+                w[kTunnel].varint(intern(r.outer_src_id, s.outer_src, out));
+                w[kTunnel].varint(intern(r.outer_dst_id, s.outer_dst, out));
+            }
         }
         w[kPreview].varint(p.preview_len);
         w[kPreview].bytes(r.preview, p.preview_len);
@@ -259,10 +280,14 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
             interfaces_.emplace_back(static_cast<std::uint32_t>(if_index), static_cast<std::uint32_t>(linktype));
         }
     }
-    const std::size_t nstreams = version == 3 ? kStreamsV3 : version < 6 ? kStreamsV4 : kStreamCount;
+    const bool tunnels = version >= kTunnelVersion;
+    const std::size_t nstreams = version == 3  ? kStreamsV3
+                                 : version < 6 ? kStreamsV4
+                                 : tunnels     ? kStreamCount
+                                               : kStreamsV6;
     std::int64_t ts = unzigzag(hdr.varint());
     const std::uint64_t ndict = hdr.varint();
-    if (ndict > 2 * count) corrupt("dictionary size");
+    if (ndict > (tunnels ? 4 : 2) * count) corrupt("dictionary size");
     std::vector<Address>& dict = dict_;
     dict.resize(static_cast<std::size_t>(ndict));
     for (auto& a : dict) {
@@ -279,7 +304,8 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
     for (std::size_t k = 0; k < nstreams; ++k) sizes[k] = hdr.varint();
     std::array<StoredReader, kStreamCount> streams{page_reader({}), page_reader({}), page_reader({}), page_reader({}),
                                                    page_reader({}), page_reader({}), page_reader({}), page_reader({}),
-                                                   page_reader({}), page_reader({}), page_reader({}), page_reader({})};
+                                                   page_reader({}), page_reader({}), page_reader({}), page_reader({}),
+                                                   page_reader({})};
     // The streams follow the header back to back, up to the page's end
     // (from version 5 on, the previews are the second frame's content).
     std::size_t pos = raw_.size();
@@ -389,6 +415,42 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
             s.dst_port = streams[kPorts].be16();
             if (keep && s.ip_proto == ipproto_tcp && version >= 6) s.tcp_flags = streams[kTcpFlags].u8();
         }
+        s.tunnel = Tunnel::none;
+        s.has_tunnel_id = false;
+        s.tunnel_layers = 0;
+        s.tunnel_id = 0;
+        s.outer_network = Network::none;
+        s.outer_src = Address{};
+        s.outer_dst = Address{};
+        std::size_t osi = 0, odi = 0;  // dictionary entries of the outer addresses
+        if (tunnels) {
+            const std::uint8_t t = streams[kTunnel].u8();
+            const unsigned type = t & 0x0fu, outer = (t >> 5) & 3u;
+            if (type > kMaxTunnelKind || (type == 0 && t != 0) || outer == 3 || (t & 0x80u) != 0) corrupt("tunnel");
+            if (type != 0) {
+                s.tunnel = static_cast<Tunnel>(type);
+                s.tunnel_layers = streams[kTunnel].u8();
+                if (s.tunnel_layers == 0 || s.tunnel_layers > kMaxTunnelLayers) corrupt("tunnel layers");
+                s.has_tunnel_id = ((t >> 4) & 1u) != 0;
+                if (s.has_tunnel_id) {
+                    const std::uint64_t id = streams[kTunnel].varint();
+                    if (id > UINT32_MAX) corrupt("tunnel id");
+                    s.tunnel_id = static_cast<std::uint32_t>(id);
+                }
+                if (outer != 0) {
+                    const std::uint64_t sk = streams[kTunnel].varint();
+                    const std::uint64_t dk = streams[kTunnel].varint();
+                    if (sk >= dict.size() || dk >= dict.size()) corrupt("address index");
+                    osi = static_cast<std::size_t>(sk);
+                    odi = static_cast<std::size_t>(dk);
+                    s.outer_network = outer == 1 ? Network::ipv4 : Network::ipv6;
+                    s.outer_src = dict[osi];
+                    s.outer_dst = dict[odi];
+                    if (s.outer_src.is_v4() != (outer == 1) || s.outer_dst.is_v4() != (outer == 1))
+                        corrupt("outer address family");
+                }
+            }
+        }
         if (keep) {
             const std::uint64_t plen = streams[kPreview].varint();
             if (plen > kMaxPreviewBytes) corrupt("preview length");
@@ -402,10 +464,16 @@ std::size_t DecodedPage::decode_rows(std::span<const std::uint8_t> compressed, C
         if (ts < from || ts > to) continue;
         // The same evaluation as capdb::matches (RowPredicate::matches), its
         // address terms answered from the dictionary masks.
-        if (expr && !expr->eval(s, static_cast<std::uint32_t>(wire), [&](const ExprNode& term, bool dst) {
-                const std::size_t k = dst ? di : si;
-                if (in_dict && term.slot < 64) return ((dict_match_[k] >> term.slot) & 1) != 0;
-                return term.prefix.contains(dst ? s.dst : s.src);
+        if (expr && !expr->eval(s, static_cast<std::uint32_t>(wire), [&](const ExprNode& term, AddressField f) {
+                if (term.slot < 64) {
+                    // Outer addresses are dictionary entries whenever they are set.
+                    if (in_dict && (f == AddressField::src || f == AddressField::dst))
+                        return ((dict_match_[f == AddressField::dst ? di : si] >> term.slot) & 1) != 0;
+                    if (s.outer_network != Network::none &&
+                        (f == AddressField::outer_src || f == AddressField::outer_dst))
+                        return ((dict_match_[f == AddressField::outer_dst ? odi : osi] >> term.slot) & 1) != 0;
+                }
+                return term.prefix.contains(address_of(s, f));
             }))
             continue;
         ++matched;

@@ -38,19 +38,25 @@ namespace capdb::store {
 // so that a count (which reads no preview) does not decompress it.
 // 6: a stream of TCP flags bytes, one per TCP row with ports (flows say
 // whether SYN, FIN or RST were seen). Versions 3 to 5 still decode (flags 0).
-inline constexpr std::uint8_t kPageVersion = 6;
+// 7: per row a tunnel stream (the outermost tunnel's type and id, the
+// outermost IP header's addresses as dictionary entries). Versions 3 to 6
+// still decode (no tunnel).
+inline constexpr std::uint8_t kPageVersion = 7;
 
 inline constexpr std::uint32_t kNoAddress = UINT32_MAX;
 
 // A packet of a block being encoded: its fields, preview, offset (in file
 // order) from the block's first packet, and the numbers of its addresses in
-// the block's AddressTable (kNoAddress for a row without IP addresses).
+// the block's AddressTable (kNoAddress for a row without IP addresses, or
+// without an outer IP header).
 struct RowRef {
     const PacketBatch::Packet* packet;
     const std::uint8_t* preview;
     std::uint32_t index;
     std::uint32_t src_id = kNoAddress;
     std::uint32_t dst_id = kNoAddress;
+    std::uint32_t outer_src_id = kNoAddress;
+    std::uint32_t outer_dst_id = kNoAddress;
 };
 
 struct EncodedPage {

@@ -40,7 +40,7 @@ void PacketCounts::add(const Summary& s, std::uint32_t wirelen) noexcept {
     bytes += wirelen;
     if (s.status == Status::unsupported)
         ++unsupported;
-    else if (s.status == Status::truncated || s.status == Status::malformed)
+    else if (s.status == Status::truncated || s.status == Status::malformed || s.status == Status::too_deep)
         ++malformed;
     else if (s.network == Network::ipv4)
         ++ipv4;

@@ -43,7 +43,11 @@ namespace capdb::store {
 // "Block aggregates": what stats needs of a block, with its own checksum
 // trailer; NULL in blocks from before). A version-6 database opened for
 // writing gains the column; read-only, it is read without it.
-inline constexpr int kSchemaVersion = 7;
+// 8: pages of version 7 (a tunnelled row's outer addresses, tunnel type and
+// id; the outer addresses are in the page's dictionary and the postings).
+// A version-7 database opened for writing becomes version 8 as it is (its
+// rows have no tunnel fields); read-only, it is read as it is.
+inline constexpr int kSchemaVersion = 8;
 inline constexpr int kOldestMigratedVersion = 2;
 inline constexpr int kApplicationId = 0x63617064;  // "capd"
 

@@ -308,6 +308,10 @@ private:
                     else
                         seen[static_cast<std::size_t>(k)] = true;
                     tally.counts.add(p.summary, p.wirelen);
+                    if (indexed && p.summary.outer_network != Network::none) {
+                        expected_[p.summary.outer_src].insert({id, n});
+                        expected_[p.summary.outer_dst].insert({id, n});
+                    }
                     if (stored) rebuilt.add(p.summary, p.wirelen, p.ts_ns);
                     if (indexed && (p.summary.network != Network::none || p.summary.arp)) {
                         expected_[p.summary.src].insert({id, n});

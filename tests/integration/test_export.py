@@ -307,6 +307,7 @@ def test_version2_database_exports_without_migrating(tmp, testdata):
                       # no checksums (schema 5): no columns, no trailers
                       "ALTER TABLE captures DROP COLUMN checksum; ALTER TABLE blocks DROP COLUMN checksum;"
                       "ALTER TABLE blocks DROP COLUMN aggregates;"  # schema 7
+                      "ALTER TABLE blocks DROP COLUMN aggregate_tables;"
                       "UPDATE pages SET data = substr(data, 1, length(data) - 4);"
                       "UPDATE postings SET blocks = substr(blocks, 1, length(blocks) - 4);"
                       "PRAGMA user_version=2; PRAGMA journal_mode=DELETE;")

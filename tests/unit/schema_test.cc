@@ -112,7 +112,8 @@ std::string capdb_database_of_version(const TempDir& dir, const std::string& nam
         w->finish(CaptureState::complete, "x", std::nullopt);
     }
     set_pragma(path, "PRAGMA journal_mode=DELETE");
-    if (version < 7) set_pragma(path, "ALTER TABLE blocks DROP COLUMN aggregates");
+    if (version < 7)
+        set_pragma(path, "ALTER TABLE blocks DROP COLUMN aggregates; ALTER TABLE blocks DROP COLUMN aggregate_tables");
     if (version < 5) set_pragma(path, kDropVersion5);
     set_pragma(path, fmt::format("PRAGMA user_version={}", version).c_str());
     return path;

@@ -261,12 +261,22 @@ void inflate(std::span<const std::uint8_t> frame, std::vector<std::uint8_t>& raw
 
 }  // namespace
 
-void decode_aggregates(std::span<const std::uint8_t> blob, BlockAggregates& out, bool tables) {
-    StoredReader fail({}, "block aggregates");
+std::pair<std::span<const std::uint8_t>, std::span<const std::uint8_t>> split_aggregates(
+    std::span<const std::uint8_t> blob) {
     const std::size_t first = ZSTD_findFrameCompressedSize(blob.data(), blob.size());
-    if (ZSTD_isError(first)) fail.corrupt("bad compressed frame");
+    if (ZSTD_isError(first)) StoredReader({}, "block aggregates").corrupt("bad compressed frame");
+    return {blob.first(first), blob.subspan(first)};
+}
+
+void decode_aggregates(std::span<const std::uint8_t> blob, BlockAggregates& out, bool tables) {
+    const auto [head, rest] = split_aggregates(blob);
+    decode_aggregates(head, rest, out, tables);
+}
+
+void decode_aggregates(std::span<const std::uint8_t> head, std::span<const std::uint8_t> second, BlockAggregates& out,
+                       bool tables) {
     std::vector<std::uint8_t> raw;
-    inflate(blob.first(first), raw);
+    inflate(head, raw);
 
     StoredReader in(raw, "block aggregates");
     if (in.u8() != kAggregatesVersion) in.corrupt("unknown version");
@@ -317,10 +327,9 @@ void decode_aggregates(std::span<const std::uint8_t> blob, BlockAggregates& out,
     out.endpoints.clear();
     out.pairs.clear();
     out.ports.clear();
-    const std::span<const std::uint8_t> second = blob.subspan(first);
-    if (!out.has_tables && !second.empty()) in.corrupt("bytes after the frame");
-    if (out.has_tables && second.empty()) in.corrupt("the tables' frame is missing");
+    if (!out.has_tables && !second.empty()) in.corrupt("tables for a block that has none");
     if (out.has_tables && tables) {
+        if (second.empty()) in.corrupt("the tables' frame is missing");
         inflate(second, raw);
         in = StoredReader(raw, "block aggregates");
         out.endpoints.resize(count(7));

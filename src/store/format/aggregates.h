@@ -64,5 +64,13 @@ std::vector<std::uint8_t> encode_aggregates(const BlockAggregates& a);
 // says them). Throws DatabaseError ("corrupt block aggregates ...") when it
 // is malformed.
 void decode_aggregates(std::span<const std::uint8_t> blob, BlockAggregates& out, bool tables = true);
+// The same with the two frames apart (as blocks.aggregates and
+// blocks.aggregate_tables keep them); tables is read only when wanted.
+void decode_aggregates(std::span<const std::uint8_t> head, std::span<const std::uint8_t> tables, BlockAggregates& out,
+                       bool want_tables);
+// An encoded blob's two frames (the second empty without tables). Throws
+// DatabaseError when the first is not a zstd frame.
+std::pair<std::span<const std::uint8_t>, std::span<const std::uint8_t>> split_aggregates(
+    std::span<const std::uint8_t> blob);
 
 }  // namespace capdb::store

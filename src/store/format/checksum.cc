@@ -37,11 +37,19 @@ std::uint32_t aggregates_crc(std::int64_t block_id, std::span<const std::uint8_t
     return crc32c(frame, crc32c(key, crc32c(kDomain)));
 }
 
+std::uint32_t aggregate_tables_crc(std::int64_t block_id, std::span<const std::uint8_t> frame) noexcept {
+    static constexpr std::array<std::uint8_t, 4> kDomain{'a', 'g', 't', 0};
+    const auto key = key_bytes(block_id);
+    return crc32c(frame, crc32c(key, crc32c(kDomain)));
+}
+
 std::optional<std::span<const std::uint8_t>> checked_aggregates(std::int64_t block_id,
-                                                                std::span<const std::uint8_t> blob) noexcept {
+                                                                std::span<const std::uint8_t> blob,
+                                                                bool tables) noexcept {
     if (blob.size() < kTrailerBytes) return std::nullopt;
     const auto body = blob.first(blob.size() - kTrailerBytes);
-    if (read_trailer(blob.last(kTrailerBytes)) != aggregates_crc(block_id, body)) return std::nullopt;
+    const std::uint32_t crc = tables ? aggregate_tables_crc(block_id, body) : aggregates_crc(block_id, body);
+    if (read_trailer(blob.last(kTrailerBytes)) != crc) return std::nullopt;
     return body;
 }
 

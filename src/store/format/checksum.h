@@ -23,10 +23,13 @@ std::uint32_t page_crc(std::int64_t page_id, std::span<const std::uint8_t> frame
 std::uint32_t postings_crc(std::span<const std::uint8_t> addr, std::int64_t first_block,
                            std::span<const std::uint8_t> list) noexcept;
 
-// The CRC32C of a block's aggregates ("agg\0", blocks.id, then the frame).
+// The CRC32C of a block's aggregates ("agg\0", blocks.id, then the frame)
+// and of their tables ("agt\0", blocks.id, the tables' frame).
 std::uint32_t aggregates_crc(std::int64_t block_id, std::span<const std::uint8_t> frame) noexcept;
+std::uint32_t aggregate_tables_crc(std::int64_t block_id, std::span<const std::uint8_t> frame) noexcept;
 std::optional<std::span<const std::uint8_t>> checked_aggregates(std::int64_t block_id,
-                                                                std::span<const std::uint8_t> blob) noexcept;
+                                                                std::span<const std::uint8_t> blob,
+                                                                bool tables = false) noexcept;
 
 // Appends crc as the trailer.
 void append_trailer(std::vector<std::uint8_t>& blob, std::uint32_t crc);

@@ -526,7 +526,8 @@ void QueryEngine::scan_aggregates(const Filter& filter, bool tables, const Aggre
     sqlite::ReadTransaction snapshot(db_);
     const auto hits = candidate_blocks(filter, predicate, std::nullopt);
     stats_.blocks = hits.size();
-    sqlite::Statement aggregates(db_, "SELECT aggregates FROM blocks WHERE id=?1");
+    sqlite::Statement aggregates(db_, tables ? "SELECT aggregates, aggregate_tables FROM blocks WHERE id=?1"
+                                             : "SELECT aggregates, NULL FROM blocks WHERE id=?1");
     sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
     DecodedPage page;
     BlockAggregates a;
@@ -541,7 +542,13 @@ void QueryEngine::scan_aggregates(const Filter& filter, bool tables, const Aggre
                     [&] {
                         const auto body = checked_aggregates(block_id, aggregates.blob(0));
                         if (!body) throw DatabaseError("its aggregates do not match their checksum");
-                        decode_aggregates(*body, a, tables);
+                        std::span<const std::uint8_t> table_frame;
+                        if (!aggregates.is_null(1)) {
+                            const auto t = checked_aggregates(block_id, aggregates.blob(1), true);
+                            if (!t) throw DatabaseError("its aggregate tables do not match their checksum");
+                            table_frame = *t;
+                        }
+                        decode_aggregates(*body, table_frame, a, tables);
                         if (a.total.packets != hit.packets)
                             throw DatabaseError(fmt::format("its aggregates count {} packets, its row {}",
                                                             a.total.packets, hit.packets));

@@ -63,7 +63,8 @@ CREATE TABLE blocks(
     indexed INTEGER NOT NULL DEFAULT 0,
     page_index BLOB NOT NULL,
     checksum INTEGER,
-    aggregates BLOB
+    aggregates BLOB,
+    aggregate_tables BLOB
 );
 CREATE INDEX blocks_unindexed ON blocks(id) WHERE indexed = 0;
 CREATE INDEX blocks_ts_min ON blocks(ts_min, ts_max, capture_id, packets);
@@ -274,7 +275,12 @@ std::unique_ptr<sqlite::Database> open_database(const std::string& path, const S
         }
         // Version 6 to 7: block aggregates (NULL for the blocks already
         // stored: stats decodes their pages), and pages of version 6.
-        if (version < 7 && !has_aggregates(*db)) db->exec("ALTER TABLE blocks ADD COLUMN aggregates BLOB");
+        if (version < 7)
+            for (const char* column : {"aggregates", "aggregate_tables"})
+                if (sqlite::Statement col(
+                        *db, fmt::format("SELECT 1 FROM pragma_table_info('blocks') WHERE name='{}'", column));
+                    !col.step())
+                    db->exec(fmt::format("ALTER TABLE blocks ADD COLUMN {} BLOB", column));
         if (version < 7) db->exec(kLiveStatsTable);
         db->exec(fmt::format("PRAGMA user_version={}", kSchemaVersion));
         tx.commit();

@@ -199,10 +199,11 @@ private:
     }
 
     void check_blocks() {
-        sqlite::Statement st(
-            db_, fmt::format("SELECT id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
-                             " indexed, {}, {} FROM blocks b ORDER BY capture_id, first_seq",
-                             intact(store::kBlockSealed), store::has_aggregates(db_) ? "aggregates" : "NULL"));
+        sqlite::Statement st(db_,
+                             fmt::format("SELECT id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
+                                         " indexed, {}, {} FROM blocks b ORDER BY capture_id, first_seq",
+                                         intact(store::kBlockSealed),
+                                         store::has_aggregates(db_) ? "aggregates, aggregate_tables" : "NULL, NULL"));
         sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
         store::DecodedPage page;
         std::vector<store::PageHit> hits;
@@ -258,7 +259,13 @@ private:
                 const auto body = store::checked_aggregates(id, st.blob(10));
                 try {
                     if (!body) throw DatabaseError("they do not match their checksum");
-                    store::decode_aggregates(*body, stored.emplace());
+                    std::span<const std::uint8_t> table_frame;
+                    if (!st.is_null(11)) {
+                        const auto t = store::checked_aggregates(id, st.blob(11), true);
+                        if (!t) throw DatabaseError("their tables do not match their checksum");
+                        table_frame = *t;
+                    }
+                    store::decode_aggregates(*body, table_frame, stored.emplace(), true);
                     rebuilt.reset(cap, stored->anchor_ns);
                 } catch (const DatabaseError& e) {
                     problem(cap, "blocks", id, std::nullopt, fmt::format("aggregates: {}", e.what()));

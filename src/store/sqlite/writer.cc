@@ -105,8 +105,8 @@ public:
           segment_format_(segment_format),
           insert_block_(db,
                         "INSERT INTO blocks(id, capture_id, first_seq, packets, pages, ts_min, ts_max, page_index,"
-                        " checksum, aggregates) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-                        " capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), ?9)"),
+                        " checksum, aggregates, aggregate_tables) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                        " capdb_check(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), ?9, ?10)"),
           insert_page_(db, "INSERT INTO pages(id, data) VALUES(?1, ?2)"),
           insert_sample_(db,
                          "INSERT OR REPLACE INTO live_stats(capture_id, ts, received, dropped, checksum)"
@@ -310,9 +310,20 @@ private:
             .bind(7, ts_max)
             .bind_blob(8, encode_page_index(page_index_, ts_min));
         aggregates_.finish(block_aggregates_);
-        std::vector<std::uint8_t> aggregates = encode_aggregates(block_aggregates_);
-        append_trailer(aggregates, aggregates_crc(block_id, aggregates));
-        insert_block_.bind_blob(9, aggregates);
+        // The tables' frame goes to a column of its own: stats --no-top
+        // reads only the first.
+        const std::vector<std::uint8_t> encoded = encode_aggregates(block_aggregates_);
+        const auto [head, tables] = split_aggregates(encoded);
+        std::vector<std::uint8_t> head_blob(head.begin(), head.end());
+        append_trailer(head_blob, aggregates_crc(block_id, head));
+        insert_block_.bind_blob(9, head_blob);
+        std::vector<std::uint8_t> tables_blob(tables.begin(), tables.end());
+        if (tables.empty()) {
+            insert_block_.bind_null(10);
+        } else {
+            append_trailer(tables_blob, aggregate_tables_crc(block_id, tables));
+            insert_block_.bind_blob(10, tables_blob);
+        }
         insert_block_.run();
         if (segments_) record_segment(placed, ts_min, ts_max);
         if (segment_blocks_ == 0) segment_first_ = block_id;

@@ -500,15 +500,20 @@ void QueryEngine::scan(const Filter& filter, const RowCallback& on_row) {
     stats_.blocks = hits.size();
     sqlite::Statement data(db_, "SELECT data FROM pages WHERE id=?1");
     DecodedPage page;  // reused: its buffers keep their capacity
-    for (const auto& [block_id, hit] : hits) {
-        for (const PageHit& page_hit : hit.pages) {
-            const PageMeta& m = page_hit.meta;
-            if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;
-            if (!read_page(data, block_id, hit, page_hit.number, predicate, page)) continue;
-            for (const PacketView& p : page.packets())
-                if (!on_row(p)) return;
-        }
+    for (const auto& [block_id, hit] : hits)
+        if (!scan_block(data, block_id, hit, predicate, page, on_row)) return;
+}
+
+bool QueryEngine::scan_block(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit,
+                             const RowPredicate& predicate, DecodedPage& page, const RowCallback& on_row) {
+    for (const PageHit& page_hit : hit.pages) {
+        const PageMeta& m = page_hit.meta;
+        if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;
+        if (!read_page(data, block_id, hit, page_hit.number, predicate, page)) continue;
+        for (const PacketView& p : page.packets())
+            if (!on_row(p)) return false;
     }
+    return true;
 }
 
 // scan(), with the blocks wholly inside the time range offered as their
@@ -560,13 +565,7 @@ void QueryEngine::scan_aggregates(const Filter& filter, bool tables, const Aggre
                     [&] { return fmt::format("capture {}: aggregates of block {}", hit.capture, block_id); });
             if (served) continue;
         }
-        for (const PageHit& page_hit : hit.pages) {
-            const PageMeta& m = page_hit.meta;
-            if (m.ts_max < predicate.from_ns || m.ts_min > predicate.to_ns) continue;
-            if (!read_page(data, block_id, hit, page_hit.number, predicate, page)) continue;
-            for (const PacketView& p : page.packets())
-                if (!on_row(p)) return;
-        }
+        if (!scan_block(data, block_id, hit, predicate, page, on_row)) return;
     }
 }
 

@@ -73,6 +73,10 @@ private:
                                                       const std::optional<BlockRange>& range);
     // Reads, checks and decodes a page into page; nullptr when it is damaged
     // (and skipped). With matched, only counts its matching rows into it.
+    // Hands a block's matching rows to on_row, page by page; false when
+    // on_row stopped.
+    bool scan_block(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit, const RowPredicate& predicate,
+                    DecodedPage& page, const RowCallback& on_row);
     const DecodedPage* read_page(sqlite::Statement& data, std::int64_t block_id, const BlockHit& hit, std::uint16_t n,
                                  const RowPredicate& predicate, DecodedPage& page, std::size_t* matched = nullptr);
 

@@ -320,13 +320,19 @@ private:
     }
 
     // A new capture id: one more than any claimed, claimed in capture_ids.
-    // Of two writers claiming the same id at once, the earlier claim (then
-    // the smaller) wins and the other tries the next.
+    // A writer owns the id when, reading after its claim is stored, it finds
+    // no other claim of that id. Two claims cannot both pass: each read
+    // starts after its own insert has returned, so the later of the two
+    // reads sees the other's claim. When both see each other neither owns the
+    // id; both claim the next after a random pause. An id with a losing claim
+    // is never used (ids have gaps, never duplicates). capture_ids must be
+    // one table that shows an insert to every later read (not a Distributed
+    // table, whose inserts arrive later).
     CaptureId claim_id() {
         std::random_device rd;
-        const std::string claim =
-            fmt::format("{}/{}/{:016x}{:08x}", sensor_, ::getpid(), (std::uint64_t{rd()} << 32) | rd(), rd());
-        for (int attempt = 0; attempt < 100; ++attempt) {
+        std::mt19937_64 rng((std::uint64_t{rd()} << 32) | rd());
+        const std::string claim = fmt::format("{}/{}/{:016x}", sensor_, ::getpid(), rng());
+        for (int attempt = 0; attempt < 50; ++attempt) {
             const auto id = static_cast<CaptureId>(
                 parse_number(conn().post(fmt::format("SELECT max(id) FROM {}.capture_ids", where_.database)), where_) +
                 1);
@@ -337,11 +343,13 @@ private:
             w.i64(static_cast<std::int64_t>(next_version(0)));
             conn().post(fmt::format("INSERT INTO {}.capture_ids (id, claim, at) FORMAT RowBinary", where_.database),
                         bytes);
-            std::string winner = conn().post(fmt::format(
-                "SELECT claim FROM {}.capture_ids WHERE id = {} ORDER BY at, claim LIMIT 1 FORMAT TabSeparatedRaw",
-                where_.database, id));
-            while (!winner.empty() && winner.back() == '\n') winner.pop_back();
-            if (winner == claim) return id;
+            const std::uint64_t claims = parse_number(
+                conn().post(fmt::format("SELECT count() FROM {}.capture_ids WHERE id = {}", where_.database, id)),
+                where_);
+            if (claims == 1) return id;
+            // Contended: back off for up to 10 ms per attempt before the next id.
+            const auto pause = std::uniform_int_distribution<int>(1, 10 * (attempt + 1))(rng);
+            ::usleep(static_cast<useconds_t>(pause) * 1000);
         }
         throw DatabaseError(fmt::format("{}: no capture id could be claimed", printable(where_.url)));
     }

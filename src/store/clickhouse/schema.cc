@@ -37,7 +37,11 @@ void open_schema(Http& http, bool create) {
     const std::string& db = where.database;  // an identifier (parse_location)
     if (create) {
         http.post(fmt::format("CREATE DATABASE IF NOT EXISTS {}", db));
-        http.post(fmt::format("CREATE TABLE IF NOT EXISTS {}.schema_version (version UInt32) ENGINE = TinyLog", db));
+        // MergeTree, not TinyLog: sensors that start together create the schema
+        // at once, and TinyLog fails a read that overlaps a write. Two of them
+        // may both record the version; readers take the maximum.
+        http.post(fmt::format(
+            "CREATE TABLE IF NOT EXISTS {}.schema_version (version UInt32) ENGINE = MergeTree ORDER BY version", db));
         http.post(fmt::format(
             "CREATE TABLE IF NOT EXISTS {}.captures (id Int64, version UInt64, deleted UInt8, sensor String, "
             "writer_pid Int64, source String, live UInt8, filter String, linktype UInt32, snaplen UInt32, "
